@@ -1,0 +1,23 @@
+"""Meta-learning algorithms, one module each, behind :class:`Algorithm`."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .base import AlgoConfig, Algorithm, Interrupted, Learner, StepStats
+from .maml import FOMAML, MAML
+from .protonet import ProtoNet
+
+ALGORITHMS: dict[str, type[Algorithm]] = {cls.name: cls for cls in (MAML, FOMAML, ProtoNet)}
+
+
+def build_algorithm(name: str, model: nn.Module, config: AlgoConfig) -> Algorithm:
+    """Instantiate an algorithm by its CLI name."""
+    try:
+        cls = ALGORITHMS[name]
+    except KeyError:
+        raise ValueError(f"unknown algorithm {name!r}; choose one of {', '.join(ALGORITHMS)}") from None
+    return cls(model, config)
+
+
+__all__ = ["ALGORITHMS", "AlgoConfig", "Algorithm", "Interrupted", "Learner", "StepStats", "build_algorithm"]

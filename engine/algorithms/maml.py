@@ -1,0 +1,152 @@
+"""MAML and first-order MAML on functional parameters.
+
+References: Finn, Abbeel & Levine, "Model-Agnostic Meta-Learning for Fast
+Adaptation of Deep Networks", ICML 2017.
+
+The inner loop never clones a module: parameters live in a dict and the
+network is run with ``torch.func.functional_call``. Each inner step is
+``theta' = theta - lr * grad``; with ``create_graph=True`` the outer backward
+differentiates through it (second order), while first-order MAML detaches the
+inner gradients, so the meta-gradient is the query gradient at ``theta'``.
+
+Subclasses change what adapts (ANIL: the head only) or how (Meta-SGD:
+learned per-parameter rates) by overriding ``adapted_keys`` / ``inner_rate``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from ..tasks import Task
+from .base import Algorithm, Learner, StepCallback, StepStats, accuracy
+
+Params = dict[str, torch.Tensor]
+
+
+def sub_params(params: Params, prefix: str) -> Params:
+    """The entries of ``params`` under ``prefix.`` with the prefix removed."""
+    n = len(prefix) + 1
+    return {k[n:]: v for k, v in params.items() if k.startswith(prefix + ".")}
+
+
+class FunctionalLearner(Learner):
+    """A model evaluated with adapted parameters.
+
+    BatchNorm uses batch statistics, so queries are run together with the
+    support set: a single drawn query then gets sensible statistics and its
+    prediction does not depend on which other queries are in the batch.
+    """
+
+    def __init__(self, model: nn.Module, params: Params, support_x: torch.Tensor, ways: int) -> None:
+        self.model, self.params, self.support_x, self.ways = model, params, support_x, ways
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        out = functional_call(self.model, self.params, (torch.cat([self.support_x, x]),))
+        return out[len(self.support_x):]
+
+    @torch.no_grad()
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        feats = functional_call(self.model.features, sub_params(self.params, "features"), (torch.cat([self.support_x, x]),))
+        return feats[len(self.support_x):]
+
+
+class MAML(Algorithm):
+    """Second-order MAML (``first_order=False``) or FOMAML (``first_order=True``)."""
+
+    name: ClassVar[str] = "maml"
+    paper = "Finn, Abbeel & Levine, Model-Agnostic Meta-Learning, ICML 2017"
+    summary = (
+        "Learns an initialisation from which a few gradient steps on the support set "
+        "fit a new task; the meta-gradient differentiates through those steps."
+    )
+    first_order_default: ClassVar[bool] = False
+
+    def adapted_keys(self) -> list[str]:
+        """Names of the parameters the inner loop updates."""
+        return [k for k, _ in self.model.named_parameters()]
+
+    def inner_rate(self, key: str, lr: float) -> float | torch.Tensor:
+        """The inner learning rate of parameter ``key``."""
+        return lr
+
+    def base_params(self, ways: int) -> Params:
+        """The meta-learned parameters, with a zero head when ``ways`` differs from training."""
+        params = dict(self.model.named_parameters())
+        head = self.model.head
+        if head.out_features != ways:
+            params["head.weight"] = head.weight.new_zeros(ways, head.in_features)
+            params["head.bias"] = head.bias.new_zeros(ways)
+        return params
+
+    def inner_loop(
+        self,
+        params: Params,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        steps: int,
+        lr: float,
+        create_graph: bool,
+        on_step: StepCallback | None = None,
+    ) -> Params:
+        """Take ``steps`` gradient steps on (x, y) from ``params``; return the adapted dict."""
+        keys = [k for k in self.adapted_keys() if k in params]
+        for step in range(steps + (on_step is not None)):
+            logits = functional_call(self.model, params, (x,))
+            loss = F.cross_entropy(logits, y)
+            if on_step is not None:
+                on_step(StepStats(step, loss.item(), accuracy(logits, y)))
+            if step == steps:
+                break
+            grads = torch.autograd.grad(loss, [params[k] for k in keys], create_graph=create_graph)
+            if not create_graph:
+                grads = [g.detach() for g in grads]
+            params = {**params, **{k: params[k] - self.inner_rate(k, lr) * g for k, g in zip(keys, grads)}}
+        return params
+
+    @property
+    def first_order(self) -> bool:
+        return self.config.first_order or self.first_order_default
+
+    def task_loss(self, task: Task) -> tuple[torch.Tensor, float]:
+        params = self.inner_loop(
+            self.base_params(task.ways),
+            task.support_x,
+            task.support_y,
+            self.config.inner_steps,
+            self.config.inner_lr,
+            create_graph=not self.first_order,
+        )
+        logits = functional_call(self.model, params, (task.query_x,))
+        return F.cross_entropy(logits, task.query_y), accuracy(logits, task.query_y)
+
+    def adapt(
+        self,
+        support_x: torch.Tensor,
+        support_y: torch.Tensor,
+        steps: int | None = None,
+        on_step: StepCallback | None = None,
+        inner_lr: float | None = None,
+    ) -> Learner:
+        ways = int(support_y.max().item()) + 1
+        steps = self.config.inner_steps if steps is None else steps
+        lr = self.config.inner_lr if inner_lr is None else inner_lr
+        params = {k: v.detach().requires_grad_() for k, v in self.base_params(ways).items()}
+        with torch.enable_grad():
+            params = self.inner_loop(params, support_x, support_y, steps, lr, create_graph=False, on_step=on_step)
+        return FunctionalLearner(self.model, {k: v.detach() for k, v in params.items()}, support_x, ways)
+
+
+class FOMAML(MAML):
+    """First-order MAML: the inner gradients are treated as constants."""
+
+    name = "fomaml"
+    summary = (
+        "MAML without second derivatives: the meta-gradient is the query gradient at the "
+        "adapted weights. Cheaper per step, usually nearly as accurate."
+    )
+    first_order_default = True

@@ -1,0 +1,89 @@
+"""Lake et al.'s Omniglot one-shot classification challenge: 20 runs of 20-way 1-shot.
+
+Each run folder ``runNN`` holds ``training/classKK.png`` (one example of each
+of 20 characters of one alphabet), ``test/itemMM.png`` (20 new drawings) and
+``class_labels.txt`` whose lines read ``runNN/test/itemMM.png
+runNN/training/classKK.png``. Accepted as a folder of run folders or as
+``all_runs.zip``. Reference: Lake, Salakhutdinov & Tenenbaum, Science 2015.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import torch
+
+from .algorithms import Algorithm
+from .data.base import DataError
+from .data.images import image_to_tensor, open_image
+from .tasks import to_float
+
+RUN_RE = re.compile(r"(?:^|/)(run\d+)/class_labels\.txt$")
+
+
+@dataclass(frozen=True)
+class ChallengeRun:
+    name: str
+    support_x: torch.Tensor  # [20, 1, 28, 28], class k at index k
+    query_x: torch.Tensor  # [20, 1, 28, 28]
+    query_y: torch.Tensor  # [20] index of the true training class
+
+
+def _build_run(name: str, labels_text: str, read: "callable") -> ChallengeRun:
+    pairs = [line.split() for line in labels_text.splitlines() if line.strip()]
+    if not pairs or any(len(p) != 2 for p in pairs):
+        raise DataError(f"{name}/class_labels.txt: expected lines 'runNN/test/itemMM.png runNN/training/classKK.png'")
+    classes = sorted({p[1] for p in pairs})
+    index = {c: i for i, c in enumerate(classes)}
+    load = lambda rel: image_to_tensor(open_image(read(rel), name=rel), invert=True)  # noqa: E731
+    support = torch.stack([load(c) for c in classes])
+    query = torch.stack([load(p[0]) for p in pairs])
+    return ChallengeRun(name, to_float(support), to_float(query), torch.tensor([index[p[1]] for p in pairs]))
+
+
+def load_runs(path: str | Path) -> list[ChallengeRun]:
+    """Read every run from a folder of ``runNN`` folders or from ``all_runs.zip``."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path} does not exist; give the folder of run01..run20 or all_runs.zip")
+    runs = []
+    if path.is_file():
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = set(zf.namelist())
+                for entry in sorted(names):
+                    m = RUN_RE.search(entry)
+                    if not m:
+                        continue
+                    root = str(PurePosixPath(entry).parent.parent)
+                    prefix = "" if root == "." else root + "/"
+
+                    def read(rel: str, zf=zf, prefix=prefix) -> bytes:
+                        if prefix + rel not in names:
+                            raise DataError(f"{path}: {rel} is listed in class_labels.txt but missing from the zip")
+                        return zf.read(prefix + rel)
+
+                    runs.append(_build_run(m.group(1), zf.read(entry).decode("utf-8", "replace"), read))
+        except zipfile.BadZipFile:
+            raise DataError(f"{path} is not a readable zip archive") from None
+    else:
+        for labels in sorted(path.glob("run*/class_labels.txt")):
+            runs.append(_build_run(labels.parent.name, labels.read_text(encoding="utf-8", errors="replace"), lambda rel: path / rel))
+    if not runs:
+        raise DataError(f"no runNN/class_labels.txt found in {path}")
+    return runs
+
+
+def run_challenge(algo: Algorithm, runs: list[ChallengeRun], device: torch.device | str = "cpu", steps: int | None = None) -> dict:
+    """Error rate per run and averaged over runs (percent)."""
+    per_run = []
+    for run in runs:
+        support_y = torch.arange(len(run.support_x), device=device)
+        learner = algo.adapt(run.support_x.to(device), support_y, steps=steps)
+        with torch.no_grad():
+            pred = learner.logits(run.query_x.to(device)).argmax(-1).cpu()
+        per_run.append(100.0 * (pred != run.query_y).float().mean().item())
+    return {"error_rate": sum(per_run) / len(per_run), "runs": len(per_run), "per_run": per_run}

@@ -1,0 +1,170 @@
+"""The headless command line: ``train``, ``eval`` and ``omniglot-challenge``.
+
+Exit status: 0 on success, 2 on bad input (one line on stderr naming the
+problem and the fix), 1 on an unexpected error. ``--json`` makes the last
+line of stdout one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from dataclasses import replace
+from typing import Sequence
+
+from .config import ALGORITHM_CHOICES, DATASET_CHOICES, TrainConfig
+from .data.base import DataError
+
+EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad arguments as one line and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _add_data_args(p: argparse.ArgumentParser, defaults: bool) -> None:
+    d = (lambda v: v) if defaults else (lambda v: None)
+    p.add_argument("--dataset", choices=DATASET_CHOICES, default=d("synthetic"), help="data source [synthetic]")
+    p.add_argument("--data-root", default=None, help="folder with the data set's files")
+    p.add_argument("--no-rotations", dest="rotations", action="store_false", help="Omniglot: no 90-degree rotations as extra classes")
+    p.add_argument("--ways", type=int, default=d(5), help="classes per task (N) [5]")
+    p.add_argument("--shots", type=int, default=d(1), help="support examples per class (K) [1]")
+    p.add_argument("--queries", type=int, default=d(15), help="query examples per class (Q) [15]")
+    p.add_argument("--seed", type=int, default=0, help="random seed [0]")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="[auto]")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="main.py", description="Meta Playground: few-shot meta-learning (no subcommand opens the GUI)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="meta-train headless, with a progress bar")
+    _add_data_args(t, defaults=True)
+    c = TrainConfig()
+    t.add_argument("--algo", choices=ALGORITHM_CHOICES, default=c.algo, help=f"[{c.algo}]")
+    t.add_argument("--backbone", choices=("conv4", "seed"), default=c.backbone, help=f"[{c.backbone}]")
+    t.add_argument("--meta-batch", type=int, default=c.meta_batch, help=f"tasks per meta-iteration [{c.meta_batch}]")
+    t.add_argument("--inner-steps", type=int, default=c.inner_steps, help=f"adaptation steps [{c.inner_steps}]")
+    t.add_argument("--inner-lr", type=float, default=c.inner_lr, help=f"adaptation learning rate [{c.inner_lr}]")
+    t.add_argument("--outer-lr", type=float, default=c.outer_lr, help=f"meta (Adam) learning rate [{c.outer_lr}]")
+    t.add_argument("--iterations", type=int, default=c.iterations, help=f"meta-iterations [{c.iterations}]")
+    t.add_argument("--time-budget", type=float, default=None, metavar="SECONDS", help="stop after this much training time")
+    t.add_argument("--val-every", type=int, default=c.val_every, help=f"validate every N iterations, 0 = never [{c.val_every}]")
+    t.add_argument("--val-episodes", type=int, default=c.val_episodes, help=f"fixed validation episodes [{c.val_episodes}]")
+    t.add_argument("--checkpoint", default=None, metavar="FILE", help="write the model here (atomically)")
+    t.add_argument("--resume", action="store_true", help="continue from --checkpoint")
+
+    e = sub.add_parser("eval", help="accuracy +- 95%% CI on fixed test episodes")
+    e.add_argument("--checkpoint", required=True, metavar="FILE")
+    _add_data_args(e, defaults=False)
+    e.add_argument("--episodes", type=int, default=600, help="test episodes [600]")
+    e.add_argument("--split", choices=("train", "val", "test"), default="test", help="[test]")
+    e.add_argument("--inner-steps", type=int, default=None, help="adaptation steps (default: as trained)")
+
+    o = sub.add_parser("omniglot-challenge", help="Lake et al.'s 20-run 20-way one-shot task")
+    o.add_argument("--checkpoint", required=True, metavar="FILE")
+    o.add_argument("--runs", required=True, metavar="PATH", help="folder of run01..run20, or all_runs.zip")
+    o.add_argument("--inner-steps", type=int, default=None, help="adaptation steps (default: as trained)")
+    o.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    o.add_argument("--json", action="store_true")
+    return parser
+
+
+def _config_from_args(args: argparse.Namespace) -> TrainConfig:
+    keys = set(TrainConfig.__dataclass_fields__)
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k in keys}).validate()
+
+
+def cmd_train(args: argparse.Namespace) -> dict:
+    from tqdm import tqdm
+
+    from .events import Finished, IterationMetrics, Started, ValidationMetrics
+    from .trainer import run
+
+    config = _config_from_args(args)
+    bar = None
+    result: dict = {}
+    for event in run(config):
+        if isinstance(event, Started):
+            bar = tqdm(total=config.iterations, initial=event.start_iteration, file=sys.stderr, unit="it",
+                       desc=f"{config.algo} {config.ways}-way {config.shots}-shot", dynamic_ncols=True)
+        elif isinstance(event, IterationMetrics):
+            bar.update(1)
+            bar.set_postfix(loss=f"{event.loss:.3f}", acc=f"{event.accuracy:.3f}", tasks_s=f"{event.tasks_per_second:.1f}", refresh=False)
+        elif isinstance(event, ValidationMetrics):
+            bar.write(f"iteration {event.iteration}: validation accuracy {100 * event.accuracy:.2f}% +- {100 * event.ci95:.2f}", file=sys.stderr)
+        elif isinstance(event, Finished):
+            bar.close()
+            print(f"{event.message}; {event.seconds:.1f} s, {event.tasks_per_second:.1f} tasks/s", file=sys.stderr)
+            if event.reason == "diverged":
+                print(f"warning: {event.message}", file=sys.stderr)
+            result = {
+                "iterations": event.iterations,
+                "seconds": round(event.seconds, 3),
+                "tasks_per_second": round(event.tasks_per_second, 3),
+                "train_loss": event.train_loss,
+                "train_acc": event.train_acc,
+                "val_acc": event.val_acc,
+                "val_ci95": event.val_ci95,
+                "checkpoint": event.checkpoint,
+                "reason": event.reason,
+            }
+    return result
+
+
+def cmd_eval(args: argparse.Namespace) -> dict:
+    from .data import load_source
+    from .tasks import TaskSampler
+    from .trainer import evaluate, resolve_device, restore
+
+    device = resolve_device(args.device)
+    algo, trained, _ = restore(args.checkpoint, device)
+    if args.inner_steps is not None:
+        algo.config = replace(algo.config, inner_steps=args.inner_steps)
+    dataset = args.dataset or trained.dataset
+    root = args.data_root if args.data_root is not None else (trained.data_root if dataset == trained.dataset else None)
+    pool = load_source(dataset, root, rotations=args.rotations, seed=trained.seed)
+    ways = args.ways or trained.ways
+    sampler = TaskSampler(pool, args.split, ways, args.shots or trained.shots, args.queries or trained.queries, seed=args.seed + 1000)
+    acc, ci = evaluate(algo, sampler.fixed(args.episodes), device)
+    print(f"{args.split} accuracy {100 * acc:.2f}% +- {100 * ci:.2f} ({ways}-way, {args.episodes} episodes)", file=sys.stderr)
+    return {"accuracy": acc, "ci95": ci, "episodes": args.episodes}
+
+
+def cmd_challenge(args: argparse.Namespace) -> dict:
+    from .challenge import load_runs, run_challenge
+    from .trainer import resolve_device, restore
+
+    device = resolve_device(args.device)
+    algo, _, _ = restore(args.checkpoint, device)
+    result = run_challenge(algo, load_runs(args.runs), device, steps=args.inner_steps)
+    print(f"omniglot challenge error rate {result['error_rate']:.2f}% over {result['runs']} runs", file=sys.stderr)
+    return result
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "omniglot-challenge": cmd_challenge}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = COMMANDS[args.command](args)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # an unexpected error: say so, keep the traceback for a bug report
+        traceback.print_exc()
+        print(f"unexpected error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if getattr(args, "json", False):
+        print(json.dumps(result))
+    return EXIT_OK

@@ -1,0 +1,81 @@
+"""The run configuration shared by the CLI, the GUI and the tests."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+from .algorithms.base import AlgoConfig
+from .data.base import DataError
+
+ALGORITHM_CHOICES = ("maml", "fomaml", "reptile", "anil", "metasgd", "protonet", "blackbox", "moe", "finetune")
+DATASET_CHOICES = ("synthetic", "omniglot", "mnist", "fashion-mnist", "kmnist", "emnist", "folder")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a meta-training run (CLI flags map one to one)."""
+
+    dataset: str = "synthetic"
+    data_root: str | None = None
+    rotations: bool = True
+    algo: str = "protonet"
+    backbone: str = "conv4"
+    ways: int = 5
+    shots: int = 1
+    queries: int = 15
+    meta_batch: int = 8
+    inner_steps: int = 1
+    inner_lr: float = 0.4
+    outer_lr: float = 0.002
+    iterations: int = 500
+    time_budget: float | None = None
+    val_every: int = 100
+    val_episodes: int = 100
+    seed: int = 0
+    device: str = "auto"
+    checkpoint: str | None = None
+    resume: bool = False
+
+    def validate(self) -> "TrainConfig":
+        """Refuse impossible settings with a message that names the fix."""
+        checks = [
+            (self.ways >= 2, f"ways must be at least 2 (got {self.ways})"),
+            (self.shots >= 1, f"shots must be at least 1 (got {self.shots}): each class needs an example"),
+            (self.queries >= 1, f"queries must be at least 1 (got {self.queries})"),
+            (self.meta_batch >= 1, f"meta-batch must be at least 1 (got {self.meta_batch})"),
+            (self.inner_steps >= 0, f"inner steps cannot be negative (got {self.inner_steps})"),
+            (self.inner_lr > 0, f"inner learning rate must be positive (got {self.inner_lr})"),
+            (self.outer_lr > 0, f"outer learning rate must be positive (got {self.outer_lr})"),
+            (self.iterations >= 1, f"iterations must be at least 1 (got {self.iterations})"),
+            (self.time_budget is None or self.time_budget > 0, "time budget must be positive seconds"),
+            (self.val_every >= 0, "val-every cannot be negative (0 turns validation off)"),
+            (self.val_episodes >= 1, "val-episodes must be at least 1"),
+            (self.algo in ALGORITHM_CHOICES, f"unknown algorithm {self.algo!r}"),
+            (self.dataset in DATASET_CHOICES, f"unknown data set {self.dataset!r}"),
+            (self.device in ("auto", "cpu", "cuda"), f"unknown device {self.device!r}"),
+            (not self.resume or self.checkpoint, "--resume needs --checkpoint FILE"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise DataError(message)
+        return self
+
+    def algo_config(self) -> AlgoConfig:
+        return AlgoConfig(
+            ways=self.ways,
+            inner_steps=self.inner_steps,
+            inner_lr=self.inner_lr,
+            first_order=self.algo == "fomaml",
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        """Build from a (possibly older or newer) dict, ignoring unknown keys."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def replace(self, **changes) -> "TrainConfig":
+        return replace(self, **changes)

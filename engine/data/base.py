@@ -1,0 +1,107 @@
+"""The one in-memory shape every data source is decoded into.
+
+A source is decoded once into a contiguous ``uint8`` tensor of 28x28 images
+(bright strokes on dark), with a class index per image, so that sampling an
+episode only indexes a tensor and decodes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+SPLITS = ("train", "val", "test")
+
+
+class DataError(ValueError):
+    """Bad or missing input data; the message says what is wrong and how to fix it."""
+
+
+@dataclass
+class ClassPool:
+    """Images grouped by class, with meta-train / validation / test class splits.
+
+    Attributes
+    ----------
+    images : uint8 tensor [M, 28, 28]
+    labels : int64 tensor [M], the class index of each image
+    class_names : one name per class
+    class_groups : one group (alphabet) name per class; episodes may be drawn
+        from a single group (Lake's within-alphabet task)
+    splits : split name -> list of class indices
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    class_names: list[str]
+    class_groups: list[str]
+    splits: dict[str, list[int]]
+    name: str = "data"
+    _members: list[torch.Tensor] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.dim() != 3:
+            raise DataError("images must be a uint8 tensor [M, H, W]")
+        order = torch.argsort(self.labels, stable=True)
+        counts = torch.bincount(self.labels, minlength=len(self.class_names)).tolist()
+        self._members = list(torch.split(order, counts))
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def members(self, cls: int) -> torch.Tensor:
+        """Indices (into ``images``) of the examples of class ``cls``."""
+        return self._members[cls]
+
+    def count(self, cls: int) -> int:
+        return len(self._members[cls])
+
+    def split_classes(self, split: str) -> list[int]:
+        if split not in self.splits:
+            raise DataError(f"unknown split {split!r}; expected one of {', '.join(self.splits)}")
+        return self.splits[split]
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        """Classes and examples per split, for the data browser and the CLI."""
+        return {
+            s: {"classes": len(c), "examples": int(sum(self.count(i) for i in c))}
+            for s, c in self.splits.items()
+        }
+
+
+def split_groups(groups: list[str], fractions: tuple[float, float] = (0.2, 0.2)) -> dict[str, list[str]]:
+    """Deterministically split group names into train / val / test.
+
+    Groups are ordered by a stable hash of their name (not alphabetically, so
+    the split does not depend on the naming scheme), then the first share goes
+    to test, the next to val, the rest to train. With fewer than three groups
+    every split gets all of them, which the caller must split by class instead.
+    """
+    import zlib
+
+    uniq = sorted(set(groups), key=lambda g: (zlib.crc32(g.encode()), g))
+    n = len(uniq)
+    if n < 3:
+        return {}
+    n_test = max(1, round(fractions[1] * n))
+    n_val = max(1, round(fractions[0] * n))
+    if n - n_test - n_val < 1:
+        n_val = n_test = 1
+    return {"test": uniq[:n_test], "val": uniq[n_test:n_test + n_val], "train": uniq[n_test + n_val:]}
+
+
+def split_by_class(num_classes: int, seed: int = 0, fractions: tuple[float, float] = (0.2, 0.2)) -> dict[str, list[int]]:
+    """Deterministic class-level split (used when there are no groups to split by)."""
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(num_classes, generator=g).tolist()
+    n_test = max(1, round(fractions[1] * num_classes))
+    n_val = max(1, round(fractions[0] * num_classes))
+    if num_classes - n_test - n_val < 1:
+        raise DataError(f"need at least 3 classes to make train/val/test splits, found {num_classes}")
+    return {
+        "train": sorted(perm[n_test + n_val:]),
+        "val": sorted(perm[n_test:n_test + n_val]),
+        "test": sorted(perm[:n_test]),
+    }

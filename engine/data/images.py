@@ -1,0 +1,86 @@
+"""Turn any common image file into what the model sees: uint8 28x28, bright strokes on dark.
+
+Handles every PIL mode (RGBA, palette, 16-bit, grey, colour), refuses
+decompression bombs and undecodable files with a clear :class:`DataError`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from .base import DataError
+
+MAX_PIXELS = 40_000_000  # a 6000x6000 photo is fine, a decompression bomb is not
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+
+
+def _grey(img: Image.Image) -> np.ndarray:
+    """Any PIL image -> float32 grey in [0, 1], transparent areas as white paper."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float32)
+        lo, hi = float(arr.min()), float(arr.max())
+        return (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
+    if img.mode == "P" or img.mode == "PA":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA"):
+        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, img.convert("RGBA"))
+    return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+
+
+def image_to_tensor(img: Image.Image, invert: bool | None = None, size: int = 28) -> torch.Tensor:
+    """Convert a PIL image to uint8 [size, size] with bright strokes on dark.
+
+    ``invert=None`` decides from the border: a light border means dark ink on
+    light paper (Omniglot, scans, drawings), which is inverted.
+    """
+    grey = _grey(img)
+    if invert is None:
+        border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+        invert = float(border.mean()) > 0.5
+    if invert:
+        grey = 1.0 - grey
+    pil = Image.fromarray((grey * 255).round().astype(np.uint8), mode="L")
+    if pil.size != (size, size):
+        pil = pil.resize((size, size), Image.Resampling.BOX if min(pil.size) >= size else Image.Resampling.BILINEAR)
+    return torch.from_numpy(np.array(pil, dtype=np.uint8))
+
+
+def open_image(source: str | os.PathLike | bytes | BinaryIO, name: str | None = None) -> Image.Image:
+    """Open and fully decode an image, turning every failure into a DataError."""
+    label = name or (os.fsdecode(source) if isinstance(source, (str, os.PathLike)) else "image")
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
+    try:
+        with Image.open(source) as img:
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise DataError(f"{label}: {w}x{h} pixels is too large (limit {MAX_PIXELS:,}); resize it first")
+            if getattr(img, "is_animated", False):
+                img.seek(0)  # an animated image: use its first frame
+            img.load()
+            return img.copy()
+    except DataError:
+        raise
+    except FileNotFoundError:
+        raise DataError(f"{label}: file not found") from None
+    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise DataError(f"{label}: not a readable image ({exc.__class__.__name__})") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise DataError(f"{label}: the image is damaged or truncated ({exc})") from None
+
+
+def load_image(path: str | os.PathLike, invert: bool | None = None) -> torch.Tensor:
+    """Read an image file into the model's input: uint8 [28, 28]."""
+    return image_to_tensor(open_image(path), invert=invert)
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")

@@ -1,0 +1,70 @@
+"""Typed, frozen events that meta-training and adaptation emit, one per step.
+
+The CLI prints them, the tests assert on them and the GUI plots them; none of
+them knows about the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .algorithms.base import StepStats
+
+AdaptationStep = StepStats  # one inner step (or prototype computation) on a support set
+
+
+@dataclass(frozen=True)
+class Started:
+    """The data is loaded and the model built; training is about to begin."""
+
+    run_id: int
+    config: dict
+    data_summary: dict
+    device: str
+    parameters: int
+    start_iteration: int = 0
+
+
+@dataclass(frozen=True)
+class IterationMetrics:
+    """One meta-iteration: mean query loss and accuracy over its meta-batch."""
+
+    run_id: int
+    iteration: int  # 1-based count of completed meta-iterations
+    total: int
+    loss: float
+    accuracy: float
+    elapsed: float
+    tasks_per_second: float
+
+
+@dataclass(frozen=True)
+class ValidationMetrics:
+    """Accuracy on the fixed validation episodes, with its 95% confidence half-width."""
+
+    run_id: int
+    iteration: int
+    accuracy: float
+    ci95: float
+    episodes: int
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The run ended; ``reason`` says why and ``message`` explains it in words."""
+
+    run_id: int
+    iterations: int
+    seconds: float
+    reason: str  # "completed", "time budget", "stopped", "diverged"
+    message: str = ""
+    checkpoint: str | None = None
+    tasks_per_second: float = 0.0
+    train_loss: float = float("nan")
+    train_acc: float = float("nan")
+    val_acc: float | None = None
+    val_ci95: float | None = None
+    history: dict = field(default_factory=dict, repr=False)
+
+
+Event = Started | IterationMetrics | ValidationMetrics | Finished

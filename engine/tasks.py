@@ -1,0 +1,127 @@
+"""Episode sampling: N-way K-shot Q-query tasks from one split of a ClassPool.
+
+Every episode is a pure function of ``(seed, stream, index)``, so a run that
+resumes at iteration i sees exactly the episodes it would have seen, and an
+evaluation set is the same episodes every time for a seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .data.base import ClassPool, DataError
+
+TRAIN_STREAM, EVAL_STREAM = 11, 23
+
+
+@dataclass(frozen=True)
+class Task:
+    """One episode. Images are float in [0, 1], shape [n, 1, 28, 28]; labels 0..ways-1."""
+
+    support_x: torch.Tensor
+    support_y: torch.Tensor
+    query_x: torch.Tensor
+    query_y: torch.Tensor
+    classes: tuple[int, ...]
+
+    @property
+    def ways(self) -> int:
+        return len(self.classes)
+
+    def to(self, device: torch.device | str) -> "Task":
+        return Task(
+            self.support_x.to(device, non_blocking=True),
+            self.support_y.to(device, non_blocking=True),
+            self.query_x.to(device, non_blocking=True),
+            self.query_y.to(device, non_blocking=True),
+            self.classes,
+        )
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [n, H, W] -> float [n, 1, H, W] in [0, 1]: the model's input."""
+    return images.unsqueeze(1).float().div_(255.0)
+
+
+class TaskSampler:
+    """Samples N-way K-shot Q-query episodes from one split.
+
+    Parameters
+    ----------
+    pool : the decoded data
+    split : "train", "val" or "test"
+    ways, shots, queries : N, K and Q (Q per class)
+    seed : the run's seed; episodes are a pure function of (seed, stream, index)
+    same_group : draw all N classes from one group (alphabet), as in Lake's task
+    """
+
+    def __init__(
+        self,
+        pool: ClassPool,
+        split: str,
+        ways: int,
+        shots: int,
+        queries: int,
+        seed: int = 0,
+        same_group: bool = False,
+    ) -> None:
+        if ways < 2:
+            raise DataError(f"ways must be at least 2 (got {ways})")
+        if shots < 1:
+            raise DataError(f"shots must be at least 1 (got {shots}): a task needs an example per class")
+        if queries < 1:
+            raise DataError(f"queries must be at least 1 (got {queries})")
+        self.pool, self.split = pool, split
+        self.ways, self.shots, self.queries, self.seed = ways, shots, queries, seed
+        need = shots + queries
+        classes = pool.split_classes(split)
+        self.classes = [c for c in classes if pool.count(c) >= need]
+        if len(self.classes) < ways:
+            short = [pool.class_names[c] for c in classes if pool.count(c) < need]
+            detail = f" ({len(short)} classes have fewer than {need} examples: {', '.join(short[:5])})" if short else ""
+            raise DataError(
+                f"{ways}-way tasks need {ways} classes with at least {need} examples each in the "
+                f"{split} split of {pool.name}, but only {len(self.classes)} qualify{detail}; "
+                f"lower --ways, --shots or --queries"
+            )
+        self.groups: list[list[int]] = []
+        if same_group:
+            by_group: dict[str, list[int]] = {}
+            for c in self.classes:
+                by_group.setdefault(pool.class_groups[c], []).append(c)
+            self.groups = [g for g in by_group.values() if len(g) >= ways]
+            if not self.groups:
+                raise DataError(f"no group (alphabet) in the {split} split has {ways} usable classes")
+
+    def episode(self, index: int, stream: int = TRAIN_STREAM) -> Task:
+        """The episode number ``index`` of ``stream`` (deterministic)."""
+        rng = np.random.default_rng([self.seed, stream, index])
+        candidates = self.groups[rng.integers(len(self.groups))] if self.groups else self.classes
+        chosen = rng.choice(len(candidates), self.ways, replace=False)
+        classes = tuple(candidates[i] for i in chosen)
+        need = self.shots + self.queries
+        picks = []
+        for c in classes:
+            members = self.pool.members(c)
+            picks.append(members[torch.from_numpy(rng.choice(len(members), need, replace=False))])
+        idx = torch.stack(picks)  # [ways, shots + queries]
+        images = to_float(self.pool.images[idx.flatten()]).view(self.ways, need, 1, *self.pool.images.shape[1:])
+        labels = torch.arange(self.ways).unsqueeze(1)
+        return Task(
+            support_x=images[:, : self.shots].reshape(-1, *images.shape[2:]),
+            support_y=labels.expand(-1, self.shots).reshape(-1),
+            query_x=images[:, self.shots :].reshape(-1, *images.shape[2:]),
+            query_y=labels.expand(-1, self.queries).reshape(-1),
+            classes=classes,
+        )
+
+    def batch(self, iteration: int, size: int, offset: int = 0) -> list[Task]:
+        """The meta-batch of ``iteration``: ``size`` episodes starting at ``offset``."""
+        return [self.episode(iteration * 100_003 + offset + j) for j in range(size)]
+
+    def fixed(self, count: int) -> list[Task]:
+        """A fixed evaluation set: the same ``count`` episodes every time for this seed."""
+        return [self.episode(i, stream=EVAL_STREAM) for i in range(count)]

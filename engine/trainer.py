@@ -1,0 +1,277 @@
+"""Meta-training as a plain generator of typed events.
+
+``run(config)`` loads the data, builds the model and yields ``Started``, then
+one ``IterationMetrics`` per meta-iteration, a ``ValidationMetrics`` every
+``val_every`` iterations and a final ``Finished``. It knows nothing of Qt:
+the CLI iterates it under a progress bar, the tests iterate it directly and
+the GUI runs it on a worker thread. Stopping is a request that the loop
+honours between tasks; pausing blocks the loop between steps.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
+
+import torch
+
+from .algorithms import Algorithm, Interrupted, build_algorithm
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .data import ClassPool, DataError, load_source
+from .events import Event, Finished, IterationMetrics, Started, ValidationMetrics
+from .metrics import mean_ci95
+from .models import build_backbone
+from .tasks import Task, TaskSampler
+
+_run_ids = itertools.count(1)
+WARMUP_ITERATIONS = 3  # excluded from tasks/s (allocator and cache warm-up)
+
+
+class RunControl:
+    """Thread-safe stop and pause requests, checked by the loop between steps."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def wait_while_paused(self) -> float:
+        """Block while paused; return the seconds spent waiting."""
+        if self._running.is_set():
+            return 0.0
+        start = time.perf_counter()
+        self._running.wait()
+        return time.perf_counter() - start
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DataError("--device cuda was asked for, but no CUDA GPU is available; use --device cpu")
+    return torch.device(name)
+
+
+@dataclass
+class History:
+    """Growing metric lists, saved in checkpoints and exported as CSV."""
+
+    iteration: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    val_iteration: list[int] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    val_ci95: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "History":
+        return cls(**{k: list(data.get(k, [])) for k in cls().__dict__})
+
+
+class Diverged(Exception):
+    """The loss or the meta-gradient was not finite; the step was not applied."""
+
+    def __init__(self, loss: float) -> None:
+        super().__init__(f"loss {loss}")
+        self.loss = loss
+
+
+def meta_step(algo: Algorithm, optimizer: torch.optim.Optimizer, tasks: list[Task], should_stop: Callable[[], bool] | None = None) -> tuple[float, float]:
+    """One meta-iteration: meta-gradient of ``tasks``, then one optimiser step.
+
+    The step is skipped (and :class:`Diverged` raised) when the loss or any
+    gradient is not finite, so the weights never hold NaN.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    loss, acc = algo.meta_gradient(tasks, should_stop=should_stop)
+    grads_ok = all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in algo.outer_parameters())
+    if not math.isfinite(loss) or not grads_ok:
+        optimizer.zero_grad(set_to_none=True)
+        raise Diverged(loss)
+    optimizer.step()
+    return loss, acc
+
+
+def meta_train_steps(algo: Algorithm, optimizer: torch.optim.Optimizer, batches: Iterable[list[Task]]) -> Iterator[tuple[float, float]]:
+    """Run :func:`meta_step` over an iterable of meta-batches, yielding (loss, accuracy)."""
+    device = next(algo.model.parameters()).device
+    for tasks in batches:
+        yield meta_step(algo, optimizer, [t.to(device) for t in tasks])
+
+
+def build_model_and_algorithm(config: TrainConfig, device: torch.device) -> Algorithm:
+    """The model and algorithm a config describes, on ``device`` (seeded init)."""
+    torch.manual_seed(config.seed)
+    model = build_backbone(config.backbone, config.ways).to(device)
+    return build_algorithm(config.algo, model, config.algo_config())
+
+
+def evaluate(algo: Algorithm, tasks: Iterable[Task], device: torch.device, should_stop: Callable[[], bool] | None = None) -> tuple[float, float]:
+    """Mean accuracy and 95% CI over ``tasks`` (adapt on support, score queries)."""
+    accs = []
+    for task in tasks:
+        if should_stop is not None and should_stop():
+            raise Interrupted
+        accs.append(algo.evaluate(task.to(device)))
+    return mean_ci95(accs)
+
+
+def restore(checkpoint: str, device: str | torch.device = "cpu") -> tuple[Algorithm, TrainConfig, dict]:
+    """Rebuild the algorithm and config stored in a checkpoint file."""
+    payload = load_checkpoint(checkpoint)
+    config = TrainConfig.from_dict(payload["config"])
+    dev = resolve_device(device) if isinstance(device, str) else device
+    algo = build_model_and_algorithm(config, dev)
+    try:
+        algo.model.load_state_dict(payload["model"])
+        algo.load_extra_state(payload.get("extra", {}))
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise CheckpointError(
+            f"{checkpoint} does not match its own architecture ({config.backbone}, {config.algo}): "
+            f"{str(exc).splitlines()[0][:160]}"
+        ) from None
+    algo.model.to(dev)
+    return algo, config, payload
+
+
+def run(config: TrainConfig, control: RunControl | None = None, pool: ClassPool | None = None) -> Iterator[Event]:
+    """Meta-train as described by ``config``; yield one event per step."""
+    config.validate()
+    control = control or RunControl()
+    run_id = next(_run_ids)
+    device = resolve_device(config.device)
+    if pool is None:
+        pool = load_source(config.dataset, config.data_root, rotations=config.rotations, seed=config.seed)
+    train = TaskSampler(pool, "train", config.ways, config.shots, config.queries, seed=config.seed)
+    val = TaskSampler(pool, "val", config.ways, config.shots, config.queries, seed=config.seed) if config.val_every else None
+
+    history, start, payload = History(), 0, None
+    if config.resume:
+        algo, saved, payload = restore(config.checkpoint, device)
+        for key in ("algo", "backbone", "ways"):
+            if getattr(saved, key) != getattr(config, key):
+                raise DataError(
+                    f"cannot resume: the checkpoint was trained with {key}={getattr(saved, key)}, "
+                    f"this run asks for {getattr(config, key)}"
+                )
+        history, start = History.from_dict(payload.get("history", {})), int(payload.get("iteration", 0))
+    else:
+        algo = build_model_and_algorithm(config, device)
+    optimizer = torch.optim.Adam(algo.outer_parameters(), lr=config.outer_lr)
+    if payload is not None and payload.get("optimizer"):
+        optimizer.load_state_dict(payload["optimizer"])
+
+    def save(iteration: int) -> None:
+        if config.checkpoint:
+            save_checkpoint(
+                config.checkpoint,
+                config=config.replace(resume=False).to_dict(),
+                model_state=algo.model.state_dict(),
+                extra_state=algo.extra_state(),
+                optimizer_state=optimizer.state_dict(),
+                history=history.to_dict(),
+                iteration=iteration,
+            )
+
+    yield Started(run_id, config.to_dict(), pool.summary(), str(device), sum(p.numel() for p in algo.model.parameters()), start)
+    val_tasks = val.fixed(config.val_episodes) if val else []
+    stop = lambda: control.stop_requested  # noqa: E731
+    began = time.perf_counter()
+    paused = 0.0
+    timed_seconds, timed_tasks = 0.0, 0  # meta-steps after the warm-up only (no validation, no pauses)
+    reason, message, iteration = "completed", "", start
+    last_val: tuple[float, float] | None = None
+    try:
+        for iteration in range(start, config.iterations):
+            paused += control.wait_while_paused()
+            if control.stop_requested:
+                reason = "stopped"
+                break
+            if config.time_budget is not None and time.perf_counter() - began - paused >= config.time_budget:
+                reason = "time budget"
+                break
+            step_began = time.perf_counter()
+            tasks = [t.to(device) for t in train.batch(iteration, config.meta_batch)]
+            try:
+                loss, acc = meta_step(algo, optimizer, tasks, should_stop=stop)
+            except Diverged as exc:
+                reason = "diverged"
+                message = (
+                    f"the loss became {exc.loss} at iteration {iteration + 1}; training stopped and the last "
+                    "good weights were kept. Lower the inner or outer learning rate."
+                )
+                break
+            done = iteration + 1
+            history.iteration.append(done)
+            history.loss.append(loss)
+            history.accuracy.append(acc)
+            now = time.perf_counter()
+            if done - start > WARMUP_ITERATIONS:
+                timed_seconds += now - step_began
+                timed_tasks += len(tasks)
+            tps = timed_tasks / timed_seconds if timed_tasks else 0.0
+            yield IterationMetrics(run_id, done, config.iterations, loss, acc, now - began - paused, tps)
+            if val and config.val_every and (done % config.val_every == 0 or done == config.iterations):
+                last_val = evaluate(algo, val_tasks, device, should_stop=stop)
+                history.val_iteration.append(done)
+                history.val_accuracy.append(last_val[0])
+                history.val_ci95.append(last_val[1])
+                save(done)
+                yield ValidationMetrics(run_id, done, last_val[0], last_val[1], len(val_tasks))
+        else:
+            iteration = config.iterations
+    except Interrupted:
+        reason = "stopped"
+    done = history.iteration[-1] if history.iteration else start
+    if val and reason in ("completed", "time budget") and done > start and (not history.val_iteration or history.val_iteration[-1] != done):
+        last_val = evaluate(algo, val_tasks, device)
+        history.val_iteration.append(done)
+        history.val_accuracy.append(last_val[0])
+        history.val_ci95.append(last_val[1])
+        yield ValidationMetrics(run_id, done, last_val[0], last_val[1], len(val_tasks))
+    save(done)
+    seconds = time.perf_counter() - began - paused
+    tps = timed_tasks / timed_seconds if timed_tasks else 0.0
+    if not message:
+        budget = f"time budget of {config.time_budget:g} s reached" if config.time_budget else ""
+        message = {"completed": "finished", "time budget": budget, "stopped": "stopped"}[reason] + f" after {done} iterations"
+    yield Finished(
+        run_id,
+        iterations=done,
+        seconds=seconds,
+        reason=reason,
+        message=message,
+        checkpoint=config.checkpoint,
+        tasks_per_second=tps,
+        train_loss=history.loss[-1] if history.loss else float("nan"),
+        train_acc=history.accuracy[-1] if history.accuracy else float("nan"),
+        val_acc=last_val[0] if last_val else None,
+        val_ci95=last_val[1] if last_val else None,
+        history=history.to_dict(),
+    )
