@@ -35,3 +35,13 @@ def omniglot_small1() -> Path:
     if not SMALL1.is_file():
         pytest.skip(f"real Omniglot not found at {SMALL1} (the shared data folder is absent)")
     return SMALL1
+
+
+@pytest.fixture(scope="session")
+def omniglot_small1_pool(omniglot_small1, tmp_path_factory):
+    """Omniglot small1 decoded once per session (from a symlink to the shared zip, rotations on)."""
+    from engine.data.omniglot import load_omniglot
+
+    root = tmp_path_factory.mktemp("omniglot-small1")
+    (root / omniglot_small1.name).symlink_to(omniglot_small1)
+    return load_omniglot(root)
