@@ -8,7 +8,7 @@ from .algorithms.base import AlgoConfig
 from .data.base import DataError
 
 ALGORITHM_CHOICES = ("maml", "fomaml", "reptile", "anil", "metasgd", "protonet", "blackbox", "moe", "finetune")
-DATASET_CHOICES = ("synthetic", "omniglot", "mnist", "fashion-mnist", "kmnist", "emnist", "folder")
+DATASET_CHOICES = ("synthetic", "omniglot", "mnist", "fashion-mnist", "kmnist", "emnist", "folder", "classset")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 from .base import SPLITS, ClassPool, DataError
 from .glyphs import make_glyph_pool
 
-SOURCES = ("synthetic", "omniglot", "folder")
+SOURCES = ("synthetic", "omniglot", "folder", "classset")
 
 
 def load_source(name: str, root: str | Path | None = None, *, rotations: bool = True, seed: int = 0) -> ClassPool:
@@ -28,6 +28,10 @@ def load_source(name: str, root: str | Path | None = None, *, rotations: bool = 
         from .folder import load_folder
 
         return load_folder(root, seed=seed)
+    if name == "classset":  # a saved New-classes set: every class in every split
+        from ..classset import classset_pool
+
+        return classset_pool(root)
     raise DataError(f"unknown data set {name!r}; choose one of {', '.join(SOURCES)}")
 
 
