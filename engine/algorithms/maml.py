@@ -15,7 +15,7 @@ learned per-parameter rates) by overriding ``adapted_keys`` / ``inner_rate``.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import torch
 from torch import nn
@@ -92,11 +92,16 @@ class MAML(Algorithm):
         lr: float,
         create_graph: bool,
         on_step: StepCallback | None = None,
+        forward: Callable[[Params, torch.Tensor], torch.Tensor] | None = None,
     ) -> Params:
-        """Take ``steps`` gradient steps on (x, y) from ``params``; return the adapted dict."""
+        """Take ``steps`` gradient steps on (x, y) from ``params``; return the adapted dict.
+
+        ``forward(params, x) -> logits`` defaults to the whole model; ANIL passes
+        a head-only forward on precomputed features.
+        """
         keys = [k for k in self.adapted_keys() if k in params]
         for step in range(steps + (on_step is not None)):
-            logits = functional_call(self.model, params, (x,))
+            logits = forward(params, x) if forward is not None else functional_call(self.model, params, (x,))
             loss = F.cross_entropy(logits, y)
             if on_step is not None:
                 on_step(StepStats(step, loss.item(), accuracy(logits, y)))
