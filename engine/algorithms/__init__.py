@@ -5,10 +5,18 @@ from __future__ import annotations
 from torch import nn
 
 from .base import AlgoConfig, Algorithm, Interrupted, Learner, StepStats
+from .anil import ANIL
+from .blackbox import BlackBox
+from .finetune import Finetune
 from .maml import FOMAML, MAML
+from .metasgd import MetaSGD
+from .moe import MixtureOfExperts
 from .protonet import ProtoNet
+from .reptile import Reptile
 
-ALGORITHMS: dict[str, type[Algorithm]] = {cls.name: cls for cls in (MAML, FOMAML, ProtoNet)}
+ALGORITHMS: dict[str, type[Algorithm]] = {
+    cls.name: cls for cls in (MAML, FOMAML, Reptile, ANIL, MetaSGD, ProtoNet, BlackBox, MixtureOfExperts, Finetune)
+}
 
 
 def build_algorithm(name: str, model: nn.Module, config: AlgoConfig) -> Algorithm:

@@ -1,0 +1,123 @@
+"""The fine-tune baseline: pre-train a classifier, fit a fresh head per task.
+
+References: Chen, Liu, Kira, Wang & Huang, "A Closer Look at Few-shot
+Classification", ICLR 2019 (the "Baseline").
+
+Meta-training is ordinary supervised learning: the images of each meta-batch
+(support and query) are classified among *all* meta-training classes by their
+global class ids (``Task.classes`` maps a local label to a pool class), with
+the backbone's features and one big linear head. The big head has a fixed
+capacity; only the classes seen so far take part in the softmax (a mask kept
+in the extra state), which amounts to a head sized to the training classes.
+Adaptation throws the big head away and fits a fresh linear head (logistic
+regression with Adam) on the frozen features of the support set.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.base import DataError
+from ..tasks import Task
+from .base import AlgoConfig, Algorithm, Learner, StepCallback, StepStats, accuracy
+
+CAPACITY = 8192  # class ids the big head can hold (Omniglot with rotations has 6,492)
+FIT_STEPS = 100  # Adam steps of the per-task logistic regression when none are asked for
+FIT_LR = 0.01
+
+
+class LinearProbe(Learner):
+    """Frozen features plus a linear head fitted on the support set."""
+
+    def __init__(self, features: nn.Module, head: nn.Linear, support_x: torch.Tensor, ways: int) -> None:
+        self.features, self.head, self.support_x, self.ways = features, head, support_x, ways
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.features(torch.cat([self.support_x, x]))[len(self.support_x):]
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x))
+
+
+class Finetune(Algorithm):
+    """Pre-train over all training classes; adapt = logistic regression on frozen features."""
+
+    name = "finetune"
+    paper = "Chen et al., A Closer Look at Few-shot Classification (Baseline), ICLR 2019"
+    summary = (
+        "No meta-learning: trains one ordinary classifier over all training classes, then "
+        "fits a fresh linear head on each support set. The baseline to beat."
+    )
+
+    def __init__(self, model: nn.Module, config: AlgoConfig) -> None:
+        super().__init__(model, config)
+        dim = model.head.in_features
+        device = model.head.weight.device
+        self.big_head = nn.Linear(dim, CAPACITY).to(device)
+        self.seen = torch.zeros(CAPACITY, dtype=torch.bool, device=device)
+
+    def outer_parameters(self) -> Iterable[nn.Parameter]:
+        return itertools.chain(self.model.features.parameters(), self.big_head.parameters())
+
+    def global_labels(self, task: Task) -> torch.Tensor:
+        """Pool class ids of the task's support then query examples."""
+        if max(task.classes) >= CAPACITY:
+            raise DataError(f"the fine-tune baseline holds {CAPACITY} classes, but the data has class id {max(task.classes)}")
+        ids = torch.tensor(task.classes, device=task.support_y.device)
+        return ids[torch.cat([task.support_y, task.query_y])]
+
+    def task_loss(self, task: Task) -> tuple[torch.Tensor, float]:
+        """Cross-entropy over every class seen so far; accuracy among the task's own classes on its queries."""
+        labels = self.global_labels(task)
+        self.seen[labels] = True
+        feats = self.model.features(torch.cat([task.support_x, task.query_x]))
+        logits = self.big_head(feats).masked_fill(~self.seen, float("-inf"))
+        loss = F.cross_entropy(logits, labels)
+        ids = torch.tensor(task.classes, device=logits.device)
+        local = logits[len(task.support_x):, ids].detach()
+        return loss, accuracy(local, task.query_y)
+
+    def adapt(
+        self,
+        support_x: torch.Tensor,
+        support_y: torch.Tensor,
+        steps: int | None = None,
+        on_step: StepCallback | None = None,
+        inner_lr: float | None = None,
+    ) -> Learner:
+        ways = int(support_y.max().item()) + 1
+        steps = FIT_STEPS if steps is None else steps
+        with torch.no_grad():
+            feats = self.model.features(support_x)
+        head = nn.Linear(feats.shape[1], ways).to(feats.device)
+        nn.init.zeros_(head.weight)
+        nn.init.zeros_(head.bias)
+        optimizer = torch.optim.Adam(head.parameters(), lr=FIT_LR if inner_lr is None else inner_lr)
+        with torch.enable_grad():
+            for step in range(steps + 1):
+                logits = head(feats)
+                loss = F.cross_entropy(logits, support_y)
+                if on_step is not None:
+                    on_step(StepStats(step, loss.item(), accuracy(logits, support_y)))
+                if step == steps:
+                    break
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        head.requires_grad_(False)
+        return LinearProbe(self.model.features, head, support_x, ways)
+
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        return {"big_head.weight": self.big_head.weight.detach(), "big_head.bias": self.big_head.bias.detach(), "seen": self.seen}
+
+    def load_extra_state(self, state: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            self.big_head.weight.copy_(state["big_head.weight"])
+            self.big_head.bias.copy_(state["big_head.bias"])
+            self.seen.copy_(state["seen"])
