@@ -1,0 +1,193 @@
+"""Adapting to a person's own classes, with what the workspace shows while it happens.
+
+The GUI's worker calls these functions; they take and return plain numpy
+(uint8 [n, 28, 28] images, int labels, float arrays) so the GUI never touches
+torch. :func:`adapt_with_progress` wraps ``Algorithm.adapt`` (the one
+interface) and adds a leave-one-out estimate of how well the adapted model
+generalises; :func:`embedding_projection` turns the feature space into 2-D
+points for the embedding view; :func:`predict_query` scores one drawing.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .algorithms.base import Algorithm, Learner, StepStats
+from .data.base import DataError
+from .tasks import to_float
+
+StepCallback = Callable[[StepStats], None]
+
+
+def _device(algo: Algorithm) -> torch.device:
+    return next(algo.model.parameters()).device
+
+
+def as_model_input(images: np.ndarray | torch.Tensor, device: torch.device | None = None) -> torch.Tensor:
+    """uint8 [n, 28, 28] (numpy or torch) or float [n, 1, 28, 28] -> float [n, 1, 28, 28] on ``device``."""
+    x = torch.as_tensor(np.asarray(images)) if isinstance(images, np.ndarray) else images
+    if x.dtype == torch.uint8:
+        if x.dim() == 2:
+            x = x.unsqueeze(0)
+        x = to_float(x)
+    elif x.dim() == 3:
+        x = x.unsqueeze(1)
+    return x.to(device) if device is not None else x
+
+
+def _labels(labels: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(labels) if not isinstance(labels, torch.Tensor) else labels, dtype=torch.int64).to(device)
+
+
+def check_support(labels: torch.Tensor) -> int:
+    """The number of classes; refuse a support set the model cannot adapt to."""
+    if labels.numel() == 0:
+        raise DataError("there are no examples yet; draw or load at least one per class")
+    ways = int(labels.max()) + 1
+    counts = torch.bincount(labels, minlength=ways)
+    empty = [i + 1 for i, c in enumerate(counts.tolist()) if c == 0]
+    if empty:
+        raise DataError(f"class {', '.join(map(str, empty))} has no examples; add at least one to every class")
+    if ways < 2:
+        raise DataError("adapting needs at least 2 classes")
+    return ways
+
+
+@torch.no_grad()
+def _score(learner: Learner, x: torch.Tensor, y: torch.Tensor) -> tuple[int, int]:
+    return int((learner.logits(x).argmax(-1) == y).sum()), len(y)
+
+
+def leave_one_out_accuracy(algo: Algorithm, x: torch.Tensor, y: torch.Tensor, steps: int | None, inner_lr: float | None) -> float | None:
+    """Accuracy on held-out shots: fold j holds out the j-th example of every class that has two or more.
+
+    Each fold adapts from scratch on the rest (same steps and rate) and
+    scores the held-out examples, so this costs one extra adaptation per
+    fold (K folds for K shots). ``None`` when no class has two examples.
+    """
+    ways = int(y.max()) + 1
+    members = [torch.nonzero(y == c).flatten() for c in range(ways)]
+    folds = max(len(m) for m in members)
+    if folds < 2:
+        return None
+    correct = total = 0
+    for j in range(folds):
+        held = [int(m[j]) for m in members if len(m) >= 2 and j < len(m)]
+        keep = torch.ones(len(y), dtype=torch.bool, device=y.device)
+        keep[held] = False
+        learner = algo.adapt(x[keep], y[keep], steps=steps, inner_lr=inner_lr)
+        c, n = _score(learner, x[held], y[held])
+        correct, total = correct + c, total + n
+    return correct / total
+
+
+def adapt_with_progress(
+    algo: Algorithm,
+    support_x: np.ndarray | torch.Tensor,
+    support_y: np.ndarray | torch.Tensor,
+    steps: int | None = None,
+    inner_lr: float | None = None,
+    on_step: StepCallback | None = None,
+    leave_one_out: bool = True,
+) -> Learner:
+    """Adapt ``algo`` to a support set, reporting each step as it happens.
+
+    ``on_step`` receives one :class:`StepStats` per step (support loss and
+    accuracy; ProtoNet has a single step 0, MAML steps 0..steps). Leave-one-out
+    accuracy is computed **once, after the last step** (K more adaptations
+    per step would make a 10-step MAML adapt ~50x slower), and is carried by
+    the last step's stats, which are therefore reported after it is known.
+    """
+    device = _device(algo)
+    x = as_model_input(support_x, device)
+    y = _labels(support_y, device)
+    check_support(y)
+    pending: list[StepStats] = []
+
+    def relay(stats: StepStats) -> None:
+        if pending and on_step is not None:
+            on_step(pending.pop())
+        pending[:] = [stats]
+
+    learner = algo.adapt(x, y, steps=steps, on_step=relay, inner_lr=inner_lr)
+    loo = leave_one_out_accuracy(algo, x, y, steps, inner_lr) if leave_one_out else None
+    if pending and on_step is not None:
+        last = pending.pop()
+        on_step(StepStats(last.step, last.loss, last.accuracy, loo))
+    return learner
+
+
+@torch.no_grad()
+def predict_probabilities(learner: Learner, images: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Class probabilities float [n, ways] for uint8 images [n, 28, 28] (or one [28, 28])."""
+    device = _learner_device(learner)
+    return learner.predict(as_model_input(images, device)).cpu().numpy()
+
+
+def _learner_device(learner: Learner) -> torch.device:
+    """Where a learner's tensors live (learners keep their support set; CPU otherwise)."""
+    sx = getattr(learner, "support_x", None)
+    return sx.device if isinstance(sx, torch.Tensor) else torch.device("cpu")
+
+
+def _pca_basis(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """Mean, top-2 principal directions [dim, 2] (sign fixed) and their explained variance ratio."""
+    mean = points.mean(0)
+    centred = points - mean
+    _, s, vh = torch.linalg.svd(centred, full_matrices=False)
+    basis = vh[:2].T
+    if basis.shape[1] < 2:  # a single point or a 1-D embedding
+        basis = torch.cat([basis, basis.new_zeros(basis.shape[0], 2 - basis.shape[1])], 1)
+    signs = torch.sign(basis[basis.abs().argmax(0), torch.arange(2)])
+    basis = basis * torch.where(signs == 0, torch.ones_like(signs), signs)
+    var = s.pow(2)
+    ratio = (var[:2] / var.sum().clamp_min(1e-12)).cpu().numpy()
+    return mean, basis, np.pad(ratio, (0, 2 - len(ratio)))
+
+
+@torch.no_grad()
+def embedding_projection(
+    learner: Learner,
+    support_x: np.ndarray | torch.Tensor,
+    support_y: np.ndarray | torch.Tensor,
+    query_x: np.ndarray | torch.Tensor | None = None,
+) -> dict[str, np.ndarray]:
+    """2-D PCA of the adapted feature space, for the embedding view.
+
+    The axes are fitted on the support embeddings and class means
+    (prototypes) only; queries are projected onto them. That keeps the
+    picture still while a person draws: the query dot moves, the classes
+    do not.
+
+    Returns a dict of numpy arrays: ``support`` [n, 2], ``support_labels``
+    [n], ``prototypes`` [ways, 2], ``query`` [q, 2] (empty when no query),
+    ``explained`` [2] (variance ratio of each axis).
+    """
+    device = _learner_device(learner)
+    sx = as_model_input(support_x, device)
+    y = _labels(support_y, device)
+    ways = check_support(y)
+    qx = as_model_input(query_x, device) if query_x is not None and len(query_x) else sx[:0]
+    emb = learner.embed(torch.cat([sx, qx])).flatten(1).float()
+    s_emb, q_emb = emb[: len(sx)], emb[len(sx):]
+    protos = torch.zeros(ways, emb.shape[1], device=emb.device).index_add_(0, y, s_emb)
+    protos = protos / torch.bincount(y, minlength=ways).clamp_min(1).unsqueeze(1)
+    mean, basis, explained = _pca_basis(torch.cat([s_emb, protos]))
+    project = lambda e: ((e - mean) @ basis).cpu().numpy().astype(np.float32)  # noqa: E731
+    return {
+        "support": project(s_emb),
+        "support_labels": y.cpu().numpy(),
+        "prototypes": project(protos),
+        "query": project(q_emb) if len(q_emb) else np.zeros((0, 2), np.float32),
+        "explained": explained.astype(np.float32),
+    }
+
+
+def predict_query(learner: Learner, support_x: np.ndarray, support_y: np.ndarray, query: np.ndarray) -> dict[str, np.ndarray]:
+    """One drawn query: its class probabilities plus the embedding view's points."""
+    probs = predict_probabilities(learner, query)
+    view = embedding_projection(learner, support_x, support_y, query if query.ndim == 3 else query[None])
+    return {"probabilities": probs[0], **view}
