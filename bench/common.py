@@ -1,0 +1,49 @@
+"""Shared helpers for the benchmarks: data loading, machine description, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+OMNIGLOT_DIR = REPO.parent / "shared" / "datasets" / "omniglot"
+
+
+def machine() -> dict:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads()}
+
+
+def load_pool(name: str = "omniglot"):
+    """Omniglot small1 from the shared folder, or the built-in glyphs."""
+    from engine.data import load_source
+
+    if name == "omniglot":
+        if not (OMNIGLOT_DIR / "images_background_small1.zip").is_file():
+            raise SystemExit(f"missing {OMNIGLOT_DIR}/images_background_small1.zip")
+        return load_source("omniglot", OMNIGLOT_DIR)
+    return load_source("synthetic")
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def emit(result: dict) -> None:
+    """Print the result as one JSON object on the last line of stdout."""
+    print(json.dumps(result))
