@@ -1,0 +1,48 @@
+"""Resident memory over a long meta-training run: flat means no leak.
+
+Records RSS at iteration ``--from`` and at the end; the performance target is
+<= 5% growth from iteration 200 to 2,000.
+
+    python bench/memory.py [--iterations 2000] [--from 200] [--algo protonet] [--meta-batch 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from common import emit, load_pool, machine
+
+
+def rss_mb() -> float:
+    with open(f"/proc/{os.getpid()}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--iterations", type=int, default=2000)
+    ap.add_argument("--from", dest="start", type=int, default=200)
+    ap.add_argument("--algo", default="protonet")
+    ap.add_argument("--meta-batch", type=int, default=2)
+    ap.add_argument("--data", default="synthetic")
+    args = ap.parse_args()
+
+    from engine.config import TrainConfig
+    from engine.events import IterationMetrics
+    from engine.trainer import run
+
+    pool = load_pool(args.data)
+    config = TrainConfig(algo=args.algo, iterations=args.iterations, meta_batch=args.meta_batch, val_every=500, val_episodes=20)
+    samples = {}
+    for event in run(config, pool=pool):
+        if isinstance(event, IterationMetrics) and (event.iteration == args.start or event.iteration % 500 == 0 or event.iteration == args.iterations):
+            samples[event.iteration] = round(rss_mb(), 1)
+            print(f"iteration {event.iteration}: {samples[event.iteration]} MB")
+    start, end = samples[args.start], samples[args.iterations]
+    emit({"machine": machine(), "algo": args.algo, "iterations": args.iterations, "rss_mb_start": start,
+          "rss_mb_end": end, "growth_pct": round(100 * (end - start) / start, 2), "samples": samples})
+
+
+if __name__ == "__main__":
+    main()
