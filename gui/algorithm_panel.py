@@ -1,0 +1,207 @@
+"""The Algorithm panel: every hyperparameter of a run, each with a tooltip and a default.
+
+The panel only edits values; whether they make sense together is decided by
+the engine (``TrainConfig.validate`` and the episode sampler) and shown by the
+main window in the red label under this panel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QSpinBox,
+    QWidget,
+)
+
+BACKBONE_LABELS = {"conv4": "Conv-4 (standard)", "seed": "ConvNet (seed article)"}
+
+
+@dataclass(frozen=True)
+class AlgorithmInfo:
+    name: str
+    available: bool
+    summary: str = ""
+    paper: str = ""
+
+
+def _spin(low: int, high: int, tip: str, step: int = 1) -> QSpinBox:
+    box = QSpinBox()
+    box.setRange(low, high)
+    box.setSingleStep(step)
+    box.setToolTip(tip)
+    box.setKeyboardTracking(False)
+    return box
+
+
+def _double(low: float, high: float, decimals: int, step: float, tip: str) -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(low, high)
+    box.setDecimals(decimals)
+    box.setSingleStep(step)
+    box.setToolTip(tip)
+    box.setKeyboardTracking(False)
+    return box
+
+
+class AlgorithmPanel(QGroupBox):
+    """Hyperparameter form; ``values()`` returns TrainConfig field values."""
+
+    changed = Signal()  # any value edited
+
+    def __init__(self, defaults: dict, algorithms: list[AlgorithmInfo], backbones: list[str], cuda: bool, parent: QWidget | None = None) -> None:
+        super().__init__("Algorithm", parent)
+        self.defaults = dict(defaults)
+        self._loading = False
+        self.algorithms = {a.name: a for a in algorithms}
+        self.algo_combo = QComboBox()
+        for info in algorithms:
+            self.algo_combo.addItem(info.name if info.available else f"{info.name} (not yet available)", info.name)
+            index = self.algo_combo.count() - 1
+            self.algo_combo.setItemData(index, f"{info.summary}\n{info.paper}".strip(), Qt.ItemDataRole.ToolTipRole)
+            if not info.available:
+                self.algo_combo.model().item(index).setEnabled(False)
+        self.algo_note = QLabel("")
+        self.algo_note.setWordWrap(True)
+        self.algo_note.setStyleSheet("color: palette(dark); font-size: 11px;")
+        self.backbone_combo = QComboBox()
+        for name in backbones:
+            self.backbone_combo.addItem(BACKBONE_LABELS.get(name, name), name)
+        self.backbone_combo.setToolTip("The network being meta-learned: Conv-4 is the standard 4-block CNN of "
+                                       "the MAML and ProtoNet papers; ConvNet is the seed article's model")
+        self.ways = _spin(0, 100, "N-way: how many classes each task mixes (chance accuracy is 1/N)")
+        self.shots = _spin(0, 50, "K-shot: labelled examples per class the model sees before answering")
+        self.queries = _spin(0, 50, "Query examples per class the model is scored on in each task")
+        self.meta_batch = _spin(0, 256, "Tasks averaged into one meta-gradient step")
+        self.inner_steps = _spin(0, 50, "Gradient steps on the support set per task (MAML family; ProtoNet ignores it)")
+        self.inner_lr = _double(0.0, 10.0, 4, 0.05, "Learning rate of those support-set steps (MAML family; ProtoNet ignores it)")
+        self.outer_lr = _double(0.0, 1.0, 5, 0.0005, "Adam learning rate of the meta-update (the slow, outer loop)")
+        self.iterations = _spin(0, 1_000_000, "How many meta-iterations (meta-batches) to train for", step=100)
+        self.budget_check = QCheckBox("stop after")
+        self.budget_check.setToolTip("Also stop when this much training time has passed, whichever comes first")
+        self.time_budget = _double(1.0, 86_400.0, 0, 10.0, "Training-time budget in seconds (pauses not counted)")
+        self.time_budget.setSuffix(" s")
+        self.val_every = _spin(0, 100_000, "Measure accuracy on held-out validation classes every this many iterations (0 turns it off)", step=10)
+        self.val_episodes = _spin(0, 10_000, "Validation tasks per measurement (more: a tighter 95% CI, but slower)", step=10)
+        self.seed = _spin(0, 2**31 - 1, "Random seed: the same seed and settings give the same run")
+        self.device_combo = QComboBox()
+        self.device_combo.addItem("CPU", "cpu")
+        if cuda:
+            self.device_combo.addItem("CUDA (GPU)", "cuda")
+        self.device_combo.setToolTip("Where the network runs" + ("" if cuda else " (no CUDA GPU was found on this computer)"))
+
+        budget_row = QHBoxLayout()
+        budget_row.setContentsMargins(0, 0, 0, 0)
+        budget_row.addWidget(self.budget_check)
+        budget_row.addWidget(self.time_budget, 1)
+        iterations_row = QHBoxLayout()
+        iterations_row.setContentsMargins(0, 0, 0, 0)
+        iterations_row.addWidget(self.iterations, 1)
+        iterations_row.addLayout(budget_row, 1)
+        task_row = QHBoxLayout()
+        task_row.setContentsMargins(0, 0, 0, 0)
+        for label, box in (("", self.ways), ("-way", None), ("", self.shots), ("-shot", None), ("", self.queries), ("queries", None)):
+            task_row.addWidget(box if box is not None else QLabel(label))
+        val_row = QHBoxLayout()
+        val_row.setContentsMargins(0, 0, 0, 0)
+        val_row.addWidget(QLabel("every"))
+        val_row.addWidget(self.val_every, 1)
+        val_row.addWidget(QLabel("it., tasks"))
+        val_row.addWidget(self.val_episodes, 1)
+
+        form = QFormLayout(self)
+        form.addRow("Algorithm", self.algo_combo)
+        form.addRow("", self.algo_note)
+        form.addRow("Backbone", self.backbone_combo)
+        form.addRow("Task", task_row)
+        form.addRow("Meta-batch", self.meta_batch)
+        form.addRow("Inner steps", self.inner_steps)
+        form.addRow("Inner LR", self.inner_lr)
+        form.addRow("Outer LR", self.outer_lr)
+        form.addRow("Iterations", iterations_row)
+        form.addRow("Validation", val_row)
+        form.addRow("Seed", self.seed)
+        form.addRow("Device", self.device_combo)
+
+        self.set_values(self.defaults)
+        for box in (self.ways, self.shots, self.queries, self.meta_batch, self.inner_steps, self.iterations, self.val_every, self.val_episodes, self.seed):
+            box.valueChanged.connect(self._on_changed)
+        for box in (self.inner_lr, self.outer_lr, self.time_budget):
+            box.valueChanged.connect(self._on_changed)
+        for combo in (self.algo_combo, self.backbone_combo, self.device_combo):
+            combo.currentIndexChanged.connect(self._on_changed)
+        self.budget_check.toggled.connect(self._on_changed)
+        self._update_note()
+
+    # -- values ----------------------------------------------------------------
+    def values(self) -> dict:
+        """The run's hyperparameters as TrainConfig field values."""
+        return {
+            "algo": self.algo_combo.currentData(),
+            "backbone": self.backbone_combo.currentData(),
+            "ways": self.ways.value(),
+            "shots": self.shots.value(),
+            "queries": self.queries.value(),
+            "meta_batch": self.meta_batch.value(),
+            "inner_steps": self.inner_steps.value(),
+            "inner_lr": self.inner_lr.value(),
+            "outer_lr": self.outer_lr.value(),
+            "iterations": self.iterations.value(),
+            "time_budget": self.time_budget.value() if self.budget_check.isChecked() else None,
+            "val_every": self.val_every.value(),
+            "val_episodes": self.val_episodes.value(),
+            "seed": self.seed.value(),
+            "device": self.device_combo.currentData(),
+        }
+
+    def set_values(self, values: dict) -> None:
+        """Set every known field in ``values`` (unknown or impossible choices are skipped)."""
+        self._loading = True
+        try:
+            for key in ("ways", "shots", "queries", "meta_batch", "inner_steps", "iterations", "val_every", "val_episodes", "seed"):
+                if isinstance(values.get(key), (int, float)):
+                    getattr(self, key).setValue(int(values[key]))
+            for key in ("inner_lr", "outer_lr"):
+                if isinstance(values.get(key), (int, float)):
+                    getattr(self, key).setValue(float(values[key]))
+            budget = values.get("time_budget")
+            self.budget_check.setChecked(isinstance(budget, (int, float)))
+            if isinstance(budget, (int, float)):
+                self.time_budget.setValue(float(budget))
+            elif not self.time_budget.value():
+                self.time_budget.setValue(60.0)
+            device = values.get("device")
+            if device == "auto":
+                device = "cuda" if self.device_combo.findData("cuda") >= 0 else "cpu"
+            for combo, value in ((self.algo_combo, values.get("algo")), (self.backbone_combo, values.get("backbone")), (self.device_combo, device)):
+                index = combo.findData(value)
+                if index >= 0 and combo.model().item(index).isEnabled():
+                    combo.setCurrentIndex(index)
+        finally:
+            self._loading = False
+        self._update_note()
+        self.changed.emit()
+
+    # -- handlers --------------------------------------------------------------
+    def _update_note(self) -> None:
+        self.time_budget.setEnabled(self.budget_check.isChecked())
+        info = self.algorithms.get(self.algo_combo.currentData())
+        text = info.summary if info else ""
+        if info and info.paper:
+            text += f"\n({info.paper})"
+        self.algo_note.setText(text)
+        self.algo_combo.setToolTip("The meta-learning rule.\n" + text)
+
+    def _on_changed(self, *_args) -> None:
+        if self._loading:
+            return
+        self._update_note()
+        self.changed.emit()

@@ -1,0 +1,380 @@
+"""The main window: tabs, the Meta-train tab's layout, menus, and the wiring between parts.
+
+It opens before torch is imported: ``start_loading()`` (called right after
+``show()``) builds the plots and imports the engine on a worker thread; the
+Data and Algorithm panels appear when the engine is ready (``engineReady``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
+
+from .background import run_in_background, wait_for_background
+from .data_panel import SOURCE_LABELS, DataPanel
+from .file_actions import FileActions
+from .run_controls import RunControls
+from .settings import open_settings, read_json, write_json
+from .training_controller import TrainingController
+
+ERROR_STYLE = "color: #b00020;"
+
+
+class MainWindow(QMainWindow):
+    """Meta Playground's window; ``add_workspace_tab`` adds further workspaces as tabs."""
+
+    engineReady = Signal()  # panels built, settings restored
+    modelChanged = Signal(str)  # path of the checkpoint of the current model (trained or opened)
+
+    def __init__(self, settings: Any = None, pool: Any = None, parent: QWidget | None = None) -> None:
+        """``settings``: a QSettings (default: :func:`gui.settings.open_settings`); ``pool``: a ClassPool used instead of the built-in glyphs."""
+        super().__init__(parent)
+        self.settings = settings if settings is not None else open_settings()
+        self.injected_pool = pool
+        self.engine: Any = None  # EngineInfo once loaded
+        self.data = None  # DataController once loaded
+        self.data_panel: DataPanel | None = None
+        self.algorithm_panel = None
+        self.plot = None
+        self.checkpoint: str | None = None  # the current model's checkpoint file
+        self.loaded_model: Any = None  # (algorithm, config) of an opened checkpoint
+        self._run_dir = Path(tempfile.mkdtemp(prefix="meta-playground-runs-"))
+        self._episode_index = 0
+        self._closed = False
+        self._run_config: Any = None
+
+        self.setWindowTitle("Meta Playground")
+        self.resize(1280, 800)
+        self.setMinimumSize(900, 600)
+        self.tabs = QTabWidget()
+        self.setCentralWidget(self.tabs)
+
+        self.train_tab = QWidget()
+        self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.left_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.left_placeholder = QLabel("Loading PyTorch and the built-in data…")
+        self.left_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.left_splitter.addWidget(self.left_placeholder)
+        self.invalid_label = QLabel("")
+        self.invalid_label.setWordWrap(True)
+        self.invalid_label.setStyleSheet(ERROR_STYLE)
+        self.invalid_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.left_splitter, 1)
+        left_layout.addWidget(self.invalid_label)
+        left.setMinimumWidth(330)
+
+        self.run_controls = RunControls()
+        self.plot_placeholder = QLabel("")
+        right = QWidget()
+        self.right_layout = QVBoxLayout(right)
+        self.right_layout.addWidget(self.run_controls)
+        self.right_layout.addWidget(self.plot_placeholder, 1)
+        self.main_splitter.addWidget(left)
+        self.main_splitter.addWidget(right)
+        self.main_splitter.setStretchFactor(1, 1)
+        self.main_splitter.setSizes([420, 860])
+        tab_layout = QVBoxLayout(self.train_tab)
+        tab_layout.addWidget(self.main_splitter)
+        self.tabs.addTab(self.train_tab, "Meta-train")
+
+        self.controller = TrainingController(self)
+        self.controller.stateChanged.connect(self._on_state_changed)
+        self.controller.eventsArrived.connect(self._on_events)
+        self.controller.runFinished.connect(self._on_run_finished)
+        self.controller.runFailed.connect(self._on_run_failed)
+        self.run_controls.startRequested.connect(self.start_run)
+        self.run_controls.pauseToggled.connect(self.controller.toggle_pause)
+        self.run_controls.stopRequested.connect(self.controller.stop)
+        self.files = FileActions(self)
+        self._build_menus()
+        self.statusBar().showMessage("Loading PyTorch…")
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        self._sync_actions()
+
+    # -- public ----------------------------------------------------------------
+    def add_workspace_tab(self, widget: QWidget, title: str) -> int:
+        """Add a workspace (e.g. the "New classes" tab) after Meta-train; returns its index."""
+        return self.tabs.addTab(widget, title)
+
+    def start_loading(self) -> None:
+        """Build the plots and import the engine in the background (call after ``show()``)."""
+        from .metrics_plot import MetricsPlot
+
+        self.plot = MetricsPlot()
+        self.right_layout.replaceWidget(self.plot_placeholder, self.plot)
+        self.plot_placeholder.deleteLater()
+        from .data_controller import load_engine
+
+        run_in_background(load_engine, on_done=self._on_engine_loaded, on_error=self._on_engine_failed)
+
+    @property
+    def ready(self) -> bool:
+        return self.engine is not None
+
+    def current_config(self) -> Any:
+        """The TrainConfig the panels describe (not validated)."""
+        from engine.config import TrainConfig
+
+        values = {**self.engine.defaults, **self.algorithm_panel.values()}
+        values.update(dataset=self.data_panel.source(), data_root=self.data_panel.folder() or None)
+        return TrainConfig.from_dict(values)
+
+    def start_run(self) -> None:
+        """Start meta-training with the current settings (Start / Ctrl+R)."""
+        if not self.run_controls.start_button.isEnabled():
+            return
+        config = self.current_config().replace(checkpoint=str(self._run_dir / f"run-{self.controller.generation + 1}.pt"))
+        label = f"#{self.controller.generation + 1} {config.algo} {config.ways}-way {config.shots}-shot, {SOURCE_LABELS.get(config.dataset, config.dataset)}"
+        self._run_config = config
+        self.plot.begin_run(label)
+        self.plot.set_run_active(True)
+        self.run_controls.begin(config.iterations, config.time_budget)
+        self.run_controls.show_message("")
+        self.controller.start(config, self.data.pool)
+        self.statusBar().showMessage(f"Run {label} started")
+
+    # -- engine and data -------------------------------------------------------
+    def _on_engine_loaded(self, info: Any) -> None:
+        if self._closed:
+            return
+        from .algorithm_panel import AlgorithmPanel
+        from .data_controller import DataController
+
+        self.engine = info
+        self.data = DataController(self.injected_pool, self)
+        self.data_panel = DataPanel(info.sources)
+        self.algorithm_panel = AlgorithmPanel(info.defaults, info.algorithms, info.backbones, info.cuda)
+        self.algorithm_panel.set_values(read_json(self.settings, "run/hyperparameters", {}) or {})
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.algorithm_panel)
+        self.left_splitter.replaceWidget(0, self.data_panel)
+        self.left_placeholder.deleteLater()
+        self.left_splitter.addWidget(scroll)
+        self.left_splitter.setSizes([380, 420])
+        self._restore_splitter(self.main_splitter, "window/main_splitter")
+        self._restore_splitter(self.left_splitter, "window/left_splitter")
+
+        self.data.poolReady.connect(self._on_pool_ready)
+        self.data.poolFailed.connect(self._on_pool_failed)
+        self.data.episodeReady.connect(self._on_episode_ready)
+        self.data.episodeFailed.connect(lambda message: self.data_panel.episode_view.show_text(message))
+        self.data_panel.sourceChanged.connect(self._on_source_changed)
+        self.data_panel.resampleRequested.connect(self._on_resample)
+        self.algorithm_panel.changed.connect(self._on_settings_changed)
+        self.statusBar().showMessage("Ready. Pick data and an algorithm, then press Start (Ctrl+R).", 8000)
+        self.data_panel.set_source(str(self.settings.value("data/source", "synthetic")), str(self.settings.value("data/folder", "") or ""))
+        self._validate()
+        self.engineReady.emit()
+
+    def _on_engine_failed(self, message: str, details: str) -> None:
+        self.left_placeholder.setText(f"The engine could not be loaded: {message}")
+        self.left_placeholder.setStyleSheet(ERROR_STYLE)
+        self.statusBar().showMessage(f"The engine could not be loaded: {message}")
+
+    def _on_source_changed(self, name: str, folder: str) -> None:
+        self.data_panel.resample_button.setEnabled(False)
+        if name != "synthetic" and not folder:
+            self.data.pool = None
+            from .data_panel import SOURCE_HELP
+
+            self.data_panel.show_message(SOURCE_HELP.get(name, "Choose the folder that holds this data set (Browse…)."), error=False)
+            self.data_panel.episode_view.show_text("No data yet: choose its folder above.")
+            self._validate()
+            return
+        self.data_panel.show_message(f"Loading {SOURCE_LABELS.get(name, name)}…")
+        self.data_panel.episode_view.show_text("Loading…")
+        self._validate()
+        self.data.load(name, folder, self.algorithm_panel.seed.value())
+
+    def _on_pool_ready(self, pool: Any) -> None:
+        summary = pool.summary()
+        parts = ", ".join(f"{s}: {v['classes']} classes" for s, v in summary.items())
+        self.data_panel.show_message(f"{SOURCE_LABELS.get(self.data_panel.source(), pool.name)} loaded ({parts}).")
+        self.data_panel.resample_button.setEnabled(True)
+        self._validate()
+        self._sample_episode()
+
+    def _on_pool_failed(self, message: str) -> None:
+        self.data_panel.show_message(message, error=True)
+        self.data_panel.episode_view.show_text("No episode: the data could not be loaded.")
+        self.statusBar().showMessage(f"Data: {message}")
+        self._validate()
+
+    def _on_resample(self) -> None:
+        self._episode_index += 1
+        self._sample_episode()
+
+    def _sample_episode(self) -> None:
+        if self.data.pool is None or not self._validate():
+            return
+        v = self.algorithm_panel.values()
+        self.data.sample(v["ways"], v["shots"], v["queries"], v["seed"], self._episode_index)
+
+    def _on_episode_ready(self, support: Any, queries: Any, names: Any) -> None:
+        self.data_panel.episode_view.show_episode(support, queries)
+        ways, shots = support.shape[:2]
+        shown = min(queries.shape[1], self.data_panel.episode_view.shown[2])
+        more = f" (first {shown} of {queries.shape[1]})" if shown < queries.shape[1] else ""
+        self.data_panel.episode_caption.setText(
+            f"A {ways}-way {shots}-shot task: one row per class, its support example{'s' if shots > 1 else ''} "
+            f"left of the line, query images to classify{more} right of it."
+        )
+
+    def _on_settings_changed(self) -> None:
+        if self._validate():
+            self._sample_episode()
+
+    def _validate(self) -> bool:
+        """Check the settings against the engine's rules; show the reason and gate Start."""
+        reason = self._invalid_reason()
+        self.invalid_label.setText(f"Cannot start: {reason}" if reason else "")
+        self.invalid_label.setVisible(bool(reason))
+        self.run_controls.set_can_start(reason is None)
+        self.run_controls.start_button.setToolTip(f"Cannot start: {reason}" if reason else "Meta-train with the settings on the left (Ctrl+R)")
+        self._sync_actions()
+        return reason is None
+
+    def _invalid_reason(self) -> str | None:
+        if self.engine is None:
+            return "the engine is still loading"
+        from engine.data import DataError
+        from engine.tasks import TaskSampler
+
+        config = self.current_config()
+        try:
+            config.validate()
+            if not any(a.name == config.algo and a.available for a in self.engine.algorithms):
+                raise DataError(f"the algorithm {config.algo} is not available yet")
+            if self.data.pool is None:
+                return "the data is not loaded yet" if config.dataset == "synthetic" or config.data_root else "choose the data folder first"
+            TaskSampler(self.data.pool, "train", config.ways, config.shots, config.queries)
+            if config.val_every:
+                TaskSampler(self.data.pool, "val", config.ways, config.shots, config.queries)
+        except DataError as exc:
+            return str(exc).replace("--", "")
+        return None
+
+    # -- the run ---------------------------------------------------------------
+    def _on_state_changed(self, state: str) -> None:
+        self.run_controls.set_state(state)
+        active = state != "idle"
+        if self.data_panel is not None:
+            self.algorithm_panel.setEnabled(not active)
+            self.data_panel.source_combo.setEnabled(not active)
+            self.data_panel.folder_row.setEnabled(not active and self.data_panel.source() != "synthetic")
+        if state == "paused":
+            self.statusBar().showMessage("Paused: press Resume (Space) to continue, or Stop.")
+        elif state == "stopping":
+            self.statusBar().showMessage("Stopping…")
+        self._sync_actions()
+
+    def _on_events(self, generation: int, events: list) -> None:
+        last_iteration = None
+        for event in events:
+            kind = type(event).__name__
+            if kind == "IterationMetrics":
+                self.plot.add_iteration(event.iteration, event.loss, event.accuracy)
+                last_iteration = event
+            elif kind == "ValidationMetrics":
+                self.plot.add_validation(event.iteration, event.accuracy, event.ci95)
+                self.statusBar().showMessage(
+                    f"Iteration {event.iteration}: validation accuracy {100 * event.accuracy:.1f}% ± {100 * event.ci95:.1f} "
+                    f"on {event.episodes} tasks of held-out classes"
+                )
+            elif kind == "Started":
+                self.statusBar().showMessage(f"Training on {event.device.upper()}: {event.parameters:,} parameters")
+        if last_iteration is not None:
+            self.run_controls.update_progress(last_iteration.iteration, last_iteration.total, last_iteration.elapsed)
+
+    def _on_run_finished(self, generation: int, finished: Any) -> None:
+        self.plot.set_run_active(False)
+        self.plot.redraw_now()
+        if finished is None:
+            self.run_controls.end("failed")
+            return
+        text = f"Run {generation} {finished.message}"
+        if finished.val_acc is not None:
+            text += f": validation accuracy {100 * finished.val_acc:.1f}% ± {100 * (finished.val_ci95 or 0):.1f}"
+        self.run_controls.end(finished.message)
+        self.run_controls.show_message(text, error=finished.reason == "diverged")
+        self.statusBar().showMessage(text)
+        if finished.checkpoint and Path(finished.checkpoint).is_file():
+            self.checkpoint = finished.checkpoint
+            self.modelChanged.emit(finished.checkpoint)
+
+    def _on_run_failed(self, generation: int, message: str, details: str) -> None:
+        self.show_error(f"Run {generation} failed: {message}")
+
+    def show_error(self, text: str) -> None:
+        """An error in words, in place (under the run controls) and in the status bar."""
+        self.run_controls.show_message(text, error=True)
+        self.statusBar().showMessage(text)
+
+    # -- menus, settings, closing ----------------------------------------------
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        for action in self.files.actions():
+            file_menu.addAction(action)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close)
+        file_menu.addAction(quit_action)
+        run_menu = self.menuBar().addMenu("&Run")
+        self.start_action = QAction("&Start", self, triggered=self.start_run)
+        self.start_action.setShortcut(QKeySequence("Ctrl+R"))
+        self.pause_action = QAction("&Pause / Resume", self, triggered=self.controller.toggle_pause)
+        self.pause_action.setShortcuts([QKeySequence("Space"), QKeySequence("Ctrl+P")])
+        self.stop_action = QAction("S&top", self, triggered=self.controller.stop)
+        self.stop_action.setShortcuts([QKeySequence("Esc"), QKeySequence("Ctrl+.")])
+        for action in (self.start_action, self.pause_action, self.stop_action):
+            run_menu.addAction(action)
+
+    def _sync_actions(self) -> None:
+        if not hasattr(self, "start_action"):
+            return
+        self.start_action.setEnabled(self.run_controls.start_button.isEnabled())
+        self.pause_action.setEnabled(self.run_controls.pause_button.isEnabled())
+        self.pause_action.setText("&Resume" if self.controller.state == "paused" else "&Pause")
+        self.stop_action.setEnabled(self.run_controls.stop_button.isEnabled())
+        self.files.sync(running=self.controller.is_active)
+
+    def _restore_splitter(self, splitter: QSplitter, key: str) -> None:
+        """Sizes are kept as proportions: the window may come back smaller (another screen)."""
+        sizes = read_json(self.settings, key)
+        if isinstance(sizes, list) and len(sizes) == splitter.count() and all(isinstance(v, int) and v >= 0 for v in sizes) and any(sizes):
+            splitter.setSizes(sizes)
+
+    def save_settings(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        write_json(self.settings, "window/main_splitter", self.main_splitter.sizes())
+        if self.engine is not None:
+            write_json(self.settings, "window/left_splitter", self.left_splitter.sizes())
+            self.settings.setValue("data/source", self.data_panel.source())
+            self.settings.setValue("data/folder", self.data_panel.folder())
+            write_json(self.settings, "run/hyperparameters", self.algorithm_panel.values())
+        self.settings.sync()
+
+    def shutdown(self) -> None:
+        """Stop any run, wait for every worker thread, keep the preferences (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.controller.shutdown()
+        wait_for_background()
+        self.save_settings()
+        shutil.rmtree(self._run_dir, ignore_errors=True)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.shutdown()
+        super().closeEvent(event)

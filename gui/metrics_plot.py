@@ -1,0 +1,241 @@
+"""Live meta-training plots: loss (raw + smoothed), training and validation accuracy.
+
+Data arrival and redraw are separate (pyqtgraph's scrollingPlots technique):
+events append to pre-allocated numpy buffers that double when full, and one
+QTimer redraws the curves, created once, with ``setData`` only when something
+changed. Downsampling (``mode='peak'``) and clip-to-view keep a 10,000
+iteration run as cheap to draw as a short one. A finished run stays on the
+plots as faded curves, named in the legend, until Clear.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+REDRAW_INTERVAL_MS = 50  # 20 Hz
+EMA_ALPHA = 0.05  # smoothing of the loss and accuracy curves (about a 40-iteration window)
+MAX_EARLIER_RUNS = 6
+COLORS = {"loss": (31, 119, 180), "train": (255, 127, 14), "val": (44, 160, 44)}
+
+
+class GrowingSeries:
+    """Columns of float64 in a buffer that doubles when full (amortised O(1) append)."""
+
+    def __init__(self, columns: int, capacity: int = 1024) -> None:
+        self._data = np.empty((capacity, columns))
+        self.size = 0
+
+    def append(self, *values: float) -> None:
+        if self.size == len(self._data):
+            bigger = np.empty((2 * len(self._data), self._data.shape[1]))
+            bigger[: self.size] = self._data[: self.size]
+            self._data = bigger
+        self._data[self.size] = values
+        self.size += 1
+
+    def column(self, i: int) -> np.ndarray:
+        """A view of column ``i`` of the filled rows (no copy)."""
+        return self._data[: self.size, i]
+
+    def last(self, i: int) -> float:
+        return float(self._data[self.size - 1, i])
+
+    def clear(self) -> None:
+        self.size = 0
+
+    @property
+    def capacity(self) -> int:
+        return len(self._data)
+
+
+class RunMetrics:
+    """One run's metrics: per iteration (it, loss, loss EMA, acc, acc EMA) and per validation."""
+
+    def __init__(self, label: str = "") -> None:
+        self.label = label
+        self.train = GrowingSeries(5)
+        self.val = GrowingSeries(3)  # iteration, accuracy, ci95
+
+    def add_iteration(self, iteration: int, loss: float, accuracy: float) -> None:
+        if self.train.size:
+            loss_ema = self.train.last(2) + EMA_ALPHA * (loss - self.train.last(2))
+            acc_ema = self.train.last(4) + EMA_ALPHA * (accuracy - self.train.last(4))
+        else:
+            loss_ema, acc_ema = loss, accuracy
+        self.train.append(iteration, loss, loss_ema, accuracy, acc_ema)
+
+    def add_validation(self, iteration: int, accuracy: float, ci95: float) -> None:
+        self.val.append(iteration, accuracy, ci95)
+
+    def csv_rows(self) -> list[list[str]]:
+        """Header plus one row per iteration; validation columns filled where measured."""
+        val = {int(it): (acc, ci) for it, acc, ci in zip(self.val.column(0), self.val.column(1), self.val.column(2))}
+        rows = [["iteration", "loss", "loss_smoothed", "train_accuracy", "train_accuracy_smoothed", "val_accuracy", "val_ci95"]]
+        t = self.train
+        for r in range(t.size):
+            it = int(t.column(0)[r])
+            va, vc = val.get(it, (None, None))
+            rows.append([str(it)] + [f"{t.column(c)[r]:.6g}" for c in range(1, 5)] + ["" if va is None else f"{va:.6g}", "" if vc is None else f"{vc:.6g}"])
+        return rows
+
+
+def _pen(color: tuple[int, int, int], alpha: int = 255, width: float = 1) -> pg.QtGui.QPen:
+    return pg.mkPen((*color, alpha), width=width)
+
+
+class MetricsPlot(QWidget):
+    """Two live plots (loss; accuracy with the validation 95% CI band), a legend and Clear."""
+
+    cleared = Signal()  # the user cleared the plots
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        pg.setConfigOptions(antialias=False, background="w", foreground="k")
+        self.current: RunMetrics | None = None
+        self.earlier: list[tuple[RunMetrics, list[pg.GraphicsObject]]] = []
+        self._dirty = False
+
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setMinimumHeight(260)
+        self.loss_plot = self.graphics.addPlot(row=0, col=0, title="Meta-training loss (query set)")
+        self.acc_plot = self.graphics.addPlot(row=1, col=0, title="Accuracy on query sets")
+        self.loss_plot.setLabel("left", "cross-entropy loss")
+        self.acc_plot.setLabel("left", "accuracy", units="%")
+        for plot in (self.loss_plot, self.acc_plot):
+            plot.setLabel("bottom", "meta-iteration")
+            plot.getAxis("bottom").enableAutoSIPrefix(False)
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            plot.setDownsampling(mode="peak")
+            plot.setClipToView(True)
+        self.acc_plot.setXLink(self.loss_plot)
+        self.acc_plot.setYRange(0, 100, padding=0.02)
+        self.acc_plot.enableAutoRange(axis="y", enable=False)
+        self.loss_legend = self.loss_plot.addLegend(offset=(-10, 10))
+        self.acc_legend = self.acc_plot.addLegend(offset=(-10, 10))
+
+        self.loss_raw = self.loss_plot.plot(pen=_pen((150, 180, 210)), name="loss per meta-batch")
+        self.loss_smooth = self.loss_plot.plot(pen=_pen(COLORS["loss"], width=2), name="loss (smoothed)")
+        self.acc_raw = self.acc_plot.plot(pen=_pen((250, 200, 150)))
+        self.acc_smooth = self.acc_plot.plot(pen=_pen(COLORS["train"], width=2), name="training (smoothed)")
+        self.val_curve = self.acc_plot.plot(
+            pen=_pen(COLORS["val"], width=2), symbol="o", symbolSize=5, symbolBrush=COLORS["val"], name="validation ± 95% CI"
+        )
+        self.val_upper = pg.PlotCurveItem(pen=pg.mkPen(None))
+        self.val_lower = pg.PlotCurveItem(pen=pg.mkPen(None))
+        self.val_band = pg.FillBetweenItem(self.val_upper, self.val_lower, brush=pg.mkBrush(*COLORS["val"], 60))
+        for item in (self.val_upper, self.val_lower, self.val_band):
+            self.acc_plot.addItem(item)
+        for curve in (self.loss_raw, self.loss_smooth, self.acc_raw, self.acc_smooth):
+            curve.setSkipFiniteCheck(True)
+
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.setToolTip("Remove the curves of earlier runs (and of the last run when none is active)")
+        self.clear_button.clicked.connect(self._on_clear)
+        self.caption = QLabel("Start a run to see the meta-training curves here.")
+        self.caption.setWordWrap(True)
+        bar = QHBoxLayout()
+        bar.addWidget(self.caption, 1)
+        bar.addWidget(self.clear_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(self.graphics, 1)
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_INTERVAL_MS)
+        self._timer.timeout.connect(self._on_redraw)
+        self._timer.start()
+
+    # -- data in ---------------------------------------------------------------
+    def begin_run(self, label: str) -> None:
+        """Fade the current curves into the 'earlier runs' and start empty ones."""
+        if self.current is not None and self.current.train.size:
+            self._archive(self.current)
+        self.current = RunMetrics(label)
+        self.caption.setText(f"Current run: {label}")
+        self._dirty = True
+
+    def add_iteration(self, iteration: int, loss: float, accuracy: float) -> None:
+        self.current.add_iteration(iteration, loss, 100.0 * accuracy)
+        self._dirty = True
+
+    def add_validation(self, iteration: int, accuracy: float, ci95: float) -> None:
+        self.current.add_validation(iteration, 100.0 * accuracy, 100.0 * ci95)
+        self._dirty = True
+
+    def load_history(self, label: str, history: dict) -> None:
+        """Show a saved run's history (from a checkpoint) as the current curves."""
+        self.begin_run(label)
+        for it, loss, acc in zip(history.get("iteration", []), history.get("loss", []), history.get("accuracy", [])):
+            self.add_iteration(it, loss, acc)
+        for it, acc, ci in zip(history.get("val_iteration", []), history.get("val_accuracy", []), history.get("val_ci95", [])):
+            self.add_validation(it, acc, ci)
+
+    # -- redraw ----------------------------------------------------------------
+    def _on_redraw(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        run = self.current
+        if run is None:
+            for curve in (self.loss_raw, self.loss_smooth, self.acc_raw, self.acc_smooth, self.val_curve, self.val_upper, self.val_lower):
+                curve.setData([], [])
+            return
+        x = run.train.column(0)
+        self.loss_raw.setData(x, run.train.column(1))
+        self.loss_smooth.setData(x, run.train.column(2))
+        self.acc_raw.setData(x, run.train.column(3))
+        self.acc_smooth.setData(x, run.train.column(4))
+        vx, vacc, vci = run.val.column(0), run.val.column(1), run.val.column(2)
+        self.val_curve.setData(vx, vacc)
+        self.val_upper.setData(vx, vacc + vci)
+        self.val_lower.setData(vx, vacc - vci)
+
+    def redraw_now(self) -> None:
+        self._dirty = True
+        self._on_redraw()
+
+    def _archive(self, run: RunMetrics) -> None:
+        """Keep ``run`` as faded curves (smoothed loss, validation accuracy) with a legend entry."""
+        index = len(self.earlier)
+        shade = (120 + 20 * (index % 5),) * 3
+        items = [
+            self.loss_plot.plot(run.train.column(0).copy(), run.train.column(2).copy(), pen=_pen(shade, 150), name=f"earlier: {run.label}"),
+        ]
+        if run.val.size:
+            items.append(self.acc_plot.plot(run.val.column(0).copy(), run.val.column(1).copy(), pen=_pen(shade, 150), symbol="o", symbolSize=4, symbolBrush=shade, name=f"earlier: {run.label}"))
+        else:
+            items.append(self.acc_plot.plot(run.train.column(0).copy(), run.train.column(4).copy(), pen=_pen(shade, 150), name=f"earlier: {run.label}"))
+        for item in items:
+            item.setZValue(-10)
+        self.earlier.append((run, items))
+        while len(self.earlier) > MAX_EARLIER_RUNS:
+            self._remove(*self.earlier.pop(0))
+
+    def _remove(self, run: RunMetrics, items: list) -> None:
+        for item in items:
+            plot = self.loss_plot if item.getViewBox() is self.loss_plot.getViewBox() else self.acc_plot
+            plot.removeItem(item)
+            (self.loss_legend if plot is self.loss_plot else self.acc_legend).removeItem(item)
+
+    def clear_earlier(self) -> None:
+        while self.earlier:
+            self._remove(*self.earlier.pop())
+
+    def _on_clear(self) -> None:
+        self.clear_earlier()
+        if not self.property("runActive"):
+            self.current = None
+            self.caption.setText("Start a run to see the meta-training curves here.")
+        self._dirty = True
+        self.cleared.emit()
+
+    def set_run_active(self, active: bool) -> None:
+        """While a run is active, Clear keeps its curves."""
+        self.setProperty("runActive", active)
+
+    def csv_rows(self) -> list[list[str]]:
+        return self.current.csv_rows() if self.current is not None else []
