@@ -45,3 +45,48 @@ def omniglot_small1_pool(omniglot_small1, tmp_path_factory):
     root = tmp_path_factory.mktemp("omniglot-small1")
     (root / omniglot_small1.name).symlink_to(omniglot_small1)
     return load_omniglot(root)
+
+
+@pytest.fixture(autouse=True)
+def _no_dangling_gui_threads(request, monkeypatch):
+    """Fail a GUI test (tests/test_gui_*.py) that leaves a QThread or worker thread running.
+
+    Records every QThread started during the test (as napari's conftest does) and,
+    after the test and its widgets are torn down, fails if one still runs, or if the
+    global QThreadPool or Python's ``threading`` still has workers the test started.
+    """
+    if not request.module.__name__.rpartition(".")[2].startswith("test_gui"):
+        yield
+        return
+    import threading
+    import traceback
+    import weakref
+
+    from PySide6.QtCore import QThread, QThreadPool
+
+    started: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+    base_start = QThread.start
+
+    def start_and_record(self, *args):
+        started[self] = "".join(traceback.format_stack(limit=6)[:-1])
+        return base_start(self, *args)
+
+    monkeypatch.setattr(QThread, "start", start_and_record)
+    before = set(threading.enumerate())
+    yield
+    leaks = []
+    for thread, where in list(started.items()):
+        try:
+            running = thread.isRunning() and not thread.wait(200)  # grace for a thread that is just ending
+        except RuntimeError:  # its C++ object is already gone, so it is not running
+            continue
+        if running:
+            leaks.append(f"{type(thread).__name__} started at:\n{where}")
+    if not QThreadPool.globalInstance().waitForDone(200):
+        leaks.append(f"{QThreadPool.globalInstance().activeThreadCount()} QThreadPool workers still active")
+    for thread in set(threading.enumerate()) - before:
+        thread.join(0.2)
+        if thread.is_alive():
+            leaks.append(f"Python thread {thread.name!r} still alive")
+    if leaks:
+        pytest.fail("the test left threads running:\n" + "\n".join(leaks), pytrace=False)
