@@ -1,0 +1,71 @@
+"""Launching the app: main.py smoke test, the missing-display message, and the plot buffers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _env(tmp_path: Path, **extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env.update(PYTHONPATH=str(REPO), META_PLAYGROUND_SETTINGS=str(tmp_path / "settings.ini"), **extra)
+    return env
+
+
+def test_main_py_opens_the_window_and_quits_by_itself(tmp_path):
+    env = _env(tmp_path, QT_QPA_PLATFORM="offscreen", META_PLAYGROUND_QUIT_AFTER_MS="1500", META_PLAYGROUND_ANNOUNCE_SHOWN="1")
+    proc = subprocess.run([sys.executable, str(REPO / "main.py")], env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert "window shown" in proc.stdout
+    assert "Traceback" not in proc.stderr and "QThread" not in proc.stderr
+    assert (tmp_path / "settings.ini").is_file()  # preferences were written to the redirected file only
+
+
+def test_without_a_display_the_app_says_what_to_do_in_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, str(REPO / "main.py")], env=_env(tmp_path), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "QT_QPA_PLATFORM=offscreen" in lines[0]
+
+
+def test_display_problem_names_the_missing_xcb_libraries():
+    from gui.app import XCB_PACKAGES, display_problem
+
+    missing = display_problem({"DISPLAY": ":0"}, "linux", find_library=lambda name: None)
+    assert XCB_PACKAGES in missing and "QT_QPA_PLATFORM=offscreen" in missing
+    assert display_problem({"DISPLAY": ":0"}, "linux", find_library=lambda name: "libxcb-cursor.so.0") is None
+    assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
+    assert display_problem({}, "darwin") is None
+
+
+def test_growing_series_doubles_and_keeps_its_data():
+    from gui.metrics_plot import GrowingSeries, RunMetrics
+
+    series = GrowingSeries(2, capacity=4)
+    for i in range(10):
+        series.append(i, 2 * i)
+    assert series.capacity == 16 and series.size == 10
+    assert np.array_equal(series.column(1), 2 * np.arange(10))
+    run = RunMetrics()
+    for i, loss in enumerate([1.0, 3.0], start=1):
+        run.add_iteration(i, loss, 50.0)
+    assert run.train.last(2) == 1.0 + 0.05 * (3.0 - 1.0)  # the smoothed loss is an EMA
+
+
+def test_episode_mosaic_puts_each_class_on_its_own_row():
+    from gui.episode_view import GAP, SECTION_GAP, mosaic
+
+    support = np.stack([np.full((2, 28, 28), 10 * (c + 1), np.uint8) for c in range(3)])  # 3-way 2-shot
+    queries = np.stack([np.full((4, 28, 28), 200 + c, np.uint8) for c in range(3)])
+    image = mosaic(support, queries)
+    assert image.shape == (3 * (28 + GAP), 2 * (28 + GAP) + SECTION_GAP + 4 * (28 + GAP))
+    for c in range(3):
+        row = c * (28 + GAP) + 5
+        assert image[row, 5] == 10 * (c + 1) and image[row, 28 + GAP + 5] == 10 * (c + 1)
+        assert image[row, 2 * (28 + GAP) + SECTION_GAP + 5] == 200 + c
