@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +80,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
             f"{path} is not a Meta Playground checkpoint: it holds objects that could run code, "
             "so it was refused without loading"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise CheckpointError(f"checkpoint {path} is damaged or truncated ({str(exc).splitlines()[0][:120]})") from None
+    except Exception as exc:  # noqa: BLE001 - garbage can make the unpickler raise anything (KeyError, IndexError, ...)
+        detail = (str(exc).splitlines() or [exc.__class__.__name__])[0][:120]
+        raise CheckpointError(f"checkpoint {path} is damaged or truncated ({detail})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a Meta Playground checkpoint (no '{FORMAT}' marker)")
     if payload.get("version", 0) > VERSION:
