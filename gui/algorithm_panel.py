@@ -195,10 +195,10 @@ class AlgorithmPanel(QGroupBox):
         self.time_budget.setEnabled(self.budget_check.isChecked())
         info = self.algorithms.get(self.algo_combo.currentData())
         text = info.summary if info else ""
-        if info and info.paper:
-            text += f"\n({info.paper})"
+        paper = f"\n({info.paper})" if info and info.paper else ""
         self.algo_note.setText(text)
-        self.algo_combo.setToolTip("The meta-learning rule.\n" + text)
+        self.algo_note.setToolTip(info.paper if info else "")
+        self.algo_combo.setToolTip("The meta-learning rule.\n" + text + paper)
 
     def _on_changed(self, *_args) -> None:
         if self._loading:

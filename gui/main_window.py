@@ -24,6 +24,8 @@ from .settings import open_settings, read_json, write_json
 from .training_controller import TrainingController
 
 ERROR_STYLE = "color: #b00020;"
+LOADING_ENGINE = "the engine is still loading"
+LOADING_DATA = "the data is not loaded yet"
 
 
 class MainWindow(QMainWindow):
@@ -48,6 +50,7 @@ class MainWindow(QMainWindow):
         self._episode_index = 0
         self._closed = False
         self._run_config: Any = None
+        self._start_when_ready = False  # Start was pressed while the engine or data was loading
 
         self.setWindowTitle("Meta Playground")
         self.resize(1280, 800)
@@ -133,7 +136,11 @@ class MainWindow(QMainWindow):
     def start_run(self) -> None:
         """Start meta-training with the current settings (Start / Ctrl+R)."""
         if not self.run_controls.start_button.isEnabled():
+            if self._invalid_reason() in (LOADING_ENGINE, LOADING_DATA) and not self.controller.is_active:
+                self._start_when_ready = True
+                self.statusBar().showMessage("The run will start as soon as the data is loaded…")
             return
+        self._start_when_ready = False
         config = self.current_config().replace(checkpoint=str(self._run_dir / f"run-{self.controller.generation + 1}.pt"))
         label = f"#{self.controller.generation + 1} {config.algo} {config.ways}-way {config.shots}-shot, {SOURCE_LABELS.get(config.dataset, config.dataset)}"
         self._run_config = config
@@ -162,7 +169,7 @@ class MainWindow(QMainWindow):
         self.left_splitter.replaceWidget(0, self.data_panel)
         self.left_placeholder.deleteLater()
         self.left_splitter.addWidget(scroll)
-        self.left_splitter.setSizes([380, 420])
+        self.left_splitter.setSizes([300, 460])
         self._restore_splitter(self.main_splitter, "window/main_splitter")
         self._restore_splitter(self.left_splitter, "window/left_splitter")
 
@@ -200,11 +207,13 @@ class MainWindow(QMainWindow):
 
     def _on_pool_ready(self, pool: Any) -> None:
         summary = pool.summary()
-        parts = ", ".join(f"{s}: {v['classes']} classes" for s, v in summary.items())
-        self.data_panel.show_message(f"{SOURCE_LABELS.get(self.data_panel.source(), pool.name)} loaded ({parts}).")
+        counts = " / ".join(str(summary[s]["classes"]) for s in ("train", "val", "test") if s in summary)
+        self.data_panel.show_message(f"{counts} classes for meta-training / validation / test.")
         self.data_panel.resample_button.setEnabled(True)
         self._validate()
         self._sample_episode()
+        if self._start_when_ready:
+            self.start_run()
 
     def _on_pool_failed(self, message: str) -> None:
         self.data_panel.show_message(message, error=True)
@@ -226,10 +235,9 @@ class MainWindow(QMainWindow):
         self.data_panel.episode_view.show_episode(support, queries)
         ways, shots = support.shape[:2]
         shown = min(queries.shape[1], self.data_panel.episode_view.shown[2])
-        more = f" (first {shown} of {queries.shape[1]})" if shown < queries.shape[1] else ""
+        more = f" ({shown} of {queries.shape[1]})" if shown < queries.shape[1] else ""
         self.data_panel.episode_caption.setText(
-            f"A {ways}-way {shots}-shot task: one row per class, its support example{'s' if shots > 1 else ''} "
-            f"left of the line, query images to classify{more} right of it."
+            f"One {ways}-way {shots}-shot task, a row per class:\nsupport | queries to classify{more}"
         )
 
     def _on_settings_changed(self) -> None:
@@ -248,7 +256,7 @@ class MainWindow(QMainWindow):
 
     def _invalid_reason(self) -> str | None:
         if self.engine is None:
-            return "the engine is still loading"
+            return LOADING_ENGINE
         from engine.data import DataError
         from engine.tasks import TaskSampler
 
@@ -258,7 +266,7 @@ class MainWindow(QMainWindow):
             if not any(a.name == config.algo and a.available for a in self.engine.algorithms):
                 raise DataError(f"the algorithm {config.algo} is not available yet")
             if self.data.pool is None:
-                return "the data is not loaded yet" if config.dataset == "synthetic" or config.data_root else "choose the data folder first"
+                return LOADING_DATA if config.dataset == "synthetic" or config.data_root else "choose the data folder first"
             TaskSampler(self.data.pool, "train", config.ways, config.shots, config.queries)
             if config.val_every:
                 TaskSampler(self.data.pool, "val", config.ways, config.shots, config.queries)
@@ -343,7 +351,8 @@ class MainWindow(QMainWindow):
     def _sync_actions(self) -> None:
         if not hasattr(self, "start_action"):
             return
-        self.start_action.setEnabled(self.run_controls.start_button.isEnabled())
+        loading = self.invalid_label.text().endswith((LOADING_ENGINE, LOADING_DATA)) or self.engine is None
+        self.start_action.setEnabled(self.run_controls.start_button.isEnabled() or (loading and not self.controller.is_active))
         self.pause_action.setEnabled(self.run_controls.pause_button.isEnabled())
         self.pause_action.setText("&Resume" if self.controller.state == "paused" else "&Pause")
         self.stop_action.setEnabled(self.run_controls.stop_button.isEnabled())

@@ -190,3 +190,19 @@ def test_preferences_survive_a_restart(qtbot, make_window):
     assert again.data_panel.source() == "synthetic"
     left, right = again.main_splitter.sizes()
     assert left / (left + right) == pytest.approx(share, abs=0.01)
+
+
+def test_start_pressed_while_the_engine_loads_runs_once_ready(qtbot, tmp_path, small_glyph_pool):
+    from gui.main_window import MainWindow
+    from gui.settings import open_settings, write_json
+
+    settings = open_settings(tmp_path / "settings.ini")
+    write_json(settings, "run/hyperparameters", TINY)
+    window = MainWindow(settings=settings, pool=small_glyph_pool)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.start_action.isEnabled() and not window.run_controls.start_button.isEnabled()
+    window.start_action.trigger()  # Ctrl+R right after launch
+    with qtbot.waitSignal(window.controller.runFinished, timeout=60_000) as blocker:
+        window.start_loading()
+    assert blocker.args[1].reason == "completed" and blocker.args[1].iterations == 5
