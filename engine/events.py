@@ -65,6 +65,7 @@ class Finished:
     val_acc: float | None = None
     val_ci95: float | None = None
     history: dict = field(default_factory=dict, repr=False)
+    world_size: int = 1  # processes that meta-trained together (torchrun)
 
 
 Event = Started | IterationMetrics | ValidationMetrics | Finished

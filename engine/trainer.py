@@ -23,6 +23,7 @@ from .algorithms import Algorithm, Interrupted, build_algorithm
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import ClassPool, DataError, load_source
+from .distributed import DistContext, broadcast_int, broadcast_parameters, shard, sync_step
 from .events import Event, Finished, IterationMetrics, Started, ValidationMetrics
 from .metrics import mean_ci95
 from .models import build_backbone
@@ -102,14 +103,25 @@ class Diverged(Exception):
         self.loss = loss
 
 
-def meta_step(algo: Algorithm, optimizer: torch.optim.Optimizer, tasks: list[Task], should_stop: Callable[[], bool] | None = None) -> tuple[float, float]:
+def meta_step(
+    algo: Algorithm,
+    optimizer: torch.optim.Optimizer,
+    tasks: list[Task],
+    should_stop: Callable[[], bool] | None = None,
+    sync: Callable[[float, float], tuple[float, float]] | None = None,
+) -> tuple[float, float]:
     """One meta-iteration: meta-gradient of ``tasks``, then one optimiser step.
 
+    ``sync(loss, acc)``, when given, runs before the checks and returns the
+    (loss, acc) to report; a distributed run averages gradients and both
+    scalars across processes there, so every rank takes the same decision.
     The step is skipped (and :class:`Diverged` raised) when the loss or any
     gradient is not finite, so the weights never hold NaN.
     """
     optimizer.zero_grad(set_to_none=True)
     loss, acc = algo.meta_gradient(tasks, should_stop=should_stop)
+    if sync is not None:
+        loss, acc = sync(loss, acc)
     grads_ok = all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in algo.outer_parameters())
     if not math.isfinite(loss) or not grads_ok:
         optimizer.zero_grad(set_to_none=True)
@@ -160,16 +172,23 @@ def restore(checkpoint: str, device: str | torch.device = "cpu") -> tuple[Algori
     return algo, config, payload
 
 
-def run(config: TrainConfig, control: RunControl | None = None, pool: ClassPool | None = None) -> Iterator[Event]:
-    """Meta-train as described by ``config``; yield one event per step."""
+def run(config: TrainConfig, control: RunControl | None = None, pool: ClassPool | None = None, dist: DistContext | None = None) -> Iterator[Event]:
+    """Meta-train as described by ``config``; yield one event per step.
+
+    ``dist`` (from :func:`engine.distributed.init_from_env`, made by the CLI)
+    splits the meta-batch across processes; only rank 0 validates and writes
+    checkpoints, and its stop / time-budget decision is broadcast each iteration.
+    """
     config.validate()
+    dist = dist or DistContext()
+    share, offset = shard(config.meta_batch, dist)
     control = control or RunControl()
     run_id = next(_run_ids)
     device = resolve_device(config.device)
     if pool is None:
         pool = load_source(config.dataset, config.data_root, rotations=config.rotations, seed=config.seed)
     train = TaskSampler(pool, "train", config.ways, config.shots, config.queries, seed=config.seed)
-    val = TaskSampler(pool, "val", config.ways, config.shots, config.queries, seed=config.seed) if config.val_every else None
+    val = TaskSampler(pool, "val", config.ways, config.shots, config.queries, seed=config.seed) if config.val_every and dist.is_main else None
 
     history, start, payload = History(), 0, None
     if config.resume:
@@ -186,9 +205,13 @@ def run(config: TrainConfig, control: RunControl | None = None, pool: ClassPool 
     optimizer = torch.optim.Adam(algo.outer_parameters(), lr=config.outer_lr)
     if payload is not None and payload.get("optimizer"):
         optimizer.load_state_dict(payload["optimizer"])
+    broadcast_parameters(algo.outer_parameters(), dist)  # every rank starts from rank 0's weights
+    if dist.rank:
+        torch.manual_seed(config.seed + dist.rank)  # per-task randomness (e.g. label slots) differs across ranks
+    sync = (lambda loss, acc: sync_step(algo.outer_parameters(), loss, acc, dist)) if dist.enabled else None
 
     def save(iteration: int) -> None:
-        if config.checkpoint:
+        if config.checkpoint and dist.is_main:
             save_checkpoint(
                 config.checkpoint,
                 config=config.replace(resume=False).to_dict(),
@@ -201,7 +224,8 @@ def run(config: TrainConfig, control: RunControl | None = None, pool: ClassPool 
 
     yield Started(run_id, config.to_dict(), pool.summary(), str(device), sum(p.numel() for p in algo.model.parameters()), start)
     val_tasks = val.fixed(config.val_episodes) if val else []
-    stop = lambda: control.stop_requested  # noqa: E731
+    # a stop mid-step would leave the other ranks waiting in a collective: distributed runs stop between steps
+    stop = None if dist.enabled else (lambda: control.stop_requested)
     began = time.perf_counter()
     paused = 0.0
     timed_seconds, timed_tasks = 0.0, 0  # meta-steps after the warm-up only (no validation, no pauses)
@@ -210,16 +234,17 @@ def run(config: TrainConfig, control: RunControl | None = None, pool: ClassPool 
     try:
         for iteration in range(start, config.iterations):
             paused += control.wait_while_paused()
-            if control.stop_requested:
-                reason = "stopped"
-                break
-            if config.time_budget is not None and time.perf_counter() - began - paused >= config.time_budget:
-                reason = "time budget"
+            verdict = 1 if control.stop_requested else 0
+            if not verdict and config.time_budget is not None and time.perf_counter() - began - paused >= config.time_budget:
+                verdict = 2
+            verdict = broadcast_int(verdict, dist)  # rank 0 decides, every rank follows
+            if verdict:
+                reason = ("stopped", "time budget")[verdict - 1]
                 break
             step_began = time.perf_counter()
-            tasks = [t.to(device) for t in train.batch(iteration, config.meta_batch)]
+            tasks = [t.to(device) for t in train.batch(iteration, share, offset)]
             try:
-                loss, acc = meta_step(algo, optimizer, tasks, should_stop=stop)
+                loss, acc = meta_step(algo, optimizer, tasks, should_stop=stop, sync=sync)
             except Diverged as exc:
                 reason = "diverged"
                 message = (
@@ -234,7 +259,7 @@ def run(config: TrainConfig, control: RunControl | None = None, pool: ClassPool 
             now = time.perf_counter()
             if done - start > WARMUP_ITERATIONS:
                 timed_seconds += now - step_began
-                timed_tasks += len(tasks)
+                timed_tasks += len(tasks) * dist.world_size  # the global meta-batch, all ranks step together
             tps = timed_tasks / timed_seconds if timed_tasks else 0.0
             yield IterationMetrics(run_id, done, config.iterations, loss, acc, now - began - paused, tps)
             if val and config.val_every and (done % config.val_every == 0 or done == config.iterations):
@@ -274,4 +299,5 @@ def run(config: TrainConfig, control: RunControl | None = None, pool: ClassPool 
         val_acc=last_val[0] if last_val else None,
         val_ci95=last_val[1] if last_val else None,
         history=history.to_dict(),
+        world_size=dist.world_size,
     )
