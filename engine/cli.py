@@ -12,10 +12,13 @@ import json
 import sys
 import traceback
 from dataclasses import replace
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from .config import ALGORITHM_CHOICES, DATASET_CHOICES, TrainConfig
 from .data.base import DataError
+
+if TYPE_CHECKING:
+    from .distributed import DistContext
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -81,16 +84,29 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**{k: v for k, v in vars(args).items() if k in keys}).validate()
 
 
-def cmd_train(args: argparse.Namespace) -> dict:
+def cmd_train(args: argparse.Namespace) -> dict | None:
+    """Meta-train; under torchrun every process trains, rank 0 alone prints (others return None)."""
+    from .distributed import init_from_env, shutdown
+
+    config = _config_from_args(args)
+    dist = init_from_env(config.device)
+    try:
+        return _train(config, dist)
+    finally:
+        shutdown(dist)
+
+
+def _train(config: TrainConfig, dist: DistContext) -> dict | None:
     from tqdm import tqdm
 
     from .events import Finished, IterationMetrics, Started, ValidationMetrics
     from .trainer import run
 
-    config = _config_from_args(args)
     bar = None
     result: dict = {}
-    for event in run(config):
+    for event in run(config, dist=dist):
+        if not dist.is_main:
+            continue
         if isinstance(event, Started):
             bar = tqdm(total=config.iterations, initial=event.start_iteration, file=sys.stderr, unit="it",
                        desc=f"{config.algo} {config.ways}-way {config.shots}-shot", dynamic_ncols=True)
@@ -114,8 +130,9 @@ def cmd_train(args: argparse.Namespace) -> dict:
                 "val_ci95": event.val_ci95,
                 "checkpoint": event.checkpoint,
                 "reason": event.reason,
+                "world_size": event.world_size,
             }
-    return result
+    return result if dist.is_main else None
 
 
 def cmd_eval(args: argparse.Namespace) -> dict:
@@ -165,6 +182,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback.print_exc()
         print(f"unexpected error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    if getattr(args, "json", False):
+    if getattr(args, "json", False) and result is not None:
         print(json.dumps(result))
     return EXIT_OK
