@@ -1,0 +1,447 @@
+"""The "New classes" workspace: teach the meta-learned model classes drawn or loaded by hand.
+
+Layout: class cards (left), the drawing canvas with the model's 28x28 view
+(middle), Adapt with its live chart, the class probabilities and the
+embedding view (right). Torch never runs on the GUI thread: adapting,
+predicting, loading and saving go through superqt workers (``jobs.py``); the
+canvas preview calls ``engine.sketch`` directly because it is numpy only.
+
+Each Adapt gets a generation number; results of an older generation (a
+worker still finishing after a newer Adapt was pressed) are dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QCheckBox, QDoubleSpinBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
+    QPushButton, QSlider, QSpinBox, QSplitter, QVBoxLayout, QWidget,
+)
+from superqt.utils import WorkerBase, create_worker
+
+from . import jobs
+from .board import MAX_CLASSES, MIN_CLASSES, ClassBoard
+from .canvas import DrawingCanvas
+from .cards import CardsPanel, array_to_pixmap
+from .charts import AdaptationChart, EmbeddingView, ProbabilityBars
+
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp *.pgm *.ppm);;All files (*)"
+
+
+def describe(exc: BaseException) -> str:
+    """An exception in words: engine DataErrors carry their own message."""
+    if isinstance(exc, ValueError) and type(exc).__name__ in ("DataError", "CheckpointError"):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc} ({exc.filename})" if exc.filename else str(exc)
+    return f"unexpected error: {type(exc).__name__}: {exc}"
+
+
+class _Relay(QObject):
+    """Carries adaptation steps from the worker thread to the GUI thread (queued)."""
+
+    step = Signal(int, object)  # (generation, StepStats)
+    ready = Signal(int, object, object)  # (generation, jobs.AdaptResult, (images, labels, names))
+
+
+class NewClassesWorkspace(QWidget):
+    """Class cards, drawing canvas, Adapt with live curves, predictions and the embedding view.
+
+    Parameters
+    ----------
+    model_source : returns the current engine ``Algorithm`` (or None when
+        there is no meta-trained model); treated as an opaque handle
+    checkpoint : for standalone use: a checkpoint to restore in a worker
+    """
+
+    quickTrainRequested = Signal()  # the person asked for a quick meta-training run on the glyphs
+    adapted = Signal(object)  # jobs.AdaptResult, after an Adapt finished
+    predicted = Signal(object)  # jobs.PredictResult, after a query was scored
+    failed = Signal(str)  # a problem shown in place (also emitted for tests and the main window)
+    leaveOneOut = Signal(object)  # leave-one-out accuracy (or None for one shot): the Adapt is complete
+    modelReady = Signal()  # a model is available for Adapt (loaded, quick-trained or from the source)
+
+    def __init__(self, model_source: Callable[[], Any] | None = None, checkpoint: str | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Meta Playground - New classes")
+        self._model_source = model_source
+        self._own_model: Any = None
+        self._learner: Any = None
+        self._support: tuple[np.ndarray, np.ndarray] | None = None
+        self._names: list[str] = []
+        self._generation = 0
+        self._adapting = False
+        self._adapt_began = 0.0
+        self._query: np.ndarray | None = None
+        self._predicting = False
+        self._pending_query: np.ndarray | None = None
+        self._workers: set[WorkerBase] = set()
+        self.last_adapt_ms: float | None = None
+        self._last_step = 0
+        self._ready_text = ""
+        self.board = ClassBoard(5, self)
+        self._relay = _Relay(self)
+        self._relay.step.connect(self._on_step)
+        self._relay.ready.connect(self._on_adapted)
+        self._build()
+        self.board.changed.connect(self._on_board_changed)
+        self.board.selectionChanged.connect(self._on_selection_changed)
+        QShortcut(QKeySequence.StandardKey.Undo, self, self.board.undo, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self._on_selection_changed(self.board.selected)
+        if checkpoint:
+            self._show_model_state("loading the model…")
+            self._run(jobs.load_model_job, checkpoint, on_done=self._on_model_loaded)
+        else:
+            self.refresh_model()
+
+    # -- layout ----------------------------------------------------------------
+    def _build(self) -> None:
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.quick_train_button = QPushButton("Quick meta-train on built-in glyphs (~1 min)")
+        self.quick_train_button.clicked.connect(self.quickTrainRequested)
+        banner_row = QHBoxLayout()
+        banner_row.addWidget(self.banner, 1)
+        banner_row.addWidget(self.quick_train_button)
+
+        self.class_count = QSpinBox(minimum=MIN_CLASSES, maximum=MAX_CLASSES, value=self.board.count)
+        self.class_count.setPrefix("classes: ")
+        self.class_count.valueChanged.connect(self.board.set_count)
+        buttons = {
+            "Load images…": self._on_load_images, "Load folder / set…": self._on_load_folder,
+            "Save set…": self._on_save_set, "Undo": self.board.undo,
+        }
+        top = QHBoxLayout()
+        top.addWidget(self.class_count)
+        for text, slot in buttons.items():
+            b = QPushButton(text)
+            b.clicked.connect(slot)
+            top.addWidget(b)
+        top.addStretch(1)
+        self.cards = CardsPanel(self.board)
+        self.cards.filesDropped.connect(self._load_files_into)
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        lv.addLayout(top)
+        lv.addWidget(self.cards, 1)
+
+        self.canvas = DrawingCanvas()
+        self.canvas.strokeFinished.connect(self._on_drawing_changed)
+        self.canvas.cleared.connect(self._on_drawing_cleared)
+        self.brush = QSlider(Qt.Orientation.Horizontal, minimum=4, maximum=40, value=int(self.canvas.brush))
+        self.brush.setToolTip("brush size (the model's view keeps an even line width)")
+        self.brush.valueChanged.connect(lambda v: setattr(self.canvas, "brush", float(v)))
+        self.eraser = QCheckBox("eraser")
+        self.eraser.toggled.connect(lambda on: setattr(self.canvas, "eraser", on))
+        clear, undo_stroke = QPushButton("Clear"), QPushButton("Undo stroke")
+        clear.clicked.connect(self.canvas.clear)
+        undo_stroke.clicked.connect(self.canvas.undo)
+        tools = QGridLayout()
+        tools.addWidget(QLabel("brush"), 0, 0)
+        tools.addWidget(self.brush, 0, 1, 1, 2)
+        tools.addWidget(self.eraser, 1, 0)
+        tools.addWidget(clear, 1, 1)
+        tools.addWidget(undo_stroke, 1, 2)
+        self.preview = QLabel()
+        self.preview.setFixedSize(112, 112)
+        self.preview.setStyleSheet("background: black; border: 1px solid gray;")
+        self.add_button = QPushButton("Add to class")
+        self.add_button.clicked.connect(self.add_drawing)
+        load_query = QPushButton("Load query…")
+        load_query.clicked.connect(self._on_load_query)
+        preview_box = QHBoxLayout()
+        caption = QLabel("what the model sees\n(28×28)")
+        caption.setStyleSheet("color: gray;")
+        side = QVBoxLayout()
+        side.addWidget(caption)
+        side.addWidget(self.add_button)
+        side.addWidget(load_query)
+        side.addStretch(1)
+        preview_box.addWidget(self.preview)
+        preview_box.addLayout(side)
+        middle = QWidget()
+        mv = QVBoxLayout(middle)
+        mv.setContentsMargins(0, 0, 0, 0)
+        mv.addWidget(QLabel("Draw an example or a query (each stroke updates the guess):"))
+        mv.addWidget(self.canvas, 0, Qt.AlignmentFlag.AlignHCenter)
+        mv.addLayout(tools)
+        mv.addLayout(preview_box)
+        mv.addStretch(1)
+
+        self.steps = QSpinBox(minimum=0, maximum=200, value=10)
+        self.steps.setPrefix("steps: ")
+        self.inner_lr = QDoubleSpinBox(minimum=0.001, maximum=5.0, value=0.4, singleStep=0.05, decimals=3)
+        self.inner_lr.setPrefix("inner lr: ")
+        self.adapt_button = QPushButton("Adapt")
+        self.adapt_button.setDefault(True)
+        self.adapt_button.clicked.connect(self.adapt)
+        controls = QHBoxLayout()
+        for w in (self.steps, self.inner_lr, self.adapt_button):
+            controls.addWidget(w)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.chart = AdaptationChart()
+        self.bars = ProbabilityBars()
+        self.embedding = EmbeddingView()
+        right = QSplitter(Qt.Orientation.Vertical)
+        adapt_box = QGroupBox("Adapt")
+        av = QVBoxLayout(adapt_box)
+        av.addLayout(controls)
+        av.addWidget(self.status)
+        av.addWidget(self.chart, 1)
+        for w in (adapt_box, self.bars, self.embedding):
+            right.addWidget(w)
+        right.setSizes([320, 160, 220])
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        for w in (left, middle, right):
+            splitter.addWidget(w)
+        splitter.setSizes([380, 300, 480])
+        layout = QVBoxLayout(self)
+        layout.addLayout(banner_row)
+        layout.addWidget(splitter, 1)
+
+    # -- the model -------------------------------------------------------------
+    def current_model(self) -> Any:
+        """The Algorithm to adapt: the one loaded here, else the main window's, else None."""
+        if self._own_model is not None:
+            return self._own_model
+        return self._model_source() if self._model_source is not None else None
+
+    def set_model(self, algo: Any, description: str = "") -> None:
+        """Use ``algo`` (e.g. after a quick meta-training run); earlier adaptations are dropped."""
+        self._own_model = algo
+        self._learner = None
+        self.refresh_model(description)
+
+    def refresh_model(self, description: str = "") -> None:
+        """Re-read the model source (the main window calls this when its model changes)."""
+        algo = self.current_model()
+        if algo is None:
+            self._show_model_state("No meta-trained model yet: meta-train one (or open a checkpoint) first, "
+                                   "or start a quick run on the built-in glyphs.", need_model=True)
+            return
+        config = getattr(algo, "config", None)
+        if config is not None and hasattr(config, "inner_lr"):
+            self.inner_lr.setValue(float(config.inner_lr))
+        name = getattr(algo, "name", "model")
+        self._show_model_state(f"Model: {description or name}. Draw or load a few examples per class, then press Adapt.")
+        self.modelReady.emit()
+
+    def _show_model_state(self, text: str, need_model: bool = False) -> None:
+        self.banner.setText(text)
+        self.banner.setStyleSheet("color: #a05000; font-weight: bold;" if need_model else "")
+        self.quick_train_button.setVisible(need_model)
+        self.adapt_button.setEnabled(not need_model and not self._adapting)
+
+    def _on_model_loaded(self, result: tuple[Any, str]) -> None:
+        self.set_model(*result)
+
+    # -- workers ---------------------------------------------------------------
+    def _run(self, fn: Callable, *args: Any, on_done: Callable[[Any], None], on_error: Callable[[BaseException], None] | None = None) -> WorkerBase:
+        worker = create_worker(fn, *args, _start_thread=False)
+        worker.returned.connect(on_done)
+        worker.errored.connect(on_error or (lambda exc: self.show_message(describe(exc), error=True)))
+        worker.finished.connect(lambda: self._workers.discard(worker))
+        self._workers.add(worker)
+        worker.start()
+        return worker
+
+    def wait_for_workers(self, msecs: int = 10_000) -> None:
+        """Block until this workspace's workers are done (before the application exits)."""
+        WorkerBase.await_workers(msecs)
+
+    def show_message(self, text: str, error: bool = False) -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet("color: #b00020;" if error else "color: #333;")
+        if error:
+            self.failed.emit(text)
+
+    # -- adapting --------------------------------------------------------------
+    def adapt(self) -> None:
+        """Adapt the current model to the cards' examples on a worker thread."""
+        algo = self.current_model()
+        if algo is None:
+            self.show_message("There is no meta-trained model to adapt yet (see the note at the top).", error=True)
+            return
+        missing = self.board.missing()
+        if missing:
+            names = ", ".join(self.board.names[i] for i in missing[:4])
+            self.show_message(f"Every class needs at least one example; {names} has none.", error=True)
+            return
+        images, labels = self.board.support()
+        steps, lr = self.steps.value(), self.inner_lr.value()
+        self._generation += 1
+        gen = self._generation
+        is_proto = getattr(algo, "name", "") == "protonet"
+        self.chart.start_run("prototypes" if is_proto else f"{steps} steps, lr {lr:g}", 0 if is_proto else steps)
+        self._adapting, self._adapt_began = True, time.perf_counter()
+        self.adapt_button.setEnabled(False)
+        k = min(self.board.shots())
+        self.show_message(f"adapting to {len(self.board.names)} classes × {k}+ examples…")
+        names = list(self.board.names)
+        relay = self._relay
+        self._run(
+            jobs.adapt_job, algo, images, labels, steps, lr,
+            lambda stats: relay.step.emit(gen, stats),
+            lambda result: relay.ready.emit(gen, result, (images, labels, names)),
+            on_done=lambda loo: self._on_leave_one_out(gen, loo),
+            on_error=lambda exc: self._on_adapt_failed(gen, exc),
+        )
+
+    def _on_step(self, gen: int, stats: Any) -> None:
+        if gen == self._generation:
+            self.chart.add_step(stats.step, stats.loss, stats.accuracy, stats.loo_accuracy)
+
+    def _on_adapted(self, gen: int, result: jobs.AdaptResult, support: tuple) -> None:
+        """The learner is ready: testing can start while leave-one-out still runs."""
+        if gen != self._generation:
+            return
+        self.last_adapt_ms = 1000 * (time.perf_counter() - self._adapt_began)
+        images, labels, names = support
+        self._learner, self._support, self._names = result.learner, (images, labels), names
+        self._last_step = result.last_step
+        self.embedding.set_view(result.view)
+        last = self.chart.runs[-1] if self.chart.runs else None
+        acc = f"support accuracy {100 * last.acc[-1]:.0f}%" if last and last.acc else ""
+        self._ready_text = f"ready in {self.last_adapt_ms:.0f} ms: {acc}"
+        k = min(self.board.shots()) if self.board.count == len(names) else 1
+        self.show_message(self._ready_text + (" (leave-one-out accuracy on its way…)" if k >= 2 else "") + ". Draw a query to test it.")
+        self.adapted.emit(result)
+        if self._query is not None:
+            self._request_prediction(self._query)
+
+    def _on_leave_one_out(self, gen: int, loo: float | None) -> None:
+        if gen != self._generation:
+            return
+        self._adapting = False
+        self.adapt_button.setEnabled(True)
+        if loo is not None:
+            self.chart.add_loo(self._last_step, loo)
+            self.show_message(f"{self._ready_text}, leave-one-out {100 * loo:.0f}%. Draw a query to test it.")
+        self.leaveOneOut.emit(loo)
+
+    def _on_adapt_failed(self, gen: int, exc: BaseException) -> None:
+        if gen == self._generation:
+            self._adapting = False
+            self.adapt_button.setEnabled(self.current_model() is not None)
+            self.show_message(describe(exc), error=True)
+
+    # -- drawing and predicting -----------------------------------------------------
+    def _on_drawing_changed(self, raster: np.ndarray) -> None:
+        try:
+            self._query = jobs.sketch_job(raster)
+        except ValueError as exc:  # DataError: nothing drawn
+            self._on_drawing_cleared()
+            self.show_message(str(exc))
+            return
+        self.preview.setPixmap(array_to_pixmap(self._query, 112))
+        if self._learner is not None:
+            self._request_prediction(self._query)
+
+    def _on_drawing_cleared(self) -> None:
+        self._query = None
+        self.preview.clear()
+        self.bars.clear_probabilities()
+        if self.embedding.view:
+            self.embedding.query.setData(pos=np.zeros((0, 2)))
+
+    def _request_prediction(self, query: np.ndarray) -> None:
+        """Score ``query``; while one prediction runs, only the newest waiting drawing is kept."""
+        if self._predicting:
+            self._pending_query = query
+            return
+        self._predicting = True
+        gen, (images, labels) = self._generation, self._support
+        self._run(jobs.predict_job, self._learner, images, labels, query,
+                  on_done=lambda r: self._on_predicted(gen, r), on_error=self._on_predict_failed)
+
+    def _on_predicted(self, gen: int, result: jobs.PredictResult) -> None:
+        self._predicting = False
+        if gen == self._generation and self._query is not None:
+            self.bars.set_probabilities(result.probabilities, self._names)
+            self.embedding.set_view(result.view)
+            self.predicted.emit(result)
+        if self._pending_query is not None and self._learner is not None:
+            query, self._pending_query = self._pending_query, None
+            self._request_prediction(query)
+
+    def _on_predict_failed(self, exc: BaseException) -> None:
+        self._predicting, self._pending_query = False, None
+        self.show_message(describe(exc), error=True)
+
+    def add_drawing(self) -> None:
+        """Put the model's view of the drawing on the selected card and clear the canvas."""
+        if self._query is None:
+            self.show_message("Draw something first, then press Add to class.", error=True)
+            return
+        self.board.add(self.board.selected, [self._query])
+        self.canvas.clear()
+
+    # -- the cards ---------------------------------------------------------------
+    def _on_board_changed(self) -> None:
+        self.class_count.blockSignals(True)
+        self.class_count.setValue(self.board.count)
+        self.class_count.blockSignals(False)
+        self._on_selection_changed(self.board.selected)
+        if self._learner is not None and self.board.count != len(self._names):
+            self._learner = None
+            self.bars.clear_probabilities()
+            self.embedding.clear_view()
+            self.show_message("The number of classes changed: press Adapt again.")
+        elif self._learner is not None:
+            self._names = list(self.board.names)
+            self.show_message("The classes changed: press Adapt to use the new examples.")
+
+    def _on_selection_changed(self, index: int) -> None:
+        if 0 <= index < self.board.count:
+            self.add_button.setText(f"Add to “{self.board.names[index]}”")
+
+    def _load_files_into(self, index: int, paths: list[str]) -> None:
+        def done(result: tuple[list[np.ndarray], list[str]]) -> None:
+            images, problems = result
+            if index < self.board.count:
+                self.board.add(index, images)
+            note = f"; skipped: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "") if problems else ""
+            self.show_message(f"added {len(images)} example(s) to {self.board.names[min(index, self.board.count - 1)]}{note}", error=bool(problems))
+
+        self._run(jobs.load_images_job, list(paths), on_done=done)
+
+    def _on_load_images(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Add images to the selected class", "", IMAGE_FILTER)
+        if paths:
+            self._load_files_into(self.board.selected, paths)
+
+    def load_folder(self, root: str) -> None:
+        """Replace the cards with a class set or a folder of class subfolders (undoable)."""
+        def done(result: tuple[list[str], list[list[np.ndarray]], list[str]]) -> None:
+            names, examples, problems = result
+            self.board.replace(names, examples)
+            self.show_message(f"loaded {len(names)} classes from {root}" + (f"; skipped: {problems[0]}" if problems else ""), error=bool(problems))
+
+        self._run(jobs.load_folder_job, root, on_done=done)
+
+    def _on_load_folder(self) -> None:
+        root = QFileDialog.getExistingDirectory(self, "Open a class set, or a folder with one subfolder per class")
+        if root:
+            self.load_folder(root)
+
+    def save_set(self, root: str) -> None:
+        self._run(jobs.save_set_job, root, list(self.board.names), [list(e) for e in self.board.examples],
+                  on_done=lambda path: self.show_message(f"saved the class set to {path}"))
+
+    def _on_save_set(self) -> None:
+        root, _ = QFileDialog.getSaveFileName(self, "Save the class set as a folder", "my-classes", "Class set folder (*)")
+        if root:
+            self.save_set(root)
+
+    def _on_load_query(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load a query image", "", IMAGE_FILTER)
+        if path:
+            self._run(jobs.load_images_job, [path], on_done=lambda r: self.canvas.set_raster(r[0][0]) if r[0] else self.show_message(r[1][0], error=True))
