@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Sequence
 
 from .config import ALGORITHM_CHOICES, DATASET_CHOICES, TrainConfig
-from .data.base import DataError
+from .data.base import ClassPool, DataError
 
 if TYPE_CHECKING:
     from .distributed import DistContext
@@ -34,6 +34,7 @@ def _add_data_args(p: argparse.ArgumentParser, defaults: bool) -> None:
     d = (lambda v: v) if defaults else (lambda v: None)
     p.add_argument("--dataset", choices=DATASET_CHOICES, default=d("synthetic"), help="data source [synthetic]")
     p.add_argument("--data-root", default=None, help="folder with the data set's files")
+    p.add_argument("--download", action="store_true", help="MNIST family: let torchvision download missing files")
     p.add_argument("--no-rotations", dest="rotations", action="store_false", help="Omniglot: no 90-degree rotations as extra classes")
     p.add_argument("--ways", type=int, default=d(5), help="classes per task (N) [5]")
     p.add_argument("--shots", type=int, default=d(1), help="support examples per class (K) [1]")
@@ -69,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--episodes", type=int, default=600, help="test episodes [600]")
     e.add_argument("--split", choices=("train", "val", "test"), default="test", help="[test]")
     e.add_argument("--inner-steps", type=int, default=None, help="adaptation steps (default: as trained)")
+    e.add_argument("--all-classes", action=argparse.BooleanOptionalAction, default=None,
+                   help="every class of the data set in the evaluated split (default: on when the data set "
+                        "differs from the checkpoint's, i.e. cross-domain evaluation)")
 
     o = sub.add_parser("omniglot-challenge", help="Lake et al.'s 20-run 20-way one-shot task")
     o.add_argument("--checkpoint", required=True, metavar="FILE")
@@ -91,12 +95,18 @@ def cmd_train(args: argparse.Namespace) -> dict | None:
     config = _config_from_args(args)
     dist = init_from_env(config.device)
     try:
-        return _train(config, dist)
+        from .data import load_source
+
+        pool = load_source(config.dataset, config.data_root, rotations=config.rotations, seed=config.seed,
+                           allow_download=args.download)
+        if dist.is_main:
+            _report_short_classes(pool, config.shots + config.queries, ("train", "val") if config.val_every else ("train",))
+        return _train(config, dist, pool)
     finally:
         shutdown(dist)
 
 
-def _train(config: TrainConfig, dist: DistContext) -> dict | None:
+def _train(config: TrainConfig, dist: DistContext, pool: ClassPool | None = None) -> dict | None:
     from tqdm import tqdm
 
     from .events import Finished, IterationMetrics, Started, ValidationMetrics
@@ -104,11 +114,13 @@ def _train(config: TrainConfig, dist: DistContext) -> dict | None:
 
     bar = None
     result: dict = {}
-    for event in run(config, dist=dist):
+    for event in run(config, pool=pool, dist=dist):
         if not dist.is_main:
             continue
         if isinstance(event, Started):
-            bar = tqdm(total=config.iterations, initial=event.start_iteration, file=sys.stderr, unit="it",
+            # with a time budget the iteration count is only a cap: show a count, not a bogus ETA
+            total = None if config.time_budget else config.iterations
+            bar = tqdm(total=total, initial=event.start_iteration, file=sys.stderr, unit="it",
                        desc=f"{config.algo} {config.ways}-way {config.shots}-shot", dynamic_ncols=True)
         elif isinstance(event, IterationMetrics):
             bar.update(1)
@@ -146,12 +158,27 @@ def cmd_eval(args: argparse.Namespace) -> dict:
         algo.config = replace(algo.config, inner_steps=args.inner_steps)
     dataset = args.dataset or trained.dataset
     root = args.data_root if args.data_root is not None else (trained.data_root if dataset == trained.dataset else None)
-    pool = load_source(dataset, root, rotations=args.rotations, seed=trained.seed)
+    all_classes = args.all_classes if args.all_classes is not None else dataset != trained.dataset
+    if all_classes and args.all_classes is None:
+        print(f"cross-domain evaluation ({trained.dataset} -> {dataset}): every class of {dataset} is used", file=sys.stderr)
+    pool = load_source(dataset, root, rotations=args.rotations, seed=trained.seed, all_classes=all_classes,
+                       allow_download=args.download)
     ways = args.ways or trained.ways
+    _report_short_classes(pool, (args.shots or trained.shots) + (args.queries or trained.queries), (args.split,))
     sampler = TaskSampler(pool, args.split, ways, args.shots or trained.shots, args.queries or trained.queries, seed=args.seed + 1000)
     acc, ci = evaluate(algo, sampler.fixed(args.episodes), device)
     print(f"{args.split} accuracy {100 * acc:.2f}% +- {100 * ci:.2f} ({ways}-way, {args.episodes} episodes)", file=sys.stderr)
     return {"accuracy": acc, "ci95": ci, "episodes": args.episodes}
+
+
+def _report_short_classes(pool: ClassPool, need: int, splits: Sequence[str]) -> None:
+    """Name, up front, the classes too small for a task (K + Q examples); the sampler leaves them out."""
+    for split in splits:
+        short = pool.short_classes(need, split)
+        if short:
+            names = ", ".join(f"{n} ({k})" for n, k in short)
+            print(f"note: {len(short)} {split} class(es) have fewer than {need} examples (shots + queries) "
+                  f"and are left out: {names}", file=sys.stderr)
 
 
 def cmd_challenge(args: argparse.Namespace) -> dict:
