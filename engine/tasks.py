@@ -80,8 +80,9 @@ class TaskSampler:
         classes = pool.split_classes(split)
         self.classes = [c for c in classes if pool.count(c) >= need]
         if len(self.classes) < ways:
-            short = [pool.class_names[c] for c in classes if pool.count(c) < need]
-            detail = f" ({len(short)} classes have fewer than {need} examples: {', '.join(short[:5])})" if short else ""
+            short = [f"{n} ({k})" for n, k in pool.short_classes(need, split)]
+            more = f" and {len(short) - 50} more" if len(short) > 50 else ""
+            detail = f" ({len(short)} classes have fewer than {need} examples: {', '.join(short[:50])}{more})" if short else ""
             raise DataError(
                 f"{ways}-way tasks need {ways} classes with at least {need} examples each in the "
                 f"{split} split of {pool.name}, but only {len(self.classes)} qualify{detail}; "

@@ -4,30 +4,68 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import SPLITS, ClassPool, DataError
+from .base import SPLITS, ClassPool, DataError, every_class
 from .glyphs import make_glyph_pool
 
-SOURCES = ("synthetic", "omniglot", "folder", "classset")
+SOURCES = ("synthetic", "omniglot", "mnist", "fashion-mnist", "kmnist", "emnist", "folder", "classset")
+MNIST_FAMILY = ("mnist", "fashion-mnist", "kmnist", "emnist")
 
 
-def load_source(name: str, root: str | Path | None = None, *, rotations: bool = True, seed: int = 0) -> ClassPool:
+def load_source(
+    name: str,
+    root: str | Path | None = None,
+    *,
+    rotations: bool = True,
+    seed: int = 0,
+    all_classes: bool = False,
+    allow_download: bool = False,
+    cache: bool = True,
+) -> ClassPool:
     """Load a data source by its CLI name.
 
     ``synthetic`` needs no files; the others read ``root`` and raise
     :class:`DataError` with an actionable message when it is missing or bad.
+    Decoded pools are kept in the on-disk decode cache (:mod:`.cache`;
+    ``cache=False`` bypasses it). ``all_classes`` puts every class in every
+    split, for evaluating a model meta-trained on another source.
+    ``allow_download`` lets torchvision fetch missing MNIST-family files.
     """
+    pool = _load(name, root, rotations, seed, all_classes, allow_download, cache)
+    return pool.with_splits(every_class(pool.num_classes)) if all_classes else pool
+
+
+def _load(name: str, root: str | Path | None, rotations: bool, seed: int, all_classes: bool, allow_download: bool,
+          cache: bool) -> ClassPool:
+    from .cache import cached_pool
+
     if name == "synthetic":
-        return make_glyph_pool(seed=0)
+        import hashlib
+
+        from . import glyphs
+
+        code = hashlib.sha256(Path(glyphs.__file__).read_bytes()).hexdigest()
+        return cached_pool("synthetic", {"seed": 0}, [], lambda: glyphs.make_glyph_pool(seed=0),
+                           extra={"code": code}, enabled=cache)
     if root is None:
         raise DataError(f"--data-root is required for the {name!r} data set")
+    here = str(Path(root).resolve())
     if name == "omniglot":
-        from .omniglot import load_omniglot
+        from . import omniglot
 
-        return load_omniglot(root, rotations=rotations)
+        return cached_pool("omniglot", {"root": here, "rotations": rotations}, omniglot.omniglot_files(root),
+                           lambda: omniglot.load_omniglot(root, rotations=rotations), enabled=cache)
+    if name in MNIST_FAMILY:
+        from . import mnist
+
+        files = mnist.find_files(name, root, allow_download)
+        return cached_pool(name, {"root": here}, files, lambda: mnist.load_mnist_files(name, files), enabled=cache)
     if name == "folder":
-        from .folder import load_folder
+        from . import folder
 
-        return load_folder(root, seed=seed)
+        classes = folder.folder_files(root)
+        decoded = cached_pool("folder", {"root": here}, [f for fs in classes.values() for f in fs],
+                              lambda: folder.decode_folder(root), enabled=cache)
+        return folder.split_folder(decoded, root, seed, all_classes)
     if name == "classset":  # a saved New-classes set: every class in every split
         from ..classset import classset_pool
 
@@ -35,4 +73,4 @@ def load_source(name: str, root: str | Path | None = None, *, rotations: bool = 
     raise DataError(f"unknown data set {name!r}; choose one of {', '.join(SOURCES)}")
 
 
-__all__ = ["SPLITS", "SOURCES", "ClassPool", "DataError", "load_source", "make_glyph_pool"]
+__all__ = ["MNIST_FAMILY", "SPLITS", "SOURCES", "ClassPool", "DataError", "load_source", "make_glyph_pool"]

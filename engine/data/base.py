@@ -63,6 +63,15 @@ class ClassPool:
             raise DataError(f"unknown split {split!r}; expected one of {', '.join(self.splits)}")
         return self.splits[split]
 
+    def with_splits(self, splits: dict[str, list[int]]) -> "ClassPool":
+        """The same images with other class splits (no copy of the images)."""
+        return ClassPool(self.images, self.labels, self.class_names, self.class_groups, splits, self.name)
+
+    def short_classes(self, need: int, split: str | None = None) -> list[tuple[str, int]]:
+        """(name, count) of the classes (of ``split``, or all) with fewer than ``need`` examples."""
+        classes = self.split_classes(split) if split else range(self.num_classes)
+        return [(self.class_names[c], self.count(c)) for c in classes if self.count(c) < need]
+
     def summary(self) -> dict[str, dict[str, int]]:
         """Classes and examples per split, for the data browser and the CLI."""
         return {
@@ -90,6 +99,11 @@ def split_groups(groups: list[str], fractions: tuple[float, float] = (0.2, 0.2))
     if n - n_test - n_val < 1:
         n_val = n_test = 1
     return {"test": uniq[:n_test], "val": uniq[n_test:n_test + n_val], "train": uniq[n_test + n_val:]}
+
+
+def every_class(num_classes: int) -> dict[str, list[int]]:
+    """Every class in every split: for evaluating a model meta-trained on another source."""
+    return {s: list(range(num_classes)) for s in SPLITS}
 
 
 def split_by_class(num_classes: int, seed: int = 0, fractions: tuple[float, float] = (0.2, 0.2)) -> dict[str, list[int]]:

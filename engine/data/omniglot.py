@@ -77,6 +77,14 @@ def find_sets(root: Path) -> dict[str, Path]:
     return found
 
 
+def omniglot_files(root: str | Path) -> list[Path]:
+    """Every file the pool is decoded from (the zips, or the PNGs of extracted folders)."""
+    files: list[Path] = []
+    for path in find_sets(Path(root)).values():
+        files += [path] if path.is_file() else sorted(path.glob("*/*/*.png"))
+    return files
+
+
 def load_omniglot(root: str | Path, rotations: bool = True) -> ClassPool:
     """Decode every Omniglot set under ``root`` into one :class:`ClassPool`."""
     root = Path(root)
