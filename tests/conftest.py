@@ -14,6 +14,18 @@ REPO = Path(__file__).resolve().parents[1]
 SMALL1 = REPO.parent / "shared" / "datasets" / "omniglot" / "images_background_small1.zip"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_decode_cache(tmp_path_factory):
+    """Keep the decode cache of the tests (and of the CLI they start) out of the user's cache folder."""
+    old = os.environ.get("META_PLAYGROUND_CACHE_DIR")
+    os.environ["META_PLAYGROUND_CACHE_DIR"] = str(tmp_path_factory.mktemp("decode-cache"))
+    yield
+    if old is None:
+        os.environ.pop("META_PLAYGROUND_CACHE_DIR", None)
+    else:
+        os.environ["META_PLAYGROUND_CACHE_DIR"] = old
+
+
 @pytest.fixture(scope="session")
 def glyph_pool():
     """The built-in glyph set, rendered once per test session."""
