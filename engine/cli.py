@@ -159,10 +159,10 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     dataset = args.dataset or trained.dataset
     root = args.data_root if args.data_root is not None else (trained.data_root if dataset == trained.dataset else None)
     all_classes = args.all_classes if args.all_classes is not None else dataset != trained.dataset
-    if all_classes and args.all_classes is None:
-        print(f"cross-domain evaluation ({trained.dataset} -> {dataset}): every class of {dataset} is used", file=sys.stderr)
     pool = load_source(dataset, root, rotations=args.rotations, seed=trained.seed, all_classes=all_classes,
                        allow_download=args.download)
+    if all_classes and args.all_classes is None:
+        print(f"cross-domain evaluation ({trained.dataset} -> {dataset}): every class of {dataset} is used", file=sys.stderr)
     ways = args.ways or trained.ways
     _report_short_classes(pool, (args.shots or trained.shots) + (args.queries or trained.queries), (args.split,))
     sampler = TaskSampler(pool, args.split, ways, args.shots or trained.shots, args.queries or trained.queries, seed=args.seed + 1000)
