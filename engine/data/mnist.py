@@ -102,6 +102,17 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
+def write_idx(path: str | Path, array: np.ndarray) -> Path:
+    """Write a uint8 array as an IDX file (gzipped when the name ends in ``.gz``); for tests and tools."""
+    path = Path(path)
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, IDX_UBYTE, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
+    data = header + array.tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(data, mtime=0) if path.suffix == ".gz" else data)
+    return path
+
+
 def _find(root: Path, spec: Spec, stem: str) -> Path | None:
     for folder in (root / spec.folder / "raw", root / spec.folder, root):
         for name in (stem, stem + ".gz"):
@@ -212,4 +223,4 @@ def load_mnist(name: str, root: str | Path, allow_download: bool = False) -> Cla
     return load_mnist_files(name, find_files(name, root, allow_download))
 
 
-__all__ = ["SPECS", "find_files", "load_mnist", "load_mnist_files", "read_idx", "split_by_index"]
+__all__ = ["SPECS", "find_files", "load_mnist", "load_mnist_files", "read_idx", "split_by_index", "write_idx"]
