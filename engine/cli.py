@@ -44,23 +44,28 @@ def _add_data_args(p: argparse.ArgumentParser, defaults: bool) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
 
 
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    """The training options shared by ``train`` and ``compare`` (all but --algo/--checkpoint/--resume)."""
+    c = TrainConfig()
+    p.add_argument("--backbone", choices=("conv4", "seed"), default=c.backbone, help=f"[{c.backbone}]")
+    p.add_argument("--meta-batch", type=int, default=c.meta_batch, help=f"tasks per meta-iteration [{c.meta_batch}]")
+    p.add_argument("--inner-steps", type=int, default=c.inner_steps, help=f"adaptation steps [{c.inner_steps}]")
+    p.add_argument("--inner-lr", type=float, default=c.inner_lr, help=f"adaptation learning rate [{c.inner_lr}]")
+    p.add_argument("--outer-lr", type=float, default=c.outer_lr, help=f"meta (Adam) learning rate [{c.outer_lr}]")
+    p.add_argument("--iterations", type=int, default=c.iterations, help=f"meta-iterations [{c.iterations}]")
+    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS", help="stop after this much training time")
+    p.add_argument("--val-every", type=int, default=c.val_every, help=f"validate every N iterations, 0 = never [{c.val_every}]")
+    p.add_argument("--val-episodes", type=int, default=c.val_episodes, help=f"fixed validation episodes [{c.val_episodes}]")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="main.py", description="Meta Playground: few-shot meta-learning (no subcommand opens the GUI)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="meta-train headless, with a progress bar")
     _add_data_args(t, defaults=True)
-    c = TrainConfig()
-    t.add_argument("--algo", choices=ALGORITHM_CHOICES, default=c.algo, help=f"[{c.algo}]")
-    t.add_argument("--backbone", choices=("conv4", "seed"), default=c.backbone, help=f"[{c.backbone}]")
-    t.add_argument("--meta-batch", type=int, default=c.meta_batch, help=f"tasks per meta-iteration [{c.meta_batch}]")
-    t.add_argument("--inner-steps", type=int, default=c.inner_steps, help=f"adaptation steps [{c.inner_steps}]")
-    t.add_argument("--inner-lr", type=float, default=c.inner_lr, help=f"adaptation learning rate [{c.inner_lr}]")
-    t.add_argument("--outer-lr", type=float, default=c.outer_lr, help=f"meta (Adam) learning rate [{c.outer_lr}]")
-    t.add_argument("--iterations", type=int, default=c.iterations, help=f"meta-iterations [{c.iterations}]")
-    t.add_argument("--time-budget", type=float, default=None, metavar="SECONDS", help="stop after this much training time")
-    t.add_argument("--val-every", type=int, default=c.val_every, help=f"validate every N iterations, 0 = never [{c.val_every}]")
-    t.add_argument("--val-episodes", type=int, default=c.val_episodes, help=f"fixed validation episodes [{c.val_episodes}]")
+    t.add_argument("--algo", choices=ALGORITHM_CHOICES, default=TrainConfig.algo, help=f"[{TrainConfig.algo}]")
+    _add_train_args(t)
     t.add_argument("--checkpoint", default=None, metavar="FILE", help="write the model here (atomically)")
     t.add_argument("--resume", action="store_true", help="continue from --checkpoint")
 
@@ -73,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--all-classes", action=argparse.BooleanOptionalAction, default=None,
                    help="every class of the data set in the evaluated split (default: on when the data set "
                         "differs from the checkpoint's, i.e. cross-domain evaluation)")
+
+    m = sub.add_parser("compare", help="train several algorithms on the same data and test episodes; results table")
+    _add_data_args(m, defaults=True)
+    m.add_argument("--algos", required=True, metavar="A,B,...", help="algorithms to compare, e.g. maml,protonet,anil")
+    _add_train_args(m)
+    m.add_argument("--test-episodes", type=int, default=200, help="shared fixed test episodes [200]")
+    m.add_argument("--csv", default=None, metavar="FILE", help="also write the results table as CSV")
+    m.add_argument("--checkpoint-dir", default=None, metavar="DIR", help="keep each algorithm's checkpoint here as ALGO.pt")
 
     o = sub.add_parser("omniglot-challenge", help="Lake et al.'s 20-run 20-way one-shot task")
     o.add_argument("--checkpoint", required=True, metavar="FILE")
@@ -192,7 +205,14 @@ def cmd_challenge(args: argparse.Namespace) -> dict:
     return result
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "omniglot-challenge": cmd_challenge}
+def cmd_compare(args: argparse.Namespace) -> dict:
+    from .compare import run_compare_cli
+
+    base = _config_from_args(argparse.Namespace(**{**vars(args), "algo": "protonet"}))
+    return run_compare_cli(args, base)
+
+
+COMMANDS = {"train": cmd_train, "compare": cmd_compare, "eval": cmd_eval, "omniglot-challenge": cmd_challenge}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

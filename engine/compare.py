@@ -1,0 +1,196 @@
+"""Compare mode: several algorithms, same data, same seed, same test episodes.
+
+Each algorithm is meta-trained by the shared loop (:func:`engine.trainer.run`,
+no loop of its own) with an identical config except ``algo``, then restored
+from its checkpoint and scored on one fixed set of test episodes, built once
+and shared, so differences in accuracy are the algorithms' and not the
+episodes'. :func:`compare` is a generator like ``run``: it yields the
+trainer's events tagged with the algorithm's name, an :class:`Evaluated` per
+algorithm and a final :class:`CompareResults`, so a GUI can drive it from a
+worker thread and the CLI can print it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from .checkpoint import atomic_write
+from .config import ALGORITHM_CHOICES, TrainConfig
+from .data import ClassPool, DataError, load_source
+from .events import Event, Finished
+from .tasks import TaskSampler
+from .trainer import RunControl, evaluate, resolve_device, restore, run
+
+SHARED_KEYS = ("dataset", "data_root", "rotations", "seed", "ways", "shots", "queries", "device")
+TEST_SEED_OFFSET = 1000  # test episodes use seed + 1000, as `main.py eval` does
+
+
+@dataclass(frozen=True)
+class AlgoEvent:
+    """A trainer event of one algorithm's run."""
+
+    algo: str
+    event: Event
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """One algorithm scored on the shared test episodes."""
+
+    algo: str
+    accuracy: float
+    ci95: float
+    episodes: int
+    seconds: float  # evaluation time
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One line of the results table."""
+
+    algo: str
+    accuracy: float
+    ci95: float
+    seconds: float  # training wall time (pauses excluded)
+    tasks_per_second: float
+    iterations: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class CompareResults:
+    """The final table; ``episodes`` is the number of shared test episodes."""
+
+    rows: tuple[ResultRow, ...]
+    episodes: int
+    complete: bool  # False when a stop request ended the comparison early
+
+
+CompareEvent = AlgoEvent | Evaluated | CompareResults
+
+
+def configs_for(base: TrainConfig, algos: Sequence[str]) -> list[TrainConfig]:
+    """One config per algorithm: ``base`` with ``algo`` replaced (no checkpoint, no resume)."""
+    names = [a.strip() for a in algos if a.strip()]
+    if not names:
+        raise DataError("--algos needs at least one algorithm, e.g. --algos maml,protonet,anil")
+    unknown = [a for a in names if a not in ALGORITHM_CHOICES]
+    if unknown:
+        raise DataError(f"unknown algorithm {unknown[0]!r} in --algos; choose from {', '.join(ALGORITHM_CHOICES)}")
+    if len(set(names)) != len(names):
+        raise DataError(f"--algos names an algorithm twice ({','.join(names)}); list each once")
+    return [base.replace(algo=a, checkpoint=None, resume=False).validate() for a in names]
+
+
+def compare(
+    configs: Sequence[TrainConfig],
+    test_episodes: int = 200,
+    pool: ClassPool | None = None,
+    control: RunControl | None = None,
+    checkpoint_dir: str | Path | None = None,
+) -> Iterator[CompareEvent]:
+    """Train each config in turn, evaluate all on the same test episodes, yield events then the table.
+
+    The configs must agree on the data, seed and task shape (``SHARED_KEYS``).
+    Checkpoints go to ``checkpoint_dir`` as ``ALGO.pt`` (a temporary folder
+    when None). A stop request on ``control`` ends the current run and the
+    comparison; the table then holds the algorithms already evaluated.
+    """
+    if not configs:
+        raise DataError("compare needs at least one algorithm")
+    if test_episodes < 1:
+        raise DataError(f"test episodes must be at least 1 (got {test_episodes})")
+    first = configs[0]
+    for cfg in configs[1:]:
+        for key in SHARED_KEYS:
+            if getattr(cfg, key) != getattr(first, key):
+                raise DataError(f"compared runs must share {key} (got {getattr(first, key)!r} and {getattr(cfg, key)!r})")
+    control = control or RunControl()
+    device = resolve_device(first.device)
+    if pool is None:
+        pool = load_source(first.dataset, first.data_root, rotations=first.rotations, seed=first.seed)
+    tests = TaskSampler(pool, "test", first.ways, first.shots, first.queries, seed=first.seed + TEST_SEED_OFFSET).fixed(test_episodes)
+    rows: list[ResultRow] = []
+    with tempfile.TemporaryDirectory(prefix="compare-") as tmp:
+        folder = Path(checkpoint_dir) if checkpoint_dir is not None else Path(tmp)
+        for cfg in configs:
+            cfg = cfg.replace(checkpoint=str(folder / f"{cfg.algo}.pt"), resume=False)
+            finished = None
+            for event in run(cfg, control, pool):
+                if isinstance(event, Finished):
+                    finished = event
+                yield AlgoEvent(cfg.algo, event)
+            if control.stop_requested or finished is None or finished.iterations == 0:
+                break
+            algo, _, _ = restore(cfg.checkpoint, device)
+            began = time.perf_counter()
+            acc, ci = evaluate(algo, tests, device, should_stop=lambda: control.stop_requested)
+            yield Evaluated(cfg.algo, acc, ci, len(tests), time.perf_counter() - began)
+            rows.append(ResultRow(cfg.algo, acc, ci, finished.seconds, finished.tasks_per_second, finished.iterations, finished.reason))
+    yield CompareResults(tuple(rows), len(tests), complete=len(rows) == len(configs))
+
+
+def format_table(results: CompareResults) -> str:
+    """A plain-text table: algorithm, accuracy +- 95% CI, wall time, tasks/s."""
+    lines = [f"{'algorithm':<10} {'accuracy %':>16} {'train s':>8} {'tasks/s':>8} {'iters':>6}"]
+    for r in results.rows:
+        lines.append(
+            f"{r.algo:<10} {100 * r.accuracy:>8.2f} +- {100 * r.ci95:<5.2f} {r.seconds:>8.1f} {r.tasks_per_second:>8.1f} {r.iterations:>6}"
+        )
+    lines.append(f"({results.episodes} shared test episodes{'' if results.complete else '; stopped early'})")
+    return "\n".join(lines)
+
+
+def results_json(results: CompareResults) -> dict:
+    """The ``--json`` object: ``{"results": [{"algo", "accuracy", "ci95", "seconds", "tasks_per_second", ...}]}``."""
+    return {"results": [asdict(r) for r in results.rows], "episodes": results.episodes, "complete": results.complete}
+
+
+def write_csv(results: CompareResults, path: str | Path) -> None:
+    """Write the table as CSV (atomically), one row per algorithm."""
+    buf = io.StringIO()
+    fields = list(ResultRow.__dataclass_fields__)
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for r in results.rows:
+        writer.writerow(asdict(r))
+    data = buf.getvalue().encode()
+    atomic_write(path, lambda f: f.write(data))
+
+
+def run_compare_cli(args: argparse.Namespace, base: TrainConfig) -> dict:
+    """``main.py compare``: progress on stderr, the table on stdout, optional CSV; returns the JSON object."""
+    from tqdm import tqdm
+
+    from .events import IterationMetrics, Started
+
+    configs = configs_for(base, args.algos.split(","))
+    bar = None
+    results = None
+    for item in compare(configs, test_episodes=args.test_episodes, checkpoint_dir=args.checkpoint_dir):
+        if isinstance(item, AlgoEvent):
+            event = item.event
+            if isinstance(event, Started):
+                bar = tqdm(total=base.iterations, file=sys.stderr, unit="it", desc=item.algo, dynamic_ncols=True)
+            elif isinstance(event, IterationMetrics) and bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{event.loss:.3f}", acc=f"{event.accuracy:.3f}", refresh=False)
+            elif isinstance(event, Finished) and bar is not None:
+                bar.close()
+                print(f"{item.algo}: {event.message}; {event.seconds:.1f} s, {event.tasks_per_second:.1f} tasks/s", file=sys.stderr)
+        elif isinstance(item, Evaluated):
+            print(f"{item.algo}: test accuracy {100 * item.accuracy:.2f}% +- {100 * item.ci95:.2f} ({item.episodes} episodes)", file=sys.stderr)
+        else:
+            results = item
+    print(format_table(results))
+    if args.csv:
+        write_csv(results, args.csv)
+    return results_json(results)
