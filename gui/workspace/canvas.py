@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QTabletEvent
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtWidgets import QWidget
 
 CANVAS_SIZE = 280
 UNDO_DEPTH = 40
@@ -42,8 +42,7 @@ class DrawingCanvas(QWidget):
         self._tablet_down = False
         self.brush = 16.0
         self.eraser = False
-        self.setMinimumSize(size, size)
-        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self.setFixedSize(size, size)
         self.setCursor(Qt.CursorShape.CrossCursor)
         self.setAttribute(Qt.WidgetAttribute.WA_TabletTracking, True)
         self.setToolTip("Draw with the mouse or a pen (pressure changes the line width)")

@@ -9,6 +9,7 @@ runs torch because of the workspace. Each result records the thread it ran on
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from dataclasses import dataclass
@@ -45,12 +46,18 @@ def adapt_job(
     Steps stream through ``on_step``; ``on_ready`` gets the adapted learner as
     soon as it exists, so the person can test while the K extra
     leave-one-out adaptations run. Returns the leave-one-out accuracy (None for one shot).
+
+    ``torch.func.functional_call`` swaps a module's parameters while it runs,
+    so two threads must never run one module at once: the learner gets its own
+    copy of the algorithm (the main window may keep training the original) and
+    the leave-one-out folds another, so predictions can run beside them.
     """
     from engine.adaptation import adapt_with_progress, as_model_input, embedding_projection, leave_one_out_accuracy
 
     import torch
 
     began = time.perf_counter()
+    algo = copy.deepcopy(algo)
     seen: list[int] = []
     learner = adapt_with_progress(algo, images, labels, steps=steps, inner_lr=inner_lr,
                                   on_step=lambda s: (seen.append(s.step), on_step(s)), leave_one_out=False)
@@ -58,7 +65,7 @@ def adapt_job(
     on_ready(AdaptResult(learner, view, time.perf_counter() - began, threading.get_ident(), seen[-1] if seen else 0))
     device = next(algo.model.parameters()).device
     x, y = as_model_input(images, device), torch.as_tensor(labels, dtype=torch.int64, device=device)
-    return leave_one_out_accuracy(algo, x, y, steps, inner_lr)
+    return leave_one_out_accuracy(copy.deepcopy(algo), x, y, steps, inner_lr)
 
 
 def predict_job(learner: Any, images: np.ndarray, labels: np.ndarray, query: np.ndarray) -> PredictResult:
