@@ -71,6 +71,8 @@ def run_app() -> int:
     if os.environ.get("META_PLAYGROUND_ANNOUNCE_SHOWN"):
         _announce_first_paint(window)
     window.show()
+    window.raise_()
+    window.activateWindow()  # without a window manager (Xvfb) nothing else gives it the keyboard focus
     app.aboutToQuit.connect(window.shutdown)
     QTimer.singleShot(0, window.start_loading)
     quit_after = os.environ.get("META_PLAYGROUND_QUIT_AFTER_MS")

@@ -384,6 +384,15 @@ class MainWindow(QMainWindow):
         self.save_settings()
         shutil.rmtree(self._run_dir, ignore_errors=True)
 
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API
+        """Run shortcuts pressed before the window was activated (no window manager) still act."""
+        pressed = QKeySequence(event.keyCombination())
+        for action in (self.start_action, self.pause_action, self.stop_action):
+            if action.isEnabled() and any(s.matches(pressed) == QKeySequence.SequenceMatch.ExactMatch for s in action.shortcuts()):
+                action.trigger()
+                return
+        super().keyPressEvent(event)
+
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.shutdown()
         super().closeEvent(event)

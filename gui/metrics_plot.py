@@ -58,13 +58,13 @@ class RunMetrics:
         self.label = label
         self.train = GrowingSeries(5)
         self.val = GrowingSeries(3)  # iteration, accuracy, ci95
+        self._ema, self._decay = [0.0, 0.0], 1.0
 
     def add_iteration(self, iteration: int, loss: float, accuracy: float) -> None:
-        if self.train.size:
-            loss_ema = self.train.last(2) + EMA_ALPHA * (loss - self.train.last(2))
-            acc_ema = self.train.last(4) + EMA_ALPHA * (accuracy - self.train.last(4))
-        else:
-            loss_ema, acc_ema = loss, accuracy
+        # bias-corrected EMA (as in Adam): early points average what came so far instead of lagging at the first value
+        self._ema = [(1 - EMA_ALPHA) * e + EMA_ALPHA * v for e, v in zip(self._ema, (loss, accuracy))]
+        self._decay *= 1 - EMA_ALPHA
+        loss_ema, acc_ema = (e / (1 - self._decay) for e in self._ema)
         self.train.append(iteration, loss, loss_ema, accuracy, acc_ema)
 
     def add_validation(self, iteration: int, accuracy: float, ci95: float) -> None:

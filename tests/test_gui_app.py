@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,7 +56,9 @@ def test_growing_series_doubles_and_keeps_its_data():
     run = RunMetrics()
     for i, loss in enumerate([1.0, 3.0], start=1):
         run.add_iteration(i, loss, 50.0)
-    assert run.train.last(2) == 1.0 + 0.05 * (3.0 - 1.0)  # the smoothed loss is an EMA
+    # the smoothed loss is a bias-corrected EMA: it starts at the first value, then weights the newest by ~alpha
+    assert run.train.column(2)[0] == pytest.approx(1.0)
+    assert run.train.last(2) == pytest.approx((0.95 * 0.05 * 1.0 + 0.05 * 3.0) / (1 - 0.95**2))
 
 
 def test_episode_mosaic_puts_each_class_on_its_own_row():
