@@ -88,7 +88,13 @@ def init_from_env(device: str = "auto") -> DistContext:
             )
         torch.cuda.set_device(local_rank)
     if not tdist.is_initialized():
-        tdist.init_process_group(backend=backend, init_method="env://", world_size=world, rank=rank)
+        try:
+            tdist.init_process_group(backend=backend, init_method="env://", world_size=world, rank=rank)
+        except ValueError as exc:  # a rendezvous variable is missing or malformed
+            raise DataError(
+                f"WORLD_SIZE={world} asks for a distributed run, but {str(exc).splitlines()[0]}; "
+                "start it with torchrun, which sets MASTER_ADDR, MASTER_PORT, RANK and WORLD_SIZE"
+            ) from None
     return DistContext(rank=rank, world_size=world, backend=backend, local_rank=local_rank)
 
 

@@ -148,6 +148,9 @@ def test_without_torchrun_the_context_is_one_process(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "two")
     with pytest.raises(DataError, match="WORLD_SIZE"):
         init_from_env("cpu")
+    monkeypatch.setenv("WORLD_SIZE", "2")  # but no MASTER_ADDR: not started by torchrun
+    with pytest.raises(DataError, match="MASTER_ADDR.*start it with torchrun"):
+        init_from_env("cpu")
 
 
 def test_torchrun_cli_trains_and_rank0_writes_one_json_line_and_checkpoint(tmp_path):
