@@ -127,7 +127,7 @@ def average_gradients(params: Iterable[torch.nn.Parameter], ctx: DistContext) ->
     params = list(params)
     if not params:
         return
-    dtype = next((p.grad.dtype for p in params if p.grad is not None), params[0].dtype)
+    dtype = params[0].dtype  # from the parameters, not the grads: the same buffer on every rank
     device = ctx.comm_device
     pieces = [
         (p.grad.detach().reshape(-1) if p.grad is not None else torch.zeros(p.numel(), dtype=dtype, device=p.device)).to(device, dtype)
