@@ -89,6 +89,7 @@ class AlgorithmPanel(QGroupBox):
         self.budget_check.setToolTip("Also stop when this much training time has passed, whichever comes first")
         self.time_budget = _double(1.0, 86_400.0, 0, 10.0, "Training-time budget in seconds (pauses not counted)")
         self.time_budget.setSuffix(" s")
+        self.time_budget.setValue(60.0)
         self.val_every = _spin(0, 100_000, "Measure accuracy on held-out validation classes every this many iterations (0 turns it off)", step=10)
         self.val_episodes = _spin(0, 10_000, "Validation tasks per measurement (more: a tighter 95% CI, but slower)", step=10)
         self.seed = _spin(0, 2**31 - 1, "Random seed: the same seed and settings give the same run")
@@ -176,8 +177,6 @@ class AlgorithmPanel(QGroupBox):
             self.budget_check.setChecked(isinstance(budget, (int, float)))
             if isinstance(budget, (int, float)):
                 self.time_budget.setValue(float(budget))
-            elif not self.time_budget.value():
-                self.time_budget.setValue(60.0)
             device = values.get("device")
             if device == "auto":
                 device = "cuda" if self.device_combo.findData("cuda") >= 0 else "cpu"

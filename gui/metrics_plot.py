@@ -114,7 +114,7 @@ class MetricsPlot(QWidget):
         self.acc_plot.setYRange(0, 100, padding=0.02)
         self.acc_plot.enableAutoRange(axis="y", enable=False)
         self.loss_legend = self.loss_plot.addLegend(offset=(-10, 10))
-        self.acc_legend = self.acc_plot.addLegend(offset=(-10, 10))
+        self.acc_legend = self.acc_plot.addLegend(offset=(-10, -10))  # bottom right: accuracy curves rise to the top
 
         self.loss_raw = self.loss_plot.plot(pen=_pen((150, 180, 210)), name="loss per meta-batch")
         self.loss_smooth = self.loss_plot.plot(pen=_pen(COLORS["loss"], width=2), name="loss (smoothed)")

@@ -1,0 +1,85 @@
+"""GUI-thread stalls while the app meta-trains: a 10 ms QTimer probe during a timed run.
+
+    xvfb-run -a .venv/bin/python bench/ui_latency.py [--seconds 30]
+
+Opens the real main window (preferences in a temporary file), waits for the
+engine and the built-in glyphs, starts a run with the default settings and a
+time budget, and records the interval between ticks of a 10 ms precise timer
+on the GUI thread until the run ends. A responsive window keeps the intervals
+near 10 ms; a stall shows up as a long one. The last line of stdout is a JSON
+object with the interval percentiles (p50_ms, p99_ms, max_ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import Qt, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+PROBE_MS = 10
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30.0, help="the run's time budget")
+    args = parser.parse_args()
+
+    from gui.main_window import MainWindow
+    from gui.settings import open_settings
+
+    app = QApplication(sys.argv[:1])
+    tmp = tempfile.TemporaryDirectory()
+    window = MainWindow(settings=open_settings(Path(tmp.name) / "settings.ini"))
+    window.show()
+    ticks: list[float] = []
+    probe = QTimer()
+    probe.setTimerType(Qt.TimerType.PreciseTimer)
+    probe.setInterval(PROBE_MS)
+    probe.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    result: dict = {}
+
+    def start_when_ready() -> None:
+        if window.data is None or window.data.pool is None:
+            QTimer.singleShot(50, start_when_ready)
+            return
+        window.algorithm_panel.set_values({"iterations": 1_000_000, "time_budget": args.seconds})
+        window.controller.runStarted.connect(lambda *_: probe.start())
+        window.start_run()
+
+    def on_finished(_generation, finished) -> None:
+        probe.stop()
+        result["iterations"] = finished.iterations if finished else 0
+        result["run_seconds"] = round(finished.seconds, 2) if finished else 0
+        window.close()
+
+    window.controller.runFinished.connect(on_finished)
+    QTimer.singleShot(0, window.start_loading)
+    QTimer.singleShot(0, start_when_ready)
+    app.exec()
+    tmp.cleanup()
+    intervals = np.diff(np.array(ticks)) * 1000.0
+    p50, p99 = np.percentile(intervals, [50, 99])
+    print(f"{len(intervals)} probe intervals over a {result.get('run_seconds')} s run of {result.get('iterations')} iterations")
+    print(f"interval between {PROBE_MS} ms ticks: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {intervals.max():.1f} ms")
+    print(json.dumps({
+        "p50_ms": round(float(p50), 2), "p99_ms": round(float(p99), 2), "max_ms": round(float(intervals.max()), 2),
+        "ticks": int(len(intervals)), "probe_ms": PROBE_MS, **result,
+        "platform": QApplication.platformName() if QApplication.instance() else os.environ.get("QT_QPA_PLATFORM", ""),
+    }))
+
+
+if __name__ == "__main__":
+    main()
