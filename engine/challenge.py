@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -21,6 +22,7 @@ from .data.base import DataError
 from .data.images import image_to_tensor, open_image
 from .tasks import to_float
 
+MAX_ENTRY_BYTES = 16_000_000  # a run image is ~1 kB
 RUN_RE = re.compile(r"(?:^|/)(run\d+)/class_labels\.txt$")
 
 
@@ -44,6 +46,13 @@ def _build_run(name: str, labels_text: str, read: "callable") -> ChallengeRun:
     return ChallengeRun(name, to_float(support), to_float(query), torch.tensor([index[p[1]] for p in pairs]))
 
 
+def _read_entry(zf: zipfile.ZipFile, name: str, path: Path) -> bytes:
+    """One zip entry, read in memory (nothing is extracted); zip bombs are refused before unpacking."""
+    if zf.getinfo(name).file_size > MAX_ENTRY_BYTES:
+        raise DataError(f"{path}: {name} unpacks to more than {MAX_ENTRY_BYTES:,} bytes; not a challenge file")
+    return zf.read(name)
+
+
 def load_runs(path: str | Path) -> list[ChallengeRun]:
     """Read every run from a folder of ``runNN`` folders or from ``all_runs.zip``."""
     path = Path(path)
@@ -64,14 +73,20 @@ def load_runs(path: str | Path) -> list[ChallengeRun]:
                     def read(rel: str, zf=zf, prefix=prefix) -> bytes:
                         if prefix + rel not in names:
                             raise DataError(f"{path}: {rel} is listed in class_labels.txt but missing from the zip")
-                        return zf.read(prefix + rel)
+                        return _read_entry(zf, prefix + rel, path)
 
-                    runs.append(_build_run(m.group(1), zf.read(entry).decode("utf-8", "replace"), read))
-        except zipfile.BadZipFile:
-            raise DataError(f"{path} is not a readable zip archive") from None
+                    runs.append(_build_run(m.group(1), _read_entry(zf, entry, path).decode("utf-8", "replace"), read))
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
+            raise DataError(f"{path} is not a readable zip archive ({exc.__class__.__name__})") from None
     else:
+        def read_file(rel: str) -> Path:
+            target = path / rel
+            if PurePosixPath(rel).is_absolute() or not target.resolve().is_relative_to(path.resolve()):
+                raise DataError(f"{path}: class_labels.txt names {rel!r}, which is outside the runs folder")
+            return target
+
         for labels in sorted(path.glob("run*/class_labels.txt")):
-            runs.append(_build_run(labels.parent.name, labels.read_text(encoding="utf-8", errors="replace"), lambda rel: path / rel))
+            runs.append(_build_run(labels.parent.name, labels.read_text(encoding="utf-8", errors="replace"), read_file))
     if not runs:
         raise DataError(f"no runNN/class_labels.txt found in {path}")
     return runs

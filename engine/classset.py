@@ -143,7 +143,7 @@ def _read_manifest(root: Path) -> dict:
         raise DataError(f"{mpath} is too large to be a class-set manifest")
     try:
         data = json.loads(mpath.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: absurd nesting
         raise DataError(f"{mpath} is not valid JSON ({exc}); re-save the class set") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise DataError(f"{mpath} is not a class-set manifest (its \"format\" must be {FORMAT!r})")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from pathlib import Path
 from typing import BinaryIO
 
@@ -18,15 +19,18 @@ from PIL import Image, UnidentifiedImageError
 from .base import DataError
 
 MAX_PIXELS = 40_000_000  # a 6000x6000 photo is fine, a decompression bomb is not
+# PIL only warns between its limit and twice it (an extra stderr line); make that an error we report
+warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 
 
 def _grey(img: Image.Image) -> np.ndarray:
     """Any PIL image -> float32 grey in [0, 1], transparent areas as white paper."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(img, dtype=np.float32)
+        arr = np.asarray(img, dtype=np.float64)
+        arr = np.where(np.isfinite(arr), arr, 0.0)  # a float image may hold NaN or inf
         lo, hi = float(arr.min()), float(arr.max())
-        return (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
+        return ((arr - lo) / (hi - lo)).astype(np.float32) if hi > lo else np.zeros(arr.shape, np.float32)
     if img.mode == "P" or img.mode == "PA":
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA"):
@@ -71,7 +75,9 @@ def open_image(source: str | os.PathLike | bytes | BinaryIO, name: str | None = 
         raise
     except FileNotFoundError:
         raise DataError(f"{label}: file not found") from None
-    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DataError(f"{label}: claims too many pixels to decode safely (limit {MAX_PIXELS:,}); resize it first") from None
+    except UnidentifiedImageError as exc:
         raise DataError(f"{label}: not a readable image ({exc.__class__.__name__})") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise DataError(f"{label}: the image is damaged or truncated ({exc})") from None

@@ -14,8 +14,9 @@ validation); with background data only, a deterministic split by alphabet.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from collections import defaultdict
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import torch
 
@@ -25,6 +26,7 @@ from .images import image_to_tensor, open_image
 BACKGROUND = ("images_background", "images_background_small1", "images_background_small2")
 EVALUATION = ("images_evaluation",)
 ALL_SETS = BACKGROUND + EVALUATION
+MAX_ENTRY_BYTES = 16_000_000  # an Omniglot PNG is ~1 kB; refuses zip bombs before they unpack
 
 MISSING_HELP = (
     "put one of images_background.zip, images_evaluation.zip, images_background_small1.zip or "
@@ -38,12 +40,18 @@ def _read_zip(path: Path) -> dict[tuple[str, str], list[tuple[str, bytes]]]:
     try:
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
-                parts = Path(info.filename).parts
+                parts = PurePosixPath(info.filename.replace("\\", "/")).parts
                 if info.is_dir() or not info.filename.lower().endswith(".png") or len(parts) < 3:
                     continue
+                if parts[0] == "/" or ".." in parts or ":" in parts[0]:  # read in memory only, but never trusted
+                    raise DataError(f"{path}: entry {info.filename!r} points outside the archive; this zip is refused")
+                if info.file_size > MAX_ENTRY_BYTES:
+                    raise DataError(f"{path}: entry {info.filename!r} unpacks to {info.file_size:,} bytes, too large for a glyph image")
                 alphabet, character = parts[-3], parts[-2]
                 out[(alphabet, character)].append((info.filename, zf.read(info)))
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError, NotImplementedError, ValueError) as exc:
+        if isinstance(exc, DataError):
+            raise
         raise DataError(f"{path}: not a readable zip archive ({exc}); download it again") from None
     if not out:
         raise DataError(f"{path}: no Omniglot images inside (expected ALPHABET/characterNN/*.png)")
