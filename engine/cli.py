@@ -142,9 +142,9 @@ def _train(config: TrainConfig, dist: DistContext, pool: ClassPool | None = None
             bar.write(f"iteration {event.iteration}: validation accuracy {100 * event.accuracy:.2f}% +- {100 * event.ci95:.2f}", file=sys.stderr)
         elif isinstance(event, Finished):
             bar.close()
+            if event.reason in ("diverged", "out of memory"):  # the checkpoint keeps the last good weights
+                raise DataError(event.message)
             print(f"{event.message}; {event.seconds:.1f} s, {event.tasks_per_second:.1f} tasks/s", file=sys.stderr)
-            if event.reason == "diverged":
-                print(f"warning: {event.message}", file=sys.stderr)
             result = {
                 "iterations": event.iterations,
                 "seconds": round(event.seconds, 3),

@@ -56,7 +56,7 @@ class Finished:
     run_id: int
     iterations: int
     seconds: float
-    reason: str  # "completed", "time budget", "stopped", "diverged"
+    reason: str  # "completed", "time budget", "stopped", "diverged", "out of memory"
     message: str = ""
     checkpoint: str | None = None
     tasks_per_second: float = 0.0

@@ -31,6 +31,7 @@ from .tasks import Task, TaskSampler
 
 _run_ids = itertools.count(1)
 WARMUP_ITERATIONS = 3  # excluded from tasks/s (allocator and cache warm-up)
+DIVERGED_LOSS = 1e6  # a cross-entropy this large (logit gaps of 1e6) has blown up even if still finite
 
 
 class RunControl:
@@ -96,7 +97,7 @@ class History:
 
 
 class Diverged(Exception):
-    """The loss or the meta-gradient was not finite; the step was not applied."""
+    """The loss or the meta-gradient was not finite (or the loss exploded); the step was not applied."""
 
     def __init__(self, loss: float) -> None:
         super().__init__(f"loss {loss}")
@@ -116,14 +117,16 @@ def meta_step(
     (loss, acc) to report; a distributed run averages gradients and both
     scalars across processes there, so every rank takes the same decision.
     The step is skipped (and :class:`Diverged` raised) when the loss or any
-    gradient is not finite, so the weights never hold NaN.
+    gradient is not finite, or the loss exceeds ``DIVERGED_LOSS`` (an inner
+    learning rate of 1e6 gives losses of 1e11 that stay finite), so the
+    weights never hold NaN or the result of a blown-up step.
     """
     optimizer.zero_grad(set_to_none=True)
     loss, acc = algo.meta_gradient(tasks, should_stop=should_stop)
     if sync is not None:
         loss, acc = sync(loss, acc)
     grads_ok = all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in algo.outer_parameters())
-    if not math.isfinite(loss) or not grads_ok:
+    if not math.isfinite(loss) or loss > DIVERGED_LOSS or not grads_ok:
         optimizer.zero_grad(set_to_none=True)
         raise Diverged(loss)
     optimizer.step()
@@ -157,9 +160,15 @@ def evaluate(algo: Algorithm, tasks: Iterable[Task], device: torch.device, shoul
 def restore(checkpoint: str, device: str | torch.device = "cpu") -> tuple[Algorithm, TrainConfig, dict]:
     """Rebuild the algorithm and config stored in a checkpoint file."""
     payload = load_checkpoint(checkpoint)
-    config = TrainConfig.from_dict(payload["config"])
+    try:
+        config = TrainConfig.from_dict(payload["config"]).validate()
+    except (DataError, TypeError) as exc:  # a hand-edited or foreign config: refuse it, do not build from it
+        raise CheckpointError(f"{checkpoint} holds an unusable configuration ({exc})") from None
     dev = resolve_device(device) if isinstance(device, str) else device
-    algo = build_model_and_algorithm(config, dev)
+    try:
+        algo = build_model_and_algorithm(config, dev)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{checkpoint} describes a model that cannot be built ({exc})") from None
     try:
         algo.model.load_state_dict(payload["model"])
         algo.load_extra_state(payload.get("extra", {}))
@@ -248,8 +257,21 @@ def run(config: TrainConfig, control: RunControl | None = None, pool: ClassPool 
             except Diverged as exc:
                 reason = "diverged"
                 message = (
-                    f"the loss became {exc.loss} at iteration {iteration + 1}; training stopped and the last "
+                    f"the loss became {exc.loss:.3g} at iteration {iteration + 1}; training stopped and the last "
                     "good weights were kept. Lower the inner or outer learning rate."
+                )
+                break
+            except (MemoryError, RuntimeError) as exc:  # torch.OutOfMemoryError is a RuntimeError
+                if not isinstance(exc, MemoryError) and "out of memory" not in str(exc).lower():
+                    raise
+                optimizer.zero_grad(set_to_none=True)  # the step was not applied: the weights are the last good ones
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                reason = "out of memory"
+                message = (
+                    f"out of memory at iteration {iteration + 1} with {config.meta_batch} tasks of "
+                    f"{config.ways}x({config.shots}+{config.queries}) images; training stopped and the last good "
+                    "weights were kept. Use a smaller --meta-batch or --queries (or fewer --inner-steps)."
                 )
                 break
             done = iteration + 1
