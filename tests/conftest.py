@@ -7,6 +7,9 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("PYTEST_QT_API", "pyside6")
+# One intra-op thread (also inherited by CLI subprocesses): on this shared 2-core machine, torch's
+# default 2 OpenMP threads ran a Conv-4 MAML task ~19x slower under load (spinning at barriers).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 
