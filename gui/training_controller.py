@@ -17,7 +17,7 @@ from __future__ import annotations
 import collections
 import os
 import traceback
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
@@ -49,12 +49,16 @@ def _ObservedControl() -> Any:  # noqa: N802 - a class factory, so engine import
 
 
 class TrainingThread(QThread):
-    """Iterates ``engine.trainer.run`` on a worker thread; events go to ``queue``."""
+    """Iterates ``engine.trainer.run`` (or ``work(control)``) on a worker thread; events go to ``queue``."""
 
-    def __init__(self, generation: int, config: Any, control: Any, pool: Any, queue: collections.deque) -> None:
+    def __init__(
+        self, generation: int, config: Any, control: Any, pool: Any, queue: collections.deque,
+        work: Callable[[Any], Iterable[Any]] | None = None,
+    ) -> None:
         super().__init__()
         self.generation, self.config, self.control, self.pool = generation, config, control, pool
         self.queue = queue
+        self.work = work
         self.error: tuple[str, str] | None = None
 
     def run(self) -> None:  # noqa: D102 - runs on the worker thread
@@ -64,7 +68,8 @@ class TrainingThread(QThread):
             from engine.trainer import run as train
 
             torch.set_num_threads(training_threads())
-            for event in train(self.config, self.control, pool=self.pool):
+            events = self.work(self.control) if self.work is not None else train(self.config, self.control, pool=self.pool)
+            for event in events:
                 self.queue.append((self.generation, event))
         except Exception as exc:  # reported in the window by the controller
             self.error = (describe_error(exc), traceback.format_exc())
@@ -118,14 +123,18 @@ class TrainingController(QObject):
         return bool(self._queue)
 
     # -- commands --------------------------------------------------------------
-    def start(self, config: Any, pool: Any = None) -> int:
-        """Start meta-training ``config`` (on ``pool`` if given); return the run id."""
+    def start(self, config: Any, pool: Any = None, work: Callable[[Any], Iterable[Any]] | None = None) -> int:
+        """Start meta-training ``config`` (on ``pool`` if given); return the run id.
+
+        ``work(control)``, when given, is iterated instead of ``trainer.run``:
+        any generator of events that honours the RunControl (compare mode).
+        """
         if self._thread is not None:
             raise RuntimeError("a run is already active; stop it first")
         self._generation += 1
         self._control = _ObservedControl()
         self._queue.clear()
-        thread = TrainingThread(self._generation, config, self._control, pool, self._queue)
+        thread = TrainingThread(self._generation, config, self._control, pool, self._queue, work)
         thread.finished.connect(lambda t=thread: self._on_thread_finished(t))
         self._thread = thread
         self._last_finished = None
