@@ -10,12 +10,15 @@ Layout::
 Plain JSON and PNG, never pickle: a class set is data and loading one runs no
 code. Saving is atomic for the whole set (everything is written into a
 temporary folder next to the target, which then replaces it by rename), so a
-crash mid-save leaves the previous set intact. Loading validates the manifest
+crash mid-save leaves the previous set intact (a crash between the two
+renames of the swap leaves it as a backup folder, which the next load or
+save puts back). Loading validates the manifest
 and refuses paths that would escape the folder.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -85,6 +88,7 @@ def save_classset(path: str | os.PathLike, classset: ClassSet) -> Path:
     wrong choice in a file dialog cannot delete someone's files.
     """
     target = Path(path)
+    _recover(target)
     if target.exists():
         if not target.is_dir():
             raise DataError(f"{target} is a file; choose a folder name for the class set")
@@ -133,7 +137,17 @@ def _swap_in(new: Path, target: Path) -> None:
     shutil.rmtree(backup, ignore_errors=True)
 
 
+def _recover(target: Path) -> None:
+    """Put back the previous set if a save was killed between its two renames (target gone, backup left)."""
+    if target.exists():
+        return
+    backups = [b for b in target.parent.glob(f".{glob.escape(target.name)}.*.old") if (b / MANIFEST).is_file()]
+    if backups:
+        os.replace(max(backups, key=lambda b: b.stat().st_mtime_ns), target)
+
+
 def _read_manifest(root: Path) -> dict:
+    _recover(root)
     mpath = root / MANIFEST
     if not root.is_dir():
         raise DataError(f"class set {root} does not exist; choose a folder saved by the New classes workspace")
