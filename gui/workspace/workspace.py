@@ -83,6 +83,8 @@ class NewClassesWorkspace(QWidget):
         self._workers: set[WorkerBase] = set()
         self.last_adapt_ms: float | None = None
         self._last_step = 0
+        self._seen_model: Any = None
+        self._own_description = ""
         self._ready_text = ""
         self.board = ClassBoard(5, self)
         self._relay = _Relay(self)
@@ -216,7 +218,7 @@ class NewClassesWorkspace(QWidget):
 
     def set_model(self, algo: Any, description: str = "") -> None:
         """Use ``algo`` (e.g. after a quick meta-training run); earlier adaptations are dropped."""
-        self._own_model = algo
+        self._own_model, self._own_description = algo, description
         self._learner = None
         self.refresh_model(description)
 
@@ -228,17 +230,24 @@ class NewClassesWorkspace(QWidget):
                                    "or start a quick run on the built-in glyphs.", need_model=True)
             return
         config = getattr(algo, "config", None)
-        if config is not None and hasattr(config, "inner_lr"):
-            self.inner_lr.setValue(float(config.inner_lr))
+        if algo is not self._seen_model and config is not None and hasattr(config, "inner_lr"):
+            self.inner_lr.setValue(float(config.inner_lr))  # a new model: start from its own rate
+        self._seen_model = algo
         name = getattr(algo, "name", "model")
+        description = description or (self._own_description if algo is self._own_model else "")
         self._show_model_state(f"Model: {description or name}. Draw or load a few examples per class, then press Adapt.")
         self.modelReady.emit()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        """Coming into view (e.g. the tab was chosen): the main window's model may have changed."""
+        super().showEvent(event)
+        if self._own_model is None:
+            self.refresh_model()
 
     def _show_model_state(self, text: str, need_model: bool = False) -> None:
         self.banner.setText(text)
         self.banner.setStyleSheet("color: #a05000; font-weight: bold;" if need_model else "")
         self.quick_train_button.setVisible(need_model)
-        self.adapt_button.setEnabled(not need_model and not self._adapting)
 
     def _on_model_loaded(self, result: tuple[Any, str]) -> None:
         self.set_model(*result)
@@ -267,6 +276,7 @@ class NewClassesWorkspace(QWidget):
     def adapt(self) -> None:
         """Adapt the current model to the cards' examples on a worker thread."""
         algo = self.current_model()
+        self.refresh_model()
         if algo is None:
             self.show_message("There is no meta-trained model to adapt yet (see the note at the top).", error=True)
             return
