@@ -18,17 +18,13 @@ from typing import Any, Callable
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (
-    QCheckBox, QDoubleSpinBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
-    QPushButton, QSlider, QSpinBox, QSplitter, QVBoxLayout, QWidget,
-)
+from PySide6.QtWidgets import QFileDialog, QWidget
 from superqt.utils import WorkerBase, create_worker
 
 from . import jobs
-from .board import MAX_CLASSES, MIN_CLASSES, ClassBoard
-from .canvas import DrawingCanvas
-from .cards import CardsPanel, array_to_pixmap
-from .charts import AdaptationChart, EmbeddingView, ProbabilityBars
+from .board import ClassBoard
+from .cards import array_to_pixmap
+from .layout import setup_ui
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp *.pgm *.ppm);;All files (*)"
 
@@ -103,111 +99,7 @@ class NewClassesWorkspace(QWidget):
 
     # -- layout ----------------------------------------------------------------
     def _build(self) -> None:
-        self.banner = QLabel()
-        self.banner.setWordWrap(True)
-        self.quick_train_button = QPushButton("Quick meta-train on built-in glyphs (~1 min)")
-        self.quick_train_button.clicked.connect(self.quickTrainRequested)
-        banner_row = QHBoxLayout()
-        banner_row.addWidget(self.banner, 1)
-        banner_row.addWidget(self.quick_train_button)
-
-        self.class_count = QSpinBox(minimum=MIN_CLASSES, maximum=MAX_CLASSES, value=self.board.count)
-        self.class_count.setPrefix("classes: ")
-        self.class_count.valueChanged.connect(self.board.set_count)
-        buttons = {
-            "Load images…": self._on_load_images, "Load folder / set…": self._on_load_folder,
-            "Save set…": self._on_save_set, "Undo": self.board.undo,
-        }
-        top = QHBoxLayout()
-        top.addWidget(self.class_count)
-        for text, slot in buttons.items():
-            b = QPushButton(text)
-            b.clicked.connect(slot)
-            top.addWidget(b)
-        top.addStretch(1)
-        self.cards = CardsPanel(self.board)
-        self.cards.filesDropped.connect(self._load_files_into)
-        left = QWidget()
-        lv = QVBoxLayout(left)
-        lv.setContentsMargins(0, 0, 0, 0)
-        lv.addLayout(top)
-        lv.addWidget(self.cards, 1)
-
-        self.canvas = DrawingCanvas()
-        self.canvas.strokeFinished.connect(self._on_drawing_changed)
-        self.canvas.cleared.connect(self._on_drawing_cleared)
-        self.brush = QSlider(Qt.Orientation.Horizontal, minimum=4, maximum=40, value=int(self.canvas.brush))
-        self.brush.setToolTip("brush size (the model's view keeps an even line width)")
-        self.brush.valueChanged.connect(lambda v: setattr(self.canvas, "brush", float(v)))
-        self.eraser = QCheckBox("eraser")
-        self.eraser.toggled.connect(lambda on: setattr(self.canvas, "eraser", on))
-        clear, undo_stroke = QPushButton("Clear"), QPushButton("Undo stroke")
-        clear.clicked.connect(self.canvas.clear)
-        undo_stroke.clicked.connect(self.canvas.undo)
-        tools = QGridLayout()
-        tools.addWidget(QLabel("brush"), 0, 0)
-        tools.addWidget(self.brush, 0, 1, 1, 2)
-        tools.addWidget(self.eraser, 1, 0)
-        tools.addWidget(clear, 1, 1)
-        tools.addWidget(undo_stroke, 1, 2)
-        self.preview = QLabel()
-        self.preview.setFixedSize(112, 112)
-        self.preview.setStyleSheet("background: black; border: 1px solid gray;")
-        self.add_button = QPushButton("Add to class")
-        self.add_button.clicked.connect(self.add_drawing)
-        load_query = QPushButton("Load query…")
-        load_query.clicked.connect(self._on_load_query)
-        preview_box = QHBoxLayout()
-        caption = QLabel("what the model sees\n(28×28)")
-        caption.setStyleSheet("color: gray;")
-        side = QVBoxLayout()
-        side.addWidget(caption)
-        side.addWidget(self.add_button)
-        side.addWidget(load_query)
-        side.addStretch(1)
-        preview_box.addWidget(self.preview)
-        preview_box.addLayout(side)
-        middle = QWidget()
-        mv = QVBoxLayout(middle)
-        mv.setContentsMargins(0, 0, 0, 0)
-        mv.addWidget(QLabel("Draw an example or a query (each stroke updates the guess):"))
-        mv.addWidget(self.canvas, 0, Qt.AlignmentFlag.AlignHCenter)
-        mv.addLayout(tools)
-        mv.addLayout(preview_box)
-        mv.addStretch(1)
-
-        self.steps = QSpinBox(minimum=0, maximum=200, value=10)
-        self.steps.setPrefix("steps: ")
-        self.inner_lr = QDoubleSpinBox(minimum=0.001, maximum=5.0, value=0.4, singleStep=0.05, decimals=3)
-        self.inner_lr.setPrefix("inner lr: ")
-        self.adapt_button = QPushButton("Adapt")
-        self.adapt_button.setDefault(True)
-        self.adapt_button.clicked.connect(self.adapt)
-        controls = QHBoxLayout()
-        for w in (self.steps, self.inner_lr, self.adapt_button):
-            controls.addWidget(w)
-        self.status = QLabel()
-        self.status.setWordWrap(True)
-        self.chart = AdaptationChart()
-        self.bars = ProbabilityBars()
-        self.embedding = EmbeddingView()
-        right = QSplitter(Qt.Orientation.Vertical)
-        adapt_box = QGroupBox("Adapt")
-        av = QVBoxLayout(adapt_box)
-        av.addLayout(controls)
-        av.addWidget(self.status)
-        av.addWidget(self.chart, 1)
-        for w in (adapt_box, self.bars, self.embedding):
-            right.addWidget(w)
-        right.setSizes([320, 160, 220])
-
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        for w in (left, middle, right):
-            splitter.addWidget(w)
-        splitter.setSizes([380, 300, 480])
-        layout = QVBoxLayout(self)
-        layout.addLayout(banner_row)
-        layout.addWidget(splitter, 1)
+        setup_ui(self)
 
     # -- the model -------------------------------------------------------------
     def current_model(self) -> Any:
