@@ -218,3 +218,42 @@ def test_save_and_reopen_a_class_set_from_the_workspace(workspace, qtbot, tmp_pa
     assert other.board.names == ws.board.names
     for a, b in zip(ws.board.examples, other.board.examples):
         assert all(x.tobytes() == y.tobytes() for x, y in zip(a, b))
+
+
+def _tablet(widget, kind, x, y, pressure):
+    from PySide6.QtGui import QPointingDevice, QTabletEvent
+
+    pos = QPointF(x, y)
+    buttons = Qt.MouseButton.NoButton if kind == QEvent.Type.TabletRelease else Qt.MouseButton.LeftButton
+    event = QTabletEvent(kind, QPointingDevice.primaryPointingDevice(), pos, widget.mapToGlobal(pos), pressure,
+                         0.0, 0.0, 0.0, 0.0, 0.0, Qt.KeyboardModifier.NoModifier, Qt.MouseButton.LeftButton, buttons)
+    QApplication.sendEvent(widget, event)
+
+
+@pytest.mark.parametrize("pressure", [0.25, 1.0])
+def test_tablet_pressure_sets_the_line_width(workspace, qtbot, pressure):
+    canvas = workspace().canvas
+    with qtbot.waitSignal(canvas.strokeFinished) as blocker:
+        _tablet(canvas, QEvent.Type.TabletPress, 40, 140, pressure)
+        _tablet(canvas, QEvent.Type.TabletMove, 240, 140, pressure)
+        _tablet(canvas, QEvent.Type.TabletRelease, 240, 140, pressure)
+    thickness = int((blocker.args[0][:, 140] > 127).sum())
+    assert thickness == pytest.approx(canvas.brush * pressure, abs=2)
+
+
+def test_dropping_files_on_a_card_adds_them_there(workspace, qtbot, tmp_path):
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+    ws = workspace()
+    paths = _odd_images(tmp_path)[:2]
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    card = ws.cards.cards[3]
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(QPointF(5, 5), *args)
+    card.dragEnterEvent(enter)  # what Qt calls while a drag hovers the card
+    assert enter.isAccepted()
+    card.dropEvent(QDropEvent(QPointF(5, 5), *args))
+    qtbot.waitUntil(lambda: ws.board.shots()[3] == 2, timeout=10_000)
+    assert ws.board.shots() == [0, 0, 0, 2, 0]

@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--classset", default=str(RESOURCES / "sample_classes"), help="class set to open [the sample set]")
     parser.add_argument("--demo", action="store_true", help="adapt at once and draw a sample query")
     parser.add_argument("--steps", type=int, default=10, help="adaptation steps [10]")
+    parser.add_argument("--compare", action="store_true", help="with --demo: adapt again at half the inner lr (two curves)")
     args = parser.parse_args(argv)
 
     from PySide6.QtWidgets import QApplication
@@ -62,6 +63,13 @@ def main(argv: list[str] | None = None) -> int:
         ws.board.changed.connect(on_ready)
         ws.modelReady.connect(on_ready)
         ws.adapted.connect(lambda _: draw_query() if ws._query is None else None)
+
+        def again(_loo) -> None:
+            if args.compare and len(ws.chart.runs) == 1:
+                ws.inner_lr.setValue(ws.inner_lr.value() / 2)
+                ws.adapt()
+
+        ws.leaveOneOut.connect(again)
         if args.checkpoint is None:
             quick_train()
     ws.show()
