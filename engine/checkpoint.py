@@ -75,11 +75,13 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise CheckpointError(
-            f"{path} is not a Meta Playground checkpoint: it holds objects that could run code, "
-            "so it was refused without loading"
-        ) from None
+    except pickle.UnpicklingError as exc:
+        if "global" in str(exc).lower():  # weights_only refused a class or function reference
+            raise CheckpointError(
+                f"{path} is not a Meta Playground checkpoint: it holds objects that could run code, "
+                "so it was refused without loading"
+            ) from None
+        raise CheckpointError(f"checkpoint {path} is damaged or not a checkpoint at all (unreadable data)") from None
     except Exception as exc:  # noqa: BLE001 - garbage can make the unpickler raise anything (KeyError, IndexError, ...)
         detail = (str(exc).splitlines() or [exc.__class__.__name__])[0][:120]
         raise CheckpointError(f"checkpoint {path} is damaged or truncated ({detail})") from None

@@ -231,6 +231,13 @@ def run(config: TrainConfig, control: RunControl | None = None, pool: ClassPool 
                 iteration=iteration,
             )
 
+    def validate(done: int) -> ValidationMetrics:
+        acc, ci = evaluate(algo, val_tasks, device, should_stop=stop)
+        history.val_iteration.append(done)
+        history.val_accuracy.append(acc)
+        history.val_ci95.append(ci)
+        return ValidationMetrics(run_id, done, acc, ci, len(val_tasks))
+
     yield Started(run_id, config.to_dict(), pool.summary(), str(device), sum(p.numel() for p in algo.model.parameters()), start)
     val_tasks = val.fixed(config.val_episodes) if val else []
     # a stop mid-step would leave the other ranks waiting in a collective: distributed runs stop between steps
@@ -285,23 +292,22 @@ def run(config: TrainConfig, control: RunControl | None = None, pool: ClassPool 
             tps = timed_tasks / timed_seconds if timed_tasks else 0.0
             yield IterationMetrics(run_id, done, config.iterations, loss, acc, now - began - paused, tps)
             if val and config.val_every and (done % config.val_every == 0 or done == config.iterations):
-                last_val = evaluate(algo, val_tasks, device, should_stop=stop)
-                history.val_iteration.append(done)
-                history.val_accuracy.append(last_val[0])
-                history.val_ci95.append(last_val[1])
+                event = validate(done)
+                last_val = (event.accuracy, event.ci95)
                 save(done)
-                yield ValidationMetrics(run_id, done, last_val[0], last_val[1], len(val_tasks))
+                yield event
         else:
             iteration = config.iterations
     except Interrupted:
         reason = "stopped"
     done = history.iteration[-1] if history.iteration else start
     if val and reason in ("completed", "time budget") and done > start and (not history.val_iteration or history.val_iteration[-1] != done):
-        last_val = evaluate(algo, val_tasks, device)
-        history.val_iteration.append(done)
-        history.val_accuracy.append(last_val[0])
-        history.val_ci95.append(last_val[1])
-        yield ValidationMetrics(run_id, done, last_val[0], last_val[1], len(val_tasks))
+        try:  # a final validation of the last weights; a stop request still cuts it short
+            event = validate(done)
+            last_val = (event.accuracy, event.ci95)
+            yield event
+        except Interrupted:
+            pass
     save(done)
     seconds = time.perf_counter() - began - paused
     tps = timed_tasks / timed_seconds if timed_tasks else 0.0

@@ -51,6 +51,7 @@ class MainWindow(QMainWindow):
         self._closed = False
         self._run_config: Any = None
         self._start_when_ready = False  # Start was pressed while the engine or data was loading
+        self.compare_view = None  # the Compare tab (gui/compare_view.py), built in start_loading
 
         self.setWindowTitle("Meta Playground")
         self.resize(1280, 800)
@@ -99,6 +100,9 @@ class MainWindow(QMainWindow):
         self.run_controls.stopRequested.connect(self.controller.stop)
         self.files = FileActions(self)
         self._build_menus()
+        from .data_browser import install_data_browser
+
+        install_data_browser(self)  # Data > Browse data… and the Data panel's button
         self.statusBar().showMessage("Loading PyTorch…")
         geometry = self.settings.value("window/geometry")
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
@@ -117,6 +121,10 @@ class MainWindow(QMainWindow):
         self.plot = MetricsPlot()
         self.right_layout.replaceWidget(self.plot_placeholder, self.plot)
         self.plot_placeholder.deleteLater()
+        from .compare_view import CompareView
+
+        self.compare_view = CompareView(self)
+        self.tabs.addTab(self.compare_view, "Compare")
         from .data_controller import load_engine
 
         run_in_background(load_engine, on_done=self._on_engine_loaded, on_error=self._on_engine_failed)
@@ -316,7 +324,7 @@ class MainWindow(QMainWindow):
         if finished.val_acc is not None:
             text += f": validation accuracy {100 * finished.val_acc:.1f}% ± {100 * (finished.val_ci95 or 0):.1f}"
         self.run_controls.end(finished.message)
-        self.run_controls.show_message(text, error=finished.reason == "diverged")
+        self.run_controls.show_message(text, error=finished.reason in ("diverged", "out of memory"))
         self.statusBar().showMessage(text)
         if finished.checkpoint and Path(finished.checkpoint).is_file():
             self.checkpoint = finished.checkpoint
@@ -380,6 +388,8 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self.controller.shutdown()
+        if self.compare_view is not None:
+            self.compare_view.shutdown()
         wait_for_background()
         self.save_settings()
         shutil.rmtree(self._run_dir, ignore_errors=True)
