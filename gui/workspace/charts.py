@@ -40,8 +40,10 @@ class AdaptationChart(pg.GraphicsLayoutWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setBackground("w")
-        self.loss_plot = self.addPlot(row=0, col=0, title="support loss")
-        self.acc_plot = self.addPlot(row=1, col=0, title="accuracy: support (line), leave-one-out (◆)")
+        self.loss_plot = self.addPlot(row=0, col=0)
+        self.loss_plot.setTitle("support loss", size="9pt")
+        self.acc_plot = self.addPlot(row=1, col=0)
+        self.acc_plot.setTitle("accuracy: support (line), leave-one-out (◆)", size="9pt")
         self.acc_plot.setXLink(self.loss_plot)
         self.acc_plot.setYRange(0, 1.05)
         self.acc_plot.setLabel("bottom", "adaptation step")
@@ -113,7 +115,8 @@ class ProbabilityBars(pg.PlotWidget):
     """One bar per class with its probability; the top guess is drawn in its class colour."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent, background="w", title="class probabilities")
+        super().__init__(parent, background="w")
+        self.setTitle("class probabilities", size="9pt")
         self.setYRange(0, 1.0)
         self.setMouseEnabled(x=False, y=False)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.7)
@@ -146,7 +149,8 @@ class EmbeddingView(pg.PlotWidget):
     """Support examples (dots), class means (stars) and the query (black cross) in 2-D PCA."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent, background="w", title="embedding (PCA of the model's features)")
+        super().__init__(parent, background="w")
+        self.setTitle("embedding: PCA of the model's features", size="9pt")
         self.setAspectLocked(False)
         self.support = pg.ScatterPlotItem(size=8, pen=pg.mkPen(None))
         self.prototypes = pg.ScatterPlotItem(size=20, symbol="star", pen=pg.mkPen("k", width=1))
