@@ -46,6 +46,7 @@ class DataPanel(QGroupBox):
 
     sourceChanged = Signal(str, str)  # source name, folder ("" when none)
     resampleRequested = Signal()  # show another episode
+    browseDataRequested = Signal()  # open the data browser
 
     def __init__(self, sources: list[tuple[str, bool]], parent: QWidget | None = None) -> None:
         """``sources``: (engine name, available now) in display order."""
@@ -75,6 +76,8 @@ class DataPanel(QGroupBox):
         self.resample_button = QPushButton("Resample")
         self.resample_button.setToolTip("Draw another random task with the current ways, shots and queries")
         self.resample_button.setEnabled(False)
+        self.browse_data_button = QPushButton("Browse data…")
+        self.browse_data_button.setToolTip("See every class and example of this source, per split, as the model sees them (Ctrl+D)")
 
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder_edit, 1)
@@ -88,6 +91,7 @@ class DataPanel(QGroupBox):
         episode_bar = QHBoxLayout()
         episode_bar.addWidget(self.episode_caption, 1)
         episode_bar.addWidget(self.resample_button)
+        episode_bar.addWidget(self.browse_data_button)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.message)
@@ -98,6 +102,7 @@ class DataPanel(QGroupBox):
         self.folder_edit.editingFinished.connect(self._on_folder_edited)
         self.browse_button.clicked.connect(self._on_browse)
         self.resample_button.clicked.connect(self.resampleRequested)
+        self.browse_data_button.clicked.connect(self.browseDataRequested)
         self._last_emitted: tuple[str, str] | None = None
         self._update_folder_row()
 
