@@ -200,6 +200,24 @@ def test_finetune_adapt_trains_only_a_fresh_head():
     assert learner.head.weight.abs().sum() > 0 and learner.head.out_features == 5
 
 
+def test_finetune_hand_written_fit_equals_torch_adam_on_a_linear_head():
+    from engine.algorithms.finetune import fit_logistic_regression
+
+    g = torch.Generator().manual_seed(0)
+    feats, labels = torch.randn(10, 16, generator=g, dtype=torch.float64), torch.arange(5).repeat(2)
+    head = torch.nn.Linear(16, 5).double()
+    torch.nn.init.zeros_(head.weight)
+    torch.nn.init.zeros_(head.bias)
+    optimizer = torch.optim.Adam(head.parameters(), lr=0.05)
+    for _ in range(25):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(head(feats), labels).backward()
+        optimizer.step()
+    fitted = fit_logistic_regression(feats, labels, 5, 25, 0.05)
+    torch.testing.assert_close(fitted.weight, head.weight.detach())
+    torch.testing.assert_close(fitted.bias, head.bias.detach())
+
+
 def test_finetune_pretrains_over_global_class_ids():
     algo = build(Finetune)
     task = make_task(classes=(40, 3, 17, 8, 25))

@@ -31,6 +31,34 @@ FIT_STEPS = 100  # Adam steps of the per-task logistic regression when none are 
 FIT_LR = 0.01
 
 
+@torch.no_grad()
+def fit_logistic_regression(
+    feats: torch.Tensor, labels: torch.Tensor, ways: int, steps: int, lr: float, on_step: StepCallback | None = None
+) -> nn.Linear:
+    """A fresh linear head fitted by full-batch Adam from zero (hand-written gradient: no autograd,
+    about 10x faster than ``torch.optim.Adam`` on a 5-example problem, where per-call overhead dominates)."""
+    weight = feats.new_zeros(ways, feats.shape[1] + 1)  # bias as the last column
+    x = torch.cat([feats, feats.new_ones(len(feats), 1)], 1)
+    target = F.one_hot(labels, ways).to(feats.dtype)
+    m, v = torch.zeros_like(weight), torch.zeros_like(weight)
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    for step in range(steps + 1):
+        logits = x @ weight.T
+        if on_step is not None:
+            on_step(StepStats(step, F.cross_entropy(logits, labels).item(), accuracy(logits, labels)))
+        if step == steps:
+            break
+        grad = (logits.softmax(1) - target).T @ x / len(x)  # d(mean cross-entropy)/d(weight)
+        m.mul_(beta1).add_(grad, alpha=1 - beta1)
+        v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        t = step + 1
+        weight -= lr * (m / (1 - beta1**t)) / ((v / (1 - beta2**t)).sqrt() + eps)
+    head = nn.Linear(feats.shape[1], ways).to(feats.device, feats.dtype).requires_grad_(False)
+    head.weight.copy_(weight[:, :-1])
+    head.bias.copy_(weight[:, -1])
+    return head
+
+
 class LinearProbe(Learner):
     """Frozen features plus a linear head fitted on the support set."""
 
@@ -95,22 +123,7 @@ class Finetune(Algorithm):
         steps = FIT_STEPS if steps is None else steps
         with torch.no_grad():
             feats = self.model.features(support_x)
-        head = nn.Linear(feats.shape[1], ways).to(feats.device)
-        nn.init.zeros_(head.weight)
-        nn.init.zeros_(head.bias)
-        optimizer = torch.optim.Adam(head.parameters(), lr=FIT_LR if inner_lr is None else inner_lr)
-        with torch.enable_grad():
-            for step in range(steps + 1):
-                logits = head(feats)
-                loss = F.cross_entropy(logits, support_y)
-                if on_step is not None:
-                    on_step(StepStats(step, loss.item(), accuracy(logits, support_y)))
-                if step == steps:
-                    break
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-        head.requires_grad_(False)
+        head = fit_logistic_regression(feats, support_y, ways, steps, FIT_LR if inner_lr is None else inner_lr, on_step)
         return LinearProbe(self.model.features, head, support_x, ways)
 
     def extra_state(self) -> dict[str, torch.Tensor]:
