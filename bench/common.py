@@ -40,6 +40,12 @@ def load_pool(name: str = "omniglot"):
     return load_source("synthetic")
 
 
+def rss_mb() -> float:
+    """Resident memory of this process in MiB (Linux /proc)."""
+    with open(f"/proc/{os.getpid()}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 

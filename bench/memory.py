@@ -9,14 +9,8 @@ Records RSS at iteration ``--from`` and at the end; the performance target is
 from __future__ import annotations
 
 import argparse
-import os
 
-from common import emit, load_pool, machine
-
-
-def rss_mb() -> float:
-    with open(f"/proc/{os.getpid()}/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+from common import emit, load_pool, machine, rss_mb
 
 
 def main() -> None:

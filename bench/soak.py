@@ -19,12 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import emit, machine
-
-
-def rss_mb() -> float:
-    with open(f"/proc/{os.getpid()}/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+from common import emit, machine, rss_mb
 
 
 def os_threads() -> int:
