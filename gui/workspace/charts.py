@@ -49,7 +49,9 @@ class AdaptationChart(pg.GraphicsLayoutWidget):
         self.acc_plot.setLabel("bottom", "adaptation step")
         for plot in (self.loss_plot, self.acc_plot):
             plot.showGrid(x=True, y=True, alpha=0.2)
-        self.legend = self.loss_plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        self.loss_plot.setLogMode(y=True)  # the first steps can drop the loss by orders of magnitude
+        self.legend = pg.LegendItem(labelTextSize="8pt", colCount=2)  # below the plots: never over a curve
+        self.addItem(self.legend, row=2, col=0)
         self.runs: list[_Run] = []
         self._count = 0
 
@@ -61,16 +63,17 @@ class AdaptationChart(pg.GraphicsLayoutWidget):
             old = self.runs.pop(0)
             for item in old.items:
                 (self.loss_plot if item in self.loss_plot.items else self.acc_plot).removeItem(item)
-            self.legend.removeItem(old.items[0])
+            self.legend.removeItem(old.items[1])
         colour = RUN_COLOURS[self._count % len(RUN_COLOURS)]
         self._count += 1
         run = _Run(f"#{self._count}: {label}", colour)
         run.items = [
-            self.loss_plot.plot([], [], name=run.label, symbol="o", symbolSize=5),
+            self.loss_plot.plot([], [], symbol="o", symbolSize=5),
             self.acc_plot.plot([], [], symbol="o", symbolSize=5),
             self.acc_plot.plot([], [], pen=None, symbol="d", symbolSize=11),
         ]
         self.runs.append(run)
+        self.legend.addItem(run.items[1], run.label)
         self._style(run, faded=False)
         longest = max([steps, 1] + [r.steps[-1] for r in self.runs if r.steps])
         self.loss_plot.setXRange(-0.3, longest + 0.3, padding=0)
@@ -100,7 +103,7 @@ class AdaptationChart(pg.GraphicsLayoutWidget):
             run.items[2].setData([float(step)], [accuracy])
 
     def _style(self, run: _Run, faded: bool) -> None:
-        alpha = 70 if faded else 255
+        alpha = 110 if faded else 255
         colour = (*run.colour, alpha)
         loss_item, acc_item, loo_item = run.items
         for item in (loss_item, acc_item):
@@ -117,7 +120,8 @@ class ProbabilityBars(pg.PlotWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, background="w")
         self.setTitle("class probabilities", size="9pt")
-        self.setYRange(0, 1.0)
+        self.setYRange(0, 1.18, padding=0)  # room above a full bar for its label
+        self.getAxis("left").setTicks([[(v, f"{v:.1f}") for v in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)]])
         self.setMouseEnabled(x=False, y=False)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.7)
         self.addItem(self.bars)
@@ -136,7 +140,7 @@ class ProbabilityBars(pg.PlotWidget):
         self.getAxis("bottom").setTicks([[(i, names[i] if i < len(names) else str(i)) for i in x]])
         if self.top >= 0:
             self.top_label.setText(f"{names[self.top]}  {100 * p[self.top]:.0f}%")
-            self.top_label.setPos(self.top, min(p[self.top] + 0.12, 1.0))
+            self.top_label.setPos(self.top, p[self.top] + 0.16)
         self.setXRange(-0.6, max(len(p) - 0.4, 1.4), padding=0)
 
     def clear_probabilities(self) -> None:

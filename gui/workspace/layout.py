@@ -94,7 +94,7 @@ def setup_ui(ws: "NewClassesWorkspace") -> None:
     middle = QWidget()
     mv = QVBoxLayout(middle)
     mv.setContentsMargins(0, 0, 0, 0)
-    mv.addWidget(QLabel("Draw an example or a query (each stroke updates the guess):"))
+    mv.addWidget(QLabel("Draw an example, or a query to test:"))
     mv.addWidget(ws.canvas, 0, Qt.AlignmentFlag.AlignHCenter)
     mv.addLayout(tools)
     mv.addLayout(preview_box)
@@ -116,14 +116,14 @@ def setup_ui(ws: "NewClassesWorkspace") -> None:
     ws.bars = ProbabilityBars()
     ws.embedding = EmbeddingView()
     right = QSplitter(Qt.Orientation.Vertical)
-    adapt_box = QGroupBox("Adapt")
+    adapt_box = QGroupBox("Adapt to these classes")
     av = QVBoxLayout(adapt_box)
     av.addLayout(controls)
     av.addWidget(ws.status)
     av.addWidget(ws.chart, 1)
     for w in (adapt_box, ws.bars, ws.embedding):
         right.addWidget(w)
-    right.setSizes([320, 160, 220])
+    right.setSizes([360, 150, 210])
 
     splitter = QSplitter(Qt.Orientation.Horizontal)
     for w in (left, middle, right):
