@@ -142,7 +142,6 @@ class DataBrowser(QDialog):
         self.counts.setHorizontalHeaderLabels(["Split", "Classes", "Examples", "Examples per class"])
         self.counts.verticalHeader().setVisible(False)
         self.counts.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.counts.setMaximumHeight(120)
         self.counts.horizontalHeader().setStretchLastSection(True)
         note = QLabel(PREPROCESSING)
         note.setWordWrap(True)
@@ -162,7 +161,7 @@ class DataBrowser(QDialog):
         self.grid_caption.setWordWrap(True)
         self.grid = MosaicLabel()
         self.grid.setToolTip("Click an example to see it enlarged as the model's input")
-        scroll = QScrollArea()
+        self.scroll = scroll = QScrollArea()
         scroll.setWidget(self.grid)
         scroll.setWidgetResizable(True)
         self.preview = QLabel()
@@ -214,9 +213,13 @@ class DataBrowser(QDialog):
             return
         v = self.view
         total = sum(s["examples"] for s in v.summary.values())
-        self.title.setText(f"<b>{label or v.name}</b>: {len(v.class_names):,} classes, {total:,} examples "
-                           f"(split by class: the test classes are never seen in meta-training)")
-        for split, counts in v.summary.items():
+        rotations = " Names ending in /rot90, /rot180, /rot270 are rotated copies, used as extra classes." if any(
+            n.endswith(("/rot90", "/rot180", "/rot270")) for n in v.class_names) else ""
+        self.title.setText(f"<b>{label or v.name}</b>: {len(v.class_names):,} classes, {total:,} examples, "
+                           f"split by class: the test classes are never seen in meta-training.{rotations}")
+        order = sorted(v.summary, key=lambda s: list(SPLIT_LABELS).index(s) if s in SPLIT_LABELS else len(SPLIT_LABELS))
+        for split in order:
+            counts = v.summary[split]
             per_class = [len(v.members[c]) for c in v.splits[split]]
             spread = f"{min(per_class)}–{max(per_class)}" if per_class and min(per_class) != max(per_class) else str(per_class[0] if per_class else 0)
             row = self.counts.rowCount()
@@ -225,6 +228,8 @@ class DataBrowser(QDialog):
                 self.counts.setItem(row, col, QTableWidgetItem(text))
             self.split_combo.addItem(f"{SPLIT_LABELS.get(split, split)} classes ({counts['classes']:,})", split)
         self.counts.resizeColumnsToContents()
+        self.counts.setFixedHeight(self.counts.horizontalHeader().height() + sum(
+            self.counts.rowHeight(r) for r in range(self.counts.rowCount())) + 2 * self.counts.frameWidth())
 
     def select_class(self, cls: int) -> None:
         """Show the examples of class ``cls`` (switching to its split if needed)."""
@@ -236,6 +241,13 @@ class DataBrowser(QDialog):
             if self.class_list.item(row).data(Qt.ItemDataRole.UserRole) == cls:
                 self.class_list.setCurrentRow(row)
                 return
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        """Re-flow the tiles to the new width."""
+        super().resizeEvent(event)
+        columns = max(1, (self.scroll.viewport().width() - GAP) // (28 * TILE_SCALE + GAP))
+        if self.grid._grid is not None and self.grid._grid[0] != columns and self.grid._grid[2] > self.grid._grid[0]:
+            self._on_class_changed(self.class_list.currentItem())
 
     # -- handlers --------------------------------------------------------------
     def _on_split_changed(self, _index: int) -> None:
@@ -260,7 +272,7 @@ class DataBrowser(QDialog):
         if item is None or self.view is None:
             return
         v, cls = self.view, item.data(Qt.ItemDataRole.UserRole)
-        columns = max(1, (self.grid.parentWidget().width() - GAP) // (28 * TILE_SCALE + GAP)) if self.grid.parentWidget() else 8
+        columns = max(1, (self.scroll.viewport().width() - GAP) // (28 * TILE_SCALE + GAP))
         if cls == OVERVIEW:
             classes = v.splits[self.split_combo.currentData()][:MAX_OVERVIEW]
             self._shown, self._overview = list(classes), True
