@@ -26,6 +26,7 @@ from .training_controller import TrainingController
 ERROR_STYLE = "color: #b00020;"
 LOADING_ENGINE = "the engine is still loading"
 LOADING_DATA = "the data is not loaded yet"
+QUICK_TRAIN_SECONDS = 60.0  # the New classes tab's "quick meta-training" on the built-in glyphs
 
 
 class MainWindow(QMainWindow):
@@ -52,6 +53,7 @@ class MainWindow(QMainWindow):
         self._run_config: Any = None
         self._start_when_ready = False  # Start was pressed while the engine or data was loading
         self.compare_view = None  # the Compare tab (gui/compare_view.py), built in start_loading
+        self.workspace = None  # the New classes tab (gui/workspace), built in start_loading
 
         self.setWindowTitle("Meta Playground")
         self.resize(1280, 800)
@@ -125,9 +127,30 @@ class MainWindow(QMainWindow):
 
         self.compare_view = CompareView(self)
         self.tabs.addTab(self.compare_view, "Compare")
+        from .workspace import NewClassesWorkspace
+
+        self.workspace = NewClassesWorkspace()
+        self.workspace.quickTrainRequested.connect(self.quick_train)
+        self.modelChanged.connect(self.workspace.load_checkpoint)
+        self.add_workspace_tab(self.workspace, "New classes")
+        sample = Path(__file__).resolve().parents[1] / "resources" / "sample_classes"
+        if sample.is_dir():  # a new user can press Adapt as soon as there is a model
+            self.workspace.load_folder(str(sample))
         from .data_controller import load_engine
 
         run_in_background(load_engine, on_done=self._on_engine_loaded, on_error=self._on_engine_failed)
+
+    def quick_train(self) -> None:
+        """The workspace's way out when there is no model: ProtoNet on the built-in glyphs for a minute.
+
+        The person watches it learn on the Meta-train tab; when it finishes the
+        New classes tab receives the model (``modelChanged``).
+        """
+        self.data_panel.set_source("synthetic")
+        self.algorithm_panel.set_values({"algo": "protonet", "ways": 5, "shots": 1, "queries": 15, "meta_batch": 8,
+                                         "iterations": 100_000, "time_budget": QUICK_TRAIN_SECONDS})
+        self.tabs.setCurrentIndex(0)
+        self.start_run()
 
     @property
     def ready(self) -> bool:
@@ -390,6 +413,8 @@ class MainWindow(QMainWindow):
         self.controller.shutdown()
         if self.compare_view is not None:
             self.compare_view.shutdown()
+        if self.workspace is not None:
+            self.workspace.wait_for_workers()
         wait_for_background()
         self.save_settings()
         shutil.rmtree(self._run_dir, ignore_errors=True)

@@ -14,27 +14,6 @@ TINY = {"iterations": 5, "meta_batch": 2, "queries": 5, "val_every": 5, "val_epi
 LONG = {**TINY, "iterations": 100_000, "val_every": 0}
 
 
-@pytest.fixture
-def make_window(qtbot, tmp_path, small_glyph_pool):
-    """Build a window on a private settings file and the small glyph pool; wait until it is ready."""
-    from gui.main_window import MainWindow
-    from gui.settings import open_settings
-
-    def make(**values):
-        window = MainWindow(settings=open_settings(tmp_path / "settings.ini"), pool=small_glyph_pool)
-        qtbot.addWidget(window)
-        window.resize(1280, 800)  # the offscreen screen is 800x600; restoreGeometry would shrink the window to it
-        window.show()
-        with qtbot.waitSignal(window.engineReady, timeout=60_000):
-            window.start_loading()
-        qtbot.waitUntil(lambda: window.data.pool is not None, timeout=10_000)
-        if values:
-            window.algorithm_panel.set_values({**window.algorithm_panel.values(), **values})
-        return window
-
-    return make
-
-
 def iterations_plotted(window) -> int:
     return window.plot.current.train.size if window.plot.current is not None else 0
 

@@ -92,8 +92,7 @@ class NewClassesWorkspace(QWidget):
         QShortcut(QKeySequence.StandardKey.Undo, self, self.board.undo, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self._on_selection_changed(self.board.selected)
         if checkpoint:
-            self._show_model_state("loading the model…")
-            self._run(jobs.load_model_job, checkpoint, on_done=self._on_model_loaded)
+            self.load_checkpoint(checkpoint)
         else:
             self.refresh_model()
 
@@ -113,6 +112,15 @@ class NewClassesWorkspace(QWidget):
         self._own_model, self._own_description = algo, description
         self._learner = None
         self.refresh_model(description)
+
+    def load_checkpoint(self, path: str) -> None:
+        """Load a model from a checkpoint file on a worker; it becomes this workspace's own copy.
+
+        A private copy matters: the main window may start training again, and one
+        module must never run in two threads (``functional_call`` swaps its weights).
+        """
+        self._show_model_state("loading the model…")
+        self._run(jobs.load_model_job, path, on_done=self._on_model_loaded)
 
     def refresh_model(self, description: str = "") -> None:
         """Re-read the model source (the main window calls this when its model changes)."""
