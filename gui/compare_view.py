@@ -16,7 +16,7 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QColor, QFont, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -45,6 +45,13 @@ COLUMNS = ("Algorithm", "Test accuracy ± 95% CI", "Training time", "Tasks/s", "
 DEFAULT_CHECKED = ("protonet", "maml", "moe")
 REDRAW_INTERVAL_MS = 100
 ERROR_STYLE = "color: #b00020;"
+
+
+def swatch(color: tuple[int, int, int]) -> QIcon:
+    """A small square of an algorithm's curve colour."""
+    pixmap = QPixmap(12, 12)
+    pixmap.fill(QColor(*color))
+    return QIcon(pixmap)
 
 
 class CompareView(QWidget):
@@ -104,7 +111,7 @@ class CompareView(QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
         self.loss_plot = self.graphics.addPlot(row=0, col=0, title="Meta-training loss (smoothed)")
-        self.acc_plot = self.graphics.addPlot(row=0, col=1, title="Validation accuracy (dots; dashed: training, smoothed)")
+        self.acc_plot = self.graphics.addPlot(row=0, col=1, title="Accuracy: validation (dots), training (dashed)")
         self.loss_plot.setLabel("left", "cross-entropy loss")
         self.acc_plot.setLabel("left", "accuracy", units="%")
         for plot in (self.loss_plot, self.acc_plot):
@@ -142,7 +149,7 @@ class CompareView(QWidget):
         bottom = QSplitter(Qt.Orientation.Horizontal)
         bottom.addWidget(table_box)
         bottom.addWidget(self.gate_chart)
-        bottom.setSizes([640, 320])
+        bottom.setSizes([600, 360])
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.graphics)
         right.addWidget(bottom)
@@ -180,7 +187,7 @@ class CompareView(QWidget):
             item.setCheckState(Qt.CheckState.Checked if info.name in DEFAULT_CHECKED else Qt.CheckState.Unchecked)
             item.setToolTip(f"{info.summary}\n\n{info.paper}".strip())
             item.setData(Qt.ItemDataRole.UserRole, info)
-            item.setForeground(pg.mkColor(self.colors[info.name]))
+            item.setIcon(swatch(self.colors[info.name]))
             self.algo_list.addItem(item)
         self.algo_list.setCurrentRow(0)
         w.algorithm_panel.changed.connect(self.refresh_shared)
@@ -378,7 +385,7 @@ class CompareView(QWidget):
         for col, text in enumerate(cells):
             item = QTableWidgetItem(text)
             if col == 0:
-                item.setForeground(pg.mkColor(self.colors.get(algo, (0, 0, 0))))
+                item.setIcon(swatch(self.colors.get(algo, (0, 0, 0))))
                 item.setToolTip(self.state.per_algo[algo].metrics.label)
             elif col < 5:
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

@@ -47,7 +47,6 @@ class GateChart(QWidget):
         self.plot.setYRange(0, 1, padding=0.02)
         self.plot.setLabel("bottom", "expert")
         self.plot.showGrid(y=True, alpha=0.2)
-        self.legend = self.plot.addLegend(offset=(-5, 5))
         self.caption = QLabel("")
         self.caption.setWordWrap(True)
         layout = QVBoxLayout(self)
@@ -60,7 +59,6 @@ class GateChart(QWidget):
     def _reset(self, experts: int) -> None:
         for bar in self._bars:
             self.plot.removeItem(bar)
-        self.legend.clear()
         self._bars, self.values = [], {}
         axis = self.plot.getAxis("bottom")
         axis.setTicks([[(i, str(i + 1)) for i in range(experts)]])
@@ -68,9 +66,8 @@ class GateChart(QWidget):
 
     def _add_bars(self, name: str, values: np.ndarray, offset: float, width: float, color: tuple[int, int, int]) -> None:
         x = np.arange(len(values)) + offset
-        bar = pg.BarGraphItem(x=x, height=values, width=width, brush=pg.mkBrush(*color), pen=pg.mkPen(None), name=name)
+        bar = pg.BarGraphItem(x=x, height=values, width=width, brush=pg.mkBrush(*color), pen=pg.mkPen(None))
         self.plot.addItem(bar)
-        self.legend.addItem(bar, name)
         self._bars.append(bar)
         self.values[name] = values
 
@@ -80,12 +77,14 @@ class GateChart(QWidget):
         self._reset(len(mean_gate))
         self._add_bars("mean weight", mean_gate, -0.2, 0.38, MEAN_COLOR)
         self._add_bars("share of tasks where it weighs most", top_share, 0.2, 0.38, TOP_COLOR)
-        self.plot.setTitle(f"Mixture of experts: the gate over {tasks} test tasks")
+        self.plot.setTitle(f"moe: its gate over {tasks} test tasks")
         specialised = 1.0 - mean_entropy / max_entropy if max_entropy > 0 else 0.0
+        blue, orange = (f"<span style='color: rgb{c}'>■</span>" for c in (MEAN_COLOR, TOP_COLOR))
         self.caption.setText(
-            f"The gate reads each task's support set and weighs {len(mean_gate)} experts. "
-            f"Mean entropy {mean_entropy:.2f} of at most {max_entropy:.2f} nats "
-            f"({100 * specialised:.0f}% of the way from an even split to one expert per task)."
+            f"The mixture of experts' gate reads each task's support set and weighs {len(mean_gate)} experts. "
+            f"{blue} mean weight per expert, {orange} share of tasks where it weighs most. "
+            f"Mean entropy {mean_entropy:.2f} of at most {max_entropy:.2f} nats: "
+            f"{100 * specialised:.0f}% of the way from an even split to one expert per task."
         )
 
     def show_task(self, weights: Any) -> None:
@@ -93,6 +92,6 @@ class GateChart(QWidget):
         weights = np.asarray(weights, float)
         self._reset(len(weights))
         self._add_bars("gate weight", weights, 0.0, 0.6, MEAN_COLOR)
-        self.plot.setTitle("Mixture of experts: the gate for this task")
+        self.plot.setTitle("The gate for this task")
         top = int(np.argmax(weights)) + 1 if len(weights) else 0
         self.caption.setText(f"Expert {top} weighs most ({100 * weights.max():.0f}%) for these support examples." if top else "")
