@@ -8,6 +8,7 @@ the tests all go through these two methods.
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable, ClassVar, Iterable
@@ -83,11 +84,15 @@ class Algorithm(ABC):
     def __init__(self, model: nn.Module, config: AlgoConfig) -> None:
         self.model = model
         self.config = config
+        #: meta-learned parts beyond the backbone (a gate, a support-set reader), trained and saved with it
+        self.extra: nn.Module | None = None
 
     # -- meta-training -------------------------------------------------------
     def outer_parameters(self) -> Iterable[nn.Parameter]:
-        """What the outer optimiser updates (the model, plus any meta-parameters)."""
-        return self.model.parameters()
+        """What the outer optimiser updates: the model, plus ``extra``'s meta-parameters."""
+        if self.extra is None:
+            return self.model.parameters()
+        return itertools.chain(self.model.parameters(), self.extra.parameters())
 
     @abstractmethod
     def task_loss(self, task: Task) -> tuple[torch.Tensor, float]:
@@ -130,7 +135,9 @@ class Algorithm(ABC):
 
     # -- persistence of meta-parameters that are not in the model ------------
     def extra_state(self) -> dict[str, torch.Tensor]:
-        return {}
+        """Meta-parameters that live outside the model, for checkpoints."""
+        return {} if self.extra is None else {k: v.detach() for k, v in self.extra.state_dict().items()}
 
     def load_extra_state(self, state: dict[str, torch.Tensor]) -> None:
-        return None
+        if self.extra is not None:
+            self.extra.load_state_dict(state)

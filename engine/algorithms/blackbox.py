@@ -16,8 +16,6 @@ trained and any N up to ``MAX_WAYS`` works at adaptation time.
 
 from __future__ import annotations
 
-import itertools
-from typing import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +26,6 @@ from ..tasks import Task
 from .base import AlgoConfig, Algorithm, Learner, StepCallback, StepStats, accuracy
 
 MAX_WAYS = 20
-PREFIX = "reader."
 
 
 class SupportReader(nn.Module):
@@ -80,10 +77,7 @@ class BlackBox(Algorithm):
 
     def __init__(self, model: nn.Module, config: AlgoConfig) -> None:
         super().__init__(model, config)
-        self.reader = SupportReader(model.head.in_features).to(model.head.weight.device)
-
-    def outer_parameters(self) -> Iterable[nn.Parameter]:
-        return itertools.chain(self.model.features.parameters(), self.reader.parameters())
+        self.reader = self.extra = SupportReader(model.head.in_features).to(model.head.weight.device)
 
     def forward(self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
         """Logits [n, ways] of the queries; class c of the task sits in label slot ``slots[c]``."""
@@ -118,8 +112,3 @@ class BlackBox(Algorithm):
                 on_step(StepStats(0, F.cross_entropy(logits, support_y).item(), accuracy(logits, support_y)))
         return learner
 
-    def extra_state(self) -> dict[str, torch.Tensor]:
-        return {PREFIX + k: v.detach() for k, v in self.reader.state_dict().items()}
-
-    def load_extra_state(self, state: dict[str, torch.Tensor]) -> None:
-        self.reader.load_state_dict({k[len(PREFIX):]: v for k, v in state.items() if k.startswith(PREFIX)})

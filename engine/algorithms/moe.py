@@ -17,7 +17,6 @@ can see whether the experts specialise.
 
 from __future__ import annotations
 
-import itertools
 import math
 from typing import Iterable
 
@@ -30,7 +29,6 @@ from .base import AlgoConfig, Algorithm, Learner, StepCallback, StepStats, accur
 from .protonet import compute_prototypes, squared_distances
 
 EXPERTS = 4
-PREFIX = "experts."
 
 
 class ExpertMixture(nn.Module):
@@ -85,10 +83,7 @@ class MixtureOfExperts(Algorithm):
 
     def __init__(self, model: nn.Module, config: AlgoConfig) -> None:
         super().__init__(model, config)
-        self.mixture = ExpertMixture(model.head.in_features).to(model.head.weight.device)
-
-    def outer_parameters(self) -> Iterable[nn.Parameter]:
-        return itertools.chain(self.model.features.parameters(), self.mixture.parameters())
+        self.mixture = self.extra = ExpertMixture(model.head.in_features).to(model.head.weight.device)
 
     def gate_weights(self, support_x: torch.Tensor, support_y: torch.Tensor) -> torch.Tensor:
         """The gate's distribution over experts [E] for this support set."""
@@ -123,11 +118,6 @@ class MixtureOfExperts(Algorithm):
                 on_step(StepStats(0, F.cross_entropy(logits, support_y).item(), accuracy(logits, support_y)))
         return learner
 
-    def extra_state(self) -> dict[str, torch.Tensor]:
-        return {PREFIX + k: v.detach() for k, v in self.mixture.state_dict().items()}
-
-    def load_extra_state(self, state: dict[str, torch.Tensor]) -> None:
-        self.mixture.load_state_dict({k[len(PREFIX):]: v for k, v in state.items() if k.startswith(PREFIX)})
 
 
 @torch.no_grad()
