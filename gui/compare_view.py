@@ -386,7 +386,8 @@ class CompareView(QWidget):
             item = QTableWidgetItem(text)
             if col == 0:
                 item.setIcon(swatch(self.colors.get(algo, (0, 0, 0))))
-                item.setToolTip(self.state.per_algo[algo].metrics.label)
+                info = next((a for a in getattr(self.window_.engine, "algorithms", []) if a.name == algo), None)
+                item.setToolTip(f"{info.summary}\n\n{info.paper}".strip() if info is not None else algo)
             elif col < 5:
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.table.setItem(row, col, item)
