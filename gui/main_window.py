@@ -113,8 +113,8 @@ class MainWindow(QMainWindow):
 
     # -- public ----------------------------------------------------------------
     def add_workspace_tab(self, widget: QWidget, title: str) -> int:
-        """Add a workspace (e.g. the "New classes" tab) after Meta-train; returns its index."""
-        return self.tabs.addTab(widget, title)
+        """Add a workspace (e.g. the "New classes" tab) right after Meta-train; returns its index."""
+        return self.tabs.insertTab(1, widget, title)
 
     def start_loading(self) -> None:
         """Build the plots and import the engine in the background (call after ``show()``)."""
