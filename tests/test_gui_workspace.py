@@ -257,3 +257,18 @@ def test_dropping_files_on_a_card_adds_them_there(workspace, qtbot, tmp_path):
     card.dropEvent(QDropEvent(QPointF(5, 5), *args))
     qtbot.waitUntil(lambda: ws.board.shots()[3] == 2, timeout=10_000)
     assert ws.board.shots() == [0, 0, 0, 2, 0]
+
+
+def test_the_mixture_of_experts_shows_its_gate_for_these_classes(workspace, qtbot):
+    ws = workspace(_algo("moe"))
+    ws.load_folder(str(SAMPLE))
+    qtbot.waitUntil(lambda: ws.board.shots() == [5] * 5, timeout=10_000)
+    with qtbot.waitSignal(ws.leaveOneOut, timeout=60_000):
+        ws.adapt()
+    assert ws.gate.isVisibleTo(ws)
+    weights = ws.gate.values["gate weight"]
+    assert (weights >= 0).all() and weights.sum() == pytest.approx(1.0, abs=1e-5)
+    ws.set_model(_algo("protonet"))  # an algorithm without a gate hides the chart
+    with qtbot.waitSignal(ws.leaveOneOut, timeout=60_000):
+        ws.adapt()
+    assert not ws.gate.isVisibleTo(ws)

@@ -26,6 +26,7 @@ class AdaptResult:
     seconds: float  # click-to-ready time spent in the engine
     thread: int
     last_step: int  # the step the leave-one-out accuracy belongs to
+    gate: np.ndarray | None = None  # the mixture of experts' weights for this support set
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ def adapt_job(
     """
     from engine.adaptation import adapt_with_progress, as_model_input, embedding_projection, leave_one_out_accuracy
 
+    from ..gate_chart import task_gate
+
     import torch
 
     began = time.perf_counter()
@@ -62,7 +65,7 @@ def adapt_job(
     learner = adapt_with_progress(algo, images, labels, steps=steps, inner_lr=inner_lr,
                                   on_step=lambda s: (seen.append(s.step), on_step(s)), leave_one_out=False)
     view = embedding_projection(learner, images, labels)
-    on_ready(AdaptResult(learner, view, time.perf_counter() - began, threading.get_ident(), seen[-1] if seen else 0))
+    on_ready(AdaptResult(learner, view, time.perf_counter() - began, threading.get_ident(), seen[-1] if seen else 0, task_gate(learner)))
     device = next(algo.model.parameters()).device
     x, y = as_model_input(images, device), torch.as_tensor(labels, dtype=torch.int64, device=device)
     return leave_one_out_accuracy(copy.deepcopy(algo), x, y, steps, inner_lr)

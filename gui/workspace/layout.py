@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QSpinBox, QSplitter, QVBoxLayout, QWidget,
 )
 
+from ..gate_chart import GateChart
 from .board import MAX_CLASSES, MIN_CLASSES
 from .canvas import DrawingCanvas
 from .cards import CardsPanel
@@ -121,6 +122,10 @@ def setup_ui(ws: "NewClassesWorkspace") -> None:
     av.addLayout(controls)
     av.addWidget(ws.status)
     av.addWidget(ws.chart, 1)
+    ws.gate = GateChart()  # the mixture of experts' gate for these classes; hidden for other algorithms
+    ws.gate.setVisible(False)
+    ws.gate.setMaximumHeight(170)
+    av.addWidget(ws.gate)
     for w in (adapt_box, ws.bars, ws.embedding):
         right.addWidget(w)
     right.setSizes([360, 150, 210])

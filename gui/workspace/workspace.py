@@ -218,6 +218,9 @@ class NewClassesWorkspace(QWidget):
         self._learner, self._support, self._names = result.learner, (images, labels), names
         self._last_step = result.last_step
         self.embedding.set_view(result.view)
+        if result.gate is not None:
+            self.gate.show_task(result.gate)
+        self.gate.setVisible(result.gate is not None)
         last = self.chart.runs[-1] if self.chart.runs else None
         acc = f"support accuracy {100 * last.acc[-1]:.0f}%" if last and last.acc else ""
         self._ready_text = f"ready in {self.last_adapt_ms:.0f} ms: {acc}"
