@@ -242,7 +242,7 @@ def test_tablet_pressure_sets_the_line_width(workspace, qtbot, pressure):
 
 
 def test_dropping_files_on_a_card_adds_them_there(workspace, qtbot, tmp_path):
-    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtCore import QMimeData, QPoint, QUrl
     from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
     ws = workspace()
@@ -251,7 +251,7 @@ def test_dropping_files_on_a_card_adds_them_there(workspace, qtbot, tmp_path):
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     card = ws.cards.cards[3]
     args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    enter = QDragEnterEvent(QPointF(5, 5), *args)
+    enter = QDragEnterEvent(QPoint(5, 5), *args)  # Qt's signature takes a QPoint here, a QPointF for the drop
     card.dragEnterEvent(enter)  # what Qt calls while a drag hovers the card
     assert enter.isAccepted()
     card.dropEvent(QDropEvent(QPointF(5, 5), *args))
