@@ -33,6 +33,7 @@ class TrainConfig:
     val_episodes: int = 100
     seed: int = 0
     device: str = "auto"
+    precision: str = "fp32"  # "bf16": meta-gradients under bfloat16 autocast (faster, see BENCHMARKS.md)
     checkpoint: str | None = None
     resume: bool = False
 
@@ -53,6 +54,7 @@ class TrainConfig:
             (self.algo in ALGORITHM_CHOICES, f"unknown algorithm {self.algo!r}"),
             (self.dataset in DATASET_CHOICES, f"unknown data set {self.dataset!r}"),
             (self.device in ("auto", "cpu", "cuda"), f"unknown device {self.device!r}"),
+            (self.precision in ("fp32", "bf16"), f"unknown precision {self.precision!r}; use fp32 or bf16"),
             (not self.resume or self.checkpoint, "--resume needs --checkpoint FILE"),
         ]
         for ok, message in checks:

@@ -1,0 +1,63 @@
+"""bf16 autocast against fp32: speed, meta-gradient difference, and accuracy after the same iterations.
+
+Same seed, same episodes, same number of meta-iterations for both; validation
+accuracy is measured in fp32 on the same fixed episodes of the validation
+alphabet. The performance issue counts a speed-up only with accuracy within
+1 point of the fp32 reference.
+
+    python bench/precision.py [--algo maml] [--iterations 60] [--meta-batch 32] [--episodes 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from common import OMNIGLOT_DIR, emit, load_pool, machine
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--algo", default="maml")
+    ap.add_argument("--iterations", type=int, default=60)
+    ap.add_argument("--meta-batch", type=int, default=32)
+    ap.add_argument("--episodes", type=int, default=300)
+    args = ap.parse_args()
+
+    import torch
+
+    from engine.config import TrainConfig
+    from engine.events import Finished
+    from engine.tasks import TaskSampler
+    from engine.trainer import build_model_and_algorithm, evaluate, restore, run
+
+    pool = load_pool("omniglot")
+    base = TrainConfig(dataset="omniglot", data_root=str(OMNIGLOT_DIR), algo=args.algo, ways=5, shots=1, queries=15,
+                       meta_batch=args.meta_batch, inner_lr=0.4, outer_lr=0.003, iterations=args.iterations, val_every=0)
+    # the meta-gradient of one meta-batch from the same initial weights
+    tasks = TaskSampler(pool, "train", 5, 1, 15, seed=0).batch(0, 8)
+    grads = {}
+    for precision in ("fp32", "bf16"):
+        algo = build_model_and_algorithm(base, torch.device("cpu"))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            algo.meta_gradient(tasks)
+        grads[precision] = torch.cat([p.grad.flatten() for p in algo.model.parameters() if p.grad is not None])
+    rel = ((grads["bf16"] - grads["fp32"]).norm() / grads["fp32"].norm()).item()
+    val = TaskSampler(pool, "val", 5, 1, 15, seed=7).fixed(args.episodes)
+    result = {"machine": machine(), "algo": args.algo, "iterations": args.iterations, "meta_batch": args.meta_batch,
+              "meta_gradient_relative_difference": round(rel, 4)}
+    for precision in ("fp32", "bf16"):
+        path = f"/tmp/precision-{precision}.pt"
+        finished = [e for e in run(base.replace(precision=precision, checkpoint=path), pool=pool) if isinstance(e, Finished)][0]
+        algo, _, _ = restore(path)
+        acc, ci = evaluate(algo, val, "cpu")
+        result[f"{precision}_tasks_per_s"] = round(finished.tasks_per_second, 2)
+        result[f"{precision}_val_acc"] = acc
+        result[f"{precision}_val_ci95"] = ci
+        print(f"{precision}: {finished.tasks_per_second:.2f} tasks/s, validation {100 * acc:.2f}% +- {100 * ci:.2f}", flush=True)
+    result["speedup"] = round(result["bf16_tasks_per_s"] / result["fp32_tasks_per_s"], 3)
+    result["accuracy_difference_points"] = round(100 * (result["bf16_val_acc"] - result["fp32_val_acc"]), 2)
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()
