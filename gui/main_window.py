@@ -26,6 +26,7 @@ from .training_controller import TrainingController
 ERROR_STYLE = "color: #b00020;"
 LOADING_ENGINE = "the engine is still loading"
 LOADING_DATA = "the data is not loaded yet"
+TAB_TITLES = ("Meta-train", "New classes", "Compare")  # View menu order, Ctrl+1..3
 QUICK_TRAIN_SECONDS = 60.0  # the New classes tab's "quick meta-training" on the built-in glyphs
 
 
@@ -378,6 +379,21 @@ class MainWindow(QMainWindow):
         self.stop_action.setShortcuts([QKeySequence("Esc"), QKeySequence("Ctrl+.")])
         for action in (self.start_action, self.pause_action, self.stop_action):
             run_menu.addAction(action)
+        view_menu = self.menuBar().addMenu("&View")
+        self.tab_actions = []
+        for n, title in enumerate(TAB_TITLES, 1):
+            action = QAction(title, self, triggered=lambda _checked=False, t=title: self.show_tab(t))
+            action.setShortcut(QKeySequence(f"Ctrl+{n}"))
+            view_menu.addAction(action)
+            self.tab_actions.append(action)
+
+    def show_tab(self, title: str) -> bool:
+        """Bring the tab called ``title`` to the front (View menu, Ctrl+1..3)."""
+        for i in range(self.tabs.count()):
+            if self.tabs.tabText(i) == title:
+                self.tabs.setCurrentIndex(i)
+                return True
+        return False
 
     def _sync_actions(self) -> None:
         if not hasattr(self, "start_action"):
@@ -422,7 +438,7 @@ class MainWindow(QMainWindow):
     def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API
         """Run shortcuts pressed before the window was activated (no window manager) still act."""
         pressed = QKeySequence(event.keyCombination())
-        for action in (self.start_action, self.pause_action, self.stop_action):
+        for action in (self.start_action, self.pause_action, self.stop_action, *self.tab_actions):
             if action.isEnabled() and any(s.matches(pressed) == QKeySequence.SequenceMatch.ExactMatch for s in action.shortcuts()):
                 action.trigger()
                 return

@@ -30,3 +30,12 @@ def test_quick_train_request_starts_a_protonet_run_on_the_glyphs(qtbot, make_win
     qtbot.waitUntil(lambda: window.controller.is_active, timeout=20_000)
     with qtbot.waitSignal(window.controller.runFinished, timeout=10_000):
         window.stop_action.trigger()
+
+
+def test_view_shortcuts_switch_tabs(qtbot, make_window):
+    window = make_window()
+    for n, title in enumerate(("Meta-train", "New classes", "Compare"), 1):
+        action = window.tab_actions[n - 1]
+        assert action.shortcut().toString() == f"Ctrl+{n}"
+        action.trigger()
+        assert window.tabs.tabText(window.tabs.currentIndex()) == title
