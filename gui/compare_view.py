@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from .compare_controller import CompareState, compare_work
 from .data_panel import SOURCE_LABELS
 from .gate_chart import GateChart
+from .metrics_plot import style_metric_plots
 from .training_controller import TrainingController
 
 PALETTE = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 103, 189),
@@ -112,14 +113,7 @@ class CompareView(QWidget):
         self.graphics.setBackground("w")
         self.loss_plot = self.graphics.addPlot(row=0, col=0, title="Meta-training loss (smoothed)")
         self.acc_plot = self.graphics.addPlot(row=0, col=1, title="Accuracy: validation (dots), training (dashed)")
-        self.loss_plot.setLabel("left", "cross-entropy loss")
-        self.acc_plot.setLabel("left", "accuracy", units="%")
-        for plot in (self.loss_plot, self.acc_plot):
-            plot.setLabel("bottom", "meta-iteration")
-            plot.getAxis("bottom").enableAutoSIPrefix(False)
-            plot.showGrid(x=True, y=True, alpha=0.2)
-            plot.setDownsampling(mode="peak")
-            plot.setClipToView(True)
+        style_metric_plots(self.loss_plot, self.acc_plot)
         self.acc_plot.setYRange(0, 100, padding=0.02)
         self.acc_plot.enableAutoRange(axis="y", enable=False)
         self.legend = self.loss_plot.addLegend(offset=(-10, 10))

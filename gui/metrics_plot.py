@@ -86,6 +86,18 @@ def _pen(color: tuple[int, int, int], alpha: int = 255, width: float = 1) -> pg.
     return pg.mkPen((*color, alpha), width=width)
 
 
+def style_metric_plots(loss_plot: pg.PlotItem, acc_plot: pg.PlotItem) -> None:
+    """Labels, grid and the cheap-redraw settings (peak downsampling, clip to view) of a loss/accuracy pair."""
+    loss_plot.setLabel("left", "cross-entropy loss")
+    acc_plot.setLabel("left", "accuracy", units="%")
+    for plot in (loss_plot, acc_plot):
+        plot.setLabel("bottom", "meta-iteration")
+        plot.getAxis("bottom").enableAutoSIPrefix(False)
+        plot.showGrid(x=True, y=True, alpha=0.2)
+        plot.setDownsampling(mode="peak")
+        plot.setClipToView(True)
+
+
 class MetricsPlot(QWidget):
     """Two live plots (loss; accuracy with the validation 95% CI band), a legend and Clear."""
 
@@ -102,14 +114,7 @@ class MetricsPlot(QWidget):
         self.graphics.setMinimumHeight(260)
         self.loss_plot = self.graphics.addPlot(row=0, col=0, title="Meta-training loss (query set)")
         self.acc_plot = self.graphics.addPlot(row=1, col=0, title="Accuracy on query sets")
-        self.loss_plot.setLabel("left", "cross-entropy loss")
-        self.acc_plot.setLabel("left", "accuracy", units="%")
-        for plot in (self.loss_plot, self.acc_plot):
-            plot.setLabel("bottom", "meta-iteration")
-            plot.getAxis("bottom").enableAutoSIPrefix(False)
-            plot.showGrid(x=True, y=True, alpha=0.2)
-            plot.setDownsampling(mode="peak")
-            plot.setClipToView(True)
+        style_metric_plots(self.loss_plot, self.acc_plot)
         self.acc_plot.setXLink(self.loss_plot)
         self.acc_plot.setYRange(0, 100, padding=0.02)
         self.acc_plot.enableAutoRange(axis="y", enable=False)

@@ -91,7 +91,7 @@ class RunControls(QWidget):
         self._total, self._budget = max(1, total), time_budget
         self._rate, self._last = 0.0, None
         self.progress.setValue(0)
-        self.progress.setFormat(f"starting… (loading the data and building the model)")
+        self.progress.setFormat("starting… (loading the data and building the model)")
         self.rate_label.setText("")
 
     def update_progress(self, iteration: int, total: int, elapsed: float) -> None:

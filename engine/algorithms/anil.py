@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..tasks import Task
-from .base import Learner, StepCallback, accuracy
+from .base import Learner, StepCallback, accuracy, ways_of
 from .maml import MAML, FunctionalLearner, Params
 
 
@@ -66,7 +66,7 @@ class ANIL(MAML):
         on_step: StepCallback | None = None,
         inner_lr: float | None = None,
     ) -> Learner:
-        ways = int(support_y.max().item()) + 1
+        ways = ways_of(support_y)
         steps = self.config.inner_steps if steps is None else steps
         lr = self.config.inner_lr if inner_lr is None else inner_lr
         with torch.no_grad():

@@ -51,6 +51,11 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return (logits.argmax(-1) == labels).float().mean().item()
 
 
+def ways_of(support_y: torch.Tensor) -> int:
+    """Number of classes of a support set labelled 0..N-1."""
+    return int(support_y.max().item()) + 1
+
+
 class Learner(ABC):
     """A classifier adapted to one support set."""
 
@@ -68,6 +73,14 @@ class Learner(ABC):
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Class probabilities [n, ways] for query images."""
         return F.softmax(self.logits(x), dim=-1)
+
+    @torch.no_grad()
+    def report_support_fit(self, support_x: torch.Tensor, support_y: torch.Tensor, on_step: "StepCallback | None") -> "Learner":
+        """For learners made in one pass: report how they fit their support set as step 0."""
+        if on_step is not None:
+            logits = self.logits(support_x)
+            on_step(StepStats(0, F.cross_entropy(logits, support_y).item(), accuracy(logits, support_y)))
+        return self
 
 
 class Algorithm(ABC):

@@ -23,7 +23,7 @@ from torch import nn
 
 from ..data.base import DataError
 from ..tasks import Task
-from .base import AlgoConfig, Algorithm, Learner, StepCallback, StepStats, accuracy
+from .base import AlgoConfig, Algorithm, Learner, StepCallback, accuracy, ways_of
 
 MAX_WAYS = 20
 
@@ -102,13 +102,8 @@ class BlackBox(Algorithm):
         on_step: StepCallback | None = None,
         inner_lr: float | None = None,
     ) -> Learner:
-        ways = int(support_y.max().item()) + 1
+        ways = ways_of(support_y)
         if ways > MAX_WAYS:
             raise DataError(f"the black-box learner reads at most {MAX_WAYS} classes per task (got {ways}); use fewer ways")
-        learner = AttentionLearner(self, support_x, support_y, ways)
-        if on_step is not None:
-            with torch.no_grad():
-                logits = learner.logits(support_x)
-                on_step(StepStats(0, F.cross_entropy(logits, support_y).item(), accuracy(logits, support_y)))
-        return learner
+        return AttentionLearner(self, support_x, support_y, ways).report_support_fit(support_x, support_y, on_step)
 

@@ -24,7 +24,7 @@ from torch import nn
 
 from ..data.base import DataError
 from ..tasks import Task
-from .base import AlgoConfig, Algorithm, Learner, StepCallback, StepStats, accuracy
+from .base import AlgoConfig, Algorithm, Learner, StepCallback, StepStats, accuracy, ways_of
 
 CAPACITY = 8192  # class ids the big head can hold (Omniglot with rotations has 6,492)
 FIT_STEPS = 100  # Adam steps of the per-task logistic regression when none are asked for
@@ -119,7 +119,7 @@ class Finetune(Algorithm):
         on_step: StepCallback | None = None,
         inner_lr: float | None = None,
     ) -> Learner:
-        ways = int(support_y.max().item()) + 1
+        ways = ways_of(support_y)
         steps = FIT_STEPS if steps is None else steps
         with torch.no_grad():
             feats = self.model.features(support_x)

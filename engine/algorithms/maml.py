@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from ..tasks import Task
-from .base import Algorithm, Learner, StepCallback, StepStats, accuracy
+from .base import Algorithm, Learner, StepCallback, StepStats, accuracy, ways_of
 
 Params = dict[str, torch.Tensor]
 
@@ -137,7 +137,7 @@ class MAML(Algorithm):
         on_step: StepCallback | None = None,
         inner_lr: float | None = None,
     ) -> Learner:
-        ways = int(support_y.max().item()) + 1
+        ways = ways_of(support_y)
         steps = self.config.inner_steps if steps is None else steps
         lr = self.config.inner_lr if inner_lr is None else inner_lr
         params = {k: v.detach().requires_grad_() for k, v in self.base_params(ways).items()}

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..tasks import Task
-from .base import AlgoConfig, Algorithm, Learner, StepCallback, StepStats, accuracy
+from .base import AlgoConfig, Algorithm, Learner, StepCallback, accuracy, ways_of
 from .protonet import compute_prototypes, squared_distances
 
 EXPERTS = 4
@@ -110,13 +110,8 @@ class MixtureOfExperts(Algorithm):
         on_step: StepCallback | None = None,
         inner_lr: float | None = None,
     ) -> Learner:
-        ways = int(support_y.max().item()) + 1
-        learner = MixtureLearner(self, support_x, support_y, ways)
-        if on_step is not None:
-            with torch.no_grad():
-                logits = learner.logits(support_x)
-                on_step(StepStats(0, F.cross_entropy(logits, support_y).item(), accuracy(logits, support_y)))
-        return learner
+        ways = ways_of(support_y)
+        return MixtureLearner(self, support_x, support_y, ways).report_support_fit(support_x, support_y, on_step)
 
 
 

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..tasks import Task
-from .base import Algorithm, Learner, StepCallback, StepStats, accuracy
+from .base import Algorithm, Learner, StepCallback, accuracy, ways_of
 
 
 def compute_prototypes(embeddings: torch.Tensor, labels: torch.Tensor, ways: int) -> torch.Tensor:
@@ -77,12 +77,6 @@ class ProtoNet(Algorithm):
         on_step: StepCallback | None = None,
         inner_lr: float | None = None,
     ) -> Learner:
-        ways = int(support_y.max().item()) + 1
-        learner = ProtoLearner(self.model.features, support_x, support_y, ways)
-        if on_step is not None:
-            with torch.no_grad():
-                emb = self.model.features(support_x)
-                protos = compute_prototypes(emb, support_y, ways)
-                logits = -squared_distances(emb, protos)
-                on_step(StepStats(0, F.cross_entropy(logits, support_y).item(), accuracy(logits, support_y)))
-        return learner
+        ways = ways_of(support_y)
+        # the support set scored against its own prototypes (batch statistics of support + itself = of support)
+        return ProtoLearner(self.model.features, support_x, support_y, ways).report_support_fit(support_x, support_y, on_step)

@@ -21,21 +21,13 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QWidget
 from superqt.utils import WorkerBase, create_worker
 
+from ..background import describe_error
 from . import jobs
 from .board import ClassBoard
 from .cards import array_to_pixmap
 from .layout import setup_ui
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp *.pgm *.ppm);;All files (*)"
-
-
-def describe(exc: BaseException) -> str:
-    """An exception in words: engine DataErrors carry their own message."""
-    if isinstance(exc, ValueError) and type(exc).__name__ in ("DataError", "CheckpointError"):
-        return str(exc)
-    if isinstance(exc, OSError):
-        return f"{exc.strerror or exc} ({exc.filename})" if exc.filename else str(exc)
-    return f"unexpected error: {type(exc).__name__}: {exc}"
 
 
 class _Relay(QObject):
@@ -156,7 +148,7 @@ class NewClassesWorkspace(QWidget):
     def _run(self, fn: Callable, *args: Any, on_done: Callable[[Any], None], on_error: Callable[[BaseException], None] | None = None) -> WorkerBase:
         worker = create_worker(fn, *args, _start_thread=False)
         worker.returned.connect(on_done)
-        worker.errored.connect(on_error or (lambda exc: self.show_message(describe(exc), error=True)))
+        worker.errored.connect(on_error or (lambda exc: self.show_message(describe_error(exc), error=True)))
         worker.finished.connect(lambda: self._workers.discard(worker))
         self._workers.add(worker)
         worker.start()
@@ -244,7 +236,7 @@ class NewClassesWorkspace(QWidget):
         if gen == self._generation:
             self._adapting = False
             self.adapt_button.setEnabled(self.current_model() is not None)
-            self.show_message(describe(exc), error=True)
+            self.show_message(describe_error(exc), error=True)
 
     # -- drawing and predicting -----------------------------------------------------
     def _on_drawing_changed(self, raster: np.ndarray) -> None:
@@ -287,7 +279,7 @@ class NewClassesWorkspace(QWidget):
 
     def _on_predict_failed(self, exc: BaseException) -> None:
         self._predicting, self._pending_query = False, None
-        self.show_message(describe(exc), error=True)
+        self.show_message(describe_error(exc), error=True)
 
     def add_drawing(self) -> None:
         """Put the model's view of the drawing on the selected card and clear the canvas."""
