@@ -18,20 +18,12 @@ ALGOS = ["protonet", "anil", "moe"]
 
 
 @pytest.fixture
-def make_window(qtbot, tmp_path, small_glyph_pool):
-    """A main window on private settings and the small glyph pool, with the Compare tab ready."""
-    from gui.main_window import MainWindow
-    from gui.settings import open_settings
+def make_window(make_window, qtbot):
+    """conftest's main window, with the Compare tab in front and a small shared test set."""
 
     def make(**values):
-        window = MainWindow(settings=open_settings(tmp_path / "settings.ini"), pool=small_glyph_pool)
-        qtbot.addWidget(window)
-        window.resize(1280, 800)
-        window.show()
-        with qtbot.waitSignal(window.engineReady, timeout=60_000):
-            window.start_loading()
-        qtbot.waitUntil(lambda: window.data.pool is not None and window.compare_view.algo_list.count() > 0, timeout=10_000)
-        window.algorithm_panel.set_values({**window.algorithm_panel.values(), **values})
+        window = make_window(**values)
+        qtbot.waitUntil(lambda: window.compare_view.algo_list.count() > 0, timeout=10_000)
         window.tabs.setCurrentWidget(window.compare_view)
         window.compare_view.test_episodes.setValue(4)
         return window

@@ -7,18 +7,8 @@ import pytest
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, small_glyph_pool):
-    from gui.main_window import MainWindow
-    from gui.settings import open_settings
-
-    window = MainWindow(settings=open_settings(tmp_path / "settings.ini"), pool=small_glyph_pool)
-    qtbot.addWidget(window)
-    window.resize(1280, 800)
-    window.show()
-    with qtbot.waitSignal(window.engineReady, timeout=60_000):
-        window.start_loading()
-    qtbot.waitUntil(lambda: window.data.pool is not None, timeout=10_000)
-    return window
+def window(make_window):
+    return make_window()
 
 
 def counts(browser) -> list[list[str]]:
