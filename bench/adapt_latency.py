@@ -33,13 +33,13 @@ def main() -> None:
 
     import torch
     from PySide6.QtCore import QEventLoop, QTimer
-    from PySide6.QtWidgets import QApplication
 
     from engine.config import TrainConfig
     from engine.trainer import build_model_and_algorithm
+    from gui.app import application
     from gui.workspace import NewClassesWorkspace
 
-    app = QApplication.instance() or QApplication([])
+    application()
     models = {name: build_model_and_algorithm(TrainConfig(algo=name, device="cpu"), torch.device("cpu")) for name in ("maml", "protonet")}
     current = {"algo": None}
     ws = NewClassesWorkspace(lambda: current["algo"])

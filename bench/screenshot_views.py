@@ -36,12 +36,12 @@ def main() -> int:
     args = parser.parse_args()
 
     from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
 
+    from gui.app import application
     from gui.main_window import MainWindow
     from gui.settings import open_settings
 
-    app = QApplication(sys.argv[:1])
+    app = application()
     settings_file = Path(tempfile.mkdtemp(prefix="meta-playground-shot-")) / "settings.ini"
     settings = open_settings(settings_file)
     settings.setValue("data/source", args.source)

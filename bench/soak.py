@@ -61,13 +61,13 @@ def gui(args: argparse.Namespace) -> dict:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QThreadPool
     from PySide6.QtTest import QTest
-    from PySide6.QtWidgets import QApplication
 
     from engine.data import make_glyph_pool
+    from gui.app import application
     from gui.main_window import MainWindow
     from gui.settings import open_settings
 
-    app = QApplication.instance() or QApplication([])
+    app = application()
 
     def wait_until(condition, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

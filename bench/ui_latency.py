@@ -37,10 +37,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="the run's time budget")
     args = parser.parse_args()
 
+    from gui.app import application
     from gui.main_window import MainWindow
     from gui.settings import open_settings
 
-    app = QApplication(sys.argv[:1])
+    app = application()
     tmp = tempfile.TemporaryDirectory()
     window = MainWindow(settings=open_settings(Path(tmp.name) / "settings.ini"))
     window.show()

@@ -52,6 +52,25 @@ def _announce_first_paint(window) -> None:
     window.centralWidget().installEventFilter(window._first_paint)
 
 
+def application():
+    """The process's QApplication (created on first call) with the app's names, collecting garbage on its thread only.
+
+    Every entry point that shows a window (the app, ``python -m gui.workspace``,
+    the benchmarks) starts here, so no worker thread ever runs Python's cyclic
+    collector over Qt objects (see :mod:`gui.gui_thread_gc`).
+    """
+    from PySide6.QtWidgets import QApplication
+
+    from .gui_thread_gc import install_gui_thread_gc
+    from .settings import APPLICATION, ORGANIZATION
+
+    QApplication.setOrganizationName(ORGANIZATION)
+    QApplication.setApplicationName(APPLICATION)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    install_gui_thread_gc(app)
+    return app
+
+
 def run_app() -> int:
     """Run the GUI; return the process exit status."""
     problem = display_problem()
@@ -59,14 +78,10 @@ def run_app() -> int:
         print(problem, file=sys.stderr)
         return 1
     from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
 
     from .main_window import MainWindow
-    from .settings import APPLICATION, ORGANIZATION
 
-    QApplication.setOrganizationName(ORGANIZATION)
-    QApplication.setApplicationName(APPLICATION)
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = application()
     window = MainWindow()
     if os.environ.get("META_PLAYGROUND_ANNOUNCE_SHOWN"):
         _announce_first_paint(window)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
 from pathlib import Path
 
@@ -14,6 +15,49 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+# A test that runs this long has hung (the slowest take ~40 s here): print every thread's stack and end the
+# run, so that CI fails in minutes with the culprit named instead of waiting out its limit.
+HUNG_AFTER_S = float(os.environ.get("META_PLAYGROUND_TEST_HANG_S", "420"))
+_real_stderr: list = []
+
+
+def pytest_configure(config):
+    # capture is suspended while plugins configure, so this is the terminal's stderr, not a capture file
+    _real_stderr.append(os.fdopen(os.dup(2), "w"))
+
+
+def pytest_unconfigure(config):
+    while _real_stderr:
+        _real_stderr.pop().close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    faulthandler.dump_traceback_later(HUNG_AFTER_S, exit=True, file=_real_stderr[0])
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _garbage_collected_on_the_gui_thread(qapp):
+    """Collect cycles only on the GUI thread, as the app does (gui.gui_thread_gc).
+
+    Otherwise a worker thread that allocates can run the collector over Qt objects that
+    pytest-qt's waits and the windows leave in cycles: that hung a CI run.
+    """
+    from gui.gui_thread_gc import install_gui_thread_gc
+
+    collector = install_gui_thread_gc(qapp)
+    yield collector
+    collector.stop()
+
+
+@pytest.fixture(autouse=True)
+def _collect_between_tests(_garbage_collected_on_the_gui_thread):
+    yield
+    _garbage_collected_on_the_gui_thread.collect_due()
 SMALL1 = REPO.parent / "shared" / "datasets" / "omniglot" / "images_background_small1.zip"
 
 

@@ -3,7 +3,7 @@
 The image reader, the Omniglot and challenge zip readers and the class-set
 manifest reader get arbitrary and mutated inputs. Each must either return a
 valid result or raise :class:`DataError`: any other exception is a crash.
-Hangs are caught by pytest's ``faulthandler_timeout``.
+Hangs are caught by the per-test watchdog in conftest.py (``HUNG_AFTER_S``).
 """
 
 from __future__ import annotations

@@ -25,12 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare", action="store_true", help="with --demo: adapt again at half the inner lr (two curves)")
     args = parser.parse_args(argv)
 
-    from PySide6.QtWidgets import QApplication
-
+    from ..app import application
     from . import jobs
     from .workspace import NewClassesWorkspace
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = application()
     ws = NewClassesWorkspace(checkpoint=args.checkpoint)
     ws.steps.setValue(args.steps)
     ws.resize(1260, 780)
