@@ -34,6 +34,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "fp32"  # "bf16": meta-gradients under bfloat16 autocast (faster, see BENCHMARKS.md)
+    workers: int = 0  # processes sharing each meta-batch on the CPU; 0 = automatic (engine.task_workers)
     checkpoint: str | None = None
     resume: bool = False
 
@@ -55,6 +56,7 @@ class TrainConfig:
             (self.dataset in DATASET_CHOICES, f"unknown data set {self.dataset!r}"),
             (self.device in ("auto", "cpu", "cuda"), f"unknown device {self.device!r}"),
             (self.precision in ("fp32", "bf16"), f"unknown precision {self.precision!r}; use fp32 or bf16"),
+            (0 <= self.workers <= 64, f"workers must be 0 (automatic) to 64 (got {self.workers})"),
             (not self.resume or self.checkpoint, "--resume needs --checkpoint FILE"),
         ]
         for ok, message in checks:

@@ -23,6 +23,7 @@ class Started:
     device: str
     parameters: int
     start_iteration: int = 0
+    processes: int = 1  # this one plus the helper processes sharing each meta-batch (engine.task_workers)
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class IterationMetrics:
     accuracy: float
     elapsed: float
     tasks_per_second: float
+    processes: int = 1  # processes that shared this meta-batch (helpers join once ready)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from .distributed import DistContext, broadcast_int, broadcast_parameters, shard
 from .events import Event, Finished, IterationMetrics, Started, ValidationMetrics
 from .metrics import mean_ci95
 from .models import build_backbone
+from .task_workers import TaskWorkers, plan_workers
 from .tasks import Task, TaskSampler
 
 _run_ids = itertools.count(1)
@@ -111,12 +112,16 @@ def meta_step(
     should_stop: Callable[[], bool] | None = None,
     sync: Callable[[float, float], tuple[float, float]] | None = None,
     precision: str = "fp32",
+    workers: TaskWorkers | None = None,
 ) -> tuple[float, float]:
     """One meta-iteration: meta-gradient of ``tasks``, then one optimiser step.
 
     ``precision="bf16"`` computes the meta-gradient under bfloat16 autocast
     (1.5x faster for MAML on a CPU with AVX512-BF16, measured); weights, the
     optimiser and evaluation stay in float32.
+
+    ``workers`` (:class:`engine.task_workers.TaskWorkers`) share the tasks
+    with helper processes; the result is the same meta-gradient.
 
     ``sync(loss, acc)``, when given, runs before the checks and returns the
     (loss, acc) to report; a distributed run averages gradients and both
@@ -129,7 +134,10 @@ def meta_step(
     optimizer.zero_grad(set_to_none=True)
     device = tasks[0].query_x.device.type if tasks else "cpu"
     with torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16"):
-        loss, acc = algo.meta_gradient(tasks, should_stop=should_stop)
+        if workers is not None:
+            loss, acc = workers.meta_gradient(algo, tasks, should_stop=should_stop, precision=precision)
+        else:
+            loss, acc = algo.meta_gradient(tasks, should_stop=should_stop)
     if sync is not None:
         loss, acc = sync(loss, acc)
     grads_ok = all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in algo.outer_parameters())
@@ -245,7 +253,10 @@ def run(config: TrainConfig, control: RunControl | None = None, pool: ClassPool 
         history.val_ci95.append(ci)
         return ValidationMetrics(run_id, done, acc, ci, len(val_tasks))
 
-    yield Started(run_id, config.to_dict(), pool.summary(), str(device), sum(p.numel() for p in algo.model.parameters()), start)
+    processes = plan_workers(config.workers, algo, device, share, dist.enabled)
+    yield Started(
+        run_id, config.to_dict(), pool.summary(), str(device), sum(p.numel() for p in algo.model.parameters()), start, processes,
+    )
     val_tasks = val.fixed(config.val_episodes) if val else []
     # a stop mid-step would leave the other ranks waiting in a collective: distributed runs stop between steps
     stop = None if dist.enabled else (lambda: control.stop_requested)
@@ -254,6 +265,8 @@ def run(config: TrainConfig, control: RunControl | None = None, pool: ClassPool 
     timed_seconds, timed_tasks = 0.0, 0  # meta-steps after the warm-up only (no validation, no pauses)
     reason, message, iteration = "completed", "", start
     last_val: tuple[float, float] | None = None
+    # helpers start now and join once ready (about 2 s); the run does not wait for them
+    workers = TaskWorkers(config.to_dict(), processes) if processes > 1 else None
     try:
         for iteration in range(start, config.iterations):
             paused += control.wait_while_paused()
@@ -267,7 +280,7 @@ def run(config: TrainConfig, control: RunControl | None = None, pool: ClassPool 
             step_began = time.perf_counter()
             tasks = [t.to(device) for t in train.batch(iteration, share, offset)]
             try:
-                loss, acc = meta_step(algo, optimizer, tasks, should_stop=stop, sync=sync, precision=config.precision)
+                loss, acc = meta_step(algo, optimizer, tasks, should_stop=stop, sync=sync, precision=config.precision, workers=workers)
             except Diverged as exc:
                 reason = "diverged"
                 message = (
@@ -297,7 +310,8 @@ def run(config: TrainConfig, control: RunControl | None = None, pool: ClassPool 
                 timed_seconds += now - step_began
                 timed_tasks += len(tasks) * dist.world_size  # the global meta-batch, all ranks step together
             tps = timed_tasks / timed_seconds if timed_tasks else 0.0
-            yield IterationMetrics(run_id, done, config.iterations, loss, acc, now - began - paused, tps)
+            shared = 1 + (workers.active() if workers is not None else 0)
+            yield IterationMetrics(run_id, done, config.iterations, loss, acc, now - began - paused, tps, shared)
             if val and config.val_every and (done % config.val_every == 0 or done == config.iterations):
                 event = validate(done)
                 last_val = (event.accuracy, event.ci95)
@@ -307,6 +321,9 @@ def run(config: TrainConfig, control: RunControl | None = None, pool: ClassPool 
             iteration = config.iterations
     except Interrupted:
         reason = "stopped"
+    finally:
+        if workers is not None:
+            workers.close()
     done = history.iteration[-1] if history.iteration else start
     if val and reason in ("completed", "time budget") and done > start and (not history.val_iteration or history.val_iteration[-1] != done):
         try:  # a final validation of the last weights; a stop request still cuts it short

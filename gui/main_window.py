@@ -336,7 +336,9 @@ class MainWindow(QMainWindow):
             elif kind == "Started":
                 self.statusBar().showMessage(f"Training on {event.device.upper()}: {event.parameters:,} parameters")
         if last_iteration is not None:
-            self.run_controls.update_progress(last_iteration.iteration, last_iteration.total, last_iteration.elapsed)
+            self.run_controls.update_progress(
+                last_iteration.iteration, last_iteration.total, last_iteration.elapsed, last_iteration.processes,
+            )
 
     def _on_run_finished(self, generation: int, finished: Any) -> None:
         self.plot.set_run_active(False)

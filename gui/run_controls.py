@@ -94,8 +94,9 @@ class RunControls(QWidget):
         self.progress.setFormat("starting… (loading the data and building the model)")
         self.rate_label.setText("")
 
-    def update_progress(self, iteration: int, total: int, elapsed: float) -> None:
-        """Show ``iteration`` of ``total`` after ``elapsed`` seconds of training (pauses excluded)."""
+    def update_progress(self, iteration: int, total: int, elapsed: float, processes: int = 1) -> None:
+        """Show ``iteration`` of ``total`` after ``elapsed`` seconds of training (pauses excluded);
+        ``processes`` that shared the last meta-batch are named when more than one."""
         self._total = max(1, total)
         if self._last is not None and elapsed > self._last[1]:
             instant = (iteration - self._last[0]) / (elapsed - self._last[1])
@@ -112,7 +113,11 @@ class RunControls(QWidget):
         self.progress.setFormat(f"iteration {iteration} / {self._total}")
         if self._state == "running":
             eta = format_duration(remaining) if remaining != float("inf") else "–"
-            self.rate_label.setText(f"{self._rate:.1f} it/s · ETA {eta}")
+            shared = f" · {processes} processes" if processes > 1 else ""
+            self.rate_label.setText(f"{self._rate:.1f} it/s · ETA {eta}{shared}")
+            self.rate_label.setToolTip(
+                f"{processes} CPU processes share each meta-batch (Algorithm ▸ Processes)" if processes > 1 else ""
+            )
 
     def end(self, text: str) -> None:
         self.progress.setFormat(text)

@@ -11,6 +11,9 @@ os.environ.setdefault("PYTEST_QT_API", "pyside6")
 # One intra-op thread (also inherited by CLI subprocesses): on this shared 2-core machine, torch's
 # default 2 OpenMP threads ran a Conv-4 MAML task ~19x slower under load (spinning at barriers).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Runs use one process unless a test asks for helpers (tests/test_task_workers.py): a helper's
+# import of torch costs ~2 s of CPU, which hundreds of short runs would pay for nothing.
+os.environ.setdefault("META_PLAYGROUND_WORKERS", "1")
 
 import pytest  # noqa: E402
 

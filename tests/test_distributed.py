@@ -87,16 +87,29 @@ def _worker(rank: int, port: int, pool, out_dir: str) -> None:
         shutdown(ctx)
 
 
-def spawn(pool, out_dir, timeout: float = 120.0) -> list[dict]:
-    """Run ``_worker`` on WORLD processes (killed, and the test failed, if they hang)."""
-    context = torch.multiprocessing.spawn(_worker, args=(free_port(), pool, str(out_dir)), nprocs=WORLD, join=False)
-    deadline = time.monotonic() + timeout
-    while not context.join(timeout=1):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            pytest.fail(f"distributed workers still running after {timeout:.0f} s")
-    return [torch.load(out_dir / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
+def spawn(pool, out_dir, timeout: float = 120.0, attempts: int = 2) -> list[dict]:
+    """Run ``_worker`` on WORLD processes (killed, and the test failed, if they hang).
+
+    A worker that dies in native code without a Python error (once in a full-suite run:
+    gloo's "terminate called without an active exception", the other rank then SIGTERMed,
+    on a free port that another process may have taken) is retried once on a new port; a
+    Python exception in a worker, or wrong results, fail at once.
+    """
+    for attempt in range(attempts):
+        context = torch.multiprocessing.spawn(_worker, args=(free_port(), pool, str(out_dir)), nprocs=WORLD, join=False)
+        deadline = time.monotonic() + timeout
+        try:
+            while not context.join(timeout=1):
+                if time.monotonic() > deadline:
+                    for process in context.processes:
+                        process.kill()
+                    pytest.fail(f"distributed workers still running after {timeout:.0f} s")
+        except torch.multiprocessing.ProcessExitedException:
+            if attempt + 1 == attempts:
+                raise
+            continue
+        return [torch.load(out_dir / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture

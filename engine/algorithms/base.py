@@ -93,6 +93,9 @@ class Algorithm(ABC):
     name: ClassVar[str]
     paper: ClassVar[str] = ""
     summary: ClassVar[str] = ""
+    #: its meta-gradient is the mean of per-task gradients that depend on the outer parameters
+    #: alone, so helper processes may compute shares of a meta-batch (engine.task_workers)
+    shares_tasks: ClassVar[bool] = True
 
     def __init__(self, model: nn.Module, config: AlgoConfig) -> None:
         self.model = model

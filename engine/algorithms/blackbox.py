@@ -11,7 +11,9 @@ read out directly: a learned readout of the attended token plus the
 attention-weighted label one-hots. Adapting to new classes is a single forward
 pass, with no gradient step. Labels live in ``MAX_WAYS`` slots; during
 meta-training each task's classes are put in random slots, so every slot is
-trained and any N up to ``MAX_WAYS`` works at adaptation time.
+trained and any N up to ``MAX_WAYS`` works at adaptation time. The slots are
+drawn from the task's own classes (a generator seeded by them), so a task gets
+the same slots in whichever process computes it (engine.task_workers).
 """
 
 from __future__ import annotations
@@ -90,7 +92,8 @@ class BlackBox(Algorithm):
         return out[:, slots]
 
     def task_loss(self, task: Task) -> tuple[torch.Tensor, float]:
-        slots = torch.randperm(MAX_WAYS, device=task.support_y.device)[: task.ways]
+        draw = torch.Generator().manual_seed(hash(task.classes) & 0x7FFF_FFFF_FFFF_FFFF)  # ints hash the same in every process
+        slots = torch.randperm(MAX_WAYS, generator=draw)[: task.ways].to(task.support_y.device)
         logits = self.forward(task.support_x, task.support_y, task.query_x, slots)
         return F.cross_entropy(logits, task.query_y), accuracy(logits, task.query_y)
 

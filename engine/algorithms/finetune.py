@@ -82,6 +82,7 @@ class Finetune(Algorithm):
         "No meta-learning: trains one ordinary classifier over all training classes, then "
         "fits a fresh linear head on each support set. The baseline to beat."
     )
+    shares_tasks = False  # task_loss marks the classes it has seen: state a helper process would not see
 
     def __init__(self, model: nn.Module, config: AlgoConfig) -> None:
         super().__init__(model, config)
