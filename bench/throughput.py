@@ -7,14 +7,24 @@ inner lr 0.4 (1 step), Adam 0.003. The ceiling is a plain supervised forward +
 backward + Adam step of the same Conv-4 over the same 32 x 80 images in 32
 batches of 80. Sampling the episodes is inside the timed region for every method.
 
-    python bench/throughput.py [--rounds 3] [--iters 3] [--data omniglot|synthetic] [--peer PYTHON]
+Methods named ``NAME_x2`` run the same algorithm with two processes sharing each
+meta-batch (engine.task_workers, one torch thread each: what the app does on 2
+cores); plain names run in one process with torch's default threads. With
+``--peer PYTHON`` (a venv with learn2learn, see bench/l2l_peer.py) each round also
+runs learn2learn's MAML (second order, then first order) in that python, so ours
+and theirs alternate within the same run.
+
+    python bench/throughput.py [--rounds 3] [--iters 3] [--data omniglot|synthetic]
+        [--methods maml,maml_x2,...] [--peer PYTHON]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import time
+from pathlib import Path
 
 from common import emit, load_pool, machine, median
 
@@ -25,7 +35,7 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=3, help="meta-iterations per method per round")
     ap.add_argument("--data", default="omniglot")
     ap.add_argument("--meta-batch", type=int, default=32)
-    ap.add_argument("--methods", default="maml,fomaml,protonet,ceiling")
+    ap.add_argument("--methods", default="maml,maml_x2,fomaml,fomaml_x2,protonet,protonet_x2,ceiling")
     ap.add_argument("--peer", default=None, help="a python with learn2learn installed (benchmark-only)")
     args = ap.parse_args()
 
@@ -36,17 +46,23 @@ def main() -> None:
     from engine.tasks import TaskSampler
     from engine.trainer import build_model_and_algorithm, meta_step
 
+    from engine.task_workers import TaskWorkers
+
     pool = load_pool(args.data)
     sampler = TaskSampler(pool, "train", 5, 1, 15, seed=0)
     device = torch.device("cpu")
-    runners = {}
+    base_threads = torch.get_num_threads()
+    runners, helpers = {}, []
     for name in args.methods.split(","):
+        algo_name, _, times = name.partition("_x")
+        processes = int(times or 1)
         if name == "ceiling":
             algo = build_model_and_algorithm(TrainConfig(algo="protonet", ways=5), device)
             model = algo.model
             opt = torch.optim.Adam(model.parameters(), lr=0.003)
 
             def step(it: int, model=model, opt=opt) -> None:
+                torch.set_num_threads(base_threads)
                 tasks = sampler.batch(it, args.meta_batch)
                 opt.zero_grad(set_to_none=True)
                 for t in tasks:
@@ -55,17 +71,38 @@ def main() -> None:
                     F.cross_entropy(model(x), y).backward()
                 opt.step()
         else:
-            cfg = TrainConfig(algo=name, ways=5, shots=1, queries=15, meta_batch=args.meta_batch, inner_steps=1, inner_lr=0.4, outer_lr=0.003)
+            cfg = TrainConfig(algo=algo_name, ways=5, shots=1, queries=15, meta_batch=args.meta_batch, inner_steps=1,
+                              inner_lr=0.4, outer_lr=0.003, workers=processes)
             algo = build_model_and_algorithm(cfg, device)
             opt = torch.optim.Adam(algo.outer_parameters(), lr=cfg.outer_lr)
+            workers = TaskWorkers(cfg.to_dict(), processes) if processes > 1 else None
+            if workers is not None:
+                helpers.append(workers)
 
-            def step(it: int, algo=algo, opt=opt) -> None:
-                meta_step(algo, opt, sampler.batch(it, args.meta_batch))
+            def step(it: int, algo=algo, opt=opt, workers=workers) -> None:
+                torch.set_num_threads(1 if workers is not None else base_threads)
+                meta_step(algo, opt, sampler.batch(it, args.meta_batch), workers=workers)
         runners[name] = step
+
+    for workers in helpers:  # the helpers' start-up (about 2 s) is not what we measure
+        while workers.active() < len(workers.helpers):
+            time.sleep(0.1)
+    peers = {}
+    if args.peer:
+        script = str(Path(__file__).with_name("l2l_peer.py"))
+        for order in ("second", "first"):
+            def peer_step(it: int, order=order) -> float:
+                out = subprocess.run([args.peer, script, "--order", order, "--iters", str(args.iters), "--data", args.data,
+                                      "--meta-batch", str(args.meta_batch), "--start-iteration", str(it)],
+                                     capture_output=True, text=True)
+                if out.returncode:
+                    raise SystemExit(f"the peer failed: {out.stderr[-500:]}")
+                return json.loads(out.stdout.strip().splitlines()[-1])["tasks_per_s"]
+            peers[f"l2l_{order}"] = peer_step
 
     for name, step in runners.items():  # warm-up, untimed
         step(0)
-    rates: dict[str, list[float]] = {n: [] for n in runners}
+    rates: dict[str, list[float]] = {n: [] for n in [*runners, *peers]}
     it = 1
     for _ in range(args.rounds):
         for name, step in runners.items():
@@ -74,6 +111,11 @@ def main() -> None:
                 step(it)
                 it += 1
             rates[name].append(args.iters * args.meta_batch / (time.perf_counter() - t0))
+        for name, peer_step in peers.items():
+            rates[name].append(peer_step(it))
+            it += args.iters + 1
+    for workers in helpers:
+        workers.close()
     result = {"machine": machine(), "data": args.data, "meta_batch": args.meta_batch}
     for name, r in rates.items():
         result[f"{name}_tasks_per_s"] = round(median(r), 2)
@@ -82,9 +124,9 @@ def main() -> None:
         for name in rates:
             if name != "ceiling":
                 result[f"{name}_vs_ceiling"] = round(median(rates[name]) / median(rates["ceiling"]), 3)
-    if args.peer:
-        out = subprocess.run([args.peer, str(__import__("pathlib").Path(__file__).with_name("l2l_peer.py"))], capture_output=True, text=True)
-        result["peer"] = out.stdout.strip().splitlines()[-1] if out.returncode == 0 else f"failed: {out.stderr[-300:]}"
+    for ours, theirs in (("maml", "l2l_second"), ("maml_x2", "l2l_second"), ("fomaml", "l2l_first"), ("fomaml_x2", "l2l_first")):
+        if ours in rates and theirs in rates:
+            result[f"{ours}_vs_l2l"] = round(median(rates[ours]) / median(rates[theirs]), 3)
     emit(result)
 
 
