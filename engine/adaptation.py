@@ -164,7 +164,9 @@ def embedding_projection(
 
     Returns a dict of numpy arrays: ``support`` [n, 2], ``support_labels``
     [n], ``prototypes`` [ways, 2], ``query`` [q, 2] (empty when no query),
-    ``explained`` [2] (variance ratio of each axis).
+    ``explained`` [2] (variance ratio of each axis), and the projection itself,
+    ``mean`` [dim] and ``basis`` [dim, 2], with which :func:`predict_query`
+    places later queries without embedding the support set again.
     """
     device = _learner_device(learner)
     sx = as_model_input(support_x, device)
@@ -183,11 +185,27 @@ def embedding_projection(
         "prototypes": project(protos),
         "query": project(q_emb) if len(q_emb) else np.zeros((0, 2), np.float32),
         "explained": explained.astype(np.float32),
+        "mean": mean.cpu().numpy().astype(np.float32),
+        "basis": basis.cpu().numpy().astype(np.float32),
     }
 
 
-def predict_query(learner: Learner, support_x: np.ndarray, support_y: np.ndarray, query: np.ndarray) -> dict[str, np.ndarray]:
-    """One drawn query: its class probabilities plus the embedding view's points."""
-    probs = predict_probabilities(learner, query)
-    view = embedding_projection(learner, support_x, support_y, query if query.ndim == 3 else query[None])
-    return {"probabilities": probs[0], **view}
+def predict_query(
+    learner: Learner, support_x: np.ndarray, support_y: np.ndarray, query: np.ndarray, view: dict | None = None,
+) -> dict[str, np.ndarray]:
+    """One drawn query: its class probabilities plus the embedding view's points.
+
+    With ``view`` (the learner's :func:`embedding_projection` made at Adapt time)
+    the query is scored and embedded in one forward and projected onto that
+    view's axes; the support points are the view's own (the same arrays), so
+    only the query dot moves. Without it everything is computed afresh.
+    """
+    queries = query if query.ndim == 3 else query[None]
+    if view is None or "basis" not in view:
+        probs = predict_probabilities(learner, queries)
+        return {"probabilities": probs[0], **embedding_projection(learner, support_x, support_y, queries)}
+    with torch.no_grad():
+        logits, emb = learner.logits_and_embedding(as_model_input(queries, _learner_device(learner)))
+        probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        point = ((emb.flatten(1).float().cpu().numpy() - view["mean"]) @ view["basis"]).astype(np.float32)
+    return {"probabilities": probs[0], **view, "query": point}

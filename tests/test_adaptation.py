@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.adaptation import adapt_with_progress, embedding_projection, predict_probabilities, predict_query
+from engine.adaptation import adapt_with_progress, as_model_input, embedding_projection, predict_probabilities, predict_query
 from engine.algorithms.base import StepStats
 from engine.checkpoint import save_checkpoint
 from engine.classset import ClassSet, load_classset, save_classset
@@ -78,6 +78,20 @@ def test_embedding_projection_is_consistent(small_glyph_pool, name):
     again = predict_query(learner, x, y, x[0])
     np.testing.assert_allclose(again["support"], view["support"], atol=1e-5)  # axes do not move with the query
     assert again["probabilities"].shape == (4,)
+
+
+@pytest.mark.parametrize("name", ["protonet", "maml", "anil", "moe", "finetune", "blackbox"])
+def test_a_query_on_the_adapt_time_view_takes_one_forward_and_lands_where_it_should(small_glyph_pool, name):
+    classes = small_glyph_pool.split_classes("test")[:4]
+    x, y = _support(small_glyph_pool, classes, 3)
+    learner = adapt_with_progress(_algo(name), x, y, steps=2, leave_one_out=False)
+    view = embedding_projection(learner, x, y)
+    query = small_glyph_pool.images[small_glyph_pool.members(classes[2])[5]].numpy()
+    fast = predict_query(learner, x, y, query, view)
+    np.testing.assert_allclose(fast["probabilities"], predict_probabilities(learner, query)[0], atol=1e-5)
+    expected = (learner.embed(as_model_input(query)).flatten(1).numpy() - view["mean"]) @ view["basis"]
+    np.testing.assert_allclose(fast["query"], expected, atol=1e-4)
+    assert fast["support"] is view["support"]  # the support points are reused, not recomputed
 
 
 def _meta_train_protonet(pool, iterations=20):

@@ -75,6 +75,12 @@ class Learner(ABC):
         return F.softmax(self.logits(x), dim=-1)
 
     @torch.no_grad()
+    def logits_and_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``logits(x)`` and ``embed(x)`` together; learners whose scores are computed from the
+        embedding override it to run the backbone once (a drawn query is scored on every stroke)."""
+        return self.logits(x), self.embed(x)
+
+    @torch.no_grad()
     def report_support_fit(self, support_x: torch.Tensor, support_y: torch.Tensor, on_step: "StepCallback | None") -> "Learner":
         """For learners made in one pass: report how they fit their support set as step 0."""
         if on_step is not None:

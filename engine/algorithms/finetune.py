@@ -72,6 +72,11 @@ class LinearProbe(Learner):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(x))
 
+    @torch.no_grad()
+    def logits_and_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        emb = self.embed(x)
+        return self.head(emb), emb
+
 
 class Finetune(Algorithm):
     """Pre-train over all training classes; adapt = logistic regression on frozen features."""

@@ -54,6 +54,13 @@ class FunctionalLearner(Learner):
         feats = functional_call(self.model.features, sub_params(self.params, "features"), (torch.cat([self.support_x, x]),))
         return feats[len(self.support_x):]
 
+    @torch.no_grad()
+    def logits_and_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feats = functional_call(self.model.features, sub_params(self.params, "features"), (torch.cat([self.support_x, x]),))
+        logits = functional_call(self.model.head, sub_params(self.params, "head"), (feats,))
+        n = len(self.support_x)
+        return logits[n:], feats[n:]
+
 
 class MAML(Algorithm):
     """Second-order MAML (``first_order=False``) or FOMAML (``first_order=True``)."""

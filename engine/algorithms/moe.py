@@ -70,6 +70,10 @@ class MixtureLearner(Learner):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self._forward(x)[1]
 
+    @torch.no_grad()
+    def logits_and_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._forward(x)
+
 
 class MixtureOfExperts(Algorithm):
     """Expert embedding heads weighed per task by a gate that reads the support set."""

@@ -49,6 +49,11 @@ class ProtoLearner(Learner):
         return self._embed_with_support(x)[1]
 
     @torch.no_grad()
+    def logits_and_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        prototypes, queries = self._embed_with_support(x)
+        return -squared_distances(queries, prototypes), queries
+
+    @torch.no_grad()
     def prototypes(self) -> torch.Tensor:
         emb = self.features(self.support_x)
         return compute_prototypes(emb, self.support_y, self.ways)

@@ -166,6 +166,10 @@ class EmbeddingView(pg.PlotWidget):
         self.view: dict[str, np.ndarray] = {}
 
     def set_view(self, view: dict[str, np.ndarray]) -> None:
+        if self.view and view.get("support") is self.view.get("support"):  # a new query on the same support set
+            self.view = view
+            self.query.setData(pos=view["query"])
+            return
         self.view = view
         labels = view["support_labels"]
         self.support.setData(pos=view["support"], brush=[pg.mkBrush(*class_colour(int(c)), 190) for c in labels])

@@ -71,12 +71,12 @@ def adapt_job(
     return leave_one_out_accuracy(copy.deepcopy(algo), x, y, steps, inner_lr)
 
 
-def predict_job(learner: Any, images: np.ndarray, labels: np.ndarray, query: np.ndarray) -> PredictResult:
-    """Score one query image (uint8 [28, 28]) and place it in the embedding view."""
+def predict_job(learner: Any, images: np.ndarray, labels: np.ndarray, query: np.ndarray, view: dict | None = None) -> PredictResult:
+    """Score one query image (uint8 [28, 28]) and place it in the embedding view (``view``: the Adapt-time one)."""
     from engine.adaptation import predict_query
 
     began = time.perf_counter()
-    out = predict_query(learner, images, labels, query)
+    out = predict_query(learner, images, labels, query, view)
     probs = out.pop("probabilities")
     return PredictResult(probs, out, query, time.perf_counter() - began, threading.get_ident())
 

@@ -103,6 +103,7 @@ class NewClassesWorkspace(QWidget):
         """Use ``algo`` (e.g. after a quick meta-training run); earlier adaptations are dropped."""
         self._own_model, self._own_description = algo, description
         self._learner = None
+        self._view: dict | None = None  # the embedding view made at Adapt time (predictions reuse its axes)
         self.refresh_model(description)
 
     def load_checkpoint(self, path: str) -> None:
@@ -208,6 +209,7 @@ class NewClassesWorkspace(QWidget):
         self.last_adapt_ms = 1000 * (time.perf_counter() - self._adapt_began)
         images, labels, names = support
         self._learner, self._support, self._names = result.learner, (images, labels), names
+        self._view = result.view
         self._last_step = result.last_step
         self.embedding.set_view(result.view)
         if result.gate is not None:
@@ -264,7 +266,7 @@ class NewClassesWorkspace(QWidget):
             return
         self._predicting = True
         gen, (images, labels) = self._generation, self._support
-        self._run(jobs.predict_job, self._learner, images, labels, query,
+        self._run(jobs.predict_job, self._learner, images, labels, query, self._view,
                   on_done=lambda r: self._on_predicted(gen, r), on_error=self._on_predict_failed)
 
     def _on_predicted(self, gen: int, result: jobs.PredictResult) -> None:
