@@ -11,6 +11,13 @@ ALGORITHM_CHOICES = ("maml", "fomaml", "reptile", "anil", "metasgd", "protonet",
 DATASET_CHOICES = ("synthetic", "omniglot", "mnist", "fashion-mnist", "kmnist", "emnist", "folder", "classset")
 
 
+#: A model that works in a minute: ProtoNet trained on 20-way 1-shot tasks with 5 queries and
+#: meta-batch 4 (Snell et al. train with more ways than they test). It scored best of the recipes
+#: measured for 60 s on Omniglot small1 (BENCHMARKS.md, "Time to a useful model"); a prototype
+#: classifier then serves any number of classes. The app's quick training uses it.
+QUICK_RECIPE = {"algo": "protonet", "ways": 20, "shots": 1, "queries": 5, "meta_batch": 4}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that defines a meta-training run (CLI flags map one to one)."""

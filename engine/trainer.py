@@ -196,8 +196,15 @@ def restore(checkpoint: str, device: str | torch.device = "cpu") -> tuple[Algori
     return algo, config, payload
 
 
-def run(config: TrainConfig, control: RunControl | None = None, pool: ClassPool | None = None, dist: DistContext | None = None) -> Iterator[Event]:
+def run(
+    config: TrainConfig, control: RunControl | None = None, pool: ClassPool | None = None, dist: DistContext | None = None,
+    algo: Algorithm | None = None,
+) -> Iterator[Event]:
     """Meta-train as described by ``config``; yield one event per step.
+
+    ``algo``, when given, is the algorithm (built for ``config``) to train in
+    place, so that a caller can score it between iterations (the benchmarks do);
+    by default it is built from ``config`` (or restored, with ``resume``).
 
     ``dist`` (from :func:`engine.distributed.init_from_env`, made by the CLI)
     splits the meta-batch across processes; only rank 0 validates and writes
@@ -224,7 +231,7 @@ def run(config: TrainConfig, control: RunControl | None = None, pool: ClassPool 
                     f"this run asks for {getattr(config, key)}"
                 )
         history, start = History.from_dict(payload.get("history", {})), int(payload.get("iteration", 0))
-    else:
+    elif algo is None:
         algo = build_model_and_algorithm(config, device)
     optimizer = torch.optim.Adam(algo.outer_parameters(), lr=config.outer_lr)
     if payload is not None and payload.get("optimizer"):

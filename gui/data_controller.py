@@ -26,6 +26,7 @@ class EngineInfo:
     sources: list[tuple[str, bool]]
     backbones: list[str]
     cuda: bool
+    quick_recipe: dict  # engine.config.QUICK_RECIPE: the settings of the one-minute quick training
 
 
 def load_engine() -> EngineInfo:
@@ -34,7 +35,7 @@ def load_engine() -> EngineInfo:
 
     import engine.trainer  # noqa: F401 - imported here so the first Start does not pay for it
     from engine.algorithms import ALGORITHMS
-    from engine.config import ALGORITHM_CHOICES, DATASET_CHOICES, TrainConfig
+    from engine.config import ALGORITHM_CHOICES, DATASET_CHOICES, QUICK_RECIPE, TrainConfig
     from engine.data import SOURCES
     from engine.models import BACKBONES
 
@@ -44,7 +45,7 @@ def load_engine() -> EngineInfo:
     ]
     algorithms.sort(key=lambda a: not a.available)
     sources = [(name, name in SOURCES) for name in DATASET_CHOICES]
-    return EngineInfo(TrainConfig().to_dict(), algorithms, sources, list(BACKBONES), bool(torch.cuda.is_available()))
+    return EngineInfo(TrainConfig().to_dict(), algorithms, sources, list(BACKBONES), bool(torch.cuda.is_available()), dict(QUICK_RECIPE))
 
 
 def load_pool(name: str, root: str | None, seed: int) -> Any:

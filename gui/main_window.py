@@ -148,8 +148,7 @@ class MainWindow(QMainWindow):
         New classes tab receives the model (``modelChanged``).
         """
         self.data_panel.set_source("synthetic")
-        self.algorithm_panel.set_values({"algo": "protonet", "ways": 5, "shots": 1, "queries": 15, "meta_batch": 8,
-                                         "iterations": 100_000, "time_budget": QUICK_TRAIN_SECONDS})
+        self.algorithm_panel.set_values({**self.engine.quick_recipe, "iterations": 100_000, "time_budget": QUICK_TRAIN_SECONDS})
         self.tabs.setCurrentIndex(0)
         self.start_run()
 

@@ -160,8 +160,8 @@ def make_window(qtbot, tmp_path, small_glyph_pool):
     from gui.main_window import MainWindow
     from gui.settings import open_settings
 
-    def make(**values):
-        window = MainWindow(settings=open_settings(tmp_path / "settings.ini"), pool=small_glyph_pool)
+    def make(pool=None, **values):
+        window = MainWindow(settings=open_settings(tmp_path / "settings.ini"), pool=pool or small_glyph_pool)
         qtbot.addWidget(window)
         window.resize(1280, 800)  # the offscreen screen is 800x600; restoreGeometry would shrink the window to it
         window.show()

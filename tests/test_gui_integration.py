@@ -20,12 +20,14 @@ def test_new_classes_tab_receives_the_trained_model_and_the_sample_set(qtbot, ma
     assert not workspace.quick_train_button.isVisibleTo(workspace)
 
 
-def test_quick_train_request_starts_a_protonet_run_on_the_glyphs(qtbot, make_window):
-    window = make_window(**TINY)
+def test_quick_train_request_starts_a_protonet_run_on_the_glyphs(qtbot, make_window, glyph_pool):
+    window = make_window(pool=glyph_pool, **TINY)  # the built-in set: enough classes for 20-way tasks
     window.workspace.quickTrainRequested.emit()
     assert window.tabs.currentIndex() == 0
     values = window.algorithm_panel.values()
     assert values["algo"] == "protonet" and values["time_budget"] == 60.0
+    # the one-minute recipe (engine.config.QUICK_RECIPE): trained on 20-way tasks
+    assert (values["ways"], values["shots"], values["queries"], values["meta_batch"]) == (20, 1, 5, 4)
     assert window.data_panel.source() == "synthetic"
     qtbot.waitUntil(lambda: window.controller.is_active, timeout=20_000)
     with qtbot.waitSignal(window.controller.runFinished, timeout=10_000):

@@ -89,29 +89,24 @@ def load_model_job(checkpoint: str) -> tuple[Any, str]:
     return algo, f"{config.algo} on {config.dataset}, {payload.get('iteration', 0)} iterations"
 
 
-def quick_train_job(iterations: int = 300, algo: str = "protonet", seconds: float = 60.0, progress: Callable | None = None) -> tuple[Any, str]:
-    """Meta-train a small model on the built-in glyphs (used by the standalone launcher)."""
-    from engine.config import TrainConfig
+def quick_train_job(iterations: int = 300, seconds: float = 60.0, progress: Callable | None = None) -> tuple[Any, str]:
+    """Meta-train the quick recipe (engine.config.QUICK_RECIPE) on the built-in glyphs with the shared
+    trainer (used by the standalone launcher); returns the trained algorithm and a description."""
+    from engine.config import QUICK_RECIPE, TrainConfig
     from engine.data import make_glyph_pool
-    from engine.tasks import TaskSampler
-    from engine.trainer import build_model_and_algorithm, meta_step, resolve_device
-
-    import torch
+    from engine.events import Finished, IterationMetrics
+    from engine.trainer import build_model_and_algorithm, resolve_device, run
 
     pool = make_glyph_pool(classes={"train": 200, "val": 10, "test": 40})
-    config = TrainConfig(algo=algo, ways=5, shots=5, queries=5, meta_batch=4, iterations=iterations, device="cpu")
-    model = build_model_and_algorithm(config, resolve_device("cpu"))
-    optimizer = torch.optim.Adam(model.outer_parameters(), lr=config.outer_lr)
-    sampler = TaskSampler(pool, "train", 5, 5, 5, seed=0)
-    began, done = time.perf_counter(), 0
-    for i in range(iterations):
-        if time.perf_counter() - began > seconds:
-            break
-        meta_step(model, optimizer, sampler.batch(i, config.meta_batch))
-        done = i + 1
-        if progress is not None:
-            progress(done)
-    return model, f"{algo} quick-trained on built-in glyphs, {done} iterations"
+    config = TrainConfig(**QUICK_RECIPE, iterations=iterations, time_budget=seconds, val_every=0, device="cpu")
+    algo = build_model_and_algorithm(config, resolve_device("cpu"))
+    done = 0
+    for event in run(config, pool=pool, algo=algo):
+        if isinstance(event, IterationMetrics) and progress is not None:
+            progress(event.iteration)
+        if isinstance(event, Finished):
+            done = event.iterations
+    return algo, f"{config.algo} quick-trained on built-in glyphs, {done} iterations"
 
 
 def load_images_job(paths: list[str]) -> tuple[list[np.ndarray], list[str]]:
