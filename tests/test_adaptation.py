@@ -133,3 +133,18 @@ def test_eval_cli_runs_on_a_saved_class_set(small_glyph_pool, tmp_path, capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["episodes"] == 4 and 0.0 <= result["accuracy"] <= 1.0
     assert cli_main(argv[:-3] + ["--queries", "3", "--json"]) == 2  # 4 examples < 2 shots + 3 queries
+
+
+def test_the_embedding_view_reuses_the_adapt_pass_and_matches_a_fresh_one(small_glyph_pool):
+    classes = small_glyph_pool.split_classes("test")[:4]
+    x, y = _support(small_glyph_pool, classes, 3)
+    learner = adapt_with_progress(_algo("protonet"), x, y, on_step=lambda s: None, leave_one_out=False)
+    assert learner.support_embedding is not None  # kept from the step-0 report
+    reused = embedding_projection(learner, x, y)
+    learner.support_embedding = None
+    fresh = embedding_projection(learner, x, y)
+    for key in ("support", "prototypes", "mean", "basis"):
+        np.testing.assert_allclose(reused[key], fresh[key], atol=1e-4)
+    other = x[::-1].copy()  # another support set of the same size is embedded afresh, not mistaken for it
+    learner.support_embedding = torch.zeros(12, 64)
+    assert not np.allclose(embedding_projection(learner, other, y)["support"], 0.0)

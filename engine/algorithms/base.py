@@ -60,6 +60,8 @@ class Learner(ABC):
     """A classifier adapted to one support set."""
 
     ways: int
+    #: ``embed(support_x)`` when a one-pass learner already computed it (see report_support_fit)
+    support_embedding: torch.Tensor | None = None
 
     @abstractmethod
     def logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -82,9 +84,13 @@ class Learner(ABC):
 
     @torch.no_grad()
     def report_support_fit(self, support_x: torch.Tensor, support_y: torch.Tensor, on_step: "StepCallback | None") -> "Learner":
-        """For learners made in one pass: report how they fit their support set as step 0."""
+        """For learners made in one pass: report how they fit their support set as step 0.
+
+        The pass's embedding of the support set is kept as ``support_embedding``: it is
+        exactly ``embed(support_x)``, which the embedding view would otherwise compute again.
+        """
         if on_step is not None:
-            logits = self.logits(support_x)
+            logits, self.support_embedding = self.logits_and_embedding(support_x)
             on_step(StepStats(0, F.cross_entropy(logits, support_y).item(), accuracy(logits, support_y)))
         return self
 
