@@ -35,6 +35,10 @@ from .tasks import Task
 
 
 
+# A helper runs at this lower priority: on a busy machine the scheduler then serves the window's
+# thread first (with both cores computing, a GUI probe measured p99 45 ms and 77 ms stalls
+# without it); on an idle machine it costs nothing.
+HELPER_NICENESS = 10
 # helpers inherit a socket by its descriptor number (POSIX); elsewhere a run uses one process
 SUPPORTED = os.name == "posix"
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -90,6 +94,10 @@ def serve(fd: int) -> None:
     except (EOFError, OSError):
         return
     torch.set_num_threads(1)
+    try:
+        os.nice(HELPER_NICENESS)
+    except OSError:  # not permitted here: run at the parent's priority
+        pass
     from .config import TrainConfig
     from .trainer import build_model_and_algorithm
 

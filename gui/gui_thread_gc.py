@@ -46,11 +46,30 @@ class GuiThreadGarbageCollector(QObject):
         due = [generation for generation in range(3) if counts[generation] > self._thresholds[generation]]
         return gc.collect(max(due)) if due else 0
 
+    def settle(self) -> int:
+        """Collect everything now, then freeze the survivors (torch, Qt, the modules: what start-up made)
+        out of every later collection's sight; returns the objects collected.
+
+        Without it, the first generation-1 and generation-2 collections after start-up walk those
+        hundreds of thousands of objects on the GUI thread (a 130 ms stall measured mid-run).
+        """
+        if threading.get_ident() != self._owner:
+            return 0
+        found = gc.collect()
+        gc.freeze()
+        return found
+
     def stop(self) -> None:
         """Stop the timer and give collection back to CPython (if it had it)."""
         self._timer.stop()
         if self._was_enabled:
             gc.enable()
+
+
+def settle_after_startup() -> None:
+    """:meth:`GuiThreadGarbageCollector.settle` on the installed collector (none: nothing to do)."""
+    if _installed is not None:
+        _installed.settle()
 
 
 def install_gui_thread_gc(app: QCoreApplication) -> GuiThreadGarbageCollector:

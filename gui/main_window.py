@@ -188,7 +188,9 @@ class MainWindow(QMainWindow):
             return
         from .algorithm_panel import AlgorithmPanel
         from .data_controller import DataController
+        from .gui_thread_gc import settle_after_startup
 
+        settle_after_startup()  # torch is imported: freeze what start-up made (see gui.gui_thread_gc)
         self.engine = info
         self.data = DataController(self.injected_pool, self)
         self.data_panel = DataPanel(info.sources)

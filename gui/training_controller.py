@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import collections
 import os
+import sys
+import threading
 import traceback
 from typing import Any, Callable, Iterable
 
@@ -24,6 +26,21 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal
 from .background import describe_error
 
 DRAIN_INTERVAL_MS = 33
+
+
+# The training thread's niceness (Linux applies it per thread): with every core computing, the
+# scheduler then serves the window's thread first. A probe measured p99 39.5 ms of GUI stall with
+# two processes at equal priority; the helpers run at engine.task_workers.HELPER_NICENESS.
+TRAINING_THREAD_NICENESS = 10
+
+
+def lower_this_threads_priority(niceness: int = TRAINING_THREAD_NICENESS) -> None:
+    """Make the calling thread (only) nicer, where the platform allows; silently keep it otherwise."""
+    if hasattr(os, "setpriority") and sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + niceness)
+        except OSError:
+            pass
 
 
 def training_threads() -> int:
@@ -68,6 +85,7 @@ class TrainingThread(QThread):
             from engine.trainer import run as train
 
             torch.set_num_threads(training_threads())
+            lower_this_threads_priority()
             events = self.work(self.control) if self.work is not None else train(self.config, self.control, pool=self.pool)
             for event in events:
                 self.queue.append((self.generation, event))
