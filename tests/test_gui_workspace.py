@@ -272,3 +272,12 @@ def test_the_mixture_of_experts_shows_its_gate_for_these_classes(workspace, qtbo
     with qtbot.waitSignal(ws.leaveOneOut, timeout=60_000):
         ws.adapt()
     assert not ws.gate.isVisibleTo(ws)
+
+
+def test_a_failing_job_is_reported_in_words_only(workspace, qtbot, tmp_path):
+    """A job's error reaches the status line, and nothing is re-raised on the GUI thread
+    (pytest-qt fails a test on an exception raised in a slot)."""
+    ws = workspace()
+    with qtbot.waitSignal(ws.failed, timeout=20_000) as blocker:
+        ws.load_checkpoint(str(tmp_path / "gone.pt"))
+    assert "does not exist" in blocker.args[0] and ws.status.text() == blocker.args[0]

@@ -16,6 +16,7 @@ import time
 from typing import Any, Callable
 
 import numpy as np
+import shiboken6
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QWidget
@@ -147,9 +148,13 @@ class NewClassesWorkspace(QWidget):
 
     # -- workers ---------------------------------------------------------------
     def _run(self, fn: Callable, *args: Any, on_done: Callable[[Any], None], on_error: Callable[[BaseException], None] | None = None) -> WorkerBase:
-        worker = create_worker(fn, *args, _start_thread=False)
-        worker.returned.connect(on_done)
-        worker.errored.connect(on_error or (lambda exc: self.show_message(describe_error(exc), error=True)))
+        # _ignore_errors: the error goes to on_error only (superqt would also re-raise it on the GUI
+        # thread, printing a traceback for a failure the workspace already reports in words)
+        worker = create_worker(fn, *args, _start_thread=False, _ignore_errors=True)
+        report = on_error or (lambda exc: self.show_message(describe_error(exc), error=True))
+        # a job may end after its window has closed (a checkpoint load at exit): then nobody is told
+        worker.returned.connect(lambda value: on_done(value) if shiboken6.isValid(self) else None)
+        worker.errored.connect(lambda exc: report(exc) if shiboken6.isValid(self) else None)
         worker.finished.connect(lambda: self._workers.discard(worker))
         self._workers.add(worker)
         worker.start()
