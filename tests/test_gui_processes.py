@@ -39,3 +39,13 @@ def test_processes_default_to_auto(make_window):
     assert panel.values()["workers"] == 0 and panel.workers.text() == "Auto"
     panel.workers.setValue(3)
     assert panel.values()["workers"] == 3
+
+
+def test_closing_the_window_mid_run_ends_the_helper_too(qtbot, make_window):
+    before = child_pids()
+    window = make_window(**RUN)
+    window.start_run()
+    qtbot.waitUntil(lambda: "2 processes" in window.run_controls.rate_label.text(), timeout=90_000)
+    window.close()
+    assert not window.controller.is_active
+    qtbot.waitUntil(lambda: not (child_pids() - before), timeout=5_000)
