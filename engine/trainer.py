@@ -162,8 +162,14 @@ def build_model_and_algorithm(config: TrainConfig, device: torch.device) -> Algo
     return build_algorithm(config.algo, model, config.algo_config())
 
 
-def evaluate(algo: Algorithm, tasks: Iterable[Task], device: torch.device, should_stop: Callable[[], bool] | None = None) -> tuple[float, float]:
-    """Mean accuracy and 95% CI over ``tasks`` (adapt on support, score queries)."""
+def evaluate(
+    algo: Algorithm, tasks: Iterable[Task], device: torch.device, should_stop: Callable[[], bool] | None = None,
+    workers: TaskWorkers | None = None,
+) -> tuple[float, float]:
+    """Mean accuracy and 95% CI over ``tasks`` (adapt on support, score queries); ``workers`` share
+    the episodes with helper processes (the same accuracies, in the same order)."""
+    if workers is not None:
+        return mean_ci95(workers.evaluate(algo, [t.to(device) for t in tasks], should_stop))
     accs = []
     for task in tasks:
         if should_stop is not None and should_stop():
@@ -254,7 +260,7 @@ def run(
             )
 
     def validate(done: int) -> ValidationMetrics:
-        acc, ci = evaluate(algo, val_tasks, device, should_stop=stop)
+        acc, ci = evaluate(algo, val_tasks, device, should_stop=stop, workers=workers)
         history.val_iteration.append(done)
         history.val_accuracy.append(acc)
         history.val_ci95.append(ci)

@@ -67,6 +67,21 @@ def test_shared_meta_gradient_equals_one_process(small_glyph_pool, algo_name):
     assert_same_gradients(gradients(algo), expected)
 
 
+@pytest.mark.parametrize("algo_name", ["maml", "protonet", "blackbox"])
+def test_shared_evaluation_gives_the_one_process_accuracies_in_order(small_glyph_pool, algo_name):
+    config = TrainConfig(algo=algo_name, queries=3, device="cpu", seed=2)
+    tasks = TaskSampler(small_glyph_pool, "val", 5, 1, 3, seed=2).fixed(7)
+    algo = build_model_and_algorithm(config, torch.device("cpu"))
+    alone = [algo.evaluate(t) for t in tasks]
+    with TaskWorkers(config.to_dict(), 2) as workers:
+        wait_ready(workers, 1)
+        shared = workers.evaluate(algo, tasks)
+        assert workers.problems == []
+    assert len(shared) == len(alone)
+    # the same episodes in the same order; float32 rounding in another process may at most flip one query
+    assert sum(abs(a - b) for a, b in zip(shared, alone)) <= 1 / 15 + 1e-9
+
+
 def test_a_helper_that_dies_is_replaced_by_the_parent(small_glyph_pool):
     config = TrainConfig(algo="maml", queries=3, meta_batch=4, device="cpu")
     tasks = TaskSampler(small_glyph_pool, "train", 5, 1, 3, seed=0).batch(0, 4)
