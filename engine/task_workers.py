@@ -166,8 +166,9 @@ class _Helper:
         self.busy = True
 
     def close(self) -> None:
-        """End the helper: politely when idle, at once when busy (it holds no state worth waiting for)."""
-        if not self.busy:
+        """End the helper: politely when idle and ready; at once when busy or still starting (it holds
+        no state worth waiting for, and a Stop must not wait for its import of torch)."""
+        if self.ready and not self.busy:
             try:
                 self.conn.send(None)
             except (OSError, ValueError):

@@ -163,3 +163,12 @@ def test_a_script_without_a_main_guard_can_use_helpers(tmp_path):
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "finished time budget processes 2" in out.stdout, out.stdout + out.stderr[-2000:]
+
+
+def test_closing_helpers_that_are_still_starting_does_not_wait_for_them():
+    before = child_pids()
+    workers = TaskWorkers(TrainConfig(algo="protonet", device="cpu").to_dict(), 2)
+    began = time.monotonic()
+    workers.close()  # at once: the helper is still importing torch
+    assert time.monotonic() - began < 0.5
+    assert child_pids() - before == set()
