@@ -150,6 +150,7 @@ class _Helper:
         self.ready = False
         self.failed = False
         self.busy = False  # a request is out and its reply not read
+        self.dropped = False  # closed by TaskWorkers._drop, its problem recorded
 
     def poll_ready(self) -> bool:
         if not self.ready and not self.failed:
@@ -202,8 +203,14 @@ class TaskWorkers:
         self.close()
 
     def active(self) -> int:
-        """Helpers ready now (checked without waiting)."""
-        return sum(helper.poll_ready() for helper in self.helpers)
+        """Helpers ready now (checked without waiting); one that could not start is recorded in ``problems``."""
+        ready = 0
+        for helper in self.helpers:
+            if helper.poll_ready():
+                ready += 1
+            elif helper.failed and not helper.dropped:
+                self._drop(helper, "a helper process could not start")
+        return ready
 
     def meta_gradient(self, algo: Algorithm, tasks: list[Task], should_stop: Callable[[], bool] | None = None, precision: str = "fp32") -> tuple[float, float]:
         """``algo.meta_gradient(tasks)`` computed by this process and the ready helpers together.
@@ -324,7 +331,7 @@ class TaskWorkers:
         return reply[1:]
 
     def _drop(self, helper: _Helper, problem: str) -> None:
-        helper.failed = True
+        helper.failed = helper.dropped = True
         if problem:
             self.problems.append(problem)
         helper.close()

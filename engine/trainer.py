@@ -337,6 +337,7 @@ def run(
     finally:
         if workers is not None:
             workers.close()
+    lost_helpers = workers.problems if workers is not None else []
     done = history.iteration[-1] if history.iteration else start
     if val and reason in ("completed", "time budget") and done > start and (not history.val_iteration or history.val_iteration[-1] != done):
         try:  # a final validation of the last weights; a stop request still cuts it short
@@ -351,6 +352,8 @@ def run(
     if not message:
         budget = f"time budget of {config.time_budget:g} s reached" if config.time_budget else ""
         message = {"completed": "finished", "time budget": budget, "stopped": "stopped"}[reason] + f" after {done} iterations"
+    if lost_helpers:  # the run went on without them: say so once
+        message += f" ({lost_helpers[0]}; its share of the tasks was computed in this process)"
     yield Finished(
         run_id,
         iterations=done,

@@ -17,7 +17,7 @@ import torch
 
 from conftest import REPO
 from engine.config import TrainConfig
-from engine.events import Finished, Started
+from engine.events import Finished, IterationMetrics, Started
 from engine.task_workers import TaskWorkers, default_workers, plan_workers
 from engine.tasks import TaskSampler
 from engine.trainer import RunControl, build_model_and_algorithm, run
@@ -97,6 +97,7 @@ def test_a_helper_that_dies_is_replaced_by_the_parent(small_glyph_pool):
         workers.meta_gradient(algo, tasks)
         assert len(workers.problems) == 1 and "helper" in workers.problems[0]
         assert workers.active() == 0  # dropped: later meta-batches stay in this process
+        assert len(workers.problems) == 1  # and reported once
     assert_same_gradients(gradients(algo), expected)
 
 
@@ -172,3 +173,42 @@ def test_closing_helpers_that_are_still_starting_does_not_wait_for_them():
     workers.close()  # at once: the helper is still importing torch
     assert time.monotonic() - began < 0.5
     assert child_pids() - before == set()
+
+
+def test_a_helper_that_cannot_start_is_reported(monkeypatch):
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # a "python" that exits at once
+    workers = TaskWorkers(TrainConfig(algo="protonet", device="cpu").to_dict(), 2)
+    try:
+        deadline = time.monotonic() + 60
+        while not workers.problems:
+            assert workers.active() == 0 and time.monotonic() < deadline
+            time.sleep(0.05)
+        assert workers.problems == ["a helper process could not start"]
+    finally:
+        workers.close()
+
+
+def test_a_run_whose_helper_dies_goes_on_and_says_so(small_glyph_pool):
+    before = child_pids()
+    control = RunControl()
+    config = TrainConfig(algo="protonet", queries=3, meta_batch=4, iterations=10_000, val_every=0, device="cpu", workers=2)
+    deadline = time.monotonic() + 90
+    shared, after_kill, finished = 0, 0, None
+    for event in run(config, control, pool=small_glyph_pool):
+        assert time.monotonic() < deadline
+        if isinstance(event, Finished):
+            finished = event
+            break
+        if not isinstance(event, IterationMetrics):
+            continue
+        if event.processes == 2:
+            shared += 1
+            if shared == 2:
+                for pid in child_pids() - before:
+                    os.kill(pid, 9)
+        elif shared >= 2:
+            after_kill += 1
+            if after_kill == 3:
+                control.stop()
+    assert finished is not None and finished.reason == "stopped"
+    assert "helper process" in finished.message and "computed in this process" in finished.message
