@@ -146,11 +146,14 @@ class _Helper:
         )
         theirs.close()
         self.conn = Connection(ours.detach())
-        self.conn.send(config)
         self.ready = False
         self.failed = False
         self.busy = False  # a request is out and its reply not read
         self.dropped = False  # closed by TaskWorkers._drop, its problem recorded
+        try:
+            self.conn.send(config)
+        except OSError:  # it exited already (it could not start): reported by TaskWorkers.active
+            self.failed = True
 
     def poll_ready(self) -> bool:
         if not self.ready and not self.failed:
