@@ -121,7 +121,7 @@ def serve(fd: int) -> None:
                 for p, v in zip(params, _unpack_tensors(values)):
                     p.copy_(v)
             if kind == "evaluate":  # query accuracy of each task after adapting, as the parent would
-                conn.send(("ok", [algo.evaluate(task) for task in tasks]))
+                conn.send(("ok", evaluate_each(algo, tasks)))
                 continue
             for p in params:
                 p.grad = None
@@ -221,34 +221,14 @@ class TaskWorkers:
         Leaves the mean meta-gradient over all ``tasks`` in ``.grad`` and
         returns the mean loss and accuracy, as ``algo.meta_gradient`` does.
         """
-        ready = [h for h in self.helpers if h.poll_ready()][: len(tasks) - 1]  # every process gets a task
-        if not ready:
+        own, sent = self._dispatch("gradient", algo, tasks, precision)
+        if not sent:
             return algo.meta_gradient(tasks, should_stop=should_stop)
-        if self._threads_before is None and torch.get_num_threads() > 1:
-            # the cores are the processes' now: one intra-op thread each (restored by close)
-            self._threads_before = torch.get_num_threads()
-            torch.set_num_threads(1)
-        shares = _split(len(tasks), len(ready) + 1)
         params = list(algo.outer_parameters())
-        values = _pack_tensors(params)
-        start = shares[0]
-        sent = []
-        for helper, size in zip(ready, shares[1:]):
-            part = tasks[start:start + size]
-            start += size
-            try:
-                helper.send(("gradient", values, [_pack_task(t) for t in part], precision))
-                sent.append((helper, part))
-            except (OSError, ValueError) as exc:
-                self._drop(helper, f"could not reach a helper process ({exc})")
-                sent.append((None, part))
-        own = tasks[: shares[0]]
         try:
             loss, acc = algo.meta_gradient(own, should_stop=should_stop)
         except BaseException:  # a stop request (or an error) here: the helpers' replies would be stale
-            for helper, _ in sent:
-                if helper is not None:
-                    self._drop(helper, "")
+            self._drop_busy(sent)
             raise
         total_loss, total_acc = loss * len(own), acc * len(own)
         for p in params:
@@ -283,19 +263,31 @@ class TaskWorkers:
         A stop request between this process's tasks raises ``Interrupted`` (the
         helpers' replies are then dropped with them).
         """
-        from .algorithms import Interrupted
+        own, sent = self._dispatch("evaluate", algo, tasks, "fp32")
+        try:
+            accs = evaluate_each(algo, own, should_stop)
+            for helper, part in sent:
+                reply = self._receive(helper) if helper is not None else None
+                accs += list(reply[0]) if reply is not None else evaluate_each(algo, part, should_stop)
+        except BaseException:  # a stop request (or an error) here: the helpers' replies would be stale
+            self._drop_busy(sent)
+            raise
+        return accs
 
-        def own(part: list[Task]) -> list[float]:
-            accs = []
-            for task in part:
-                if should_stop is not None and should_stop():
-                    raise Interrupted
-                accs.append(algo.evaluate(task))
-            return accs
+    def _dispatch(self, kind: str, algo: Algorithm, tasks: list[Task], precision: str) -> tuple[list[Task], list]:
+        """Send each ready helper a contiguous share of ``tasks`` with the current weights.
 
-        ready = [h for h in self.helpers if h.poll_ready()][: len(tasks) - 1]
+        Returns this process's share (the first) and ``(helper, part)`` for every share sent
+        (``helper`` None where sending failed: that part is computed here). With no helper
+        ready, everything is this process's and nothing is sent.
+        """
+        ready = [h for h in self.helpers if h.poll_ready()][: len(tasks) - 1]  # every process gets a task
         if not ready:
-            return own(tasks)
+            return tasks, []
+        if self._threads_before is None and torch.get_num_threads() > 1:
+            # the cores are the processes' now: one intra-op thread each (restored by close)
+            self._threads_before = torch.get_num_threads()
+            torch.set_num_threads(1)
         shares = _split(len(tasks), len(ready) + 1)
         values = _pack_tensors(list(algo.outer_parameters()))
         start, sent = shares[0], []
@@ -303,22 +295,17 @@ class TaskWorkers:
             part = tasks[start:start + size]
             start += size
             try:
-                helper.send(("evaluate", values, [_pack_task(t) for t in part], "fp32"))
+                helper.send((kind, values, [_pack_task(t) for t in part], precision))
                 sent.append((helper, part))
             except (OSError, ValueError) as exc:
                 self._drop(helper, f"could not reach a helper process ({exc})")
                 sent.append((None, part))
-        try:
-            accs = own(tasks[: shares[0]])
-            for helper, part in sent:
-                reply = self._receive(helper) if helper is not None else None
-                accs += list(reply[0]) if reply is not None else own(part)
-        except BaseException:
-            for helper, _ in sent:
-                if helper is not None and helper.busy:
-                    self._drop(helper, "")
-            raise
-        return accs
+        return tasks[: shares[0]], sent
+
+    def _drop_busy(self, sent: list) -> None:
+        for helper, _ in sent:
+            if helper is not None and helper.busy:
+                self._drop(helper, "")
 
     def _receive(self, helper: _Helper) -> tuple | None:
         """The reply's values after ``"ok"``; None (and the helper dropped) when it died or failed."""
@@ -347,6 +334,18 @@ class TaskWorkers:
         if self._threads_before is not None:
             torch.set_num_threads(self._threads_before)
             self._threads_before = None
+
+
+def evaluate_each(algo: Algorithm, tasks: list[Task], should_stop: Callable[[], bool] | None = None) -> list[float]:
+    """Query accuracy of each task after adapting, in order; a stop request between tasks raises ``Interrupted``."""
+    from .algorithms import Interrupted
+
+    accs = []
+    for task in tasks:
+        if should_stop is not None and should_stop():
+            raise Interrupted
+        accs.append(algo.evaluate(task))
+    return accs
 
 
 def _split(n: int, parts: int) -> list[int]:

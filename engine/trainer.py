@@ -27,7 +27,7 @@ from .distributed import DistContext, broadcast_int, broadcast_parameters, shard
 from .events import Event, Finished, IterationMetrics, Started, ValidationMetrics
 from .metrics import mean_ci95
 from .models import build_backbone
-from .task_workers import TaskWorkers, plan_workers
+from .task_workers import TaskWorkers, evaluate_each, plan_workers
 from .tasks import Task, TaskSampler
 
 _run_ids = itertools.count(1)
@@ -168,14 +168,8 @@ def evaluate(
 ) -> tuple[float, float]:
     """Mean accuracy and 95% CI over ``tasks`` (adapt on support, score queries); ``workers`` share
     the episodes with helper processes (the same accuracies, in the same order)."""
-    if workers is not None:
-        return mean_ci95(workers.evaluate(algo, [t.to(device) for t in tasks], should_stop))
-    accs = []
-    for task in tasks:
-        if should_stop is not None and should_stop():
-            raise Interrupted
-        accs.append(algo.evaluate(task.to(device)))
-    return mean_ci95(accs)
+    tasks = [t.to(device) for t in tasks]
+    return mean_ci95(workers.evaluate(algo, tasks, should_stop) if workers is not None else evaluate_each(algo, tasks, should_stop))
 
 
 def restore(checkpoint: str, device: str | torch.device = "cpu") -> tuple[Algorithm, TrainConfig, dict]:
