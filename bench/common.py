@@ -53,3 +53,27 @@ def median(xs: list[float]) -> float:
 def emit(result: dict) -> None:
     """Print the result as one JSON object on the last line of stdout."""
     print(json.dumps(result))
+
+
+def plain_conv4(ours):
+    """The Conv-4 as usually written (nn.Conv2d 3x3, batch-statistics BN, ReLU, nn.MaxPool2d; NCHW
+    throughout), holding ``ours``'s (engine.models.Conv4) weights: the parameter names match, so both
+    compute the same function from the same starting point, ours in channels-last layout."""
+    from torch import nn
+
+    from engine.models import Flatten, TaskBatchNorm2d
+
+    class PlainConv4(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            blocks = [nn.Sequential(nn.Conv2d(cin, 64, 3, padding=1), TaskBatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2))
+                      for cin in (1, 64, 64, 64)]
+            self.features = nn.Sequential(*blocks, Flatten())
+            self.head = nn.Linear(64, ours.head.out_features)
+
+        def forward(self, x):
+            return self.head(self.features(x))
+
+    model = PlainConv4()
+    model.load_state_dict(ours.state_dict())
+    return model

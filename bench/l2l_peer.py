@@ -34,7 +34,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import emit, load_pool, machine
+from common import emit, load_pool, machine, plain_conv4
 
 
 def main() -> None:
@@ -47,6 +47,9 @@ def main() -> None:
     ap.add_argument("--start-iteration", type=int, default=1000, help="episode index offset (fresh batches)")
     ap.add_argument("--data", choices=("omniglot", "synthetic"), default="omniglot")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    ap.add_argument("--model", choices=("plain", "ours"), default="plain",
+                    help="plain: the Conv-4 as usually written (conv, BN, ReLU, nn.MaxPool2d), what a learn2learn "
+                         "user runs; ours: engine.models.Conv4 with its CPU pooling kernel (engine/pooling.py)")
     args = ap.parse_args()
     if args.iters < 1 or args.warmup < 0 or args.steps < 1 or args.meta_batch < 1:
         ap.error("--iters, --steps and --meta-batch must be >= 1, --warmup >= 0")
@@ -65,6 +68,8 @@ def main() -> None:
 
     torch.manual_seed(0)  # as engine.trainer.build_model_and_algorithm (config seed 0)
     model = build_backbone("conv4", 5)
+    if args.model == "plain":
+        model = plain_conv4(model)
     maml = l2l.algorithms.MAML(model, lr=0.4, first_order=args.order == "first")
     opt = torch.optim.Adam(maml.parameters(), 0.003)
 
@@ -110,7 +115,7 @@ def main() -> None:
         "iters": args.iters,
         "warmup": args.warmup,
         "threads": torch.get_num_threads(),
-        "model": "engine.models.Conv4 (batch-statistics BN)",
+        "model": {"plain": "Conv-4, nn layers (batch-statistics BN)", "ours": "engine.models.Conv4"}[args.model],
         "tasks_per_s": round(rate, 2),
         "final_loss": round(loss, 4),
         "machine": machine(),

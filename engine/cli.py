@@ -14,6 +14,7 @@ import traceback
 from dataclasses import replace
 from typing import TYPE_CHECKING, Sequence
 
+from .allocator import keep_freed_memory
 from .config import ALGORITHM_CHOICES, DATASET_CHOICES, TrainConfig
 from .data.base import ClassPool, DataError
 
@@ -222,6 +223,7 @@ COMMANDS = {"train": cmd_train, "compare": cmd_compare, "eval": cmd_eval, "omnig
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    keep_freed_memory()
     try:
         result = COMMANDS[args.command](args)
     except DataError as exc:

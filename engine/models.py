@@ -13,6 +13,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+
 IMAGE_SIZE = 28
 
 
@@ -35,6 +36,46 @@ class TaskBatchNorm2d(nn.Module):
         return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
 
 
+# batches at least this large run channels-last on the CPU (see Conv2d)
+CHANNELS_LAST_MIN_BATCH = 32
+
+
+class Conv2d(nn.Conv2d):
+    """``nn.Conv2d`` that runs large CPU batches channels-last, so the block after it does too.
+
+    With its weight in channels-last layout the convolution writes a channels-last
+    output, and batch norm and max-pooling are far faster on that layout than on
+    NCHW: a Conv-4 forward + backward of 75 images takes 57 ms instead of 90 ms on
+    one thread, and ProtoNet meta-trains 1.42x faster with the same accuracy after
+    the same iterations (BENCHMARKS.md). Small batches (a support set) stay NCHW,
+    where the saving is small.
+
+    Channels-last batch norm accumulates its statistics less accurately, and
+    second-order MAML amplifies every rounding difference through the support
+    set's few-sample statistics: on the channels-last path it ended 2.1 points
+    below the NCHW reference after 60 meta-iterations, where another correct fp32
+    implementation differed by 0.3. So second-order algorithms switch it off
+    (:func:`use_channels_last`). The parameter itself keeps the default layout
+    (checkpoints, the optimizer and the helpers' transfers see ordinary tensors);
+    the per-call copy of a 3x3 kernel is tiny.
+    """
+
+    channels_last = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = self.weight
+        if self.channels_last and x.device.type == "cpu" and x.shape[0] >= CHANNELS_LAST_MIN_BATCH:
+            weight = weight.to(memory_format=torch.channels_last)  # (contiguous() keeps a 1-channel kernel as it is)
+        return self._conv_forward(x, weight, self.bias)
+
+
+def use_channels_last(model: nn.Module, enabled: bool) -> None:
+    """Turn the channels-last fast path of every :class:`Conv2d` in ``model`` on or off."""
+    for module in model.modules():
+        if isinstance(module, Conv2d):
+            module.channels_last = enabled
+
+
 class Flatten(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.flatten(1)
@@ -47,7 +88,7 @@ def _conv_block(cin: int, cout: int) -> nn.Sequential:
     gradients while the ReLU (and its backward) runs on a 4x smaller tensor.
     """
     return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1),
+        Conv2d(cin, cout, 3, padding=1),
         TaskBatchNorm2d(cout),
         nn.MaxPool2d(2),
         nn.ReLU(),

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from .algorithms.base import Algorithm
+from .allocator import keep_freed_memory
 from .tasks import Task
 
 
@@ -96,6 +97,7 @@ def serve(fd: int) -> None:
         config = conn.recv()
     except (EOFError, OSError):
         return
+    keep_freed_memory()
     torch.set_num_threads(1)
     try:
         os.nice(HELPER_NICENESS)

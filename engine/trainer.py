@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Iterator
 import torch
 
 from .algorithms import Algorithm, Interrupted, build_algorithm
+from .allocator import keep_freed_memory, release_freed_memory
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import ClassPool, DataError, load_source
@@ -211,6 +212,7 @@ def run(
     checkpoints, and its stop / time-budget decision is broadcast each iteration.
     """
     config.validate()
+    keep_freed_memory()
     dist = dist or DistContext()
     share, offset = shard(config.meta_batch, dist)
     control = control or RunControl()
@@ -341,6 +343,7 @@ def run(
         except Interrupted:
             pass
     save(done)
+    release_freed_memory()  # the working set goes back to the OS while the app idles
     seconds = time.perf_counter() - began - paused
     tps = timed_tasks / timed_seconds if timed_tasks else 0.0
     if not message:

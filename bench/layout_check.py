@@ -1,0 +1,82 @@
+"""The fast CPU path against the plain Conv-4: same maths, same accuracy after the same iterations.
+
+Ours: engine.models.Conv4, whose convolutions run channels-last on the CPU (so
+batch norm and max-pooling do too). Plain: the Conv-4 as usually written
+(NCHW throughout, bench/common.plain_conv4) holding the same initial weights.
+Both fp32, one process, the same seed and episodes: first the meta-gradient of
+one meta-batch from the same weights, then validation accuracy on the same
+fixed episodes after the same number of meta-iterations. The performance issue
+counts a speed-up only with accuracy within 1 point of the fp32 reference.
+``--control`` adds a third run, the plain network on PyTorch's own (non-oneDNN)
+convolutions: as correct as the reference, so its distance from it is what
+float32 rounding alone does to a run's accuracy after the same iterations.
+
+    python bench/layout_check.py [--algo maml] [--iterations 60] [--meta-batch 32] [--episodes 300] [--control]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from common import OMNIGLOT_DIR, emit, load_pool, machine, plain_conv4
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--algo", default="maml")
+    ap.add_argument("--iterations", type=int, default=60)
+    ap.add_argument("--meta-batch", type=int, default=32)
+    ap.add_argument("--episodes", type=int, default=300)
+    ap.add_argument("--control", action="store_true",
+                    help="also train the plain network with PyTorch's own convolutions instead of oneDNN's: another "
+                         "correct fp32 implementation, to show how far two equally valid runs drift apart")
+    args = ap.parse_args()
+
+    import torch
+
+    from engine.config import TrainConfig
+    from engine.events import Finished
+    from engine.tasks import TaskSampler
+    from engine.trainer import build_model_and_algorithm, evaluate, run
+
+    pool = load_pool("omniglot")
+    base = TrainConfig(dataset="omniglot", data_root=str(OMNIGLOT_DIR), algo=args.algo, ways=5, shots=1, queries=15,
+                       meta_batch=args.meta_batch, inner_lr=0.4, outer_lr=0.003, iterations=args.iterations, val_every=0,
+                       workers=1)
+
+    def build(layout: str):
+        torch.backends.mkldnn.enabled = layout != "plain_native"
+        algo = build_model_and_algorithm(base, torch.device("cpu"))
+        if layout.startswith("plain"):
+            algo.model = plain_conv4(algo.model)
+        return algo
+
+    layouts = ("ours", "plain", "plain_native") if args.control else ("ours", "plain")
+
+    tasks = TaskSampler(pool, "train", 5, 1, 15, seed=0).batch(0, 8)
+    grads = {}
+    for layout in ("ours", "plain"):
+        algo = build(layout)
+        algo.meta_gradient(tasks)
+        grads[layout] = torch.cat([p.grad.flatten() for p in algo.model.parameters() if p.grad is not None])
+    rel = ((grads["ours"] - grads["plain"]).norm() / grads["plain"].norm()).item()
+    val = TaskSampler(pool, "val", 5, 1, 15, seed=7).fixed(args.episodes)
+    result = {"machine": machine(), "algo": args.algo, "iterations": args.iterations, "meta_batch": args.meta_batch,
+              "meta_gradient_relative_difference": float(f"{rel:.3g}")}
+    for layout in layouts:
+        algo = build(layout)
+        finished = [e for e in run(base, pool=pool, algo=algo) if isinstance(e, Finished)][0]
+        acc, ci = evaluate(algo, val, "cpu")
+        result[f"{layout}_tasks_per_s"] = round(finished.tasks_per_second, 2)
+        result[f"{layout}_val_acc"] = acc
+        result[f"{layout}_val_ci95"] = ci
+        print(f"{layout}: {finished.tasks_per_second:.2f} tasks/s, validation {100 * acc:.2f}% +- {100 * ci:.2f}", flush=True)
+    result["speedup"] = round(result["ours_tasks_per_s"] / result["plain_tasks_per_s"], 3)
+    result["accuracy_difference_points"] = round(100 * (result["ours_val_acc"] - result["plain_val_acc"]), 2)
+    if args.control:
+        result["control_difference_points"] = round(100 * (result["plain_native_val_acc"] - result["plain_val_acc"]), 2)
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""The CPU speed-ups change no maths: channels-last convolutions (engine.models.Conv2d) and the
+allocator thresholds (engine.allocator)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from engine.algorithms import AlgoConfig
+from engine.algorithms.maml import MAML
+from engine.allocator import keep_freed_memory
+from engine.models import CHANNELS_LAST_MIN_BATCH, Conv2d, Conv4, use_channels_last
+from engine.tasks import Task
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def plain_copy(model: Conv4) -> Conv4:
+    """The same network and weights with every convolution a stock (NCHW) nn.Conv2d."""
+    plain = Conv4(ways=model.head.out_features).to(next(model.parameters()).dtype)
+    for block in plain.features:
+        if isinstance(block, nn.Sequential) and isinstance(block[0], Conv2d):
+            old = block[0]
+            block[0] = nn.Conv2d(old.in_channels, old.out_channels, 3, padding=1).to(old.weight.dtype)
+    plain.load_state_dict(model.state_dict())
+    assert not any(isinstance(m, Conv2d) for m in plain.modules())
+    return plain
+
+
+def strokes(n: int, generator: torch.Generator) -> torch.Tensor:
+    """Binary strokes on a flat background, like Omniglot (flat regions tie in max-pooling)."""
+    return (torch.rand(n, 1, 28, 28, generator=generator) > 0.8).double()
+
+
+def test_large_batches_run_channels_last_and_parameters_do_not():
+    model = Conv4(ways=5)
+    out = model.features[0][0](torch.rand(CHANNELS_LAST_MIN_BATCH, 1, 28, 28))
+    assert out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()
+    # a support set stays NCHW (the accuracy of MAML's second-order gradient, see engine.models.Conv2d)
+    assert model.features[0][0](torch.rand(5, 1, 28, 28)).is_contiguous()
+    # checkpoints, Adam and the helpers' byte transfers see ordinary tensors
+    assert all(p.is_contiguous() for p in model.parameters())
+
+
+def test_second_order_maml_keeps_nchw_and_first_order_uses_channels_last():
+    """Second order amplifies channels-last batch norm's rounding (BENCHMARKS.md: -2.1 points)."""
+    for first_order, expected in ((False, False), (True, True)):
+        model = Conv4(ways=5)
+        MAML(model, AlgoConfig(first_order=first_order))
+        convs = [m for m in model.modules() if isinstance(m, Conv2d)]
+        assert len(convs) == 4 and all(c.channels_last is expected for c in convs)
+        out = model.features[0][0](torch.rand(CHANNELS_LAST_MIN_BATCH, 1, 28, 28))
+        assert out.is_contiguous() is not expected
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+def test_maml_meta_gradient_equals_the_plain_nchw_network(first_order):
+    torch.manual_seed(0)
+    ours = Conv4(ways=3).double()
+    plain = plain_copy(ours)
+    g = torch.Generator().manual_seed(4)
+    # a small support set (NCHW) and a query batch large enough for channels-last
+    queries = CHANNELS_LAST_MIN_BATCH // 3 + 1
+    task = Task(strokes(6, g), torch.arange(3).repeat(2), strokes(3 * queries, g), torch.arange(3).repeat(queries), classes=(0, 1, 2))
+    grads = []
+    for model in (ours, plain):
+        algo = MAML(model, AlgoConfig(ways=3, inner_lr=0.4, inner_steps=2, first_order=first_order))
+        use_channels_last(model, model is ours)  # compare the fast path itself, in either order
+        model.zero_grad()
+        loss, _ = algo.task_loss(task)
+        loss.backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+
+
+FAULTS = textwrap.dedent(
+    """
+    import resource, sys
+    sys.path.insert(0, sys.argv[1])
+    import torch
+    from engine.allocator import keep_freed_memory
+    applied = keep_freed_memory()
+
+    def step():  # a training step's pattern: many activations alive at once, then all freed
+        live = [torch.ones(2 << 20) for _ in range(10)]  # 10 x 8 MB, touched
+        del live
+
+    for _ in range(3):
+        step()  # warm-up: glibc's moving thresholds settle here
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(5):
+        step()
+    print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    """
+)
+
+
+def page_faults(allocator: str) -> tuple[str, int]:
+    env = {**os.environ, "META_PLAYGROUND_ALLOCATOR": allocator}
+    out = subprocess.run([sys.executable, "-c", FAULTS, str(REPO)], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    applied, faults = out.stdout.split()
+    return applied, int(faults)
+
+
+@pytest.mark.skipif(not keep_freed_memory(), reason="glibc's mallopt is not available here")
+def test_freed_buffers_are_reused_without_new_page_faults():
+    tuned_applied, tuned = page_faults("")
+    default_applied, default = page_faults("default")
+    assert (tuned_applied, default_applied) == ("True", "False")
+    # 5 steps x 80 MB: with glibc's defaults the heap is trimmed and faulted in again every step
+    assert default > 50_000
+    assert tuned < default / 20
