@@ -77,3 +77,17 @@ def plain_conv4(ours):
     model = PlainConv4()
     model.load_state_dict(ours.state_dict())
     return model
+
+
+def train_and_score(label: str, config, pool, val, algo, result: dict) -> None:
+    """Meta-train ``algo`` in place as ``config`` says, score it on the ``val`` episodes, and record
+    ``{label}_tasks_per_s``, ``{label}_val_acc`` and ``{label}_val_ci95`` in ``result``."""
+    from engine.events import Finished
+    from engine.trainer import evaluate, run
+
+    finished = [e for e in run(config, pool=pool, algo=algo) if isinstance(e, Finished)][0]
+    acc, ci = evaluate(algo, val, "cpu")
+    result[f"{label}_tasks_per_s"] = round(finished.tasks_per_second, 2)
+    result[f"{label}_val_acc"] = acc
+    result[f"{label}_val_ci95"] = ci
+    print(f"{label}: {finished.tasks_per_second:.2f} tasks/s, validation {100 * acc:.2f}% +- {100 * ci:.2f}", flush=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 
-from common import OMNIGLOT_DIR, emit, load_pool, machine, plain_conv4
+from common import OMNIGLOT_DIR, emit, load_pool, machine, plain_conv4, train_and_score
 
 
 def main() -> None:
@@ -35,9 +35,8 @@ def main() -> None:
     import torch
 
     from engine.config import TrainConfig
-    from engine.events import Finished
     from engine.tasks import TaskSampler
-    from engine.trainer import build_model_and_algorithm, evaluate, run
+    from engine.trainer import build_model_and_algorithm
 
     pool = load_pool("omniglot")
     base = TrainConfig(dataset="omniglot", data_root=str(OMNIGLOT_DIR), algo=args.algo, ways=5, shots=1, queries=15,
@@ -64,13 +63,7 @@ def main() -> None:
     result = {"machine": machine(), "algo": args.algo, "iterations": args.iterations, "meta_batch": args.meta_batch,
               "meta_gradient_relative_difference": float(f"{rel:.3g}")}
     for layout in layouts:
-        algo = build(layout)
-        finished = [e for e in run(base, pool=pool, algo=algo) if isinstance(e, Finished)][0]
-        acc, ci = evaluate(algo, val, "cpu")
-        result[f"{layout}_tasks_per_s"] = round(finished.tasks_per_second, 2)
-        result[f"{layout}_val_acc"] = acc
-        result[f"{layout}_val_ci95"] = ci
-        print(f"{layout}: {finished.tasks_per_second:.2f} tasks/s, validation {100 * acc:.2f}% +- {100 * ci:.2f}", flush=True)
+        train_and_score(layout, base, pool, val, build(layout), result)
     result["speedup"] = round(result["ours_tasks_per_s"] / result["plain_tasks_per_s"], 3)
     result["accuracy_difference_points"] = round(100 * (result["ours_val_acc"] - result["plain_val_acc"]), 2)
     if args.control:

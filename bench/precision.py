@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from common import OMNIGLOT_DIR, emit, load_pool, machine
+from common import OMNIGLOT_DIR, emit, load_pool, machine, train_and_score
 
 
 def main() -> None:
@@ -26,9 +26,8 @@ def main() -> None:
     import torch
 
     from engine.config import TrainConfig
-    from engine.events import Finished
     from engine.tasks import TaskSampler
-    from engine.trainer import build_model_and_algorithm, evaluate, restore, run
+    from engine.trainer import build_model_and_algorithm
 
     pool = load_pool("omniglot")
     base = TrainConfig(dataset="omniglot", data_root=str(OMNIGLOT_DIR), algo=args.algo, ways=5, shots=1, queries=15,
@@ -46,14 +45,8 @@ def main() -> None:
     result = {"machine": machine(), "algo": args.algo, "iterations": args.iterations, "meta_batch": args.meta_batch,
               "meta_gradient_relative_difference": round(rel, 4)}
     for precision in ("fp32", "bf16"):
-        path = f"/tmp/precision-{precision}.pt"
-        finished = [e for e in run(base.replace(precision=precision, checkpoint=path), pool=pool) if isinstance(e, Finished)][0]
-        algo, _, _ = restore(path)
-        acc, ci = evaluate(algo, val, "cpu")
-        result[f"{precision}_tasks_per_s"] = round(finished.tasks_per_second, 2)
-        result[f"{precision}_val_acc"] = acc
-        result[f"{precision}_val_ci95"] = ci
-        print(f"{precision}: {finished.tasks_per_second:.2f} tasks/s, validation {100 * acc:.2f}% +- {100 * ci:.2f}", flush=True)
+        config = base.replace(precision=precision)
+        train_and_score(precision, config, pool, val, build_model_and_algorithm(config, torch.device("cpu")), result)
     result["speedup"] = round(result["bf16_tasks_per_s"] / result["fp32_tasks_per_s"], 3)
     result["accuracy_difference_points"] = round(100 * (result["bf16_val_acc"] - result["fp32_val_acc"]), 2)
     emit(result)
