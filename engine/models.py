@@ -13,7 +13,6 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-
 IMAGE_SIZE = 28
 
 
