@@ -11,7 +11,8 @@ counts a speed-up only with accuracy within 1 point of the fp32 reference.
 convolutions: as correct as the reference, so its distance from it is what
 float32 rounding alone does to a run's accuracy after the same iterations.
 
-    python bench/layout_check.py [--algo maml] [--iterations 60] [--meta-batch 32] [--episodes 300] [--control]
+    python bench/layout_check.py [--algo maml] [--iterations 60] [--meta-batch 32] [--episodes 300] [--seed 0]
+        [--force-channels-last] [--control]
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=60)
     ap.add_argument("--meta-batch", type=int, default=32)
     ap.add_argument("--episodes", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=0, help="initial weights and training episodes")
+    ap.add_argument("--force-channels-last", action="store_true",
+                    help="run our network channels-last even for second-order algorithms (which switch it off)")
     ap.add_argument("--control", action="store_true",
                     help="also train the plain network with PyTorch's own convolutions instead of oneDNN's: another "
                          "correct fp32 implementation, to show how far two equally valid runs drift apart")
@@ -35,19 +39,22 @@ def main() -> None:
     import torch
 
     from engine.config import TrainConfig
+    from engine.models import use_channels_last
     from engine.tasks import TaskSampler
     from engine.trainer import build_model_and_algorithm
 
     pool = load_pool("omniglot")
     base = TrainConfig(dataset="omniglot", data_root=str(OMNIGLOT_DIR), algo=args.algo, ways=5, shots=1, queries=15,
                        meta_batch=args.meta_batch, inner_lr=0.4, outer_lr=0.003, iterations=args.iterations, val_every=0,
-                       workers=1)
+                       workers=1, seed=args.seed)
 
     def build(layout: str):
         torch.backends.mkldnn.enabled = layout != "plain_native"
         algo = build_model_and_algorithm(base, torch.device("cpu"))
         if layout.startswith("plain"):
             algo.model = plain_conv4(algo.model)
+        elif args.force_channels_last:
+            use_channels_last(algo.model, True)
         return algo
 
     layouts = ("ours", "plain", "plain_native") if args.control else ("ours", "plain")
@@ -60,7 +67,7 @@ def main() -> None:
         grads[layout] = torch.cat([p.grad.flatten() for p in algo.model.parameters() if p.grad is not None])
     rel = ((grads["ours"] - grads["plain"]).norm() / grads["plain"].norm()).item()
     val = TaskSampler(pool, "val", 5, 1, 15, seed=7).fixed(args.episodes)
-    result = {"machine": machine(), "algo": args.algo, "iterations": args.iterations, "meta_batch": args.meta_batch,
+    result = {"machine": machine(), "algo": args.algo, "seed": args.seed, "force_channels_last": args.force_channels_last, "iterations": args.iterations, "meta_batch": args.meta_batch,
               "meta_gradient_relative_difference": float(f"{rel:.3g}")}
     for layout in layouts:
         train_and_score(layout, base, pool, val, build(layout), result)
