@@ -54,6 +54,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=c.workers, metavar="N",
                    help="CPU processes sharing each meta-batch (same maths, 1.4x on 2 cores); 0 = one per core, "
                         f"at most 2 [{c.workers}]")
+    p.add_argument("--augment", action="store_true",
+                   help="jitter each training image by a small random rotation, scale, shear and shift (engine/augment.py); "
+                        "validation and test images are left as they are")
     p.add_argument("--meta-batch", type=int, default=c.meta_batch, help=f"tasks per meta-iteration [{c.meta_batch}]")
     p.add_argument("--inner-steps", type=int, default=c.inner_steps, help=f"adaptation steps [{c.inner_steps}]")
     p.add_argument("--inner-lr", type=float, default=c.inner_lr, help=f"adaptation learning rate [{c.inner_lr}]")

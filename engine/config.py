@@ -25,6 +25,7 @@ class TrainConfig:
     dataset: str = "synthetic"
     data_root: str | None = None
     rotations: bool = True
+    augment: bool = False  # jitter training images by small random affine maps (engine.augment)
     algo: str = "protonet"
     backbone: str = "conv4"
     ways: int = 5

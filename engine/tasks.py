@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .augment import random_affine
 from .data.base import ClassPool, DataError
 
 TRAIN_STREAM, EVAL_STREAM = 11, 23
@@ -56,6 +57,7 @@ class TaskSampler:
     ways, shots, queries : N, K and Q (Q per class)
     seed : the run's seed; episodes are a pure function of (seed, stream, index)
     same_group : draw all N classes from one group (alphabet), as in Lake's task
+    augment : distort each image by a small random affine map (engine.augment), for training episodes
     """
 
     def __init__(
@@ -67,6 +69,7 @@ class TaskSampler:
         queries: int,
         seed: int = 0,
         same_group: bool = False,
+        augment: bool = False,
     ) -> None:
         if ways < 2:
             raise DataError(f"ways must be at least 2 (got {ways})")
@@ -76,6 +79,7 @@ class TaskSampler:
             raise DataError(f"queries must be at least 1 (got {queries})")
         self.pool, self.split = pool, split
         self.ways, self.shots, self.queries, self.seed = ways, shots, queries, seed
+        self.augment = augment
         need = shots + queries
         classes = pool.split_classes(split)
         self.classes = [c for c in classes if pool.count(c) >= need]
@@ -111,10 +115,15 @@ class TaskSampler:
         idx = torch.stack(picks)  # [ways, shots + queries]
         images = to_float(self.pool.images[idx.flatten()]).view(self.ways, need, 1, *self.pool.images.shape[1:])
         labels = torch.arange(self.ways).unsqueeze(1)
+        support_x = images[:, : self.shots].reshape(-1, *images.shape[2:])
+        query_x = images[:, self.shots :].reshape(-1, *images.shape[2:])
+        if self.augment:
+            generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+            support_x, query_x = random_affine(support_x, generator), random_affine(query_x, generator)
         return Task(
-            support_x=images[:, : self.shots].reshape(-1, *images.shape[2:]),
+            support_x=support_x,
             support_y=labels.expand(-1, self.shots).reshape(-1),
-            query_x=images[:, self.shots :].reshape(-1, *images.shape[2:]),
+            query_x=query_x,
             query_y=labels.expand(-1, self.queries).reshape(-1),
             classes=classes,
         )

@@ -220,7 +220,7 @@ def run(
     device = resolve_device(config.device)
     if pool is None:
         pool = load_source(config.dataset, config.data_root, rotations=config.rotations, seed=config.seed)
-    train = TaskSampler(pool, "train", config.ways, config.shots, config.queries, seed=config.seed)
+    train = TaskSampler(pool, "train", config.ways, config.shots, config.queries, seed=config.seed, augment=config.augment)
     val = TaskSampler(pool, "val", config.ways, config.shots, config.queries, seed=config.seed) if config.val_every and dist.is_main else None
 
     history, start, payload = History(), 0, None

@@ -102,6 +102,10 @@ class AlgorithmPanel(QGroupBox):
                                     "about 1.4x faster on 2 cores (BENCHMARKS.md). Auto uses one per core, at most 2; "
                                     "GPU runs and the fine-tune baseline always use one.")
         self.workers.setSpecialValueText("Auto")
+        self.augment_check = QCheckBox("jitter training images")
+        self.augment_check.setToolTip("Distort each training image by a small random rotation, scale, shear and shift, so the "
+                                      "model learns what does not matter about a drawing; validation and your own support "
+                                      "images are used as they are. Helps most when there are few training classes.")
 
         budget_row = QHBoxLayout()
         budget_row.setContentsMargins(0, 0, 0, 0)
@@ -136,6 +140,7 @@ class AlgorithmPanel(QGroupBox):
         form.addRow("Seed", self.seed)
         form.addRow("Device", self.device_combo)
         form.addRow("Processes", self.workers)
+        form.addRow("Augment", self.augment_check)
 
         self.set_values(self.defaults)
         for box in (self.ways, self.shots, self.queries, self.meta_batch, self.inner_steps, self.iterations, self.val_every, self.val_episodes, self.seed, self.workers):
@@ -145,6 +150,7 @@ class AlgorithmPanel(QGroupBox):
         for combo in (self.algo_combo, self.backbone_combo, self.device_combo):
             combo.currentIndexChanged.connect(self._on_changed)
         self.budget_check.toggled.connect(self._on_changed)
+        self.augment_check.toggled.connect(self._on_changed)
         self._update_note()
 
     # -- values ----------------------------------------------------------------
@@ -167,6 +173,7 @@ class AlgorithmPanel(QGroupBox):
             "seed": self.seed.value(),
             "device": self.device_combo.currentData(),
             "workers": self.workers.value(),
+            "augment": self.augment_check.isChecked(),
         }
 
     def set_values(self, values: dict) -> None:
@@ -179,6 +186,8 @@ class AlgorithmPanel(QGroupBox):
             for key in ("inner_lr", "outer_lr"):
                 if isinstance(values.get(key), (int, float)):
                     getattr(self, key).setValue(float(values[key]))
+            if isinstance(values.get("augment"), bool):
+                self.augment_check.setChecked(values["augment"])
             budget = values.get("time_budget")
             self.budget_check.setChecked(isinstance(budget, (int, float)))
             if isinstance(budget, (int, float)):
