@@ -1,7 +1,7 @@
 """The fast CPU path against the plain Conv-4: same maths, same accuracy after the same iterations.
 
-Ours: engine.models.Conv4, whose convolutions run channels-last on the CPU (so
-batch norm and max-pooling do too). Plain: the Conv-4 as usually written
+Ours: engine.models.Conv4, whose convolutions run large batches channels-last on
+the CPU (so batch norm and max-pooling do too), for every algorithm. Plain: the Conv-4 as usually written
 (NCHW throughout, bench/common.plain_conv4) holding the same initial weights.
 Both fp32, one process, the same seed and episodes: first the meta-gradient of
 one meta-batch from the same weights, then validation accuracy on the same
@@ -12,7 +12,10 @@ convolutions: as correct as the reference, so its distance from it is what
 float32 rounding alone does to a run's accuracy after the same iterations.
 
     python bench/layout_check.py [--algo maml] [--iterations 60] [--meta-batch 32] [--episodes 300] [--seed 0]
-        [--force-channels-last] [--control]
+        [--control]
+
+Single runs of the same maths drift apart by up to 2 points after 60 iterations, so
+judge a change over seeds (BENCHMARKS.md: seeds 0-11 for second-order MAML).
 """
 
 from __future__ import annotations
@@ -29,8 +32,6 @@ def main() -> None:
     ap.add_argument("--meta-batch", type=int, default=32)
     ap.add_argument("--episodes", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0, help="initial weights and training episodes")
-    ap.add_argument("--force-channels-last", action="store_true",
-                    help="run our network channels-last even for second-order algorithms (which switch it off)")
     ap.add_argument("--control", action="store_true",
                     help="also train the plain network with PyTorch's own convolutions instead of oneDNN's: another "
                          "correct fp32 implementation, to show how far two equally valid runs drift apart")
@@ -39,7 +40,6 @@ def main() -> None:
     import torch
 
     from engine.config import TrainConfig
-    from engine.models import use_channels_last
     from engine.tasks import TaskSampler
     from engine.trainer import build_model_and_algorithm
 
@@ -53,8 +53,6 @@ def main() -> None:
         algo = build_model_and_algorithm(base, torch.device("cpu"))
         if layout.startswith("plain"):
             algo.model = plain_conv4(algo.model)
-        elif args.force_channels_last:
-            use_channels_last(algo.model, True)
         return algo
 
     layouts = ("ours", "plain", "plain_native") if args.control else ("ours", "plain")
@@ -67,7 +65,7 @@ def main() -> None:
         grads[layout] = torch.cat([p.grad.flatten() for p in algo.model.parameters() if p.grad is not None])
     rel = ((grads["ours"] - grads["plain"]).norm() / grads["plain"].norm()).item()
     val = TaskSampler(pool, "val", 5, 1, 15, seed=7).fixed(args.episodes)
-    result = {"machine": machine(), "algo": args.algo, "seed": args.seed, "force_channels_last": args.force_channels_last, "iterations": args.iterations, "meta_batch": args.meta_batch,
+    result = {"machine": machine(), "algo": args.algo, "seed": args.seed, "iterations": args.iterations, "meta_batch": args.meta_batch,
               "meta_gradient_relative_difference": float(f"{rel:.3g}")}
     for layout in layouts:
         train_and_score(layout, base, pool, val, build(layout), result)

@@ -49,12 +49,14 @@ class Conv2d(nn.Conv2d):
     the same iterations (BENCHMARKS.md). Small batches (a support set) stay NCHW,
     where the saving is small.
 
-    Channels-last batch norm accumulates its statistics less accurately, and
-    second-order MAML amplifies rounding through the support set's few-sample
-    statistics (its meta-gradient is 3x further from float64). After 60
-    meta-iterations it ended below the NCHW reference in 4 of 5 seeds (-2.1, -1.1,
-    +2.3, -0.3, -1.3 points; mean -0.5 +- 1.5): not shown to be harmless, so
-    second-order algorithms switch it off (:func:`use_channels_last`). The parameter itself keeps the default layout
+    Every algorithm uses it. Channels-last batch norm sums in another order, so
+    runs drift apart from NCHW ones as any two float32 implementations do; for
+    second-order MAML, whose meta-gradient carries that rounding through the
+    support set's few-sample statistics, twelve seeds of 60 meta-iterations ended
+    0.19 points below the NCHW reference on average (95% CI -0.94 to +0.56, 6 of
+    12 below; +0.03 +- 0.68 over the 7 seeds run as the app runs, one thread per
+    process), while running 1.35x faster (BENCHMARKS.md, "Meta-training throughput").
+    :func:`use_channels_last` turns it off for comparisons. The parameter itself keeps the default layout
     (checkpoints, the optimizer and the helpers' transfers see ordinary tensors);
     the per-call copy of a 3x3 kernel is tiny.
     """

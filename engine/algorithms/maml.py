@@ -22,9 +22,8 @@ from torch import nn
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from ..models import use_channels_last
 from ..tasks import Task
-from .base import AlgoConfig, Algorithm, Learner, StepCallback, StepStats, accuracy, ways_of
+from .base import Algorithm, Learner, StepCallback, StepStats, accuracy, ways_of
 
 Params = dict[str, torch.Tensor]
 
@@ -73,11 +72,6 @@ class MAML(Algorithm):
         "fit a new task; the meta-gradient differentiates through those steps."
     )
     first_order_default: ClassVar[bool] = False
-
-    def __init__(self, model: nn.Module, config: AlgoConfig) -> None:
-        super().__init__(model, config)
-        # second order amplifies channels-last batch norm's rounding into lost accuracy (engine.models.Conv2d)
-        use_channels_last(self.model, self.first_order)
 
     def adapted_keys(self) -> list[str]:
         """Names of the parameters the inner loop updates."""
