@@ -7,8 +7,8 @@ is meta-training time: the trainer's clock minus the time of those checks (they
 only decide when to stop; the app validates far less often), and ``wall`` is the
 whole run, checks included. The reported accuracy is then measured on the test
 alphabets, which took no part in the decision. ``--ways``, ``--queries``,
-``--meta-batch`` and ``--outer-lr`` change the *training* tasks only (to compare
-recipes); evaluation is always 5-way 1-shot.
+``--meta-batch``, ``--outer-lr`` and ``--augment`` change the *training* tasks only
+(to compare recipes); evaluation is always 5-way 1-shot.
 
     python bench/time_to_accuracy.py [--target 0.95] [--budget 60] [--algo protonet]
 """
@@ -32,6 +32,7 @@ def main() -> None:
     for flag in ("--ways", "--queries", "--meta-batch"):
         ap.add_argument(flag, type=int, default=None, help="training tasks only (default: the app's)")
     ap.add_argument("--outer-lr", type=float, default=None, help="default: the app's")
+    ap.add_argument("--augment", action="store_true", help="jitter the training images (engine/augment.py)")
     args = ap.parse_args()
 
     import tempfile
@@ -49,6 +50,8 @@ def main() -> None:
     base = TrainConfig(dataset=args.data, data_root=str(OMNIGLOT_DIR) if args.data == "omniglot" else None)
     overrides = {k: v for k, v in (("ways", args.ways), ("queries", args.queries), ("meta_batch", args.meta_batch),
                                    ("outer_lr", args.outer_lr)) if v is not None}
+    if args.augment:
+        overrides["augment"] = True
     config = base.replace(algo=args.algo or base.algo, iterations=1_000_000, val_every=0, **overrides)
     val_tasks = TaskSampler(pool, "val", 5, 1, 15, seed=0).fixed(args.episodes)
     control = RunControl()
@@ -80,7 +83,7 @@ def main() -> None:
     print(f"test alphabets: {100 * test_acc:.1f}% +- {100 * test_ci:.1f} after {seconds:.1f} s of meta-training")
     emit({
         "machine": machine(), "algo": config.algo, "target": args.target, "train": {k: getattr(config, k) for k in (
-            "ways", "shots", "queries", "meta_batch", "outer_lr")}, "processes": processes,
+            "ways", "shots", "queries", "meta_batch", "outer_lr", "augment")}, "processes": processes,
         "seconds": round(seconds, 1), "wall": round(wall, 1), "iteration": iteration, "val_accuracy": val_acc,
         "accuracy": test_acc, "ci95": test_ci, "reached": bool(test_acc >= args.target),
     })
