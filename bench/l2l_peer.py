@@ -26,7 +26,7 @@ reuses the project's torch/torchvision/numpy/pillow through a .pth file)::
 Run (from the repo root; the last stdout line is one JSON object)::
 
     /work/peer-l2l/bin/python bench/l2l_peer.py [--order second|first] [--steps 1] [--meta-batch 32]
-        [--iters 3] [--warmup 1] [--start-iteration 1000] [--data omniglot|synthetic] [--threads N]
+        [--iters 3] [--warmup 1] [--start-iteration 1000] [--data omniglot|synthetic] [--threads N] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ def main() -> None:
     ap.add_argument("--model", choices=("plain", "ours"), default="plain",
                     help="plain: the Conv-4 as usually written (conv, BN, ReLU, nn.MaxPool2d), what a learn2learn "
                          "user runs; ours: engine.models.Conv4 with its CPU pooling kernel (engine/pooling.py)")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = ap.parse_args()
     if args.iters < 1 or args.warmup < 0 or args.steps < 1 or args.meta_batch < 1:
         ap.error("--iters, --steps and --meta-batch must be >= 1, --warmup >= 0")
@@ -70,11 +71,13 @@ def main() -> None:
     model = build_backbone("conv4", 5)
     if args.model == "plain":
         model = plain_conv4(model)
+    device = torch.device(args.device)
+    model = model.to(device)
     maml = l2l.algorithms.MAML(model, lr=0.4, first_order=args.order == "first")
     opt = torch.optim.Adam(maml.parameters(), 0.003)
 
     def step(it: int) -> float:
-        tasks = sampler.batch(it, args.meta_batch)
+        tasks = [t.to(device) for t in sampler.batch(it, args.meta_batch)]
         opt.zero_grad()
         total = 0.0
         for t in tasks:
@@ -85,6 +88,8 @@ def main() -> None:
             (loss / args.meta_batch).backward()
             total += loss.item()
         opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
         return total / args.meta_batch
 
     it = args.start_iteration
@@ -115,6 +120,7 @@ def main() -> None:
         "iters": args.iters,
         "warmup": args.warmup,
         "threads": torch.get_num_threads(),
+        "device": args.device,
         "model": {"plain": "Conv-4, nn layers (batch-statistics BN)", "ours": "engine.models.Conv4"}[args.model],
         "tasks_per_s": round(rate, 2),
         "final_loss": round(loss, 4),

@@ -11,13 +11,18 @@ Sampling the episodes is inside the timed region for every method.
 
 Methods named ``NAME_x2`` run the same algorithm with two processes sharing each
 meta-batch (engine.task_workers, one torch thread each: what the app does on 2
-cores); plain names run in one process with torch's default threads. With
+cores); plain names run in one process with torch's default threads;
+``maml_vmap`` and ``fomaml_vmap`` compute each meta-batch in one batched pass
+(``--batch-tasks on``, engine/algorithms/batched.py: slower on a CPU, meant
+for GPUs). ``--device cuda`` runs ours (one process) and the peer on the GPU. With
 ``--peer PYTHON`` (a venv with learn2learn, see bench/l2l_peer.py) each round also
 runs learn2learn's MAML (second order, then first order) in that python, so ours
 and theirs alternate within the same run.
 
     python bench/throughput.py [--rounds 3] [--iters 3] [--data omniglot|synthetic]
-        [--methods maml,maml_x2,...] [--peer PYTHON]
+        [--methods maml,maml_x2,...] [--peer PYTHON] [--device cpu|cuda]
+
+On a GPU machine: ``--device cuda --methods maml,maml_vmap,fomaml,fomaml_vmap,protonet,ceiling,ceiling_plain``.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ def main() -> None:
     ap.add_argument("--meta-batch", type=int, default=32)
     ap.add_argument("--methods", default="maml,maml_x2,fomaml,fomaml_x2,protonet,protonet_x2,ceiling,ceiling_plain")
     ap.add_argument("--peer", default=None, help="a python with learn2learn installed (benchmark-only)")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--peer-extra", action="store_true",
                     help="also run learn2learn's second-order MAML on our Conv4 (our pooling kernel) and with our "
                          "allocator settings (engine/allocator.py), to show what each gives it")
@@ -58,29 +64,42 @@ def main() -> None:
     tuned = keep_freed_memory()  # what every training run does (engine.trainer.run)
     pool = load_pool(args.data)
     sampler = TaskSampler(pool, "train", 5, 1, 15, seed=0)
-    device = torch.device("cpu")
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA GPU is available")
+    if device.type == "cuda" and any("_x" in m for m in args.methods.split(",")):
+        raise SystemExit("helper processes (NAME_x2) are a CPU technique; on a GPU use NAME and NAME_vmap")
+
+    def batch(it: int) -> list:
+        return [t.to(device) for t in sampler.batch(it, args.meta_batch)]
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
     base_threads = torch.get_num_threads()
     runners, helpers = {}, []
     for name in args.methods.split(","):
         algo_name, _, times = name.partition("_x")
         processes = int(times or 1)
+        algo_name, batched = algo_name.removesuffix("_vmap"), name.endswith("_vmap")
         if name in ("ceiling", "ceiling_plain"):
             algo = build_model_and_algorithm(TrainConfig(algo="protonet", ways=5), device)
-            model = algo.model if name == "ceiling" else plain_conv4(algo.model)
+            model = algo.model if name == "ceiling" else plain_conv4(algo.model).to(device)
             opt = torch.optim.Adam(model.parameters(), lr=0.003)
 
             def step(it: int, model=model, opt=opt) -> None:
                 torch.set_num_threads(base_threads)
-                tasks = sampler.batch(it, args.meta_batch)
+                tasks = batch(it)
                 opt.zero_grad(set_to_none=True)
                 for t in tasks:
                     x = torch.cat([t.support_x, t.query_x])
                     y = torch.cat([t.support_y, t.query_y])
                     F.cross_entropy(model(x), y).backward()
                 opt.step()
+                sync()
         else:
             cfg = TrainConfig(algo=algo_name, ways=5, shots=1, queries=15, meta_batch=args.meta_batch, inner_steps=1,
-                              inner_lr=0.4, outer_lr=0.003, workers=processes)
+                              inner_lr=0.4, outer_lr=0.003, workers=processes, batch_tasks="on" if batched else "off")
             algo = build_model_and_algorithm(cfg, device)
             opt = torch.optim.Adam(algo.outer_parameters(), lr=cfg.outer_lr)
             workers = TaskWorkers(cfg.to_dict(), processes) if processes > 1 else None
@@ -89,7 +108,8 @@ def main() -> None:
 
             def step(it: int, algo=algo, opt=opt, workers=workers) -> None:
                 torch.set_num_threads(1 if workers is not None else base_threads)
-                meta_step(algo, opt, sampler.batch(it, args.meta_batch), workers=workers)
+                meta_step(algo, opt, batch(it), workers=workers)
+                sync()
         runners[name] = step
 
     for workers in helpers:  # the helpers' start-up (about 2 s) is not what we measure
@@ -108,7 +128,8 @@ def main() -> None:
         for label, order, model, env in variants:
             def peer_step(it: int, order=order, model=model, env=env) -> float:
                 out = subprocess.run([args.peer, script, "--order", order, "--iters", str(args.iters), "--data", args.data,
-                                      "--meta-batch", str(args.meta_batch), "--start-iteration", str(it), "--model", model],
+                                      "--meta-batch", str(args.meta_batch), "--start-iteration", str(it), "--model", model,
+                                      "--device", args.device],
                                      capture_output=True, text=True, env=env)
                 if out.returncode:
                     raise SystemExit(f"the peer failed: {out.stderr[-500:]}")
@@ -131,7 +152,8 @@ def main() -> None:
             it += args.iters + 1
     for workers in helpers:
         workers.close()
-    result = {"machine": machine(), "data": args.data, "meta_batch": args.meta_batch, "allocator_tuned": tuned}
+    result = {"machine": machine(), "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+              "data": args.data, "meta_batch": args.meta_batch, "allocator_tuned": tuned}
     for name, r in rates.items():
         result[f"{name}_tasks_per_s"] = round(median(r), 2)
         print(f"{name:10s} tasks/s median {median(r):6.2f}  rounds {[round(x, 2) for x in r]}")
@@ -141,6 +163,7 @@ def main() -> None:
                 if not name.startswith("ceiling"):
                     result[f"{name}_vs_{ceiling}"] = round(median(rates[name]) / median(rates[ceiling]), 3)
     for ours, theirs in (("maml", "l2l_second"), ("maml_x2", "l2l_second"), ("fomaml", "l2l_first"), ("fomaml_x2", "l2l_first"),
+                         ("maml_vmap", "l2l_second"), ("fomaml_vmap", "l2l_first"),
                          ("maml_x2", "l2l_second_ourmodel"), ("maml_x2", "l2l_second_tuned"),
                          ("maml_x2", "l2l_second_ourmodel_tuned")):
         if ours in rates and theirs in rates:

@@ -160,7 +160,7 @@ def build_model_and_algorithm(config: TrainConfig, device: torch.device) -> Algo
     """The model and algorithm a config describes, on ``device`` (seeded init)."""
     torch.manual_seed(config.seed)
     model = build_backbone(config.backbone, config.ways).to(device)
-    return build_algorithm(config.algo, model, config.algo_config())
+    return build_algorithm(config.algo, model, config.algo_config(device.type))
 
 
 def evaluate(

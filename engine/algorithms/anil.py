@@ -35,6 +35,7 @@ class ANIL(MAML):
         "MAML with the inner loop restricted to the last layer: the features are shared "
         "and frozen during adaptation, only the head takes gradient steps. Much cheaper."
     )
+    batches_tasks = False  # its head-only inner loop on shared features: always the per-task loop
 
     def adapted_keys(self) -> list[str]:
         return ["head.weight", "head.bias"]

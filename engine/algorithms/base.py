@@ -32,6 +32,7 @@ class AlgoConfig:
     inner_steps: int = 1
     inner_lr: float = 0.4
     first_order: bool = False
+    batch_tasks: bool = False  # MAML/FOMAML: one vmap over the meta-batch (engine.algorithms.batched), for GPUs
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from ..tasks import Task
-from .base import Algorithm, Learner, StepCallback, StepStats, accuracy, ways_of
+from .batched import batched_meta_gradient, can_batch
+from .base import Algorithm, Interrupted, Learner, StepCallback, StepStats, accuracy, ways_of
 
 Params = dict[str, torch.Tensor]
 
@@ -72,6 +73,8 @@ class MAML(Algorithm):
         "fit a new task; the meta-gradient differentiates through those steps."
     )
     first_order_default: ClassVar[bool] = False
+    #: its inner loop is the plain one over every weight, which engine.algorithms.batched can vmap
+    batches_tasks: ClassVar[bool] = True
 
     def adapted_keys(self) -> list[str]:
         """Names of the parameters the inner loop updates."""
@@ -135,6 +138,14 @@ class MAML(Algorithm):
         )
         logits = functional_call(self.model, params, (task.query_x,))
         return F.cross_entropy(logits, task.query_y), accuracy(logits, task.query_y)
+
+    def meta_gradient(self, tasks: list[Task], should_stop: Callable[[], bool] | None = None) -> tuple[float, float]:
+        """The loop of :meth:`Algorithm.meta_gradient`, or with ``batch_tasks`` one vmap over the tasks."""
+        if self.config.batch_tasks and can_batch(self, tasks):
+            if should_stop is not None and should_stop():
+                raise Interrupted
+            return batched_meta_gradient(self, tasks)
+        return super().meta_gradient(tasks, should_stop)
 
     def adapt(
         self,

@@ -33,6 +33,7 @@ class MetaSGD(MAML):
         "MAML that also learns a step size for every single weight: adaptation follows a "
         "learned, per-parameter scaled gradient instead of a fixed learning rate."
     )
+    batches_tasks = False  # its learned per-weight rates live outside the model: always the per-task loop
 
     def __init__(self, model: nn.Module, config: AlgoConfig) -> None:
         super().__init__(model, config)
