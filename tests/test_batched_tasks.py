@@ -89,6 +89,27 @@ def test_mixed_shapes_or_other_ways_fall_back_to_the_loop(monkeypatch):
     assert not batched_module.can_batch(algo, four_way)
 
 
+def test_a_failing_batched_pass_falls_back_to_the_loop_for_good(monkeypatch):
+    calls = []
+
+    def out_of_memory(*_args):
+        calls.append(1)
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr("engine.algorithms.maml.batched_meta_gradient", out_of_memory)
+    batch = tasks(2, queries=2)
+    loop, *_ = meta_gradient("maml", batch, batch_tasks=False)
+    torch.manual_seed(0)
+    model = Conv4(ways=WAYS).double()
+    algo = build_algorithm("maml", model, AlgoConfig(ways=WAYS, inner_steps=2, inner_lr=0.4, batch_tasks=True))
+    with pytest.warns(RuntimeWarning, match="per-task loop"):
+        algo.meta_gradient(batch)
+    for a, b in zip((p.grad for p in model.parameters()), loop):
+        torch.testing.assert_close(a, b)
+    algo.meta_gradient(batch)
+    assert calls == [1]
+
+
 def test_a_stop_request_interrupts_before_the_batch():
     algo = build_algorithm("maml", Conv4(ways=WAYS).double(), AlgoConfig(ways=WAYS, batch_tasks=True))
     with pytest.raises(Interrupted):

@@ -15,6 +15,7 @@ learned per-parameter rates) by overriding ``adapted_keys`` / ``inner_rate``.
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable, ClassVar
 
 import torch
@@ -75,6 +76,7 @@ class MAML(Algorithm):
     first_order_default: ClassVar[bool] = False
     #: its inner loop is the plain one over every weight, which engine.algorithms.batched can vmap
     batches_tasks: ClassVar[bool] = True
+    batching_failed = False  # set once a batched pass raised: the run goes on with the loop
 
     def adapted_keys(self) -> list[str]:
         """Names of the parameters the inner loop updates."""
@@ -141,10 +143,14 @@ class MAML(Algorithm):
 
     def meta_gradient(self, tasks: list[Task], should_stop: Callable[[], bool] | None = None) -> tuple[float, float]:
         """The loop of :meth:`Algorithm.meta_gradient`, or with ``batch_tasks`` one vmap over the tasks."""
-        if self.config.batch_tasks and can_batch(self, tasks):
+        if self.config.batch_tasks and not self.batching_failed and can_batch(self, tasks):
             if should_stop is not None and should_stop():
                 raise Interrupted
-            return batched_meta_gradient(self, tasks)
+            try:
+                return batched_meta_gradient(self, tasks)  # writes .grad only once the whole pass succeeded
+            except RuntimeError as error:  # out of device memory, or an op vmap cannot batch there
+                self.batching_failed = True
+                warnings.warn(f"batched tasks failed, using the per-task loop from now on: {error}", RuntimeWarning, stacklevel=2)
         return super().meta_gradient(tasks, should_stop)
 
     def adapt(
