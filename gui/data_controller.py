@@ -46,8 +46,20 @@ def load_engine() -> EngineInfo:
     ]
     algorithms.sort(key=lambda a: not a.available)
     keep_freed_memory()  # before any training or adapting: faster steps, flat memory
+    _warm_optimizer(torch)
     sources = [(name, name in SOURCES) for name in DATASET_CHOICES]
     return EngineInfo(TrainConfig().to_dict(), algorithms, sources, list(BACKBONES), bool(torch.cuda.is_available()), dict(QUICK_RECIPE))
+
+
+def _warm_optimizer(torch: Any) -> None:
+    """Build and step a throwaway Adam: its first construction imports torch._dynamo and with it some 900
+    modules (1.4 s here). Done here, that happens before the window freezes start-up's objects
+    (gui.gui_thread_gc.settle), not at the first Start, where those 200,000 new objects made the GUI
+    thread's collections stall for up to 114 ms (bench/ui_latency.py)."""
+    weight = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.Adam([weight], lr=0.1)
+    weight.grad = torch.ones(1)
+    optimizer.step()
 
 
 def load_pool(name: str, root: str | None, seed: int) -> Any:
