@@ -79,6 +79,15 @@ def plain_conv4(ours):
     return model
 
 
+def add_accuracy_check_args(ap, algo: str = "maml") -> None:
+    """The protocol the accuracy checks share (bench/precision.py, bench/layout_check.py): train the same
+    initial weights on the same episodes for the same iterations, then score the same fixed episodes."""
+    ap.add_argument("--algo", default=algo)
+    ap.add_argument("--iterations", type=int, default=60)
+    ap.add_argument("--meta-batch", type=int, default=32)
+    ap.add_argument("--episodes", type=int, default=300)
+
+
 def train_and_score(label: str, config, pool, val, algo, result: dict) -> None:
     """Meta-train ``algo`` in place as ``config`` says, score it on the ``val`` episodes, and record
     ``{label}_tasks_per_s``, ``{label}_val_acc`` and ``{label}_val_ci95`` in ``result``."""

@@ -22,15 +22,12 @@ from __future__ import annotations
 
 import argparse
 
-from common import OMNIGLOT_DIR, emit, load_pool, machine, plain_conv4, train_and_score
+from common import OMNIGLOT_DIR, add_accuracy_check_args, emit, load_pool, machine, plain_conv4, train_and_score
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--algo", default="maml")
-    ap.add_argument("--iterations", type=int, default=60)
-    ap.add_argument("--meta-batch", type=int, default=32)
-    ap.add_argument("--episodes", type=int, default=300)
+    add_accuracy_check_args(ap)
     ap.add_argument("--seed", type=int, default=0, help="initial weights and training episodes")
     ap.add_argument("--control", action="store_true",
                     help="also train the plain network with PyTorch's own convolutions instead of oneDNN's: another "

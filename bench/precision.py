@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import argparse
 
-from common import OMNIGLOT_DIR, emit, load_pool, machine, train_and_score
+from common import OMNIGLOT_DIR, add_accuracy_check_args, emit, load_pool, machine, train_and_score
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--algo", default="maml")
-    ap.add_argument("--iterations", type=int, default=60)
-    ap.add_argument("--meta-batch", type=int, default=32)
-    ap.add_argument("--episodes", type=int, default=300)
+    add_accuracy_check_args(ap)
     args = ap.parse_args()
 
     import torch
