@@ -154,6 +154,17 @@ def _no_dangling_gui_threads(request, monkeypatch):
         pytest.fail("the test left threads running:\n" + "\n".join(leaks), pytrace=False)
 
 
+def child_pids() -> set[int]:
+    """Process ids of this process's children (Linux /proc), collected over all its threads."""
+    pids: set[int] = set()
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        try:
+            pids.update(int(p) for p in (task / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # the thread ended between listing and reading (CI hit this race)
+    return pids
+
+
 @pytest.fixture
 def make_window(qtbot, tmp_path, small_glyph_pool):
     """Build a window on a private settings file and the small glyph pool; wait until it is ready."""

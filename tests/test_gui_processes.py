@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
+
+from conftest import child_pids
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="helper processes need POSIX")
 
 RUN = {"algo": "fomaml", "ways": 5, "shots": 1, "queries": 2, "meta_batch": 4, "iterations": 100_000, "val_every": 0, "workers": 2}
-
-
-def child_pids() -> set[int]:
-    pids: set[int] = set()
-    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        pids.update(int(p) for p in (task / "children").read_text().split())
-    return pids
 
 
 def test_a_run_with_two_processes_says_so_and_stops_without_leftovers(qtbot, make_window):

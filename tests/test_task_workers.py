@@ -10,12 +10,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import REPO
+from conftest import REPO, child_pids
 from engine.config import TrainConfig
 from engine.events import Finished, IterationMetrics, Started
 from engine.task_workers import TaskWorkers, default_workers, plan_workers
@@ -23,13 +22,6 @@ from engine.tasks import TaskSampler
 from engine.trainer import RunControl, build_model_and_algorithm, run
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="helpers inherit their socket by descriptor (POSIX)")
-
-
-def child_pids() -> set[int]:
-    pids: set[int] = set()
-    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        pids.update(int(p) for p in (task / "children").read_text().split())
-    return pids
 
 
 def wait_ready(workers: TaskWorkers, count: int) -> None:
