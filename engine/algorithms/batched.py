@@ -56,7 +56,8 @@ def batched_meta_gradient(algo: "MAML", tasks: list[Task]) -> tuple[float, float
                 g = {k: v.detach() for k, v in g.items()}
             adapted = {k: adapted[k] - lr * g[k] for k in adapted}
         logits = functional_call(model, adapted, (query_x,))
-        return F.cross_entropy(logits, query_y), logits
+        loss = F.cross_entropy(logits, query_y)
+        return loss, (loss, logits)
 
     stacked = [torch.stack([getattr(t, f) for t in tasks]) for f in ("support_x", "support_y", "query_x", "query_y")]
     per_task = vmap(grad(task_loss, has_aux=True), in_dims=(None, 0, 0, 0, 0))
@@ -64,14 +65,11 @@ def batched_meta_gradient(algo: "MAML", tasks: list[Task]) -> tuple[float, float
     was_on = any(getattr(m, "channels_last", False) for m in model.modules())
     use_channels_last(model, False)
     try:
-        grads, logits = per_task(params, *stacked)
+        grads, (losses, logits) = per_task(params, *stacked)
     finally:
         use_channels_last(model, was_on)
     for name, p in model.named_parameters():
         g = grads[name].mean(0)
         p.grad = g if p.grad is None else p.grad + g
-    with torch.no_grad():
-        query_y = stacked[3]
-        losses = F.cross_entropy(logits.flatten(0, 1), query_y.flatten(), reduction="none").view(query_y.shape).mean(1)
-        accuracy = (logits.argmax(-1) == query_y).float().mean()
+    accuracy = (logits.argmax(-1) == stacked[3]).float().mean()
     return losses.mean().item(), accuracy.item()
