@@ -46,8 +46,10 @@ class Conv2d(nn.Conv2d):
     output, and batch norm and max-pooling are far faster on that layout than on
     NCHW: a Conv-4 forward + backward of 75 images takes 57 ms instead of 90 ms on
     one thread, and ProtoNet meta-trains 1.42x faster with the same accuracy after
-    the same iterations (BENCHMARKS.md). Small batches (a support set) stay NCHW,
-    where the saving is small.
+    the same iterations (BENCHMARKS.md). Small batches (a support set) stay NCHW:
+    they would run 1.3-1.5x faster too, but batch norm over a few images is not
+    accurate enough in that layout (after 10 MAML adaptation steps on 25 glyphs,
+    query probabilities moved by up to 0.12 against NCHW; BENCHMARKS.md).
 
     Every algorithm uses it. Channels-last batch norm sums in another order, so
     runs drift apart from NCHW ones as any two float32 implementations do; for
