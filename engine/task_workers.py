@@ -83,7 +83,7 @@ def _unpack_task(packed: tuple) -> Task:
 
 def plan_workers(requested: int, algo: Algorithm, device: torch.device, meta_batch: int, distributed: bool) -> int:
     """Processes a run should use: ``requested`` (0 = :func:`default_workers`), or 1 where sharing cannot
-    help or would be wrong (CUDA, torchrun, an algorithm with per-task state, a meta-batch of one)."""
+    help or would be wrong (CUDA, torchrun, an algorithm that cannot share, a meta-batch of one)."""
     if distributed or device.type != "cpu" or not algo.shares_tasks or not SUPPORTED:
         return 1
     return max(1, min(requested or default_workers(), meta_batch))
@@ -108,6 +108,7 @@ def serve(fd: int) -> None:
 
     algo = build_model_and_algorithm(TrainConfig.from_dict(config), torch.device("cpu"))
     params = list(algo.outer_parameters())
+    targets = params + algo.shared_state()  # what the parent sends each step, in this order
     conn.send(("ready", os.getpid()))
     while True:
         try:
@@ -120,7 +121,7 @@ def serve(fd: int) -> None:
         try:
             tasks = [_unpack_task(t) for t in packed_tasks]
             with torch.no_grad():
-                for p, v in zip(params, _unpack_tensors(values)):
+                for p, v in zip(targets, _unpack_tensors(values)):
                     p.copy_(v)
             if kind == "evaluate":  # query accuracy of each task after adapting, as the parent would
                 conn.send(("ok", evaluate_each(algo, tasks)))
@@ -223,6 +224,7 @@ class TaskWorkers:
         Leaves the mean meta-gradient over all ``tasks`` in ``.grad`` and
         returns the mean loss and accuracy, as ``algo.meta_gradient`` does.
         """
+        algo.prepare(tasks)  # state for the whole meta-batch, sent with the weights
         own, sent = self._dispatch("gradient", algo, tasks, precision)
         if not sent:
             return algo.meta_gradient(tasks, should_stop=should_stop)
@@ -291,7 +293,7 @@ class TaskWorkers:
             self._threads_before = torch.get_num_threads()
             torch.set_num_threads(1)
         shares = _split(len(tasks), len(ready) + 1)
-        values = _pack_tensors(list(algo.outer_parameters()))
+        values = _pack_tensors(list(algo.outer_parameters()) + algo.shared_state())
         start, sent = shares[0], []
         for helper, size in zip(ready, shares[1:]):
             part = tasks[start:start + size]

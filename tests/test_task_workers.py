@@ -42,7 +42,7 @@ def assert_same_gradients(got: list[torch.Tensor], want: list[torch.Tensor]) -> 
     assert float((g - w).norm() / w.norm()) < 1e-5
 
 
-@pytest.mark.parametrize("algo_name", ["maml", "metasgd", "blackbox", "reptile"])
+@pytest.mark.parametrize("algo_name", ["maml", "metasgd", "blackbox", "reptile", "simpleshot"])
 def test_shared_meta_gradient_equals_one_process(small_glyph_pool, algo_name):
     config = TrainConfig(algo=algo_name, queries=3, meta_batch=5, device="cpu", seed=1)
     tasks = TaskSampler(small_glyph_pool, "train", 5, 1, 3, seed=1).batch(0, 5)
@@ -121,7 +121,9 @@ def test_plan_workers(small_glyph_pool):
     assert plan_workers(3, maml, cpu, meta_batch=8, distributed=False) == 3
     assert plan_workers(0, maml, cpu, meta_batch=8, distributed=False) == default_workers()
     assert plan_workers(4, maml, cpu, meta_batch=2, distributed=False) == 2  # one task per process at least
-    assert plan_workers(2, finetune, cpu, meta_batch=8, distributed=False) == 1  # per-task state
+    assert plan_workers(2, finetune, cpu, meta_batch=8, distributed=False) == 2  # its mask of seen classes travels along
+    finetune.shares_tasks = False
+    assert plan_workers(2, finetune, cpu, meta_batch=8, distributed=False) == 1  # an algorithm that cannot share
     assert plan_workers(2, maml, cpu, meta_batch=8, distributed=True) == 1  # torchrun shares already
     assert plan_workers(2, maml, torch.device("meta"), meta_batch=8, distributed=False) == 1  # not the CPU
 

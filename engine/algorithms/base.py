@@ -107,7 +107,7 @@ class Algorithm(ABC):
     paper: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     #: its meta-gradient is the mean of per-task gradients that depend on the outer parameters
-    #: alone, so helper processes may compute shares of a meta-batch (engine.task_workers)
+    #: and shared_state() alone, so helper processes may compute shares of a meta-batch (engine.task_workers)
     shares_tasks: ClassVar[bool] = True
 
     def __init__(self, model: nn.Module, config: AlgoConfig) -> None:
@@ -134,6 +134,7 @@ class Algorithm(ABC):
         on CPU, and it bounds memory); a stop request between tasks raises
         :class:`Interrupted`. Returns the mean query loss and accuracy.
         """
+        self.prepare(tasks)
         total_loss, total_acc = 0.0, 0.0
         for task in tasks:
             if should_stop is not None and should_stop():
@@ -143,6 +144,15 @@ class Algorithm(ABC):
             total_loss += loss.item()
             total_acc += acc
         return total_loss / len(tasks), total_acc / len(tasks)
+
+    def prepare(self, tasks: list[Task]) -> None:
+        """Update, for a whole meta-batch at once, any state its meta-gradient reads (see
+        :meth:`shared_state`), so that a meta-batch split across processes sees what one process would."""
+
+    def shared_state(self) -> list[torch.Tensor]:
+        """Tensors besides the outer parameters that the meta-gradient reads (the fine-tune head's mask
+        of seen classes); helper processes receive them with the parameters every step."""
+        return []
 
     # -- adaptation ----------------------------------------------------------
     @abstractmethod

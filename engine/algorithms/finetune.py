@@ -87,8 +87,6 @@ class Finetune(Algorithm):
         "No meta-learning: trains one ordinary classifier over all training classes, then "
         "fits a fresh linear head on each support set. The baseline to beat."
     )
-    shares_tasks = False  # task_loss marks the classes it has seen: state a helper process would not see
-
     def __init__(self, model: nn.Module, config: AlgoConfig) -> None:
         super().__init__(model, config)
         dim = model.head.in_features
@@ -105,6 +103,15 @@ class Finetune(Algorithm):
             raise DataError(f"the fine-tune baseline holds {CAPACITY} classes, but the data has class id {max(task.classes)}")
         ids = torch.tensor(task.classes, device=task.support_y.device)
         return ids[torch.cat([task.support_y, task.query_y])]
+
+    def prepare(self, tasks: list[Task]) -> None:
+        """Mark the meta-batch's classes seen before any of its tasks is scored (in the parent process,
+        which sends the mask to the helpers with the weights)."""
+        for task in tasks:
+            self.seen[self.global_labels(task)] = True
+
+    def shared_state(self) -> list[torch.Tensor]:
+        return [self.seen]
 
     def task_loss(self, task: Task) -> tuple[torch.Tensor, float]:
         """Cross-entropy over every class seen so far; accuracy among the task's own classes on its queries."""
