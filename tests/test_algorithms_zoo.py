@@ -258,13 +258,15 @@ def test_extra_state_round_trips_through_a_checkpoint(tmp_path, name):
 # episodes (500 queries, chance 0.20). Observed (untrained -> trained), 2-core CPU:
 #   reptile 0.624 -> 0.726 (3 SGD steps at test; random features plus 3 steps already do well)
 #   anil 0.256 -> 0.564, metasgd 0.242 -> 0.638, finetune 0.604 -> 0.692 (a linear probe on
-#   random conv features is strong on glyphs), blackbox 0.200 -> 0.434, moe 0.472 -> 0.670.
+#   random conv features is strong on glyphs), blackbox 0.200 -> 0.434, moe 0.472 -> 0.670,
+#   simpleshot 0.630 -> 0.826 (its own recipe: 60 steps of one 20-class batch of 2 images each).
 # Thresholds sit well below what was observed.
 LEARNS = {
     "reptile": (dict(inner_steps=3, inner_lr=0.1, queries=2), 0.60, 0.04),
     "anil": (dict(), 0.45, 0.15),
     "metasgd": (dict(), 0.50, 0.20),
     "finetune": (dict(), 0.58, 0.03),
+    "simpleshot": (dict(ways=20, queries=1, meta_batch=1, iterations=60), 0.70, 0.10),
     "blackbox": (dict(), 0.33, 0.12),
     "moe": (dict(), 0.55, 0.10),
 }

@@ -13,9 +13,10 @@ from .metasgd import MetaSGD
 from .moe import MixtureOfExperts
 from .protonet import ProtoNet
 from .reptile import Reptile
+from .simpleshot import SimpleShot
 
 ALGORITHMS: dict[str, type[Algorithm]] = {
-    cls.name: cls for cls in (MAML, FOMAML, Reptile, ANIL, MetaSGD, ProtoNet, BlackBox, MixtureOfExperts, Finetune)
+    cls.name: cls for cls in (MAML, FOMAML, Reptile, ANIL, MetaSGD, ProtoNet, BlackBox, MixtureOfExperts, Finetune, SimpleShot)
 }
 
 
