@@ -57,9 +57,11 @@ class AlgorithmPanel(QGroupBox):
 
     changed = Signal()  # any value edited
 
-    def __init__(self, defaults: dict, algorithms: list[AlgorithmInfo], backbones: list[str], cuda: bool, parent: QWidget | None = None) -> None:
+    def __init__(self, defaults: dict, algorithms: list[AlgorithmInfo], backbones: list[str], cuda: bool,
+                 parent: QWidget | None = None, shapes: dict[str, dict] | None = None) -> None:
         super().__init__("Algorithm", parent)
         self.defaults = dict(defaults)
+        self.shapes = dict(shapes or {})  # algorithm -> the task shape it starts with (engine.config.recommended_shape)
         self._loading = False
         self.algorithms = {a.name: a for a in algorithms}
         self.algo_combo = QComboBox()
@@ -100,7 +102,7 @@ class AlgorithmPanel(QGroupBox):
         self.device_combo.setToolTip("Where the network runs" + ("" if cuda else " (no CUDA GPU was found on this computer)"))
         self.workers = _spin(0, 64, "CPU processes that share each meta-batch, one core each: the same meta-gradient, "
                                     "about 1.4x faster on 2 cores (BENCHMARKS.md). Auto uses one per core, at most 2; "
-                                    "GPU runs and the fine-tune baseline always use one.")
+                                    "GPU runs always use one.")
         self.workers.setSpecialValueText("Auto")
         self.augment_check = QCheckBox("jitter training images")
         self.augment_check.setToolTip("Distort each training image by a small random rotation, scale, shear and shift, so the "
@@ -151,6 +153,8 @@ class AlgorithmPanel(QGroupBox):
             combo.currentIndexChanged.connect(self._on_changed)
         self.budget_check.toggled.connect(self._on_changed)
         self.augment_check.toggled.connect(self._on_changed)
+        self._algo = self.algo_combo.currentData()
+        self.algo_combo.currentIndexChanged.connect(self._swap_shape)
         self._update_note()
 
     # -- values ----------------------------------------------------------------
@@ -213,6 +217,18 @@ class AlgorithmPanel(QGroupBox):
         self.algo_note.setText(text)
         self.algo_note.setToolTip(info.paper if info else "")
         self.algo_combo.setToolTip("The meta-learning rule.\n" + text + paper)
+
+    def _shape(self) -> dict:
+        return {k: getattr(self, k).value() for k in ("ways", "shots", "queries", "meta_batch")}
+
+    def _swap_shape(self, *_args) -> None:
+        """Switching algorithms brings the new one's task shape (SimpleShot learns from 32-class batches,
+        the episodic methods from 5-way tasks), unless the person changed the shape by hand."""
+        previous, self._algo = self._algo, self.algo_combo.currentData()
+        if self._loading or previous not in self.shapes or self._algo not in self.shapes:
+            return
+        if self._shape() == self.shapes[previous] and self.shapes[self._algo] != self.shapes[previous]:
+            self.set_values(self.shapes[self._algo])
 
     def _on_changed(self, *_args) -> None:
         if self._loading:

@@ -7,7 +7,7 @@ user changed the source again meanwhile) are dropped by a request counter.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ class EngineInfo:
     backbones: list[str]
     cuda: bool
     quick_recipe: dict  # engine.config.QUICK_RECIPE: the settings of the one-minute quick training
+    shapes: dict[str, dict] = field(default_factory=dict)  # algorithm -> the task shape it starts with
 
 
 def load_engine() -> EngineInfo:
@@ -36,7 +37,7 @@ def load_engine() -> EngineInfo:
     import engine.trainer  # noqa: F401 - imported here so the first Start does not pay for it
     from engine.allocator import keep_freed_memory
     from engine.algorithms import ALGORITHMS
-    from engine.config import ALGORITHM_CHOICES, DATASET_CHOICES, QUICK_RECIPE, TrainConfig
+    from engine.config import ALGORITHM_CHOICES, DATASET_CHOICES, QUICK_RECIPE, app_defaults, recommended_shape
     from engine.data import SOURCES
     from engine.models import BACKBONES
 
@@ -48,7 +49,8 @@ def load_engine() -> EngineInfo:
     keep_freed_memory()  # before any training or adapting: faster steps, flat memory
     _warm_optimizer(torch)
     sources = [(name, name in SOURCES) for name in DATASET_CHOICES]
-    return EngineInfo(TrainConfig().to_dict(), algorithms, sources, list(BACKBONES), bool(torch.cuda.is_available()), dict(QUICK_RECIPE))
+    return EngineInfo(app_defaults().to_dict(), algorithms, sources, list(BACKBONES), bool(torch.cuda.is_available()), dict(QUICK_RECIPE),
+                      {a.name: recommended_shape(a.name) for a in algorithms})
 
 
 def _warm_optimizer(torch: Any) -> None:

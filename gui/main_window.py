@@ -142,7 +142,7 @@ class MainWindow(QMainWindow):
         run_in_background(load_engine, on_done=self._on_engine_loaded, on_error=self._on_engine_failed)
 
     def quick_train(self) -> None:
-        """The workspace's way out when there is no model: ProtoNet on the built-in glyphs for a minute.
+        """The workspace's way out when there is no model: the quick recipe (SimpleShot) on the built-in glyphs for a minute.
 
         The person watches it learn on the Meta-train tab; when it finishes the
         New classes tab receives the model (``modelChanged``).
@@ -194,7 +194,7 @@ class MainWindow(QMainWindow):
         self.engine = info
         self.data = DataController(self.injected_pool, self)
         self.data_panel = DataPanel(info.sources)
-        self.algorithm_panel = AlgorithmPanel(info.defaults, info.algorithms, info.backbones, info.cuda)
+        self.algorithm_panel = AlgorithmPanel(info.defaults, info.algorithms, info.backbones, info.cuda, shapes=info.shapes)
         self.algorithm_panel.set_values(read_json(self.settings, "run/hyperparameters", {}) or {})
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)

@@ -20,14 +20,16 @@ def test_new_classes_tab_receives_the_trained_model_and_the_sample_set(qtbot, ma
     assert not workspace.quick_train_button.isVisibleTo(workspace)
 
 
-def test_quick_train_request_starts_a_protonet_run_on_the_glyphs(qtbot, make_window, glyph_pool):
+def test_quick_train_request_starts_the_quick_recipe_on_the_glyphs(qtbot, make_window, glyph_pool):
+    from engine.config import QUICK_RECIPE
+
     window = make_window(pool=glyph_pool, **TINY)  # the built-in set: enough classes for 20-way tasks
     window.workspace.quickTrainRequested.emit()
     assert window.tabs.currentIndex() == 0
     values = window.algorithm_panel.values()
-    assert values["algo"] == "protonet" and values["time_budget"] == 60.0
-    # the one-minute recipe (engine.config.QUICK_RECIPE): trained on 20-way tasks
-    assert (values["ways"], values["shots"], values["queries"], values["meta_batch"]) == (20, 1, 5, 4)
+    assert values["algo"] == QUICK_RECIPE["algo"] == "simpleshot" and values["time_budget"] == 60.0
+    # the one-minute recipe (engine.config.QUICK_RECIPE): batches of 32 classes x 2 images
+    assert {k: values[k] for k in ("ways", "shots", "queries", "meta_batch")} == {k: v for k, v in QUICK_RECIPE.items() if k != "algo"}
     assert window.data_panel.source() == "synthetic"
     qtbot.waitUntil(lambda: window.controller.is_active, timeout=20_000)
     with qtbot.waitSignal(window.controller.runFinished, timeout=10_000):

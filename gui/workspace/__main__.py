@@ -1,6 +1,6 @@
 """Open the New classes workspace on its own: ``python -m gui.workspace [--checkpoint F] [--demo]``.
 
-Without ``--checkpoint`` the "Quick meta-train" button trains a small ProtoNet on
+Without ``--checkpoint`` the "Quick meta-train" button trains the quick recipe (SimpleShot) on
 the built-in glyphs in a worker. ``--demo`` loads the sample class set, presses
 Adapt once a model is ready and draws a held-out sample query (for screenshots).
 """
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def quick_train() -> None:
         ws.quick_train_button.setEnabled(False)
-        ws.banner.setText("Meta-training a ProtoNet on the built-in glyphs (about a minute)…")
+        ws.banner.setText("Meta-training SimpleShot on the built-in glyphs (about a minute)…")
         ws._run(jobs.quick_train_job, on_done=lambda r: ws.set_model(*r))
 
     ws.quickTrainRequested.connect(quick_train)
