@@ -1,5 +1,9 @@
 """Shows one N-way K-shot episode as images: a row per class, support then queries.
 
+Many classes (SimpleShot's 32-class batches) would make one tall, thin column;
+their rows are then wrapped into side-by-side blocks so the mosaic keeps a
+shape that fills the panel.
+
 The images arrive as uint8 numpy arrays (the sampling itself runs on a worker
 thread); this widget only lays them out into one mosaic and paints it scaled
 to fit, so even a 20-way 5-shot task stays one cheap pixmap.
@@ -15,26 +19,42 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 GAP = 4  # pixels between images
 SECTION_GAP = 14  # pixels between the support and query columns
 MAX_QUERIES_SHOWN = 5
+BLOCK_GAP = 24  # pixels between blocks of rows
+TARGET_ASPECT = 1.6  # width / height the blocks aim for (the panel's shape)
 
 
-def mosaic(support: np.ndarray, queries: np.ndarray, gap: int = GAP, section_gap: int = SECTION_GAP) -> np.ndarray:
+def block_width(shots: int, queries: int, w: int = 28, gap: int = GAP, section_gap: int = SECTION_GAP) -> int:
+    return shots * (w + gap) + section_gap + queries * (w + gap)
+
+
+def choose_blocks(ways: int, shots: int, queries: int, h: int = 28) -> int:
+    """How many side-by-side blocks of rows bring the mosaic closest to ``TARGET_ASPECT``."""
+    def aspect(b: int) -> float:
+        rows = -(-ways // b)
+        return (b * block_width(shots, queries) + (b - 1) * BLOCK_GAP) / (rows * (h + GAP))
+
+    return min(range(1, ways + 1), key=lambda b: abs(np.log(aspect(b) / TARGET_ASPECT)))
+
+
+def mosaic(support: np.ndarray, queries: np.ndarray, gap: int = GAP, section_gap: int = SECTION_GAP, blocks: int = 1) -> np.ndarray:
     """Arrange ``support`` [ways, shots, H, W] and ``queries`` [ways, q, H, W] into one image.
 
     Row ``i`` holds class ``i``: its support examples, a wider gap, then its
-    queries. Background is mid-grey so the dark image tiles stand out.
+    queries; with ``blocks`` > 1 the rows wrap into that many columns of rows,
+    left to right. Background is mid-grey so the dark image tiles stand out.
     """
     ways, shots, h, w = support.shape
     q = queries.shape[1]
-    width = shots * (w + gap) + section_gap + q * (w + gap)
-    height = ways * (h + gap)
-    canvas = np.full((height, width), 96, dtype=np.uint8)
+    rows = -(-ways // blocks)
+    bw = block_width(shots, q, w, gap, section_gap)
+    canvas = np.full((rows * (h + gap), blocks * bw + (blocks - 1) * BLOCK_GAP), 96, dtype=np.uint8)
     for i in range(ways):
-        y = i * (h + gap)
+        x0, y = (i // rows) * (bw + BLOCK_GAP), (i % rows) * (h + gap)
         for j in range(shots):
-            x = j * (w + gap)
+            x = x0 + j * (w + gap)
             canvas[y : y + h, x : x + w] = support[i, j]
         for j in range(q):
-            x = shots * (w + gap) + section_gap + j * (w + gap)
+            x = x0 + shots * (w + gap) + section_gap + j * (w + gap)
             canvas[y : y + h, x : x + w] = queries[i, j]
     return canvas
 
@@ -48,8 +68,9 @@ class EpisodeView(QWidget):
         self.setMinimumHeight(120)
         self._pixmap: QPixmap | None = None
         self._text = "The episode appears here once the data is loaded."
-        self._split_x = 0.0
+        self._split_xs: list[float] = []  # where each block's support | queries line goes (fraction of width)
         self.shown: tuple[int, int, int] | None = None  # (ways, shots, queries shown)
+        self.blocks = 1  # side-by-side blocks of rows in the current mosaic
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
         return QSize(320, 200)
@@ -57,12 +78,15 @@ class EpisodeView(QWidget):
     def show_episode(self, support: np.ndarray, queries: np.ndarray) -> None:
         """Show ``support`` [ways, shots, 28, 28] and ``queries`` [ways, q, 28, 28] (uint8)."""
         queries = queries[:, :MAX_QUERIES_SHOWN]
-        image = np.ascontiguousarray(mosaic(support, queries))
+        ways, shots = support.shape[:2]
+        blocks = choose_blocks(ways, shots, queries.shape[1])
+        image = np.ascontiguousarray(mosaic(support, queries, blocks=blocks))
         h, w = image.shape
         qimage = QImage(image.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
         self._pixmap = QPixmap.fromImage(qimage)
-        ways, shots = support.shape[:2]
-        self._split_x = (shots * (28 + GAP) + SECTION_GAP / 2) / w
+        bw = block_width(shots, queries.shape[1])
+        self._split_xs = [(b * (bw + BLOCK_GAP) + shots * (28 + GAP) + SECTION_GAP / 2) / w for b in range(blocks)]
+        self.blocks = blocks
         self.shown = (ways, shots, queries.shape[1])
         self._text = ""
         self.update()
@@ -82,6 +106,7 @@ class EpisodeView(QWidget):
         y0 = (rect.height() - scaled.height()) // 2
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scaled.width() < self._pixmap.width())
         painter.drawPixmap(x0, y0, scaled.width(), scaled.height(), self._pixmap)
-        split = x0 + int(self._split_x * scaled.width())
         painter.setPen(self.palette().highlight().color())
-        painter.drawLine(split, y0, split, y0 + scaled.height())
+        for fraction in self._split_xs:
+            split = x0 + int(fraction * scaled.width())
+            painter.drawLine(split, y0, split, y0 + scaled.height())

@@ -72,3 +72,21 @@ def test_episode_mosaic_puts_each_class_on_its_own_row():
         row = c * (28 + GAP) + 5
         assert image[row, 5] == 10 * (c + 1) and image[row, 28 + GAP + 5] == 10 * (c + 1)
         assert image[row, 2 * (28 + GAP) + SECTION_GAP + 5] == 200 + c
+
+
+def test_episode_mosaic_wraps_many_classes_into_blocks():
+    from gui.episode_view import BLOCK_GAP, GAP, SECTION_GAP, choose_blocks, mosaic
+
+    assert choose_blocks(5, 1, 5) == 1  # a usual 5-way task stays one block of rows
+    blocks = choose_blocks(32, 1, 1)  # SimpleShot's batch: one thin column otherwise
+    assert blocks > 1
+    support = np.stack([np.full((1, 28, 28), c + 1, np.uint8) for c in range(32)])
+    queries = np.stack([np.full((1, 28, 28), 100 + c, np.uint8) for c in range(32)])
+    image = mosaic(support, queries, blocks=blocks)
+    rows = -(-32 // blocks)
+    width = (28 + GAP) + SECTION_GAP + (28 + GAP)
+    assert image.shape == (rows * (28 + GAP), blocks * width + (blocks - 1) * BLOCK_GAP)
+    assert 1.0 < image.shape[1] / image.shape[0] < 2.6
+    for c in range(32):  # class c: block c // rows, row c % rows; support then query
+        x0, y = (c // rows) * (width + BLOCK_GAP), (c % rows) * (28 + GAP) + 5
+        assert image[y, x0 + 5] == c + 1 and image[y, x0 + 28 + GAP + SECTION_GAP + 5] == 100 + c
