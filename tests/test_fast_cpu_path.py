@@ -126,3 +126,43 @@ def test_freed_buffers_are_reused_without_new_page_faults():
     # 5 steps x 80 MB = 102,400 pages: with glibc's thresholds every step maps and faults them in again
     assert default > 50_000
     assert tuned < default / 20
+
+
+def _conv_output_layouts(model: nn.Module) -> list[bool]:
+    """Hooks recording, per call of the first Conv2d, whether its output came out channels-last."""
+    seen: list[bool] = []
+    conv = next(m for m in model.modules() if isinstance(m, Conv2d))
+    conv.register_forward_hook(lambda _m, _i, out: seen.append(
+        out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()))
+    return seen
+
+
+def test_small_batches_run_channels_last_only_inside_the_context_and_only_in_its_thread():
+    import threading
+
+    from engine.models import channels_last_small_batches
+
+    model = Conv4(ways=5)
+    seen = _conv_output_layouts(model)
+    x = torch.rand(5, 1, 28, 28)
+    with torch.no_grad():
+        model(x)
+        with channels_last_small_batches():
+            model(x)
+            other = threading.Thread(target=lambda: model(x))  # a training thread beside the adaptation
+            other.start()
+            other.join()
+        model(x)
+    assert seen == [False, True, False, False]
+
+
+def test_maml_adaptation_runs_its_support_steps_channels_last():
+    algo = build_algorithm("maml", Conv4(ways=5), AlgoConfig(ways=5))
+    seen = _conv_output_layouts(algo.model)
+    g = torch.Generator().manual_seed(0)
+    support = strokes(10, g).float()
+    algo.adapt(support, torch.arange(5).repeat(2), steps=3)
+    assert seen and all(seen)  # a 10-image support set: NCHW in meta-training, channels-last here
+    seen.clear()
+    algo.task_loss(Task(support, torch.arange(5).repeat(2), strokes(10, g).float(), torch.arange(5).repeat(2), tuple(range(5))))
+    assert seen and not any(seen)  # meta-training keeps small batches NCHW

@@ -23,6 +23,7 @@ from torch import nn
 import torch.nn.functional as F
 from torch.func import functional_call
 
+from ..models import channels_last_small_batches
 from ..tasks import Task
 from .batched import batched_meta_gradient, can_batch
 from .base import Algorithm, Interrupted, Learner, StepCallback, StepStats, accuracy, ways_of
@@ -165,7 +166,7 @@ class MAML(Algorithm):
         steps = self.config.inner_steps if steps is None else steps
         lr = self.config.inner_lr if inner_lr is None else inner_lr
         params = {k: v.detach().requires_grad_() for k, v in self.base_params(ways).items()}
-        with torch.enable_grad():
+        with torch.enable_grad(), channels_last_small_batches():  # 1.5x faster, same predictions (engine.models)
             params = self.inner_loop(params, support_x, support_y, steps, lr, create_graph=False, on_step=on_step)
         return FunctionalLearner(self.model, {k: v.detach() for k, v in params.items()}, support_x, ways)
 
