@@ -36,6 +36,7 @@ PROBE_MS = 10
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="the run's time budget")
+    parser.add_argument("--algo", default=None, help="default: the window's (engine.config.app_defaults)")
     args = parser.parse_args()
 
     from gui.app import application
@@ -69,7 +70,12 @@ def main() -> None:
         if window.data is None or window.data.pool is None:
             QTimer.singleShot(50, start_when_ready)
             return
-        window.algorithm_panel.set_values({"iterations": 1_000_000, "time_budget": args.seconds})
+        algo = {}
+        if args.algo:  # another algorithm, with the task shape the window gives it
+            from engine.config import recommended_shape
+
+            algo = {"algo": args.algo, **recommended_shape(args.algo)}
+        window.algorithm_panel.set_values({**algo, "iterations": 1_000_000, "time_budget": args.seconds})
         window.controller.runStarted.connect(lambda *_: probe.start())
         window.start_run()
 

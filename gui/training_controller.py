@@ -44,8 +44,11 @@ def lower_this_threads_priority(niceness: int = TRAINING_THREAD_NICENESS) -> Non
 
 
 def training_threads() -> int:
-    """Intra-op threads for PyTorch: leave one core to the GUI thread."""
-    return max(1, (os.cpu_count() or 1) - 1)
+    """Intra-op threads for PyTorch: every core. The training thread lowers its priority before its
+    first parallel region, so its intra-op threads (created by it) inherit that and the window's
+    thread is served first; when helper processes join, the run drops to one thread per process
+    (engine.task_workers)."""
+    return max(1, os.cpu_count() or 1)
 
 
 def _ObservedControl() -> Any:  # noqa: N802 - a class factory, so engine imports stay deferred
