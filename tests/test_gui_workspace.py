@@ -281,3 +281,15 @@ def test_a_failing_job_is_reported_in_words_only(workspace, qtbot, tmp_path):
     with qtbot.waitSignal(ws.failed, timeout=20_000) as blocker:
         ws.load_checkpoint(str(tmp_path / "gone.pt"))
     assert "does not exist" in blocker.args[0] and ws.status.text() == blocker.args[0]
+
+
+@pytest.mark.parametrize("name", ["protonet", "simpleshot"])
+def test_one_pass_adaptation_charts_one_point_whatever_the_steps(workspace, qtbot, name):
+    ws = workspace(_algo(name))
+    ws.load_folder(str(SAMPLE))
+    qtbot.waitUntil(lambda: ws.board.shots() == [5] * 5, timeout=10_000)
+    ws.steps.setValue(3)  # ignored: these algorithms adapt by computing class means
+    with qtbot.waitSignal(ws.adapted, timeout=60_000):
+        ws.adapt()
+    run = ws.chart.runs[-1]
+    assert run.label.endswith("prototypes") and run.steps == [0]

@@ -109,6 +109,9 @@ class Algorithm(ABC):
     #: its meta-gradient is the mean of per-task gradients that depend on the outer parameters
     #: and shared_state() alone, so helper processes may compute shares of a meta-batch (engine.task_workers)
     shares_tasks: ClassVar[bool] = True
+    #: adapting takes gradient steps (False: it is one pass, e.g. computing class means; the
+    #: window's adaptation chart then shows one point and ignores the steps setting)
+    adapts_by_steps: ClassVar[bool] = True
 
     def __init__(self, model: nn.Module, config: AlgoConfig) -> None:
         self.model = model

@@ -61,6 +61,7 @@ class ProtoLearner(Learner):
 
 class ProtoNet(Algorithm):
     name = "protonet"
+    adapts_by_steps = False
     paper = "Snell, Swersky & Zemel, Prototypical Networks for Few-shot Learning, NeurIPS 2017"
     summary = (
         "Learns an embedding where each class is the mean of its support examples; a query "

@@ -50,6 +50,7 @@ class SimpleShot(Finetune):
     """Pre-train over all training classes; adapt = nearest mean of L2-normalised features."""
 
     name = "simpleshot"
+    adapts_by_steps = False
     paper = "Wang, Chao, Weinberger & van der Maaten, SimpleShot, arXiv:1911.04623, 2019"
     summary = (
         "Trains one ordinary classifier over all training classes; a new class is the mean of its "

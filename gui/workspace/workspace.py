@@ -187,7 +187,7 @@ class NewClassesWorkspace(QWidget):
         steps, lr = self.steps.value(), self.inner_lr.value()
         self._generation += 1
         gen = self._generation
-        is_proto = getattr(algo, "name", "") in ("protonet", "simpleshot")  # adapting is computing class means
+        is_proto = not getattr(algo, "adapts_by_steps", True)  # adapting is one pass (class means)
         self.chart.start_run("prototypes" if is_proto else f"{steps} steps, lr {lr:g}", 0 if is_proto else steps)
         self._adapting, self._adapt_began = True, time.perf_counter()
         self.adapt_button.setEnabled(False)
