@@ -70,7 +70,6 @@ class EpisodeView(QWidget):
         self._text = "The episode appears here once the data is loaded."
         self._split_xs: list[float] = []  # where each block's support | queries line goes (fraction of width)
         self.shown: tuple[int, int, int] | None = None  # (ways, shots, queries shown)
-        self.blocks = 1  # side-by-side blocks of rows in the current mosaic
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
         return QSize(320, 200)
@@ -86,7 +85,6 @@ class EpisodeView(QWidget):
         self._pixmap = QPixmap.fromImage(qimage)
         bw = block_width(shots, queries.shape[1])
         self._split_xs = [(b * (bw + BLOCK_GAP) + shots * (28 + GAP) + SECTION_GAP / 2) / w for b in range(blocks)]
-        self.blocks = blocks
         self.shown = (ways, shots, queries.shape[1])
         self._text = ""
         self.update()
