@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.base import DataError
+from ..models import with_support
 from ..tasks import Task
 from .base import AlgoConfig, Algorithm, Learner, StepCallback, StepStats, accuracy, ways_of
 
@@ -67,7 +68,7 @@ class LinearProbe(Learner):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return self.features(torch.cat([self.support_x, x]))[len(self.support_x):]
+            return with_support(self.features, self.support_x, x)[len(self.support_x):]
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(x))
