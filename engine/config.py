@@ -8,7 +8,7 @@ from .algorithms.base import AlgoConfig
 from .data.base import DataError
 from .recipes import RECIPES, recipe, recipe_for_algorithm
 
-ALGORITHM_CHOICES = ("maml", "fomaml", "reptile", "anil", "metasgd", "protonet", "blackbox", "moe", "finetune", "simpleshot")
+ALGORITHM_CHOICES = ("maml", "fomaml", "reptile", "anil", "metasgd", "protonet", "blackbox", "moe", "finetune", "simpleshot", "protohead")
 DATASET_CHOICES = ("synthetic", "omniglot", "mnist", "fashion-mnist", "kmnist", "emnist", "folder", "classset")
 
 

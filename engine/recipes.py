@@ -29,6 +29,8 @@ RECIPES: dict[str, dict] = {
     "moe": {"algo": "moe", **_EPISODIC, "outer_lr": 0.002},
     "finetune": {"algo": "finetune", **_EPISODIC, "inner_steps": 1, "inner_lr": 0.4, "outer_lr": 0.002},
     "simpleshot": {"algo": "simpleshot", "ways": 32, "shots": 1, "queries": 1, "meta_batch": 1},
+    "protohead": {"algo": "protohead", "ways": 32, "shots": 1, "queries": 1, "meta_batch": 1,
+                  "inner_steps": 10, "inner_lr": 0.01},
 }
 
 #: What each recipe is for, in a line (the window's selector and ``train --help``).

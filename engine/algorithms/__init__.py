@@ -11,12 +11,13 @@ from .finetune import Finetune
 from .maml import FOMAML, MAML
 from .metasgd import MetaSGD
 from .moe import MixtureOfExperts
+from .protohead import ProtoHead
 from .protonet import ProtoNet
 from .reptile import Reptile
 from .simpleshot import SimpleShot
 
 ALGORITHMS: dict[str, type[Algorithm]] = {
-    cls.name: cls for cls in (MAML, FOMAML, Reptile, ANIL, MetaSGD, ProtoNet, BlackBox, MixtureOfExperts, Finetune, SimpleShot)
+    cls.name: cls for cls in (MAML, FOMAML, Reptile, ANIL, MetaSGD, ProtoNet, BlackBox, MixtureOfExperts, Finetune, SimpleShot, ProtoHead)
 }
 
 

@@ -34,11 +34,13 @@ FIT_LR = 0.01
 
 @torch.no_grad()
 def fit_logistic_regression(
-    feats: torch.Tensor, labels: torch.Tensor, ways: int, steps: int, lr: float, on_step: StepCallback | None = None
+    feats: torch.Tensor, labels: torch.Tensor, ways: int, steps: int, lr: float, on_step: StepCallback | None = None,
+    init: torch.Tensor | None = None,
 ) -> nn.Linear:
-    """A fresh linear head fitted by full-batch Adam from zero (hand-written gradient: no autograd,
-    about 10x faster than ``torch.optim.Adam`` on a 5-example problem, where per-call overhead dominates)."""
-    weight = feats.new_zeros(ways, feats.shape[1] + 1)  # bias as the last column
+    """A linear head fitted by full-batch Adam, from zero or from ``init`` [ways, dim + 1] (bias last)
+    (hand-written gradient: no autograd, about 10x faster than ``torch.optim.Adam`` on a 5-example
+    problem, where per-call overhead dominates)."""
+    weight = feats.new_zeros(ways, feats.shape[1] + 1) if init is None else init.clone()  # bias as the last column
     x = torch.cat([feats, feats.new_ones(len(feats), 1)], 1)
     target = F.one_hot(labels, ways).to(feats.dtype)
     m, v = torch.zeros_like(weight), torch.zeros_like(weight)
