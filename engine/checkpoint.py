@@ -16,14 +16,10 @@ from typing import Any
 
 import torch
 
-from .data.base import DataError
+from .errors import CheckpointError
 
 FORMAT = "meta-playground-checkpoint"
 VERSION = 1
-
-
-class CheckpointError(DataError):
-    """A checkpoint that cannot be used; the message says why."""
 
 
 def atomic_write(path: str | os.PathLike, write: Any) -> None:

@@ -18,63 +18,19 @@ import io
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Iterator, Sequence
 
 from .checkpoint import atomic_write
 from .config import ALGORITHM_CHOICES, TrainConfig
 from .data import ClassPool, DataError, load_source
-from .events import Event, Finished
+from .events import AlgoEvent, CompareEvent, CompareResults, Evaluated, Finished, ResultRow
 from .tasks import TaskSampler
 from .trainer import RunControl, evaluate, resolve_device, restore, run
 
 SHARED_KEYS = ("dataset", "data_root", "rotations", "seed", "ways", "shots", "queries", "device")
 TEST_SEED_OFFSET = 1000  # test episodes use seed + 1000, as `main.py eval` does
-
-
-@dataclass(frozen=True)
-class AlgoEvent:
-    """A trainer event of one algorithm's run."""
-
-    algo: str
-    event: Event
-
-
-@dataclass(frozen=True)
-class Evaluated:
-    """One algorithm scored on the shared test episodes."""
-
-    algo: str
-    accuracy: float
-    ci95: float
-    episodes: int
-    seconds: float  # evaluation time
-
-
-@dataclass(frozen=True)
-class ResultRow:
-    """One line of the results table."""
-
-    algo: str
-    accuracy: float
-    ci95: float
-    seconds: float  # training wall time (pauses excluded)
-    tasks_per_second: float
-    iterations: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class CompareResults:
-    """The final table; ``episodes`` is the number of shared test episodes."""
-
-    rows: tuple[ResultRow, ...]
-    episodes: int
-    complete: bool  # False when a stop request ended the comparison early
-
-
-CompareEvent = AlgoEvent | Evaluated | CompareResults
 
 
 def configs_for(base: TrainConfig, algos: Sequence[str]) -> list[TrainConfig]:

@@ -1,14 +1,43 @@
-"""The run configuration shared by the CLI, the GUI and the tests."""
+"""The run configuration shared by the CLI, the GUI and the tests, and the names it may use.
+
+Torch-free: the window imports it at start-up. The names of the algorithms and
+the data sources are listed here once; ``engine.algorithms.ALGORITHMS`` and
+``engine.data.load_source`` are built from (and tested against) these lists.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-from .algorithms.base import AlgoConfig
-from .data.base import DataError
+from .errors import DataError
 
+#: The algorithms by their CLI name, in the order the window lists them (engine.algorithms.ALGORITHMS).
 ALGORITHM_CHOICES = ("maml", "fomaml", "reptile", "anil", "metasgd", "protonet", "blackbox", "moe", "finetune", "simpleshot")
-DATASET_CHOICES = ("synthetic", "omniglot", "mnist", "fashion-mnist", "kmnist", "emnist", "folder", "classset")
+
+#: Each data source's one name (CLI ``--dataset``, config, code) and the label the window shows for it.
+#: The label names the CLI word where they differ, so the two are easy to match up.
+SOURCE_LABELS = {
+    "synthetic": "Built-in glyphs (synthetic)",
+    "omniglot": "Omniglot",
+    "mnist": "MNIST",
+    "fashion-mnist": "Fashion-MNIST",
+    "kmnist": "KMNIST",
+    "emnist": "EMNIST",
+    "folder": "Image folder",
+    "classset": "Saved class set",
+}
+DATASET_CHOICES = tuple(SOURCE_LABELS)
+
+
+@dataclass(frozen=True)
+class AlgoConfig:
+    """Hyperparameters an algorithm reads (the trainer's config carries them)."""
+
+    ways: int = 5
+    inner_steps: int = 1
+    inner_lr: float = 0.4
+    first_order: bool = False
+    batch_tasks: bool = False  # MAML/FOMAML: one vmap over the meta-batch (engine.algorithms.batched), for GPUs
 
 
 #: A model that works in a minute: SimpleShot (an ordinary classifier over all training classes,

@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .data.base import DataError
+from .errors import DataError
 
 SIZE = 28
 BOX = 22  # longer side of the ink box in output pixels: MNIST uses 20 in 28; the built-in glyphs measure a median 22

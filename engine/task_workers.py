@@ -35,6 +35,8 @@ import torch
 
 from .algorithms.base import Algorithm
 from .allocator import keep_freed_memory
+from .build import build_model_and_algorithm
+from .config import TrainConfig
 from .tasks import Task
 
 
@@ -103,9 +105,6 @@ def serve(fd: int) -> None:
         os.nice(HELPER_NICENESS)
     except OSError:  # not permitted here: run at the parent's priority
         pass
-    from .config import TrainConfig
-    from .trainer import build_model_and_algorithm
-
     algo = build_model_and_algorithm(TrainConfig.from_dict(config), torch.device("cpu"))
     params = list(algo.outer_parameters())
     targets = params + algo.shared_state()  # what the parent sends each step, in this order

@@ -12,71 +12,28 @@ from __future__ import annotations
 
 import itertools
 import math
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 import torch
 
-from .algorithms import Algorithm, Interrupted, build_algorithm
+from .algorithms import Algorithm, Interrupted
 from .allocator import keep_freed_memory, release_freed_memory
+from .build import build_model_and_algorithm, resolve_device
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig
+from .control import RunControl
 from .data import ClassPool, DataError, load_source
 from .distributed import DistContext, broadcast_int, broadcast_parameters, shard, sync_step
 from .events import Event, Finished, IterationMetrics, Started, ValidationMetrics
 from .metrics import mean_ci95
-from .models import build_backbone
 from .task_workers import TaskWorkers, evaluate_each, plan_workers
 from .tasks import Task, TaskSampler
 
 _run_ids = itertools.count(1)
 WARMUP_ITERATIONS = 3  # excluded from tasks/s (allocator and cache warm-up)
 DIVERGED_LOSS = 1e6  # a cross-entropy this large (logit gaps of 1e6) has blown up even if still finite
-
-
-class RunControl:
-    """Thread-safe stop and pause requests, checked by the loop between steps."""
-
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._running = threading.Event()
-        self._running.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._running.set()
-
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    def wait_while_paused(self) -> float:
-        """Block while paused; return the seconds spent waiting."""
-        if self._running.is_set():
-            return 0.0
-        start = time.perf_counter()
-        self._running.wait()
-        return time.perf_counter() - start
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise DataError("--device cuda was asked for, but no CUDA GPU is available; use --device cpu")
-    return torch.device(name)
 
 
 @dataclass
@@ -154,13 +111,6 @@ def meta_train_steps(algo: Algorithm, optimizer: torch.optim.Optimizer, batches:
     device = next(algo.model.parameters()).device
     for tasks in batches:
         yield meta_step(algo, optimizer, [t.to(device) for t in tasks])
-
-
-def build_model_and_algorithm(config: TrainConfig, device: torch.device) -> Algorithm:
-    """The model and algorithm a config describes, on ``device`` (seeded init)."""
-    torch.manual_seed(config.seed)
-    model = build_backbone(config.backbone, config.ways).to(device)
-    return build_algorithm(config.algo, model, config.algo_config(device.type))
 
 
 def evaluate(

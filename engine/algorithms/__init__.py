@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..config import ALGORITHM_CHOICES
 from .base import AlgoConfig, Algorithm, Interrupted, Learner, StepStats
 from .anil import ANIL
 from .blackbox import BlackBox
@@ -15,9 +16,9 @@ from .protonet import ProtoNet
 from .reptile import Reptile
 from .simpleshot import SimpleShot
 
-ALGORITHMS: dict[str, type[Algorithm]] = {
-    cls.name: cls for cls in (MAML, FOMAML, Reptile, ANIL, MetaSGD, ProtoNet, BlackBox, MixtureOfExperts, Finetune, SimpleShot)
-}
+_CLASSES = {cls.name: cls for cls in (MAML, FOMAML, Reptile, ANIL, MetaSGD, ProtoNet, BlackBox, MixtureOfExperts, Finetune, SimpleShot)}
+#: Name -> class, in the order of the one list of names (engine.config.ALGORITHM_CHOICES, torch-free).
+ALGORITHMS: dict[str, type[Algorithm]] = {name: _CLASSES[name] for name in ALGORITHM_CHOICES}
 
 
 def build_algorithm(name: str, model: nn.Module, config: AlgoConfig) -> Algorithm:

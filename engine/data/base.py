@@ -11,11 +11,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..errors import DataError
+
 SPLITS = ("train", "val", "test")
-
-
-class DataError(ValueError):
-    """Bad or missing input data; the message says what is wrong and how to fix it."""
 
 
 @dataclass
