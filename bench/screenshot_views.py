@@ -71,11 +71,12 @@ def main() -> int:
         print(view.message.text(), flush=True)
 
     def open_browser() -> None:
+        from engine.api import pool_arrays
         from gui.data_browser import open_data_browser
 
-        browser = open_data_browser(window)
+        browser = open_data_browser(window, window.state)
         browser.setGeometry(40, 20, 1200, 760)
-        browser.select_class(window.data.pool.splits["test"][args.select])
+        browser.select_class(pool_arrays(window.data.pool).splits["test"][args.select])
         print("ready for the screenshot", flush=True)
 
     def on_engine_ready() -> None:

@@ -7,8 +7,6 @@ main window in the red label under this panel.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -22,15 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.api import AlgorithmInfo
+
 BACKBONE_LABELS = {"conv4": "Conv-4 (standard)", "seed": "ConvNet (seed article)"}
-
-
-@dataclass(frozen=True)
-class AlgorithmInfo:
-    name: str
-    available: bool
-    summary: str = ""
-    paper: str = ""
 
 
 def _spin(low: int, high: int, tip: str, step: int = 1) -> QSpinBox:

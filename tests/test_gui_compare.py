@@ -124,7 +124,8 @@ def test_task_gate_reads_one_tasks_gate_and_the_chart_shows_it(qtbot, small_glyp
     from engine.algorithms.protonet import ProtoNet
     from engine.models import Conv4
     from engine.tasks import TaskSampler
-    from gui.gate_chart import GateChart, task_gate
+    from engine.api import task_gate
+    from gui.gate_chart import GateChart
 
     task = TaskSampler(small_glyph_pool, "test", 5, 1, 2, seed=0).episode(0)
     moe = MixtureOfExperts(Conv4(ways=5, channels=8), AlgoConfig(ways=5))

@@ -67,7 +67,7 @@ def test_the_overview_shows_the_first_example_of_each_class_and_a_click_opens_th
 
     from gui.data_browser import GAP, TILE_SCALE, open_data_browser
 
-    browser = open_data_browser(window)
+    browser = open_data_browser(window, window.state)
     browser.split_combo.setCurrentIndex(browser.split_combo.findData("val"))
     browser.class_list.setCurrentRow(0)
     val = small_glyph_pool.splits["val"]

@@ -62,7 +62,8 @@ def test_the_window_starts_on_the_quick_recipe_and_other_algorithms_keep_their_s
 
 
 def test_switching_algorithm_swaps_an_untouched_task_shape_only(qtbot):
-    from gui.algorithm_panel import AlgorithmInfo, AlgorithmPanel
+    from engine.api import AlgorithmInfo
+    from gui.algorithm_panel import AlgorithmPanel
 
     names = ["simpleshot", "maml", "protonet"]
     panel = AlgorithmPanel(app_defaults().to_dict(), [AlgorithmInfo(n, True) for n in names], ["conv4"], False,

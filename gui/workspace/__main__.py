@@ -25,8 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare", action="store_true", help="with --demo: adapt again at half the inner lr (two curves)")
     args = parser.parse_args(argv)
 
+    from engine import api
+
     from ..app import application
-    from . import jobs
     from .workspace import NewClassesWorkspace
 
     app = application()
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     def quick_train() -> None:
         ws.quick_train_button.setEnabled(False)
         ws.banner.setText("Meta-training SimpleShot on the built-in glyphs (about a minute)…")
-        ws._run(jobs.quick_train_job, on_done=lambda r: ws.set_model(*r))
+        ws._run(api.quick_train, on_done=ws.set_model)
 
     ws.quickTrainRequested.connect(quick_train)
     if args.classset and Path(args.classset).is_dir():
