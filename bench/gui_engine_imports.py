@@ -52,7 +52,10 @@ def main(argv: list[str]) -> int:
         print(f"{file}:{line} {name}")
     modules = sorted({name for _, _, name in found})
     files = sorted({file for file, _, _ in found})
-    print(f"{len(found)} import statements of {len(modules)} engine/torch modules in {len(files)} gui files: {', '.join(modules)}")
+    print(
+        f"{len(found)} import statements of {len(modules)} engine/torch modules in {len(files)} gui files: "
+        + ", ".join(modules)
+    )
     return 0
 
 

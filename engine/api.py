@@ -36,11 +36,43 @@ from .errors import CheckpointError, DataError
 from .events import CompareResults, Event, Finished, GateSummary, IterationMetrics, StepStats
 
 __all__ = [
-    "AdaptResult", "AlgorithmInfo", "CheckpointError", "DataError", "EngineInfo", "Episode", "Model", "OpenedModel", "Pool",
-    "PoolArrays", "PredictResult", "RunControl", "adapt", "as_model", "as_pool", "check_compare", "check_episodes",
-    "compare_configs", "compare_work", "new_model", "load_data", "load_engine", "load_images", "open_model", "pool_arrays",
-    "predict", "quick_train", "read_class_folder", "sample_episode", "save_classset", "score_lake_runs", "set_threads",
-    "sketch_to_input", "task_gate", "train", "write_bytes", "write_compare_csv",
+    "AdaptResult",
+    "AlgorithmInfo",
+    "CheckpointError",
+    "DataError",
+    "EngineInfo",
+    "Episode",
+    "Model",
+    "OpenedModel",
+    "Pool",
+    "PoolArrays",
+    "PredictResult",
+    "RunControl",
+    "adapt",
+    "as_model",
+    "as_pool",
+    "check_compare",
+    "check_episodes",
+    "compare_configs",
+    "compare_work",
+    "new_model",
+    "load_data",
+    "load_engine",
+    "load_images",
+    "open_model",
+    "pool_arrays",
+    "predict",
+    "quick_train",
+    "read_class_folder",
+    "sample_episode",
+    "save_classset",
+    "score_lake_runs",
+    "set_threads",
+    "sketch_to_input",
+    "task_gate",
+    "train",
+    "write_bytes",
+    "write_compare_csv",
 ]
 
 
@@ -79,15 +111,27 @@ def load_engine() -> EngineInfo:
     from .models import BACKBONES
 
     algorithms = [
-        AlgorithmInfo(name, name in ALGORITHMS, getattr(ALGORITHMS.get(name), "summary", ""), getattr(ALGORITHMS.get(name), "paper", ""))
+        AlgorithmInfo(
+            name,
+            name in ALGORITHMS,
+            getattr(ALGORITHMS.get(name), "summary", ""),
+            getattr(ALGORITHMS.get(name), "paper", ""),
+        )
         for name in ALGORITHM_CHOICES
     ]
     algorithms.sort(key=lambda a: not a.available)
     keep_freed_memory()  # before any training or adapting: faster steps, flat memory
     _warm_optimizer()
     sources = [(name, name in SOURCES) for name in DATASET_CHOICES]
-    return EngineInfo(app_defaults().to_dict(), algorithms, sources, list(BACKBONES), bool(torch.cuda.is_available()),
-                      dict(QUICK_RECIPE), {a.name: recommended_shape(a.name) for a in algorithms})
+    return EngineInfo(
+        app_defaults().to_dict(),
+        algorithms,
+        sources,
+        list(BACKBONES),
+        bool(torch.cuda.is_available()),
+        dict(QUICK_RECIPE),
+        {a.name: recommended_shape(a.name) for a in algorithms},
+    )
 
 
 def _warm_optimizer() -> None:
@@ -154,7 +198,9 @@ def sample_episode(pool: Pool, ways: int, shots: int, queries: int, seed: int, i
     def to_u8(x: object, n: int) -> np.ndarray:
         return x.mul(255).round().clamp(0, 255).byte().numpy().reshape(ways, n, h, w)  # type: ignore[attr-defined]
 
-    return Episode(to_u8(task.support_x, shots), to_u8(task.query_x, queries), tuple(source.class_names[c] for c in task.classes))
+    return Episode(
+        to_u8(task.support_x, shots), to_u8(task.query_x, queries), tuple(source.class_names[c] for c in task.classes)
+    )
 
 
 def check_episodes(pool: Pool, config: TrainConfig, splits: Sequence[str]) -> None:
@@ -182,8 +228,15 @@ def pool_arrays(pool: Pool) -> PoolArrays:
     """The pool's images and class structure as numpy (cheap: views of the decoded tensors)."""
     p = pool.handle
     members = [p.members(c).numpy() for c in range(p.num_classes)]  # type: ignore[attr-defined]
-    return PoolArrays(p.name, p.images.numpy(), members, list(p.class_names), list(p.class_groups),  # type: ignore[attr-defined]
-                      {s: list(c) for s, c in p.splits.items()}, p.summary())  # type: ignore[attr-defined]
+    return PoolArrays(
+        p.name,
+        p.images.numpy(),
+        members,
+        list(p.class_names),
+        list(p.class_groups),  # type: ignore[attr-defined]
+        {s: list(c) for s, c in p.splits.items()},
+        p.summary(),
+    )  # type: ignore[attr-defined]
 
 
 # -- meta-training -------------------------------------------------------------------------------------
@@ -209,10 +262,14 @@ class Model:
 def as_model(algo: object, description: str = "") -> Model:
     """Wrap an engine Algorithm as a :class:`Model` (a Model passes through); cheap."""
     if isinstance(algo, Model):
-        return algo if not description else Model(algo.name, algo.inner_lr, algo.adapts_by_steps, description, algo.handle)
+        return (
+            algo if not description else Model(algo.name, algo.inner_lr, algo.adapts_by_steps, description, algo.handle)
+        )
     config = getattr(algo, "config", None)
     inner_lr = float(config.inner_lr) if config is not None and hasattr(config, "inner_lr") else None
-    return Model(getattr(algo, "name", "model"), inner_lr, bool(getattr(algo, "adapts_by_steps", True)), description, algo)
+    return Model(
+        getattr(algo, "name", "model"), inner_lr, bool(getattr(algo, "adapts_by_steps", True)), description, algo
+    )
 
 
 def new_model(config: TrainConfig) -> Model:
@@ -292,8 +349,13 @@ class PredictResult:
 
 
 def adapt(
-    model: Model, images: np.ndarray, labels: np.ndarray, steps: int, inner_lr: float,
-    on_step: Callable[[StepStats], None], on_ready: Callable[[AdaptResult], None],
+    model: Model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    steps: int,
+    inner_lr: float,
+    on_step: Callable[[StepStats], None],
+    on_ready: Callable[[AdaptResult], None],
 ) -> float | None:
     """Adapt to uint8 ``images`` [n, 28, 28] with ``labels`` [n], then estimate leave-one-out accuracy.
 
@@ -310,10 +372,26 @@ def adapt(
     began = time.perf_counter()
     algo = copy.deepcopy(model.handle)
     seen: list[int] = []
-    learner = adapt_with_progress(algo, images, labels, steps=steps, inner_lr=inner_lr,  # type: ignore[arg-type]
-                                  on_step=lambda s: (seen.append(s.step), on_step(s)), leave_one_out=False)
+    learner = adapt_with_progress(
+        algo,
+        images,
+        labels,
+        steps=steps,
+        inner_lr=inner_lr,  # type: ignore[arg-type]
+        on_step=lambda s: (seen.append(s.step), on_step(s)),
+        leave_one_out=False,
+    )
     view = embedding_projection(learner, images, labels)
-    on_ready(AdaptResult(learner, view, time.perf_counter() - began, threading.get_ident(), seen[-1] if seen else 0, task_gate(learner)))
+    on_ready(
+        AdaptResult(
+            learner,
+            view,
+            time.perf_counter() - began,
+            threading.get_ident(),
+            seen[-1] if seen else 0,
+            task_gate(learner),
+        )
+    )
     device = next(algo.model.parameters()).device  # type: ignore[attr-defined]
     x, y = as_model_input(images, device), torch.as_tensor(labels, dtype=torch.int64, device=device)
     return leave_one_out_accuracy(copy.deepcopy(algo), x, y, steps, inner_lr)  # type: ignore[arg-type]
@@ -328,7 +406,9 @@ def task_gate(learner: object) -> np.ndarray | None:
     return np.asarray(gate.detach().cpu().numpy(), dtype=np.float64)
 
 
-def predict(learner: object, images: np.ndarray, labels: np.ndarray, query: np.ndarray, view: dict | None = None) -> PredictResult:
+def predict(
+    learner: object, images: np.ndarray, labels: np.ndarray, query: np.ndarray, view: dict | None = None
+) -> PredictResult:
     """Score one query (uint8 [28, 28]) and place it in the embedding view (``view``: the Adapt-time one)."""
     from .adaptation import predict_query
 
@@ -402,7 +482,9 @@ def check_compare(pool: Pool, config: TrainConfig) -> None:
     check_episodes(pool, config, ("train", "test") + (("val",) if config.val_every else ()))
 
 
-def compare_work(configs: Sequence[TrainConfig], test_episodes: int, pool: Pool) -> Callable[[RunControl], Iterator[object]]:
+def compare_work(
+    configs: Sequence[TrainConfig], test_episodes: int, pool: Pool
+) -> Callable[[RunControl], Iterator[object]]:
     """A ``work(control)`` generator: compare's events (engine.events), plus a GateSummary after ``moe`` is scored."""
 
     def work(control: RunControl) -> Iterator[object]:
@@ -411,7 +493,9 @@ def compare_work(configs: Sequence[TrainConfig], test_episodes: int, pool: Pool)
         from .compare import Evaluated, compare
 
         with tempfile.TemporaryDirectory(prefix="meta-playground-compare-") as folder:
-            for item in compare(configs, test_episodes=test_episodes, pool=pool.handle, control=control, checkpoint_dir=folder):  # type: ignore[arg-type]
+            for item in compare(
+                configs, test_episodes=test_episodes, pool=pool.handle, control=control, checkpoint_dir=folder
+            ):  # type: ignore[arg-type]
                 yield item
                 if isinstance(item, Evaluated) and item.algo == "moe" and not control.stop_requested:
                     cfg = next(c for c in configs if c.algo == "moe")
@@ -428,9 +512,13 @@ def _moe_gate_summary(checkpoint: Path, config: TrainConfig, pool: Pool, episode
     from .trainer import resolve_device, restore
 
     algo, _, _ = restore(str(checkpoint), resolve_device(config.device))
-    tasks = TaskSampler(pool.handle, "test", config.ways, config.shots, config.queries, seed=config.seed + TEST_SEED_OFFSET).fixed(episodes)  # type: ignore[arg-type]
+    tasks = TaskSampler(
+        pool.handle, "test", config.ways, config.shots, config.queries, seed=config.seed + TEST_SEED_OFFSET
+    ).fixed(episodes)  # type: ignore[arg-type]
     s = gate_summary(algo, tasks)
-    return GateSummary(algo.name, tuple(s["mean_gate"]), tuple(s["top_share"]), s["mean_entropy"], s["max_entropy"], s["tasks"])
+    return GateSummary(
+        algo.name, tuple(s["mean_gate"]), tuple(s["top_share"]), s["mean_entropy"], s["max_entropy"], s["tasks"]
+    )
 
 
 def write_compare_csv(results: CompareResults, path: str) -> None:
@@ -448,5 +536,8 @@ def score_lake_runs(model: Model, runs_path: str, steps: int | None = None) -> d
 
     device = next(model.handle.model.parameters()).device  # type: ignore[attr-defined]
     scored = run_challenge(model.handle, load_runs(runs_path), device, steps=steps)  # type: ignore[arg-type]
-    return {"error_rate": scored["error_rate"] / 100, "runs": scored["runs"], "per_run": [e / 100 for e in scored["per_run"]]}
-
+    return {
+        "error_rate": scored["error_rate"] / 100,
+        "runs": scored["runs"],
+        "per_run": [e / 100 for e in scored["per_run"]],
+    }

@@ -12,7 +12,18 @@ from dataclasses import asdict, dataclass, fields, replace
 from .errors import DataError
 
 #: The algorithms by their CLI name, in the order the window lists them (engine.algorithms.ALGORITHMS).
-ALGORITHM_CHOICES = ("maml", "fomaml", "reptile", "anil", "metasgd", "protonet", "blackbox", "moe", "finetune", "simpleshot")
+ALGORITHM_CHOICES = (
+    "maml",
+    "fomaml",
+    "reptile",
+    "anil",
+    "metasgd",
+    "protonet",
+    "blackbox",
+    "moe",
+    "finetune",
+    "simpleshot",
+)
 
 #: Each data source's one name (CLI ``--dataset``, config, code) and the label the window shows for it.
 #: The label names the CLI word where they differ, so the two are easy to match up.
@@ -101,7 +112,10 @@ class TrainConfig:
             (self.dataset in DATASET_CHOICES, f"unknown data set {self.dataset!r}"),
             (self.device in ("auto", "cpu", "cuda"), f"unknown device {self.device!r}"),
             (self.precision in ("fp32", "bf16"), f"unknown precision {self.precision!r}; use fp32 or bf16"),
-            (self.batch_tasks in ("auto", "on", "off"), f"unknown batch-tasks {self.batch_tasks!r}; use auto, on or off"),
+            (
+                self.batch_tasks in ("auto", "on", "off"),
+                f"unknown batch-tasks {self.batch_tasks!r}; use auto, on or off",
+            ),
             (0 <= self.workers <= 64, f"workers must be 0 (automatic) to 64 (got {self.workers})"),
             (not self.resume or self.checkpoint, "--resume needs --checkpoint FILE"),
         ]

@@ -14,8 +14,8 @@ import contextvars
 from typing import Iterator
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 IMAGE_SIZE = 28
 

@@ -187,6 +187,8 @@ def render_strokes(
     return np.asarray(img, dtype=np.float32) / 255.0
 
 
-def strokes_to_input(strokes: Sequence[np.ndarray], canvas: tuple[int, int] = (280, 280), brush: float = 16.0) -> np.ndarray:
+def strokes_to_input(
+    strokes: Sequence[np.ndarray], canvas: tuple[int, int] = (280, 280), brush: float = 16.0
+) -> np.ndarray:
     """Stroke point lists -> the model's uint8 [28, 28] (see :func:`sketch_to_input`)."""
     return sketch_to_input(render_strokes(strokes, canvas, brush))

@@ -33,7 +33,7 @@ MIN_POOL_THREADS = 8
 
 
 def describe_error(exc: BaseException) -> str:
-    """An exception in words: engine DataErrors (and CheckpointErrors) carry their own message, others get their type."""
+    """An exception in words: engine DataErrors (CheckpointErrors too) carry their own message, others their type."""
     if isinstance(exc, DataError):
         return str(exc)
     if isinstance(exc, OSError):

@@ -88,7 +88,9 @@ class CompareView(QWidget):
         self.start_button = QPushButton("Start comparison")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
-        self.stop_button.setToolTip("End the comparison after the current task; algorithms already scored stay in the table")
+        self.stop_button.setToolTip(
+            "End the comparison after the current task; algorithms already scored stay in the table"
+        )
         self.message = QLabel("")
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -166,7 +168,9 @@ class CompareView(QWidget):
         self.controller.stateChanged.connect(self._on_state_changed)
         self.controller.eventsArrived.connect(self._on_events)
         self.controller.runFinished.connect(self._on_run_finished)
-        self.controller.runFailed.connect(lambda _g, message, _d: self.show_message(f"The comparison failed: {message}", error=True))
+        self.controller.runFailed.connect(
+            lambda _g, message, _d: self.show_message(f"The comparison failed: {message}", error=True)
+        )
         app.engineReady.connect(self._on_engine_ready)
         app.settingsChanged.connect(self.refresh_shared)
         app.poolChanged.connect(lambda _pool: self.refresh_shared())
@@ -215,8 +219,10 @@ class CompareView(QWidget):
         if not app.ready:
             raise api.DataError("the engine is still loading")
         if app.training_active:
-            raise api.DataError("a meta-training run is active in the Meta-train tab; stop it first "
-                                "(two runs would share the CPU and distort the timings)")
+            raise api.DataError(
+                "a meta-training run is active in the Meta-train tab; stop it first "
+                "(two runs would share the CPU and distort the timings)"
+            )
         if app.pool is None:
             raise api.DataError("the data is not loaded yet (see the Meta-train tab's Data panel)")
         algos = self.checked_algorithms()
@@ -231,8 +237,14 @@ class CompareView(QWidget):
         if not self.app.ready:
             return
         c = self.app.current_config()
-        budget = f"{c.iterations:,} meta-iterations" + (f" or {c.time_budget:.0f} s, whichever comes first" if c.time_budget else "")
-        val = f"validation every {c.val_every} it. on {c.val_episodes} tasks" if c.val_every else "no validation curve (Validation every 0)"
+        budget = f"{c.iterations:,} meta-iterations" + (
+            f" or {c.time_budget:.0f} s, whichever comes first" if c.time_budget else ""
+        )
+        val = (
+            f"validation every {c.val_every} it. on {c.val_episodes} tasks"
+            if c.val_every
+            else "no validation curve (Validation every 0)"
+        )
         self.shared.setText(
             f"Data: {SOURCE_LABELS.get(c.dataset, c.dataset)}<br>"
             f"Tasks: {c.ways}-way {c.shots}-shot, {c.queries} queries per class, meta-batch {c.meta_batch}<br>"
@@ -304,7 +316,11 @@ class CompareView(QWidget):
         if state.current is not None and state.current in state.per_algo:
             p = state.per_algo[state.current]
             n = state.algos.index(state.current) + 1
-            step = "scoring on the test tasks" if p.finished is not None else f"iteration {p.metrics.train.size:,} of {p.total:,}"
+            step = (
+                "scoring on the test tasks"
+                if p.finished is not None
+                else f"iteration {p.metrics.train.size:,} of {p.total:,}"
+            )
             self.show_message(f"Training {state.current} ({n} of {len(state.algos)}): {step}…")
 
     def _on_run_finished(self, _generation: int, _finished: Finished | None) -> None:
@@ -327,7 +343,9 @@ class CompareView(QWidget):
             f"All algorithms were scored on the same {results.episodes} test tasks of held-out classes.{chance}{done}"
         )
         self.export_button.setEnabled(bool(results.rows))
-        self.show_message(f"Comparison {'finished' if results.complete else 'stopped'}: {len(results.rows)} algorithm(s) scored.")
+        self.show_message(
+            f"Comparison {'finished' if results.complete else 'stopped'}: {len(results.rows)} algorithm(s) scored."
+        )
 
     # -- drawing ---------------------------------------------------------------------
     def _ensure_curves(self, algo: str) -> None:
@@ -363,7 +381,13 @@ class CompareView(QWidget):
             self.table.setRowCount(row + 1)
         p = self.state.per_algo[algo]
         f, e = p.finished, p.evaluated
-        accuracy = f"{100 * e.accuracy:.1f}% ± {100 * e.ci95:.1f}" if e is not None else "scoring…" if f is not None else "training…"
+        accuracy = (
+            f"{100 * e.accuracy:.1f}% ± {100 * e.ci95:.1f}"
+            if e is not None
+            else "scoring…"
+            if f is not None
+            else "training…"
+        )
         cells = (
             algo,
             accuracy,
@@ -376,7 +400,9 @@ class CompareView(QWidget):
             item = QTableWidgetItem(text)
             if col == 0:
                 item.setIcon(swatch(self.colors.get(algo, (0, 0, 0))))
-                info = next((a for a in (self.app.engine.algorithms if self.app.engine else []) if a.name == algo), None)
+                info = next(
+                    (a for a in (self.app.engine.algorithms if self.app.engine else []) if a.name == algo), None
+                )
                 item.setToolTip(f"{info.summary}\n\n{info.paper}".strip() if info is not None else algo)
             elif col < 5:
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

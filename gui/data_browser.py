@@ -27,11 +27,11 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMainWindow,
     QScrollArea,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
-    QMainWindow,
     QVBoxLayout,
     QWidget,
 )
@@ -225,15 +225,23 @@ class DataBrowser(QDialog):
         for split in order:
             counts = v.summary[split]
             per_class = [len(v.members[c]) for c in v.splits[split]]
-            spread = f"{min(per_class)}–{max(per_class)}" if per_class and min(per_class) != max(per_class) else str(per_class[0] if per_class else 0)
+            if per_class and min(per_class) != max(per_class):
+                spread = f"{min(per_class)}–{max(per_class)}"
+            else:
+                spread = str(per_class[0] if per_class else 0)
             row = self.counts.rowCount()
             self.counts.insertRow(row)
-            for col, text in enumerate((SPLIT_LABELS.get(split, split), f"{counts['classes']:,}", f"{counts['examples']:,}", spread)):
+            for col, text in enumerate(
+                (SPLIT_LABELS.get(split, split), f"{counts['classes']:,}", f"{counts['examples']:,}", spread)
+            ):
                 self.counts.setItem(row, col, QTableWidgetItem(text))
             self.split_combo.addItem(f"{SPLIT_LABELS.get(split, split)} classes ({counts['classes']:,})", split)
         self.counts.resizeColumnsToContents()
-        self.counts.setFixedHeight(self.counts.horizontalHeader().height() + sum(
-            self.counts.rowHeight(r) for r in range(self.counts.rowCount())) + 2 * self.counts.frameWidth())
+        self.counts.setFixedHeight(
+            self.counts.horizontalHeader().height()
+            + sum(self.counts.rowHeight(r) for r in range(self.counts.rowCount()))
+            + 2 * self.counts.frameWidth()
+        )
 
     def select_class(self, cls: int) -> None:
         """Show the examples of class ``cls`` (switching to its split if needed)."""
@@ -266,7 +274,11 @@ class DataBrowser(QDialog):
         for c in v.splits[split]:
             group = v.class_groups[c] if c < len(v.class_groups) else ""
             name = v.class_names[c]
-            text = f"{name}  ({len(v.members[c])})" if not group or name.startswith(group) else f"{name}  [{group}] ({len(v.members[c])})"
+            text = (
+                f"{name}  ({len(v.members[c])})"
+                if not group or name.startswith(group)
+                else f"{name}  [{group}] ({len(v.members[c])})"
+            )
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, c)
             self.class_list.addItem(item)
@@ -281,7 +293,9 @@ class DataBrowser(QDialog):
             classes = v.splits[self.split_combo.currentData()][:MAX_OVERVIEW]
             self._shown, self._overview = list(classes), True
             self.grid.show_tiles(v.first_examples(classes), columns)
-            more = f" (the first {MAX_OVERVIEW})" if len(v.splits[self.split_combo.currentData()]) > MAX_OVERVIEW else ""
+            more = (
+                f" (the first {MAX_OVERVIEW})" if len(v.splits[self.split_combo.currentData()]) > MAX_OVERVIEW else ""
+            )
             self.grid_caption.setText(f"The first example of each class{more}. Click one to open its class.")
             if classes:
                 self._preview(v.members[classes[0]][0], v.class_names[classes[0]])
@@ -289,7 +303,9 @@ class DataBrowser(QDialog):
         images = v.examples(cls)
         self._shown, self._overview = list(v.members[cls]), False
         self.grid.show_tiles(images, columns)
-        self.grid_caption.setText(f"All {len(images)} examples of class “{v.class_names[cls]}”. Click one to enlarge it.")
+        self.grid_caption.setText(
+            f"All {len(images)} examples of class “{v.class_names[cls]}”. Click one to enlarge it."
+        )
         if len(images):
             self._preview(int(v.members[cls][0]), v.class_names[cls])
 
@@ -306,7 +322,8 @@ class DataBrowser(QDialog):
         h, w = image.shape
         self.preview_caption.setText(
             f"{name}, image #{int(image_index)}: {w}×{h} pixels, values {image.min()}–{image.max()} "
-            f"(model input {image.min() / 255:.2f}–{image.max() / 255:.2f}), {100 * (image > 127).mean():.0f}% stroke pixels"
+            f"(model input {image.min() / 255:.2f}–{image.max() / 255:.2f}), "
+            f"{100 * (image > 127).mean():.0f}% stroke pixels"
         )
 
 

@@ -24,7 +24,7 @@ class DataController(QObject):
     episodeFailed = Signal(str)  # why no episode could be drawn
 
     def __init__(self, injected_pool: object = None, parent: QObject | None = None) -> None:
-        """``injected_pool`` (an api.Pool or an engine ClassPool) replaces the built-in glyphs (tests use a small one)."""
+        """``injected_pool`` (an api.Pool or an engine ClassPool) replaces the built-in glyphs (tests: small ones)."""
         super().__init__(parent)
         self.injected_pool = api.as_pool(injected_pool) if injected_pool is not None else None
         self._pool: api.Pool | None = None
@@ -55,7 +55,10 @@ class DataController(QObject):
             self._on_loaded(request, self.injected_pool)
             return
         run_in_background(
-            api.load_data, name, root, key[2],
+            api.load_data,
+            name,
+            root,
+            key[2],
             on_done=lambda pool: self._on_loaded(request, pool),
             on_error=lambda message, _details: self._on_load_failed(request, message),
             owner=self,
@@ -68,8 +71,16 @@ class DataController(QObject):
         self._episode_request += 1
         request = self._episode_request
         run_in_background(
-            api.sample_episode, self.pool, ways, shots, queries, seed, index,
-            on_done=lambda e: request == self._episode_request and self.episodeReady.emit(e.support, e.queries, e.names),
+            api.sample_episode,
+            self.pool,
+            ways,
+            shots,
+            queries,
+            seed,
+            index,
+            on_done=lambda e: (
+                request == self._episode_request and self.episodeReady.emit(e.support, e.queries, e.names)
+            ),
             on_error=lambda message, _details: request == self._episode_request and self.episodeFailed.emit(message),
             owner=self,
         )

@@ -73,7 +73,9 @@ class DataPanel(QGroupBox):
         self.resample_button.setToolTip("Draw another random task with the current ways, shots and queries")
         self.resample_button.setEnabled(False)
         self.browse_data_button = QPushButton("Browse data…")
-        self.browse_data_button.setToolTip("See every class and example of this source, per split, as the model sees them (Ctrl+D)")
+        self.browse_data_button.setToolTip(
+            "See every class and example of this source, per split, as the model sees them (Ctrl+D)"
+        )
 
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder_edit, 1)
@@ -128,7 +130,9 @@ class DataPanel(QGroupBox):
     def _update_folder_row(self) -> None:
         needs_files = self.source() != "synthetic"
         self.folder_row.setEnabled(needs_files)
-        self.folder_edit.setPlaceholderText("choose the folder that holds the data…" if needs_files else "not needed: made on this computer")
+        self.folder_edit.setPlaceholderText(
+            "choose the folder that holds the data…" if needs_files else "not needed: made on this computer"
+        )
 
     def _emit(self) -> None:
         key = (self.source(), self.folder())

@@ -72,7 +72,9 @@ class FileActions(QObject):
     def save_model(self, path: str) -> bool:
         source = self.app.checkpoint
         if not source or not Path(source).is_file():
-            self.error.emit("There is no model to save yet: start a run (a model is kept at each validation and at the end).")
+            self.error.emit(
+                "There is no model to save yet: start a run (a model is kept at each validation and at the end)."
+            )
             return False
         try:
             api.write_bytes(path, Path(source).read_bytes())

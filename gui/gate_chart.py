@@ -51,14 +51,23 @@ class GateChart(QWidget):
         axis.setTicks([[(i, str(i + 1)) for i in range(experts)]])
         self.plot.setXRange(-0.6, experts - 0.4, padding=0)
 
-    def _add_bars(self, name: str, values: np.ndarray, offset: float, width: float, color: tuple[int, int, int]) -> None:
+    def _add_bars(
+        self, name: str, values: np.ndarray, offset: float, width: float, color: tuple[int, int, int]
+    ) -> None:
         x = np.arange(len(values)) + offset
         bar = pg.BarGraphItem(x=x, height=values, width=width, brush=pg.mkBrush(*color), pen=pg.mkPen(None))
         self.plot.addItem(bar)
         self._bars.append(bar)
         self.values[name] = values
 
-    def show_summary(self, mean_gate: Sequence[float], top_share: Sequence[float], tasks: int, mean_entropy: float, max_entropy: float) -> None:
+    def show_summary(
+        self,
+        mean_gate: Sequence[float],
+        top_share: Sequence[float],
+        tasks: int,
+        mean_entropy: float,
+        max_entropy: float,
+    ) -> None:
         """Gate over ``tasks`` evaluation tasks: mean weight and top share per expert."""
         mean_gate, top_share = np.asarray(mean_gate, float), np.asarray(top_share, float)
         self._reset(len(mean_gate))
@@ -81,4 +90,6 @@ class GateChart(QWidget):
         self._add_bars("gate weight", weights, 0.0, 0.6, MEAN_COLOR)
         self.plot.setTitle("The gate for this task")
         top = int(np.argmax(weights)) + 1 if len(weights) else 0
-        self.caption.setText(f"Expert {top} weighs most ({100 * weights.max():.0f}%) for these support examples." if top else "")
+        self.caption.setText(
+            f"Expert {top} weighs most ({100 * weights.max():.0f}%) for these support examples." if top else ""
+        )

@@ -171,13 +171,16 @@ class MainWindow(QMainWindow):
         run_in_background(api.load_engine, on_done=self._on_engine_loaded, on_error=self._on_engine_failed, owner=self)
 
     def quick_train(self) -> None:
-        """The workspace's way out when there is no model: the quick recipe (SimpleShot) on the built-in glyphs for a minute.
+        """The workspace's way out when there is no model: the quick recipe (SimpleShot) on the built-in glyphs
+        for a minute.
 
         The person watches it learn on the Meta-train tab; when it finishes the
         New classes tab receives the model (``modelChanged``).
         """
         self.data_panel.set_source("synthetic")
-        self.algorithm_panel.set_values({**self.engine.quick_recipe, "iterations": 100_000, "time_budget": QUICK_TRAIN_SECONDS})
+        self.algorithm_panel.set_values(
+            {**self.engine.quick_recipe, "iterations": 100_000, "time_budget": QUICK_TRAIN_SECONDS}
+        )
         self.tabs.setCurrentIndex(0)
         self.start_run()
 
@@ -199,8 +202,11 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage("The run will start as soon as the data is loaded…")
             return
         self._start_when_ready = False
-        config = self.current_config().replace(checkpoint=str(self._run_dir / f"run-{self.controller.generation + 1}.pt"))
-        label = f"#{self.controller.generation + 1} {config.algo} {config.ways}-way {config.shots}-shot, {SOURCE_LABELS.get(config.dataset, config.dataset)}"
+        config = self.current_config().replace(
+            checkpoint=str(self._run_dir / f"run-{self.controller.generation + 1}.pt")
+        )
+        source = SOURCE_LABELS.get(config.dataset, config.dataset)
+        label = f"#{self.controller.generation + 1} {config.algo} {config.ways}-way {config.shots}-shot, {source}"
         self.plot.begin_run(label)
         self.plot.set_run_active(True)
         self.run_controls.begin(config.iterations, config.time_budget)
@@ -219,9 +225,13 @@ class MainWindow(QMainWindow):
         settle_after_startup()  # torch is imported: freeze what start-up made (see gui.gui_thread_gc)
         self.state.engine = info
         self.data = DataController(self.injected_pool, self)
-        self.data.poolChanged.connect(lambda pool: self.state.set_pool(pool, SOURCE_LABELS.get(self.data_panel.source(), "")))
+        self.data.poolChanged.connect(
+            lambda pool: self.state.set_pool(pool, SOURCE_LABELS.get(self.data_panel.source(), ""))
+        )
         self.data_panel = DataPanel(info.sources)
-        self.algorithm_panel = AlgorithmPanel(info.defaults, info.algorithms, info.backbones, info.cuda, shapes=info.shapes)
+        self.algorithm_panel = AlgorithmPanel(
+            info.defaults, info.algorithms, info.backbones, info.cuda, shapes=info.shapes
+        )
         self.algorithm_panel.set_values(read_json(self.settings, "run/hyperparameters", {}) or {})
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -244,9 +254,12 @@ class MainWindow(QMainWindow):
         self.algorithm_panel.changed.connect(self._on_settings_changed)
         self.algorithm_panel.changed.connect(self.state.settingsChanged)
         self.statusBar().showMessage("Ready. Pick data and an algorithm, then press Start (Ctrl+R).", 8000)
-        self.data_panel.set_source(str(self.settings.value("data/source", "synthetic")), str(self.settings.value("data/folder", "") or ""))
+        self.data_panel.set_source(
+            str(self.settings.value("data/source", "synthetic")), str(self.settings.value("data/folder", "") or "")
+        )
         self._validate()
         self.state.set_engine(info, self.current_config)
+        self._sync_actions()  # File > Open needs the panels, which exist from here on
         self.engineReady.emit()
 
     def _on_engine_failed(self, message: str, details: str) -> None:
@@ -258,7 +271,9 @@ class MainWindow(QMainWindow):
         self.data_panel.resample_button.setEnabled(False)
         if name != "synthetic" and not folder:
             self.data.pool = None
-            self.data_panel.show_message(SOURCE_HELP.get(name, "Choose the folder that holds this data set (Browse…)."), error=False)
+            self.data_panel.show_message(
+                SOURCE_HELP.get(name, "Choose the folder that holds this data set (Browse…)."), error=False
+            )
             self.data_panel.episode_view.show_text("No data yet: choose its folder above.")
             self._validate()
             return
@@ -312,7 +327,9 @@ class MainWindow(QMainWindow):
         self.invalid_label.setText(f"Cannot start: {reason}" if reason else "")
         self.invalid_label.setVisible(bool(reason))
         self.run_controls.set_can_start(reason is None)
-        self.run_controls.start_button.setToolTip(f"Cannot start: {reason}" if reason else "Meta-train with the settings on the left (Ctrl+R)")
+        self.run_controls.start_button.setToolTip(
+            f"Cannot start: {reason}" if reason else "Meta-train with the settings on the left (Ctrl+R)"
+        )
         self._sync_actions()
         return reason is None
 
@@ -325,7 +342,11 @@ class MainWindow(QMainWindow):
             if not any(a.name == config.algo and a.available for a in self.engine.algorithms):
                 raise api.DataError(f"the algorithm {config.algo} is not available yet")
             if self.data.pool is None:
-                return LOADING_DATA if config.dataset == "synthetic" or config.data_root else "choose the data folder first"
+                return (
+                    LOADING_DATA
+                    if config.dataset == "synthetic" or config.data_root
+                    else "choose the data folder first"
+                )
             api.check_episodes(self.data.pool, config, ("train", "val") if config.val_every else ("train",))
         except api.DataError as exc:
             return str(exc).replace("--", "")
@@ -354,14 +375,18 @@ class MainWindow(QMainWindow):
             elif isinstance(event, ValidationMetrics):
                 self.plot.add_validation(event.iteration, event.accuracy, event.ci95)
                 self.statusBar().showMessage(
-                    f"Iteration {event.iteration}: validation accuracy {100 * event.accuracy:.1f}% ± {100 * event.ci95:.1f} "
+                    f"Iteration {event.iteration}: validation accuracy "
+                    f"{100 * event.accuracy:.1f}% ± {100 * event.ci95:.1f} "
                     f"on {event.episodes} tasks of held-out classes"
                 )
             elif isinstance(event, Started):
                 self.statusBar().showMessage(f"Training on {event.device.upper()}: {event.parameters:,} parameters")
         if last_iteration is not None:
             self.run_controls.update_progress(
-                last_iteration.iteration, last_iteration.total, last_iteration.elapsed, last_iteration.processes,
+                last_iteration.iteration,
+                last_iteration.total,
+                last_iteration.elapsed,
+                last_iteration.processes,
             )
 
     def _on_run_finished(self, generation: int, finished: Finished | None) -> None:
@@ -388,7 +413,8 @@ class MainWindow(QMainWindow):
         acc = f", validation accuracy {100 * val[-1]:.1f}%" if val else ""
         c = opened.config
         self.statusBar().showMessage(
-            f"Opened {Path(path).name}: {c.algo}, {c.backbone}, {c.ways}-way {c.shots}-shot, trained {opened.iteration} iterations{acc}"
+            f"Opened {Path(path).name}: {c.algo}, {c.backbone}, {c.ways}-way {c.shots}-shot, "
+            f"trained {opened.iteration} iterations{acc}"
         )
         self.run_controls.show_message("")
         self.state.set_model(path)
@@ -438,7 +464,9 @@ class MainWindow(QMainWindow):
         if not hasattr(self, "start_action"):
             return
         loading = self.invalid_label.text().endswith((LOADING_ENGINE, LOADING_DATA)) or self.engine is None
-        self.start_action.setEnabled(self.run_controls.start_button.isEnabled() or (loading and not self.controller.is_active))
+        self.start_action.setEnabled(
+            self.run_controls.start_button.isEnabled() or (loading and not self.controller.is_active)
+        )
         self.pause_action.setEnabled(self.run_controls.pause_button.isEnabled())
         self.pause_action.setText("&Resume" if self.controller.state == "paused" else "&Pause")
         self.stop_action.setEnabled(self.run_controls.stop_button.isEnabled())
@@ -447,7 +475,12 @@ class MainWindow(QMainWindow):
     def _restore_splitter(self, splitter: QSplitter, key: str) -> None:
         """Sizes are kept as proportions: the window may come back smaller (another screen)."""
         sizes = read_json(self.settings, key)
-        if isinstance(sizes, list) and len(sizes) == splitter.count() and all(isinstance(v, int) and v >= 0 for v in sizes) and any(sizes):
+        if (
+            isinstance(sizes, list)
+            and len(sizes) == splitter.count()
+            and all(isinstance(v, int) and v >= 0 for v in sizes)
+            and any(sizes)
+        ):
             splitter.setSizes(sizes)
 
     def save_settings(self) -> None:
@@ -478,7 +511,9 @@ class MainWindow(QMainWindow):
         """Run shortcuts pressed before the window was activated (no window manager) still act."""
         pressed = QKeySequence(event.keyCombination())
         for action in (self.start_action, self.pause_action, self.stop_action, *self.tab_actions):
-            if action.isEnabled() and any(s.matches(pressed) == QKeySequence.SequenceMatch.ExactMatch for s in action.shortcuts()):
+            if action.isEnabled() and any(
+                s.matches(pressed) == QKeySequence.SequenceMatch.ExactMatch for s in action.shortcuts()
+            ):
                 action.trigger()
                 return
         super().keyPressEvent(event)

@@ -80,7 +80,12 @@ class TrainingThread(QThread):
     """Iterates ``engine.api.train`` (or ``work(control)``) on a worker thread; events go to ``queue``."""
 
     def __init__(
-        self, generation: int, config: TrainConfig, control: ObservedControl, pool: api.Pool | None, queue: collections.deque,
+        self,
+        generation: int,
+        config: TrainConfig,
+        control: ObservedControl,
+        pool: api.Pool | None,
+        queue: collections.deque,
         work: Work | None = None,
     ) -> None:
         super().__init__()
@@ -93,7 +98,9 @@ class TrainingThread(QThread):
         try:
             api.set_threads(training_threads())
             lower_this_threads_priority()
-            events = self.work(self.control) if self.work is not None else api.train(self.config, self.control, self.pool)
+            events = (
+                self.work(self.control) if self.work is not None else api.train(self.config, self.control, self.pool)
+            )
             for event in events:
                 self.queue.append((self.generation, event))
         except Exception as exc:  # reported in the window by the controller

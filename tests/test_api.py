@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO
 from PIL import Image
 
-from conftest import REPO
 from engine import api
 from engine.config import TrainConfig
 from engine.events import Finished, IterationMetrics, Started, StepStats
@@ -21,7 +21,10 @@ SAMPLE = REPO / "resources" / "sample_classes"
 
 def test_the_window_start_up_modules_import_no_torch():
     """What the window imports before it is shown (the facade, the events, the config) loads no torch."""
-    code = "import sys, engine.api, engine.events, engine.config\nprint(sorted(n for n in sys.modules if n.split('.')[0] == 'torch'))"
+    code = (
+        "import sys, engine.api, engine.events, engine.config\n"
+        "print(sorted(n for n in sys.modules if n.split('.')[0] == 'torch'))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
@@ -35,7 +38,9 @@ def test_engine_info_lists_every_algorithm_and_source_by_its_one_name():
     assert tuple(ALGORITHMS) == ALGORITHM_CHOICES and all(cls.name == name for name, cls in ALGORITHMS.items())
     assert SOURCES == DATASET_CHOICES == tuple(SOURCE_LABELS) and "synthetic" in SOURCES
     info = api.load_engine()
-    assert [a.name for a in info.algorithms] == list(ALGORITHM_CHOICES) and all(a.available and a.summary for a in info.algorithms)
+    assert [a.name for a in info.algorithms] == list(ALGORITHM_CHOICES) and all(
+        a.available and a.summary for a in info.algorithms
+    )
     assert [name for name, _ in info.sources] == list(DATASET_CHOICES)
 
 
@@ -62,7 +67,11 @@ def test_train_yields_the_trainers_events(small_glyph_pool):
 
 def test_read_class_folder_adapt_and_predict_with_numpy_only(tmp_path):
     names, examples, problems = api.read_class_folder(str(SAMPLE))
-    assert len(names) == 5 and not problems and all(x.dtype == np.uint8 and x.shape == (28, 28) for e in examples for x in e)
+    assert (
+        len(names) == 5
+        and not problems
+        and all(x.dtype == np.uint8 and x.shape == (28, 28) for e in examples for x in e)
+    )
     # the same classes as a plain folder of class subfolders (the "folder" data source's walk), with one bad file
     for name, images in zip(names, examples):
         (tmp_path / name).mkdir()
@@ -70,7 +79,12 @@ def test_read_class_folder_adapt_and_predict_with_numpy_only(tmp_path):
             Image.fromarray(x).save(tmp_path / name / f"{i}.png")
     (tmp_path / names[0] / "bad.png").write_bytes(b"not an image")
     names2, examples2, problems2 = api.read_class_folder(str(tmp_path))
-    assert names2 == sorted(names) and [len(e) for e in examples2] == [2] * 5 and len(problems2) == 1 and "bad.png" in problems2[0]
+    assert (
+        names2 == sorted(names)
+        and [len(e) for e in examples2] == [2] * 5
+        and len(problems2) == 1
+        and "bad.png" in problems2[0]
+    )
 
     model = api.new_model(TrainConfig(algo="protonet", device="cpu"))
     assert model.name == "protonet" and not model.adapts_by_steps

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 FORBIDDEN = {"PySide6", "shiboken6", "pyqtgraph", "superqt", "gui", "PyQt5", "PyQt6"}
@@ -45,7 +44,10 @@ def test_engine_never_imports_qt_or_gui(path):
 
 def test_scanner_detects_forbidden_imports(tmp_path):
     sample = tmp_path / "sample.py"
-    sample.write_text("import os\nfrom PySide6.QtCore import Qt\ndef f():\n    import pyqtgraph as pg\n    from gui.app import run_app\n")
+    sample.write_text(
+        "import os\nfrom PySide6.QtCore import Qt\n"
+        "def f():\n    import pyqtgraph as pg\n    from gui.app import run_app\n"
+    )
     assert imported_roots(sample) & FORBIDDEN == {"PySide6", "pyqtgraph", "gui"}
 
 
@@ -79,18 +81,30 @@ def _load_bench(name: str):
     return module
 
 
-gui_engine_imports = _load_bench("gui_engine_imports").engine_imports  # the one-line listing: python bench/gui_engine_imports.py
+gui_engine_imports = _load_bench(
+    "gui_engine_imports"
+).engine_imports  # the one-line listing: python bench/gui_engine_imports.py
 
 
 def test_gui_reaches_the_engine_only_through_the_facade_events_and_config():
     found = gui_engine_imports(REPO / "gui")
     assert found, "the scan found no engine import in gui/ at all: is it still looking in the right place?"
-    bad = [f"{file}:{line} imports {name}" for file, line, name in found if name.split(".")[0] == "engine" and not GUI_MAY_IMPORT.match(name)]
-    assert not bad, "gui/ may import only engine.api (and engine.api_*), engine.events and engine.config:\n" + "\n".join(bad)
+    bad = [
+        f"{file}:{line} imports {name}"
+        for file, line, name in found
+        if name.split(".")[0] == "engine" and not GUI_MAY_IMPORT.match(name)
+    ]
+    assert not bad, (
+        "gui/ may import only engine.api (and engine.api_*), engine.events and engine.config:\n" + "\n".join(bad)
+    )
 
 
 def test_gui_never_imports_torch():
-    bad = [f"{file}:{line} imports {name}" for file, line, name in gui_engine_imports(REPO / "gui") if name.split(".")[0] == "torch"]
+    bad = [
+        f"{file}:{line} imports {name}"
+        for file, line, name in gui_engine_imports(REPO / "gui")
+        if name.split(".")[0] == "torch"
+    ]
     assert not bad, "\n".join(bad)
 
 
@@ -103,8 +117,17 @@ def test_the_gui_scanner_resolves_every_form_of_import(tmp_path):
     )
     names = [name for _, _, name in gui_engine_imports(tmp_path / "gui")]
     assert names == ["torch.nn", "engine.api", "engine.trainer", "engine.events", "engine.data.base"]
-    assert [bool(GUI_MAY_IMPORT.match(n)) for n in ("engine.api", "engine.api_regression", "engine.events", "engine.trainer",
-                                                     "engine.apix", "engine.config")] == [True, True, True, False, False, True]
+    assert [
+        bool(GUI_MAY_IMPORT.match(n))
+        for n in (
+            "engine.api",
+            "engine.api_regression",
+            "engine.events",
+            "engine.trainer",
+            "engine.apix",
+            "engine.config",
+        )
+    ] == [True, True, True, False, False, True]
 
 
 def test_importing_every_gui_module_loads_no_torch():
@@ -116,15 +139,22 @@ def test_importing_every_gui_module_loads_no_torch():
         "        importlib.import_module(m.name)\n"
         "print(sorted(n for n in sys.modules if n.split('.')[0] == 'torch'))"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
-                         env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
 
 
 # -- no import cycles (imports inside functions and under TYPE_CHECKING count too) ----------------------
 
-#: MAML's inner loop is being unified with its batched twin (issue 15, another change); until then they import each other.
+#: MAML's inner loop is being unified with its batched twin (issue 15, another change); until then they import
+#: each other.
 KNOWN_CYCLES = [{"engine.algorithms.maml", "engine.algorithms.batched"}]
 
 

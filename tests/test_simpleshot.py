@@ -8,11 +8,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import torch
 import torch.nn.functional as F
+from test_algorithms_zoo import make_task
 
 from engine.algorithms.simpleshot import DISTANCE_SCALE
 from engine.config import QUICK_RECIPE, TrainConfig, app_defaults, recommended_shape
 from engine.trainer import build_model_and_algorithm, meta_step
-from test_algorithms_zoo import make_task
 
 
 def _algo(**overrides):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from torch import nn
 
 from ..config import ALGORITHM_CHOICES
-from .base import AlgoConfig, Algorithm, Interrupted, Learner, StepStats
 from .anil import ANIL
+from .base import AlgoConfig, Algorithm, Interrupted, Learner, StepStats
 from .blackbox import BlackBox
 from .finetune import Finetune
 from .maml import FOMAML, MAML
@@ -16,7 +16,10 @@ from .protonet import ProtoNet
 from .reptile import Reptile
 from .simpleshot import SimpleShot
 
-_CLASSES = {cls.name: cls for cls in (MAML, FOMAML, Reptile, ANIL, MetaSGD, ProtoNet, BlackBox, MixtureOfExperts, Finetune, SimpleShot)}
+_CLASSES = {
+    cls.name: cls
+    for cls in (MAML, FOMAML, Reptile, ANIL, MetaSGD, ProtoNet, BlackBox, MixtureOfExperts, Finetune, SimpleShot)
+}
 #: Name -> class, in the order of the one list of names (engine.config.ALGORITHM_CHOICES, torch-free).
 ALGORITHMS: dict[str, type[Algorithm]] = {name: _CLASSES[name] for name in ALGORITHM_CHOICES}
 

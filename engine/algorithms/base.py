@@ -13,8 +13,8 @@ from abc import ABC, abstractmethod
 from typing import Callable, ClassVar, Iterable
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from ..config import AlgoConfig
 from ..events import StepStats
@@ -64,7 +64,9 @@ class Learner(ABC):
         return self.logits(x), self.embed(x)
 
     @torch.no_grad()
-    def report_support_fit(self, support_x: torch.Tensor, support_y: torch.Tensor, on_step: "StepCallback | None") -> "Learner":
+    def report_support_fit(
+        self, support_x: torch.Tensor, support_y: torch.Tensor, on_step: "StepCallback | None"
+    ) -> "Learner":
         """For learners made in one pass: report how they fit their support set as step 0.
 
         The pass's embedding of the support set is kept as ``support_embedding``: it is

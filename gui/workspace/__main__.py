@@ -19,10 +19,14 @@ RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gui.workspace", description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", help="a meta-trained model (main.py train --checkpoint F)")
-    parser.add_argument("--classset", default=str(RESOURCES / "sample_classes"), help="class set to open [the sample set]")
+    parser.add_argument(
+        "--classset", default=str(RESOURCES / "sample_classes"), help="class set to open [the sample set]"
+    )
     parser.add_argument("--demo", action="store_true", help="adapt at once and draw a sample query")
     parser.add_argument("--steps", type=int, default=10, help="adaptation steps [10]")
-    parser.add_argument("--compare", action="store_true", help="with --demo: adapt again at half the inner lr (two curves)")
+    parser.add_argument(
+        "--compare", action="store_true", help="with --demo: adapt again at half the inner lr (two curves)"
+    )
     args = parser.parse_args(argv)
 
     from engine import api
@@ -44,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.classset and Path(args.classset).is_dir():
         ws.load_folder(args.classset)
     if args.demo:
+
         def draw_query() -> None:
             query = RESOURCES / "sample_queries"
             files = sorted(query.glob("*.png")) if query.is_dir() else []

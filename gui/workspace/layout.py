@@ -17,8 +17,18 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QCheckBox, QDoubleSpinBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSlider,
-    QSpinBox, QSplitter, QVBoxLayout, QWidget,
+    QCheckBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
 )
 
 from ..gate_chart import GateChart
@@ -152,6 +162,22 @@ def build_ui(parent: QWidget, board: ClassBoard) -> WorkspaceUi:
     layout = QVBoxLayout(parent)
     layout.addLayout(banner_row)
     layout.addWidget(splitter, 1)
-    return WorkspaceUi(banner, quick_train_button, class_count, *file_buttons, cards, canvas, preview, add_button, load_query,
-                       steps, inner_lr, adapt_button, status, chart, bars, embedding, gate)
-
+    return WorkspaceUi(
+        banner,
+        quick_train_button,
+        class_count,
+        *file_buttons,
+        cards,
+        canvas,
+        preview,
+        add_button,
+        load_query,
+        steps,
+        inner_lr,
+        adapt_button,
+        status,
+        chart,
+        bars,
+        embedding,
+        gate,
+    )

@@ -83,7 +83,9 @@ class NewClassesWorkspace(QWidget):
         self._build()
         self.board.changed.connect(self._on_board_changed)
         self.board.selectionChanged.connect(self._on_selection_changed)
-        QShortcut(QKeySequence.StandardKey.Undo, self, self.board.undo, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        QShortcut(
+            QKeySequence.StandardKey.Undo, self, self.board.undo, context=Qt.ShortcutContext.WidgetWithChildrenShortcut
+        )
         self._on_selection_changed(self.board.selected)
         if checkpoint:
             self.load_checkpoint(checkpoint)
@@ -140,14 +142,19 @@ class NewClassesWorkspace(QWidget):
         """Re-read the model source (the main window calls this when its model changes)."""
         model = self.current_model()
         if model is None:
-            self._show_model_state("No meta-trained model yet: meta-train one (or open a checkpoint) first, "
-                                   "or start a quick run on the built-in glyphs.", need_model=True)
+            self._show_model_state(
+                "No meta-trained model yet: meta-train one (or open a checkpoint) first, "
+                "or start a quick run on the built-in glyphs.",
+                need_model=True,
+            )
             return
         if model.handle is not self._seen_model and model.inner_lr is not None:
             self.inner_lr.setValue(model.inner_lr)  # a new model: start from its own rate
         self._seen_model = model.handle
         description = description or model.description
-        self._show_model_state(f"Model: {description or model.name}. Draw or load a few examples per class, then press Adapt.")
+        self._show_model_state(
+            f"Model: {description or model.name}. Draw or load a few examples per class, then press Adapt."
+        )
         self.modelReady.emit()
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
@@ -162,8 +169,10 @@ class NewClassesWorkspace(QWidget):
         self.quick_train_button.setVisible(need_model)
 
     # -- workers ---------------------------------------------------------------
-    def _run(self, fn: Callable, *args: object, on_done: Callable, on_error: Callable[[str], None] | None = None) -> None:
-        """``fn(*args)`` on a worker; a job that ends after its window has closed (a checkpoint load at exit) tells nobody."""
+    def _run(
+        self, fn: Callable, *args: object, on_done: Callable, on_error: Callable[[str], None] | None = None
+    ) -> None:
+        """``fn(*args)`` on a worker; a job ending after its window closed (a checkpoint load at exit) tells nobody."""
         report = on_error or (lambda message: self.show_message(message, error=True))
         run_in_background(fn, *args, on_done=on_done, on_error=lambda message, _details: report(message), owner=self)
 
@@ -203,7 +212,12 @@ class NewClassesWorkspace(QWidget):
         names = list(self.board.names)
         relay = self._relay
         self._run(
-            api.adapt, model, images, labels, steps, lr,
+            api.adapt,
+            model,
+            images,
+            labels,
+            steps,
+            lr,
             lambda stats: relay.step.emit(gen, stats),
             lambda result: relay.ready.emit(gen, result, (images, labels, names)),
             on_done=lambda loo: self._on_leave_one_out(gen, loo),
@@ -231,7 +245,11 @@ class NewClassesWorkspace(QWidget):
         acc = f"support accuracy {100 * last.acc[-1]:.0f}%" if last and last.acc else ""
         self._ready_text = f"ready in {self.last_adapt_ms:.0f} ms: {acc}"
         k = min(self.board.shots()) if self.board.count == len(names) else 1
-        self.show_message(self._ready_text + (" (leave-one-out accuracy on its way…)" if k >= 2 else "") + ". Draw a query to test it.")
+        self.show_message(
+            self._ready_text
+            + (" (leave-one-out accuracy on its way…)" if k >= 2 else "")
+            + ". Draw a query to test it."
+        )
         self.adapted.emit(result)
         if self._query is not None:
             self._request_prediction(self._query)
@@ -278,8 +296,16 @@ class NewClassesWorkspace(QWidget):
             return
         self._predicting = True
         gen, (images, labels) = self._generation, self._support
-        self._run(api.predict, self._learner, images, labels, query, self._view,
-                  on_done=lambda r: self._on_predicted(gen, r), on_error=self._on_predict_failed)
+        self._run(
+            api.predict,
+            self._learner,
+            images,
+            labels,
+            query,
+            self._view,
+            on_done=lambda r: self._on_predicted(gen, r),
+            on_error=self._on_predict_failed,
+        )
 
     def _on_predicted(self, gen: int, result: api.PredictResult) -> None:
         self._predicting = False
@@ -327,8 +353,15 @@ class NewClassesWorkspace(QWidget):
             images, problems = result
             if index < self.board.count:
                 self.board.add(index, images)
-            note = f"; skipped: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "") if problems else ""
-            self.show_message(f"added {len(images)} example(s) to {self.board.names[min(index, self.board.count - 1)]}{note}", error=bool(problems))
+            note = (
+                f"; skipped: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
+                if problems
+                else ""
+            )
+            self.show_message(
+                f"added {len(images)} example(s) to {self.board.names[min(index, self.board.count - 1)]}{note}",
+                error=bool(problems),
+            )
 
         self._run(api.load_images, list(paths), on_done=done)
 
@@ -339,10 +372,14 @@ class NewClassesWorkspace(QWidget):
 
     def load_folder(self, root: str) -> None:
         """Replace the cards with a class set or a folder of class subfolders (undoable)."""
+
         def done(result: tuple[list[str], list[list[np.ndarray]], list[str]]) -> None:
             names, examples, problems = result
             self.board.replace(names, examples)
-            self.show_message(f"loaded {len(names)} classes from {root}" + (f"; skipped: {problems[0]}" if problems else ""), error=bool(problems))
+            self.show_message(
+                f"loaded {len(names)} classes from {root}" + (f"; skipped: {problems[0]}" if problems else ""),
+                error=bool(problems),
+            )
 
         self._run(api.read_class_folder, root, on_done=done)
 
@@ -352,15 +389,26 @@ class NewClassesWorkspace(QWidget):
             self.load_folder(root)
 
     def save_set(self, root: str) -> None:
-        self._run(api.save_classset, root, list(self.board.names), [list(e) for e in self.board.examples],
-                  on_done=lambda path: self.show_message(f"saved the class set to {path}"))
+        self._run(
+            api.save_classset,
+            root,
+            list(self.board.names),
+            [list(e) for e in self.board.examples],
+            on_done=lambda path: self.show_message(f"saved the class set to {path}"),
+        )
 
     def _on_save_set(self) -> None:
-        root, _ = QFileDialog.getSaveFileName(self, "Save the class set as a folder", "my-classes", "Class set folder (*)")
+        root, _ = QFileDialog.getSaveFileName(
+            self, "Save the class set as a folder", "my-classes", "Class set folder (*)"
+        )
         if root:
             self.save_set(root)
 
     def _on_load_query(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load a query image", "", IMAGE_FILTER)
         if path:
-            self._run(api.load_images, [path], on_done=lambda r: self.canvas.set_raster(r[0][0]) if r[0] else self.show_message(r[1][0], error=True))
+            self._run(
+                api.load_images,
+                [path],
+                on_done=lambda r: self.canvas.set_raster(r[0][0]) if r[0] else self.show_message(r[1][0], error=True),
+            )
