@@ -92,7 +92,9 @@ def load_runs(path: str | Path) -> list[ChallengeRun]:
     return runs
 
 
-def run_challenge(algo: Algorithm, runs: list[ChallengeRun], device: torch.device | str = "cpu", steps: int | None = None) -> dict:
+def run_challenge(
+    algo: Algorithm, runs: list[ChallengeRun], device: torch.device | str = "cpu", steps: int | None = None
+) -> dict:
     """Error rate per run and averaged over runs, as fractions in [0, 1]."""
     per_run = []
     for run in runs:

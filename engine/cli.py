@@ -38,7 +38,12 @@ def _add_data_args(p: argparse.ArgumentParser, defaults: bool) -> None:
     p.add_argument("--dataset", choices=DATASET_CHOICES, default=d("synthetic"), help="data source [synthetic]")
     p.add_argument("--data-root", default=None, help="folder with the data set's files")
     p.add_argument("--download", action="store_true", help="MNIST family: let torchvision download missing files")
-    p.add_argument("--no-rotations", dest="rotations", action="store_false", help="Omniglot: no 90-degree rotations as extra classes")
+    p.add_argument(
+        "--no-rotations",
+        dest="rotations",
+        action="store_false",
+        help="Omniglot: no 90-degree rotations as extra classes",
+    )
     p.add_argument("--ways", type=int, default=d(5), help="classes per task (N) [5]")
     p.add_argument("--shots", type=int, default=d(1), help="support examples per class (K) [1]")
     p.add_argument("--queries", type=int, default=d(15), help="query examples per class (Q) [15]")
@@ -51,25 +56,47 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     """The training options shared by ``train`` and ``compare`` (all but --algo/--checkpoint/--resume)."""
     c = TrainConfig()
     p.add_argument("--backbone", choices=("conv4", "seed"), default=c.backbone, help=f"[{c.backbone}]")
-    p.add_argument("--precision", choices=("fp32", "bf16"), default=c.precision,
-                   help=f"meta-gradients in float32 or under bfloat16 autocast (faster on CPUs with BF16 units) [{c.precision}]")
-    p.add_argument("--workers", type=int, default=c.workers, metavar="N",
-                   help="CPU processes sharing each meta-batch (same maths, 1.4x on 2 cores); 0 = one per core, "
-                        f"at most 2 [{c.workers}]")
-    p.add_argument("--batch-tasks", choices=("auto", "on", "off"), default=c.batch_tasks,
-                   help="MAML/FOMAML: the meta-batch's tasks in one batched pass (vmap); auto = on a CUDA GPU only, "
-                        f"where it pays (on the CPU a loop is 2-3x faster) [{c.batch_tasks}]")
-    p.add_argument("--augment", action="store_true",
-                   help="jitter each training image by a small random rotation, scale, shear and shift (engine/augment.py); "
-                        "validation and test images are left as they are")
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default=c.precision,
+        help=f"meta-gradients in float32 or under bfloat16 autocast (faster on CPUs with BF16 units) [{c.precision}]",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=c.workers,
+        metavar="N",
+        help="CPU processes sharing each meta-batch (same maths, 1.4x on 2 cores); 0 = one per core, "
+        f"at most 2 [{c.workers}]",
+    )
+    p.add_argument(
+        "--batch-tasks",
+        choices=("auto", "on", "off"),
+        default=c.batch_tasks,
+        help="MAML/FOMAML: the meta-batch's tasks in one batched pass (vmap); auto = on a CUDA GPU only, "
+        f"where it pays (on the CPU a loop is 2-3x faster) [{c.batch_tasks}]",
+    )
+    p.add_argument(
+        "--augment",
+        action="store_true",
+        help="jitter each training image by a small random rotation, scale, shear and shift (engine/augment.py); "
+        "validation and test images are left as they are",
+    )
     p.add_argument("--meta-batch", type=int, default=c.meta_batch, help=f"tasks per meta-iteration [{c.meta_batch}]")
     p.add_argument("--inner-steps", type=int, default=c.inner_steps, help=f"adaptation steps [{c.inner_steps}]")
     p.add_argument("--inner-lr", type=float, default=c.inner_lr, help=f"adaptation learning rate [{c.inner_lr}]")
     p.add_argument("--outer-lr", type=float, default=c.outer_lr, help=f"meta (Adam) learning rate [{c.outer_lr}]")
     p.add_argument("--iterations", type=int, default=c.iterations, help=f"meta-iterations [{c.iterations}]")
-    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS", help="stop after this much training time")
-    p.add_argument("--val-every", type=int, default=c.val_every, help=f"validate every N iterations, 0 = never [{c.val_every}]")
-    p.add_argument("--val-episodes", type=int, default=c.val_episodes, help=f"fixed validation episodes [{c.val_episodes}]")
+    p.add_argument(
+        "--time-budget", type=float, default=None, metavar="SECONDS", help="stop after this much training time"
+    )
+    p.add_argument(
+        "--val-every", type=int, default=c.val_every, help=f"validate every N iterations, 0 = never [{c.val_every}]"
+    )
+    p.add_argument(
+        "--val-episodes", type=int, default=c.val_episodes, help=f"fixed validation episodes [{c.val_episodes}]"
+    )
 
 
 def _add_protocol_arg(p: argparse.ArgumentParser) -> None:
@@ -80,7 +107,9 @@ def _add_protocol_arg(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="main.py", description="Meta Playground: few-shot meta-learning (no subcommand opens the GUI)")
+    parser = _Parser(
+        prog="main.py", description="Meta Playground: few-shot meta-learning (no subcommand opens the GUI)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="meta-train headless, with a progress bar",
@@ -106,9 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_protocol_arg(e)
     e.add_argument("--split", choices=("train", "val", "test"), default="test", help="[test]")
     e.add_argument("--inner-steps", type=int, default=None, help="adaptation steps (default: as trained)")
-    e.add_argument("--all-classes", action=argparse.BooleanOptionalAction, default=None,
-                   help="every class of the data set in the evaluated split (default: on when the data set "
-                        "differs from the checkpoint's, i.e. cross-domain evaluation)")
+    e.add_argument(
+        "--all-classes",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="every class of the data set in the evaluated split (default: on when the data set "
+        "differs from the checkpoint's, i.e. cross-domain evaluation)",
+    )
 
     m = sub.add_parser("compare", help="train several algorithms on the same data and test episodes; results table")
     _add_data_args(m, defaults=True)
@@ -117,7 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--test-episodes", type=int, default=200, help="shared fixed test episodes [200]")
     _add_protocol_arg(m)
     m.add_argument("--csv", default=None, metavar="FILE", help="also write the results table as CSV")
-    m.add_argument("--checkpoint-dir", default=None, metavar="DIR", help="keep each algorithm's checkpoint here as ALGO.pt")
+    m.add_argument(
+        "--checkpoint-dir", default=None, metavar="DIR", help="keep each algorithm's checkpoint here as ALGO.pt"
+    )
 
     o = sub.add_parser("omniglot-challenge", help="Lake et al.'s 20-run 20-way one-shot task")
     o.add_argument("--checkpoint", required=True, metavar="FILE")
@@ -154,10 +189,13 @@ def cmd_train(args: argparse.Namespace) -> dict | None:
     try:
         from .data import load_source
 
-        pool = load_source(config.dataset, config.data_root, rotations=config.rotations, seed=config.seed,
-                           allow_download=args.download)
+        pool = load_source(
+            config.dataset, config.data_root, rotations=config.rotations, seed=config.seed, allow_download=args.download
+        )
         if dist.is_main:
-            _report_short_classes(pool, config.shots + config.queries, ("train", "val") if config.val_every else ("train",))
+            _report_short_classes(
+                pool, config.shots + config.queries, ("train", "val") if config.val_every else ("train",)
+            )
         return _train(config, dist, pool)
     finally:
         shutdown(dist)
@@ -241,10 +279,19 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     dataset = args.dataset or trained.dataset
     root = args.data_root if args.data_root is not None else (trained.data_root if dataset == trained.dataset else None)
     all_classes = args.all_classes if args.all_classes is not None else dataset != trained.dataset
-    pool = load_source(dataset, root, rotations=args.rotations, seed=trained.seed, all_classes=all_classes,
-                       allow_download=args.download)
+    pool = load_source(
+        dataset,
+        root,
+        rotations=args.rotations,
+        seed=trained.seed,
+        all_classes=all_classes,
+        allow_download=args.download,
+    )
     if all_classes and args.all_classes is None:
-        print(f"cross-domain evaluation ({trained.dataset} -> {dataset}): every class of {dataset} is used", file=sys.stderr)
+        print(
+            f"cross-domain evaluation ({trained.dataset} -> {dataset}): every class of {dataset} is used",
+            file=sys.stderr,
+        )
     ways = args.ways or trained.ways
     _report_short_classes(pool, (args.shots or trained.shots) + (args.queries or trained.queries), (args.split,))
     sampler = TaskSampler(pool, args.split, ways, args.shots or trained.shots, args.queries or trained.queries, seed=args.seed + 1000)
@@ -263,8 +310,11 @@ def _report_short_classes(pool: ClassPool, need: int, splits: Sequence[str]) -> 
         short = pool.short_classes(need, split)
         if short:
             names = ", ".join(f"{n} ({k})" for n, k in short)
-            print(f"note: {len(short)} {split} class(es) have fewer than {need} examples (shots + queries) "
-                  f"and are left out: {names}", file=sys.stderr)
+            print(
+                f"note: {len(short)} {split} class(es) have fewer than {need} examples (shots + queries) "
+                f"and are left out: {names}",
+                file=sys.stderr,
+            )
 
 
 def cmd_challenge(args: argparse.Namespace) -> dict:

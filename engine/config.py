@@ -1,15 +1,56 @@
-"""The run configuration shared by the CLI, the GUI and the tests."""
+"""The run configuration shared by the CLI, the GUI and the tests, and the names it may use.
+
+Torch-free: the window imports it at start-up. The names of the algorithms and
+the data sources are listed here once; ``engine.algorithms.ALGORITHMS`` and
+``engine.data.load_source`` are built from (and tested against) these lists.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-from .algorithms.base import AlgoConfig
-from .data.base import DataError
+from .errors import DataError
 from .recipes import RECIPES, recipe, recipe_for_algorithm
 
-ALGORITHM_CHOICES = ("maml", "fomaml", "reptile", "anil", "metasgd", "protonet", "blackbox", "moe", "finetune", "simpleshot", "protohead")
-DATASET_CHOICES = ("synthetic", "omniglot", "mnist", "fashion-mnist", "kmnist", "emnist", "folder", "classset")
+#: The algorithms by their CLI name, in the order the window lists them (engine.algorithms.ALGORITHMS).
+ALGORITHM_CHOICES = (
+    "maml",
+    "fomaml",
+    "reptile",
+    "anil",
+    "metasgd",
+    "protonet",
+    "blackbox",
+    "moe",
+    "finetune",
+    "simpleshot",
+    "protohead",
+)
+
+#: Each data source's one name (CLI ``--dataset``, config, code) and the label the window shows for it.
+#: The label names the CLI word where they differ, so the two are easy to match up.
+SOURCE_LABELS = {
+    "synthetic": "Built-in glyphs (synthetic)",
+    "omniglot": "Omniglot",
+    "mnist": "MNIST",
+    "fashion-mnist": "Fashion-MNIST",
+    "kmnist": "KMNIST",
+    "emnist": "EMNIST",
+    "folder": "Image folder",
+    "classset": "Saved class set",
+}
+DATASET_CHOICES = tuple(SOURCE_LABELS)
+
+
+@dataclass(frozen=True)
+class AlgoConfig:
+    """Hyperparameters an algorithm reads (the trainer's config carries them)."""
+
+    ways: int = 5
+    inner_steps: int = 1
+    inner_lr: float = 0.4
+    first_order: bool = False
+    batch_tasks: bool = False  # MAML/FOMAML: one vmap over the meta-batch (engine.algorithms.batched), for GPUs
 
 
 #: The quick recipe's task shape and algorithm (engine.recipes: the window starts with it, and the
@@ -68,7 +109,10 @@ class TrainConfig:
             (self.dataset in DATASET_CHOICES, f"unknown data set {self.dataset!r}"),
             (self.device in ("auto", "cpu", "cuda"), f"unknown device {self.device!r}"),
             (self.precision in ("fp32", "bf16"), f"unknown precision {self.precision!r}; use fp32 or bf16"),
-            (self.batch_tasks in ("auto", "on", "off"), f"unknown batch-tasks {self.batch_tasks!r}; use auto, on or off"),
+            (
+                self.batch_tasks in ("auto", "on", "off"),
+                f"unknown batch-tasks {self.batch_tasks!r}; use auto, on or off",
+            ),
             (0 <= self.workers <= 64, f"workers must be 0 (automatic) to 64 (got {self.workers})"),
             (not self.resume or self.checkpoint, "--resume needs --checkpoint FILE"),
         ]

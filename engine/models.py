@@ -18,8 +18,8 @@ import contextvars
 from typing import Callable, Iterator
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 IMAGE_SIZE = 28
 

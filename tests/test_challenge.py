@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 from PIL import Image
 
-from conftest import REPO
 from engine.algorithms import AlgoConfig
 from engine.algorithms.maml import MAML
 from engine.algorithms.protonet import ProtoNet

@@ -8,12 +8,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import torch
 import torch.nn.functional as F
+from test_algorithms_zoo import make_task
 
 from engine.algorithms.simpleshot import DISTANCE_SCALE
 from engine.models import with_support
 from engine.config import QUICK_RECIPE, TrainConfig, app_defaults, recommended_shape
 from engine.trainer import build_model_and_algorithm, meta_step
-from test_algorithms_zoo import make_task
 
 
 def _algo(**overrides):
@@ -64,7 +64,8 @@ def test_the_window_starts_on_the_quick_recipe_and_other_algorithms_keep_their_s
 
 
 def test_switching_algorithm_swaps_an_untouched_task_shape_only(qtbot):
-    from gui.algorithm_panel import AlgorithmInfo, AlgorithmPanel
+    from engine.api import AlgorithmInfo
+    from gui.algorithm_panel import AlgorithmPanel
 
     names = ["simpleshot", "maml", "protonet"]
     panel = AlgorithmPanel(app_defaults().to_dict(), [AlgorithmInfo(n, True) for n in names], ["conv4"], False,

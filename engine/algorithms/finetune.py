@@ -103,7 +103,9 @@ class Finetune(Algorithm):
     def global_labels(self, task: Task) -> torch.Tensor:
         """Pool class ids of the task's support then query examples."""
         if max(task.classes) >= CAPACITY:
-            raise DataError(f"the fine-tune baseline holds {CAPACITY} classes, but the data has class id {max(task.classes)}")
+            raise DataError(
+                f"the fine-tune baseline holds {CAPACITY} classes, but the data has class id {max(task.classes)}"
+            )
         ids = torch.tensor(task.classes, device=task.support_y.device)
         return ids[torch.cat([task.support_y, task.query_y])]
 
@@ -124,7 +126,7 @@ class Finetune(Algorithm):
         logits = self.big_head(feats).masked_fill(~self.seen, float("-inf"))
         loss = F.cross_entropy(logits, labels)
         ids = torch.tensor(task.classes, device=logits.device)
-        local = logits[len(task.support_x):, ids].detach()
+        local = logits[len(task.support_x) :, ids].detach()
         return loss, accuracy(local, task.query_y)
 
     def adapt(
@@ -143,7 +145,11 @@ class Finetune(Algorithm):
         return LinearProbe(self.model.features, head, support_x, ways)
 
     def extra_state(self) -> dict[str, torch.Tensor]:
-        return {"big_head.weight": self.big_head.weight.detach(), "big_head.bias": self.big_head.bias.detach(), "seen": self.seen}
+        return {
+            "big_head.weight": self.big_head.weight.detach(),
+            "big_head.bias": self.big_head.bias.detach(),
+            "seen": self.seen,
+        }
 
     def load_extra_state(self, state: dict[str, torch.Tensor]) -> None:
         with torch.no_grad():

@@ -95,7 +95,9 @@ class MixtureOfExperts(Algorithm):
         """The gate's distribution over experts [E] for this support set."""
         return self.mixture.gate_weights(self.model.features(support_x))
 
-    def classify(self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor, ways: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def classify(
+        self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor, ways: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits [n, ways] and gated query embeddings [n, dim] (one forward, support and queries together)."""
         n = len(support_x)
         feats = self.model.features(torch.cat([support_x, query_x]))
@@ -118,7 +120,6 @@ class MixtureOfExperts(Algorithm):
     ) -> Learner:
         ways = ways_of(support_y)
         return MixtureLearner(self, support_x, support_y, ways).report_support_fit(support_x, support_y, on_step)
-
 
 
 @torch.no_grad()

@@ -86,4 +86,6 @@ class ProtoNet(Algorithm):
     ) -> Learner:
         ways = ways_of(support_y)
         # the support set scored against its own prototypes (batch statistics of support + itself = of support)
-        return ProtoLearner(self.model.features, support_x, support_y, ways).report_support_fit(support_x, support_y, on_step)
+        return ProtoLearner(self.model.features, support_x, support_y, ways).report_support_fit(
+            support_x, support_y, on_step
+        )
