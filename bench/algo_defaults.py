@@ -44,24 +44,50 @@ def main() -> None:
         kind = type(getattr(TrainConfig(), key))
         overrides[key] = kind(value) if kind is not bool else value.lower() in ("1", "true", "yes")
     results = []
-    for algo_name in (args.algos.split(",") if args.algos else ALGORITHM_CHOICES):
+    for algo_name in args.algos.split(",") if args.algos else ALGORITHM_CHOICES:
         settings = {"algo": algo_name} if args.shared else recipe_for_algorithm(algo_name)
         config = TrainConfig(**{**settings, **overrides}).replace(
-            dataset=args.data, data_root=str(OMNIGLOT_DIR) if args.data == "omniglot" else None,
-            iterations=1_000_000, time_budget=args.budget, val_every=0, workers=1)
+            dataset=args.data,
+            data_root=str(OMNIGLOT_DIR) if args.data == "omniglot" else None,
+            iterations=1_000_000,
+            time_budget=args.budget,
+            val_every=0,
+            workers=1,
+        )
         algo = build_model_and_algorithm(config, torch.device("cpu"))
         for event in run(config, pool=pool, algo=algo):
             if isinstance(event, Finished):
                 iterations, seconds = event.iterations, event.seconds
         acc, ci = evaluate(algo, tests, "cpu")
-        row = {"algo": algo_name, "accuracy": acc, "ci95": ci, "iterations": iterations, "seconds": round(seconds, 1),
-               "train": {k: getattr(config, k) for k in ("ways", "shots", "queries", "meta_batch", "inner_steps",
-                                                          "inner_lr", "outer_lr")}}
-        print(f"{algo_name:10s} {100 * acc:5.1f}% +- {100 * ci:.1f}  ({iterations} iterations in {seconds:.0f} s; "
-              f"{row['train']})", flush=True)
+        row = {
+            "algo": algo_name,
+            "accuracy": acc,
+            "ci95": ci,
+            "iterations": iterations,
+            "seconds": round(seconds, 1),
+            "train": {
+                k: getattr(config, k)
+                for k in ("ways", "shots", "queries", "meta_batch", "inner_steps", "inner_lr", "outer_lr")
+            },
+        }
+        print(
+            f"{algo_name:10s} {100 * acc:5.1f}% +- {100 * ci:.1f}  ({iterations} iterations in {seconds:.0f} s; "
+            f"{row['train']})",
+            flush=True,
+        )
         results.append(row)
-    emit({"machine": machine(), "data": args.data, "budget": args.budget, "shared_defaults": args.shared,
-          "protocol": "inductive", "test": "5-way 1-shot, 15 queries", "episodes": args.episodes, "results": results})
+    emit(
+        {
+            "machine": machine(),
+            "data": args.data,
+            "budget": args.budget,
+            "shared_defaults": args.shared,
+            "protocol": "inductive",
+            "test": "5-way 1-shot, 15 queries",
+            "episodes": args.episodes,
+            "results": results,
+        }
+    )
 
 
 if __name__ == "__main__":

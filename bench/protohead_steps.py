@@ -21,7 +21,9 @@ from common import OMNIGLOT_DIR, emit, load_pool, machine
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="omniglot")
-    ap.add_argument("--checkpoint", default=None, help="a SimpleShot/proto-head checkpoint; trained (and kept here) if missing")
+    ap.add_argument(
+        "--checkpoint", default=None, help="a SimpleShot/proto-head checkpoint; trained (and kept here) if missing"
+    )
     ap.add_argument("--maml-checkpoint", default=None)
     ap.add_argument("--steps", default="10")
     ap.add_argument("--lr", default="0.01")
@@ -49,8 +51,12 @@ def main() -> None:
             pass
         trained_seconds = time.perf_counter() - began
         if args.checkpoint:
-            save_checkpoint(args.checkpoint, config=config.to_dict(), model_state=algo.model.state_dict(),
-                            extra_state=algo.extra_state())
+            save_checkpoint(
+                args.checkpoint,
+                config=config.to_dict(),
+                model_state=algo.model.state_dict(),
+                extra_state=algo.extra_state(),
+            )
     else:
         algo, config, _ = restore(args.checkpoint)
     head = ProtoHead(algo.model, algo.config)
@@ -73,8 +79,17 @@ def main() -> None:
                 score(f"protohead {steps} steps lr {lr}", head, inner_steps=steps, inner_lr=lr)
         if maml is not None:
             score("maml", maml)
-    emit({"machine": machine(), "data": args.data, "protocol": "inductive", "test": "5-way K-shot, 15 queries",
-          "episodes": args.episodes, "trained_seconds": trained_seconds, "results": rows})
+    emit(
+        {
+            "machine": machine(),
+            "data": args.data,
+            "protocol": "inductive",
+            "test": "5-way K-shot, 15 queries",
+            "episodes": args.episodes,
+            "trained_seconds": trained_seconds,
+            "results": rows,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Sequence
 
 from .allocator import keep_freed_memory
 from .config import ALGORITHM_CHOICES, DATASET_CHOICES, TrainConfig
+from .data.base import ClassPool, DataError
 from .models import PROTOCOLS
 from .recipes import RECIPES, SUMMARIES, recipe
-from .data.base import ClassPool, DataError
 
 if TYPE_CHECKING:
     from .distributed import DistContext
@@ -112,11 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    t = sub.add_parser("train", help="meta-train headless, with a progress bar",
-                       description="Meta-train headless. Settings come from a recipe (--recipe; with --algo X alone, X's "
-                                   "own recipe; with neither, 'quick', exactly what the window's Start trains); "
-                                   "explicit options override the recipe, and [bracketed] defaults apply where "
-                                   "the recipe names nothing.")
+    t = sub.add_parser(
+        "train",
+        help="meta-train headless, with a progress bar",
+        description="Meta-train headless. Settings come from a recipe (--recipe; with --algo X alone, X's own "
+        "recipe; with neither, 'quick', exactly what the window's Start trains); explicit options override the "
+        "recipe, and [bracketed] defaults apply where the recipe names nothing.",
+    )
     _add_data_args(t, defaults=False)
     t.add_argument("--recipe", choices=tuple(RECIPES), default=None,
                    help="a named bundle of settings: " + "; ".join(f"{k}: {v}" for k, v in SUMMARIES.items())
@@ -124,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--algo", choices=ALGORITHM_CHOICES, default=None, help="[the recipe's]")
     _add_train_args(t)
     # unset options stay None, so train_config can tell them from explicit ones (the recipe fills them)
-    t.set_defaults(**{a.dest: None for a in t._actions if a.dest in TrainConfig.__dataclass_fields__ and a.dest != "resume"})
+    fields = TrainConfig.__dataclass_fields__
+    t.set_defaults(**{a.dest: None for a in t._actions if a.dest in fields and a.dest != "resume"})
     t.add_argument("--checkpoint", default=None, metavar="FILE", help="write the model here (atomically)")
     t.add_argument("--resume", action="store_true", help="continue from --checkpoint")
 
@@ -209,7 +212,8 @@ def _progress_bar(config: TrainConfig, start_iteration: int):
     if config.time_budget:
         return tqdm(total=config.time_budget, file=sys.stderr, desc=desc, dynamic_ncols=True,
                     bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s, {remaining} left{postfix}")
-    return tqdm(total=config.iterations, initial=start_iteration, file=sys.stderr, unit="it", desc=desc, dynamic_ncols=True)
+    return tqdm(total=config.iterations, initial=start_iteration, file=sys.stderr, unit="it", desc=desc,
+                dynamic_ncols=True)
 
 
 def _close_bar(bar) -> None:
@@ -222,7 +226,6 @@ def _close_bar(bar) -> None:
 
 
 def _train(config: TrainConfig, dist: DistContext, pool: ClassPool | None = None) -> dict | None:
-    from tqdm import tqdm
 
     from .events import Finished, IterationMetrics, Started, ValidationMetrics
     from .trainer import run
@@ -240,12 +243,16 @@ def _train(config: TrainConfig, dist: DistContext, pool: ClassPool | None = None
             else:
                 bar.n = event.iteration
             speed = f"{event.tasks_per_second:.1f}" if event.tasks_per_second > 0 else "warming up"
-            bar.set_postfix_str(f"it={event.iteration}, loss={event.loss:.3f}, acc={event.accuracy:.3f}, tasks/s={speed}",
-                                refresh=False)
+            bar.set_postfix_str(
+                f"it={event.iteration}, loss={event.loss:.3f}, acc={event.accuracy:.3f}, tasks/s={speed}", refresh=False
+            )
             bar.update(0)
         elif isinstance(event, ValidationMetrics):
-            bar.write(f"iteration {event.iteration}: validation accuracy {100 * event.accuracy:.2f}% +- {100 * event.ci95:.2f} "
-                      f"({config.ways}-way {config.shots}-shot, {event.episodes} episodes)", file=sys.stderr)
+            bar.write(
+                f"iteration {event.iteration}: validation accuracy {100 * event.accuracy:.2f}% +- "
+                f"{100 * event.ci95:.2f} ({config.ways}-way {config.shots}-shot, {event.episodes} episodes)",
+                file=sys.stderr,
+            )
         elif isinstance(event, Finished):
             _close_bar(bar)
             if event.reason in ("diverged", "out of memory"):  # the checkpoint keeps the last good weights
@@ -268,8 +275,8 @@ def _train(config: TrainConfig, dist: DistContext, pool: ClassPool | None = None
 
 def cmd_eval(args: argparse.Namespace) -> dict:
     from .data import load_source
-    from .tasks import TaskSampler
     from .models import scoring_protocol
+    from .tasks import TaskSampler
     from .trainer import evaluate, resolve_device, restore
 
     device = resolve_device(args.device)
@@ -294,14 +301,15 @@ def cmd_eval(args: argparse.Namespace) -> dict:
         )
     ways = args.ways or trained.ways
     _report_short_classes(pool, (args.shots or trained.shots) + (args.queries or trained.queries), (args.split,))
-    sampler = TaskSampler(pool, args.split, ways, args.shots or trained.shots, args.queries or trained.queries, seed=args.seed + 1000)
     shots = args.shots or trained.shots
+    sampler = TaskSampler(pool, args.split, ways, shots, args.queries or trained.queries, seed=args.seed + 1000)
     with scoring_protocol(args.protocol):
         acc, ci = evaluate(algo, sampler.fixed(args.episodes), device)
     line = (f"{args.split} accuracy {100 * acc:.2f}% +- {100 * ci:.2f} ({ways}-way {shots}-shot, "
             f"{args.episodes} episodes, {args.protocol})")
     print(line, file=sys.stderr if args.json else sys.stdout)
-    return {"accuracy": acc, "ci95": ci, "episodes": args.episodes, "ways": ways, "shots": shots, "protocol": args.protocol}
+    return {"accuracy": acc, "ci95": ci, "episodes": args.episodes, "ways": ways, "shots": shots,
+            "protocol": args.protocol}
 
 
 def _report_short_classes(pool: ClassPool, need: int, splits: Sequence[str]) -> None:

@@ -137,7 +137,8 @@ def run_compare_cli(args: argparse.Namespace, base: TrainConfig) -> dict:
 
     configs = configs_for(base, args.algos.split(","))
     with scoring_protocol(args.protocol):  # validation and test scoring alike (a generator runs in our context)
-        items = list(_relay_progress(compare(configs, test_episodes=args.test_episodes, checkpoint_dir=args.checkpoint_dir), base))
+        runs = compare(configs, test_episodes=args.test_episodes, checkpoint_dir=args.checkpoint_dir)
+        items = list(_relay_progress(runs, base))
     results = items[-1]
     print(format_table(results))
     if args.csv:
@@ -168,4 +169,8 @@ def _relay_progress(items: Iterator, base: TrainConfig) -> Iterator:
                     file=sys.stderr,
                 )
         elif isinstance(item, Evaluated):
-            print(f"{item.algo}: test accuracy {100 * item.accuracy:.2f}% +- {100 * item.ci95:.2f} ({item.episodes} episodes)", file=sys.stderr)
+            print(
+                f"{item.algo}: test accuracy {100 * item.accuracy:.2f}% +- {100 * item.ci95:.2f} "
+                f"({item.episodes} episodes)",
+                file=sys.stderr,
+            )

@@ -17,8 +17,15 @@ RECIPES: dict[str, dict] = {
     # SimpleShot (an ordinary classifier over all training classes, nearest normalised class mean to
     # adapt) on batches of 32 classes x 2 images, one batch a step, 1,000 steps: from Start to finished
     # 95.1-95.8% 5-way 1-shot on Omniglot small1's held-out alphabet in 44-49 s (BENCHMARKS.md).
-    "quick": {"algo": "simpleshot", "ways": 32, "shots": 1, "queries": 1, "meta_batch": 1,
-              "iterations": 1000, "val_every": 400},
+    "quick": {
+        "algo": "simpleshot",
+        "ways": 32,
+        "shots": 1,
+        "queries": 1,
+        "meta_batch": 1,
+        "iterations": 1000,
+        "val_every": 400,
+    },
     "maml": {"algo": "maml", **_EPISODIC, "inner_steps": 1, "inner_lr": 0.4, "outer_lr": 0.002},
     "fomaml": {"algo": "fomaml", **_EPISODIC, "inner_steps": 1, "inner_lr": 0.4, "outer_lr": 0.002},
     "anil": {"algo": "anil", **_EPISODIC, "inner_steps": 1, "inner_lr": 0.4, "outer_lr": 0.002},
@@ -29,8 +36,15 @@ RECIPES: dict[str, dict] = {
     "moe": {"algo": "moe", **_EPISODIC, "outer_lr": 0.002},
     "finetune": {"algo": "finetune", **_EPISODIC, "inner_steps": 1, "inner_lr": 0.4, "outer_lr": 0.002},
     "simpleshot": {"algo": "simpleshot", "ways": 32, "shots": 1, "queries": 1, "meta_batch": 1},
-    "protohead": {"algo": "protohead", "ways": 32, "shots": 1, "queries": 1, "meta_batch": 1,
-                  "inner_steps": 10, "inner_lr": 0.01},
+    "protohead": {
+        "algo": "protohead",
+        "ways": 32,
+        "shots": 1,
+        "queries": 1,
+        "meta_batch": 1,
+        "inner_steps": 10,
+        "inner_lr": 0.01,
+    },
 }
 
 #: What each recipe is for, in a line (the window's selector and ``train --help``).

@@ -41,7 +41,9 @@ class RunRecord:
 
     def describe(self) -> str:
         """One line for the model selector."""
-        state = {"completed": "finished", "time budget": "finished (time budget)", "opened": "opened"}.get(self.reason, self.reason)
+        state = {"completed": "finished", "time budget": "finished (time budget)", "opened": "opened"}.get(
+            self.reason, self.reason
+        )
         text = f"{self.label} · {state}"
         if self.iterations and self.reason != "opened":
             text += f" · {self.iterations:,} it"

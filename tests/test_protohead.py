@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import torch
+from test_algorithms_zoo import make_task
 
 from engine.algorithms import ALGORITHMS
 from engine.algorithms.protohead import ProtoHead
 from engine.config import TrainConfig
 from engine.trainer import build_model_and_algorithm
-from test_algorithms_zoo import make_task
 
 
 def _pair():

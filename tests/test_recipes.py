@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_cli import cli
 
 from engine.cli import build_parser, train_config
 from engine.config import TrainConfig, app_defaults, from_recipe, recommended_shape
 from engine.recipes import RECIPES, recipe, recipe_for_algorithm
-from test_cli import cli
 
 
 def _train(*argv: str) -> TrainConfig:
@@ -28,7 +28,11 @@ def test_algo_alone_brings_its_own_recipe_and_explicit_options_win():
     assert (config.algo, config.ways, config.inner_steps, config.rotations) == ("maml", 20, 3, False)
     assert config.queries == recipe("maml")["queries"]  # what was not given still comes from the recipe
     quick_five = _train("--recipe", "quick", "--ways", "5")
-    assert (quick_five.algo, quick_five.ways, quick_five.iterations) == ("simpleshot", 5, RECIPES["quick"]["iterations"])
+    assert (quick_five.algo, quick_five.ways, quick_five.iterations) == (
+        "simpleshot",
+        5,
+        RECIPES["quick"]["iterations"],
+    )
 
 
 def test_every_algorithm_has_a_recipe_whose_shape_the_window_uses():
@@ -38,7 +42,9 @@ def test_every_algorithm_has_a_recipe_whose_shape_the_window_uses():
         settings = recipe_for_algorithm(algo)
         assert settings["algo"] == algo
         TrainConfig(**settings).validate()
-        assert recommended_shape(algo) == {k: getattr(TrainConfig(**settings), k) for k in ("ways", "shots", "queries", "meta_batch")}
+        assert recommended_shape(algo) == {
+            k: getattr(TrainConfig(**settings), k) for k in ("ways", "shots", "queries", "meta_batch")
+        }
 
 
 def test_unknown_recipe_is_bad_input():
@@ -51,8 +57,21 @@ def test_unknown_recipe_is_bad_input():
 @pytest.fixture(scope="module")
 def protonet_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("recipes") / "proto.pt"
-    result = cli("train", "--algo", "protonet", "--iterations", "3", "--meta-batch", "2", "--queries", "3",
-                 "--val-every", "0", "--checkpoint", str(path))
+    result = cli(
+        "train",
+        "--algo",
+        "protonet",
+        "--iterations",
+        "3",
+        "--meta-batch",
+        "2",
+        "--queries",
+        "3",
+        "--val-every",
+        "0",
+        "--checkpoint",
+        str(path),
+    )
     assert result.returncode == 0, result.stderr
     return path
 
@@ -61,7 +80,9 @@ def test_eval_prints_its_result_on_stdout_and_names_shape_and_protocol(protonet_
     plain = cli("eval", "--checkpoint", str(protonet_checkpoint), "--episodes", "5")
     assert plain.returncode == 0, plain.stderr
     assert "accuracy" in plain.stdout and "5-way 1-shot" in plain.stdout and "inductive" in plain.stdout
-    result = cli("eval", "--checkpoint", str(protonet_checkpoint), "--episodes", "5", "--protocol", "transductive", "--json")
+    result = cli(
+        "eval", "--checkpoint", str(protonet_checkpoint), "--episodes", "5", "--protocol", "transductive", "--json"
+    )
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["protocol"] == "transductive" and 0.0 <= summary["accuracy"] <= 1.0
     assert (summary["ways"], summary["shots"]) == (5, 1)

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from test_algorithms_zoo import make_task
 
 from engine.algorithms.simpleshot import DISTANCE_SCALE
-from engine.models import with_support
 from engine.config import QUICK_RECIPE, TrainConfig, app_defaults, recommended_shape
+from engine.models import with_support
 from engine.trainer import build_model_and_algorithm, meta_step
 
 

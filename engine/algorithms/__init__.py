@@ -19,7 +19,9 @@ from .simpleshot import SimpleShot
 
 _CLASSES = {
     cls.name: cls
-    for cls in (MAML, FOMAML, Reptile, ANIL, MetaSGD, ProtoNet, BlackBox, MixtureOfExperts, Finetune, SimpleShot, ProtoHead)
+    for cls in (
+        MAML, FOMAML, Reptile, ANIL, MetaSGD, ProtoNet, BlackBox, MixtureOfExperts, Finetune, SimpleShot, ProtoHead
+    )
 }
 #: Name -> class, in the order of the one list of names (engine.config.ALGORITHM_CHOICES, torch-free).
 ALGORITHMS: dict[str, type[Algorithm]] = {name: _CLASSES[name] for name in ALGORITHM_CHOICES}

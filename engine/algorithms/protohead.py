@@ -41,7 +41,9 @@ class ProtoHead(SimpleShot):
 
     name = "protohead"
     adapts_by_steps = True
-    paper = "Triantafillou et al., Meta-Dataset (Proto-MAML head), ICLR 2020; Tian et al., Rethinking Few-Shot, ECCV 2020"
+    paper = (
+        "Triantafillou et al., Meta-Dataset (Proto-MAML head), ICLR 2020; Tian et al., Rethinking Few-Shot, ECCV 2020"
+    )
     summary = (
         "SimpleShot's features; a new class starts as the mean of its examples (step 0 is the nearest-mean "
         "classifier), then a few gradient steps on the examples refine the class weights."
@@ -61,7 +63,9 @@ class ProtoHead(SimpleShot):
         features = Normalized(self.model.features)
         with torch.no_grad():
             feats = features(support_x)
-        head = fit_logistic_regression(feats, support_y, ways, steps, lr, on_step, init=prototype_head(feats, support_y, ways))
+        head = fit_logistic_regression(
+            feats, support_y, ways, steps, lr, on_step, init=prototype_head(feats, support_y, ways)
+        )
         learner = LinearProbe(features, head, support_x, ways)
         learner.support_embedding = feats
         return learner
