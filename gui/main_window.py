@@ -242,7 +242,7 @@ class MainWindow(QMainWindow):
         )
         self.data_panel = DataPanel(info.sources)
         self.algorithm_panel = AlgorithmPanel(
-            info.defaults, info.algorithms, info.backbones, info.cuda, shapes=info.shapes
+            info.defaults, info.algorithms, info.backbones, info.cuda, shapes=info.shapes, recipes=info.recipes
         )
         self.algorithm_panel.set_values(read_json(self.settings, "run/hyperparameters", {}) or {})
         scroll = QScrollArea()

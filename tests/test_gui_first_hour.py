@@ -125,3 +125,35 @@ def test_the_cross_on_a_class_card_removes_the_class_and_undo_brings_it_back(qtb
     assert board.undo() and board.names == ["class 1", "cross", "class 3"]
     board.set_count(2)
     assert not panel.cards[0].remove_button.isEnabled()  # a task needs two classes
+
+
+def test_the_recipe_selector_applies_recipes_and_says_custom_after_an_edit(qtbot, make_window):
+    from engine.config import app_defaults, recipe_choices
+
+    window = make_window()
+    panel = window.algorithm_panel
+    assert panel.recipe_combo.currentText() == "quick"
+    assert {k: v for k, v in panel.values().items() if k in ("algo", "ways", "iterations")} == {
+        "algo": "simpleshot", "ways": app_defaults().ways, "iterations": app_defaults().iterations}
+    panel.recipe_combo.activated.emit(panel.recipe_combo.findData("maml"))
+    values = panel.values()
+    assert all(values[k] == v for k, v in recipe_choices()["maml"].items())
+    assert panel.recipe_combo.currentText() == "maml"
+    panel.ways.setValue(7)
+    assert panel.recipe_combo.currentText() == "custom"
+    # picking another algorithm by hand keeps the person's own shape
+    panel.algo_combo.setCurrentIndex(panel.algo_combo.findData("protonet"))
+    assert panel.values()["ways"] == 7
+
+
+def test_picking_an_algorithm_brings_its_own_settings(qtbot, make_window):
+    from engine.config import algorithm_settings
+
+    window = make_window()
+    panel = window.algorithm_panel
+    panel.algo_combo.setCurrentIndex(panel.algo_combo.findData("protohead"))
+    values = panel.values()
+    assert all(abs(values[k] - v) < 1e-9 for k, v in algorithm_settings("protohead").items())
+    panel.algo_combo.setCurrentIndex(panel.algo_combo.findData("maml"))
+    values = panel.values()
+    assert all(abs(values[k] - v) < 1e-9 for k, v in algorithm_settings("maml").items())
