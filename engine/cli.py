@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Sequence
 from .allocator import keep_freed_memory
 from .config import ALGORITHM_CHOICES, DATASET_CHOICES, TrainConfig
 from .data.base import ClassPool, DataError
+from .models import PROTOCOLS
+from .recipes import RECIPES, SUMMARIES, recipe
 
 if TYPE_CHECKING:
     from .distributed import DistContext
@@ -97,16 +99,35 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_protocol_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--protocol", choices=PROTOCOLS, default="inductive",
+                   help="inductive: each query is scored on its own with the support set (BatchNorm statistics "
+                        "from the support set); transductive: the queries of an episode share batch statistics, "
+                        "as some papers score [inductive]")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="main.py", description="Meta Playground: few-shot meta-learning (no subcommand opens the GUI)"
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    t = sub.add_parser("train", help="meta-train headless, with a progress bar")
-    _add_data_args(t, defaults=True)
-    t.add_argument("--algo", choices=ALGORITHM_CHOICES, default=TrainConfig.algo, help=f"[{TrainConfig.algo}]")
+    t = sub.add_parser(
+        "train",
+        help="meta-train headless, with a progress bar",
+        description="Meta-train headless. Settings come from a recipe (--recipe; with --algo X alone, X's own "
+        "recipe; with neither, 'quick', exactly what the window's Start trains); explicit options override the "
+        "recipe, and [bracketed] defaults apply where the recipe names nothing.",
+    )
+    _add_data_args(t, defaults=False)
+    t.add_argument("--recipe", choices=tuple(RECIPES), default=None,
+                   help="a named bundle of settings: " + "; ".join(f"{k}: {v}" for k, v in SUMMARIES.items())
+                        + "; or an algorithm's name for its own best short-run settings [quick]")
+    t.add_argument("--algo", choices=ALGORITHM_CHOICES, default=None, help="[the recipe's]")
     _add_train_args(t)
+    # unset options stay None, so train_config can tell them from explicit ones (the recipe fills them)
+    fields = TrainConfig.__dataclass_fields__
+    t.set_defaults(**{a.dest: None for a in t._actions if a.dest in fields and a.dest != "resume"})
     t.add_argument("--checkpoint", default=None, metavar="FILE", help="write the model here (atomically)")
     t.add_argument("--resume", action="store_true", help="continue from --checkpoint")
 
@@ -114,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint", required=True, metavar="FILE")
     _add_data_args(e, defaults=False)
     e.add_argument("--episodes", type=int, default=600, help="test episodes [600]")
+    _add_protocol_arg(e)
     e.add_argument("--split", choices=("train", "val", "test"), default="test", help="[test]")
     e.add_argument("--inner-steps", type=int, default=None, help="adaptation steps (default: as trained)")
     e.add_argument(
@@ -129,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--algos", required=True, metavar="A,B,...", help="algorithms to compare, e.g. maml,protonet,anil")
     _add_train_args(m)
     m.add_argument("--test-episodes", type=int, default=200, help="shared fixed test episodes [200]")
+    _add_protocol_arg(m)
     m.add_argument("--csv", default=None, metavar="FILE", help="also write the results table as CSV")
     m.add_argument(
         "--checkpoint-dir", default=None, metavar="DIR", help="keep each algorithm's checkpoint here as ALGO.pt"
@@ -139,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--runs", required=True, metavar="PATH", help="folder of run01..run20, or all_runs.zip")
     o.add_argument("--inner-steps", type=int, default=None, help="adaptation steps (default: as trained)")
     o.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    _add_protocol_arg(o)
     o.add_argument("--json", action="store_true")
     return parser
 
@@ -148,11 +172,22 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**{k: v for k, v in vars(args).items() if k in keys}).validate()
 
 
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """``train``'s settings: the recipe (named, or the algorithm's own, or ``quick``) under the explicit options."""
+    keys = set(TrainConfig.__dataclass_fields__)
+    explicit = {k: v for k, v in vars(args).items() if k in keys and v is not None}
+    name = args.recipe or (args.algo if args.algo in RECIPES else None) or ("quick" if args.algo is None else None)
+    settings = recipe(name) if name else {}
+    if args.recipe and args.algo and settings.get("algo") not in (None, args.algo):
+        print(f"note: recipe {args.recipe} trains {settings['algo']}; --algo {args.algo} overrides it", file=sys.stderr)
+    return TrainConfig(**{**settings, **explicit}).validate()
+
+
 def cmd_train(args: argparse.Namespace) -> dict | None:
     """Meta-train; under torchrun every process trains, rank 0 alone prints (others return None)."""
     from .distributed import init_from_env, shutdown
 
-    config = _config_from_args(args)
+    config = train_config(args)
     dist = init_from_env(config.device)
     try:
         from .data import load_source
@@ -169,8 +204,28 @@ def cmd_train(args: argparse.Namespace) -> dict | None:
         shutdown(dist)
 
 
-def _train(config: TrainConfig, dist: DistContext, pool: ClassPool | None = None) -> dict | None:
+def _progress_bar(config: TrainConfig, start_iteration: int):
+    """A bar over the iterations, or over the time budget's seconds (with time left) when there is one."""
     from tqdm import tqdm
+
+    desc = f"{config.algo} {config.ways}-way {config.shots}-shot"
+    if config.time_budget:
+        return tqdm(total=config.time_budget, file=sys.stderr, desc=desc, dynamic_ncols=True,
+                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s, {remaining} left{postfix}")
+    return tqdm(total=config.iterations, initial=start_iteration, file=sys.stderr, unit="it", desc=desc,
+                dynamic_ncols=True)
+
+
+def _close_bar(bar) -> None:
+    """Close the bar without printing its last state a second time when it is already shown."""
+    if bar.n == bar.last_print_n:
+        bar.disable = True
+        bar.fp.write("\n")
+    else:
+        bar.close()
+
+
+def _train(config: TrainConfig, dist: DistContext, pool: ClassPool | None = None) -> dict | None:
 
     from .events import Finished, IterationMetrics, Started, ValidationMetrics
     from .trainer import run
@@ -181,32 +236,25 @@ def _train(config: TrainConfig, dist: DistContext, pool: ClassPool | None = None
         if not dist.is_main:
             continue
         if isinstance(event, Started):
-            # with a time budget the iteration count is only a cap: show a count, not a bogus ETA
-            total = None if config.time_budget else config.iterations
-            bar = tqdm(
-                total=total,
-                initial=event.start_iteration,
-                file=sys.stderr,
-                unit="it",
-                desc=f"{config.algo} {config.ways}-way {config.shots}-shot",
-                dynamic_ncols=True,
-            )
+            bar = _progress_bar(config, event.start_iteration)
         elif isinstance(event, IterationMetrics):
-            bar.update(1)
-            bar.set_postfix(
-                loss=f"{event.loss:.3f}",
-                acc=f"{event.accuracy:.3f}",
-                tasks_s=f"{event.tasks_per_second:.1f}",
-                refresh=False,
+            if config.time_budget:  # the bar counts seconds of the budget; the postfix counts iterations
+                bar.n = min(event.elapsed, config.time_budget)
+            else:
+                bar.n = event.iteration
+            speed = f"{event.tasks_per_second:.1f}" if event.tasks_per_second > 0 else "warming up"
+            bar.set_postfix_str(
+                f"it={event.iteration}, loss={event.loss:.3f}, acc={event.accuracy:.3f}, tasks/s={speed}", refresh=False
             )
+            bar.update(0)
         elif isinstance(event, ValidationMetrics):
             bar.write(
-                f"iteration {event.iteration}: validation accuracy "
-                f"{100 * event.accuracy:.2f}% +- {100 * event.ci95:.2f}",
+                f"iteration {event.iteration}: validation accuracy {100 * event.accuracy:.2f}% +- "
+                f"{100 * event.ci95:.2f} ({config.ways}-way {config.shots}-shot, {event.episodes} episodes)",
                 file=sys.stderr,
             )
         elif isinstance(event, Finished):
-            bar.close()
+            _close_bar(bar)
             if event.reason in ("diverged", "out of memory"):  # the checkpoint keeps the last good weights
                 raise DataError(event.message)
             print(f"{event.message}; {event.seconds:.1f} s, {event.tasks_per_second:.1f} tasks/s", file=sys.stderr)
@@ -227,6 +275,7 @@ def _train(config: TrainConfig, dist: DistContext, pool: ClassPool | None = None
 
 def cmd_eval(args: argparse.Namespace) -> dict:
     from .data import load_source
+    from .models import scoring_protocol
     from .tasks import TaskSampler
     from .trainer import evaluate, resolve_device, restore
 
@@ -252,15 +301,15 @@ def cmd_eval(args: argparse.Namespace) -> dict:
         )
     ways = args.ways or trained.ways
     _report_short_classes(pool, (args.shots or trained.shots) + (args.queries or trained.queries), (args.split,))
-    sampler = TaskSampler(
-        pool, args.split, ways, args.shots or trained.shots, args.queries or trained.queries, seed=args.seed + 1000
-    )
-    acc, ci = evaluate(algo, sampler.fixed(args.episodes), device)
-    print(
-        f"{args.split} accuracy {100 * acc:.2f}% +- {100 * ci:.2f} ({ways}-way, {args.episodes} episodes)",
-        file=sys.stderr,
-    )
-    return {"accuracy": acc, "ci95": ci, "episodes": args.episodes}
+    shots = args.shots or trained.shots
+    sampler = TaskSampler(pool, args.split, ways, shots, args.queries or trained.queries, seed=args.seed + 1000)
+    with scoring_protocol(args.protocol):
+        acc, ci = evaluate(algo, sampler.fixed(args.episodes), device)
+    line = (f"{args.split} accuracy {100 * acc:.2f}% +- {100 * ci:.2f} ({ways}-way {shots}-shot, "
+            f"{args.episodes} episodes, {args.protocol})")
+    print(line, file=sys.stderr if args.json else sys.stdout)
+    return {"accuracy": acc, "ci95": ci, "episodes": args.episodes, "ways": ways, "shots": shots,
+            "protocol": args.protocol}
 
 
 def _report_short_classes(pool: ClassPool, need: int, splits: Sequence[str]) -> None:
@@ -278,13 +327,16 @@ def _report_short_classes(pool: ClassPool, need: int, splits: Sequence[str]) -> 
 
 def cmd_challenge(args: argparse.Namespace) -> dict:
     from .challenge import load_runs, run_challenge
+    from .models import scoring_protocol
     from .trainer import resolve_device, restore
 
     device = resolve_device(args.device)
     algo, _, _ = restore(args.checkpoint, device)
-    result = run_challenge(algo, load_runs(args.runs), device, steps=args.inner_steps)
-    print(f"omniglot challenge error rate {result['error_rate']:.2f}% over {result['runs']} runs", file=sys.stderr)
-    return result
+    with scoring_protocol(args.protocol):
+        result = run_challenge(algo, load_runs(args.runs), device, steps=args.inner_steps)
+    print(f"omniglot challenge error rate {100 * result['error_rate']:.2f}% over {result['runs']} runs (20-way 1-shot, "
+          f"{args.protocol})", file=sys.stderr if args.json else sys.stdout)
+    return {**result, "protocol": args.protocol}
 
 
 def cmd_compare(args: argparse.Namespace) -> dict:

@@ -133,14 +133,28 @@ def write_csv(results: CompareResults, path: str | Path) -> None:
 
 def run_compare_cli(args: argparse.Namespace, base: TrainConfig) -> dict:
     """``main.py compare``: progress on stderr, the table on stdout, optional CSV; returns the JSON object."""
+    from .models import scoring_protocol
+
+    configs = configs_for(base, args.algos.split(","))
+    with scoring_protocol(args.protocol):  # validation and test scoring alike (a generator runs in our context)
+        runs = compare(configs, test_episodes=args.test_episodes, checkpoint_dir=args.checkpoint_dir)
+        items = list(_relay_progress(runs, base))
+    results = items[-1]
+    print(format_table(results))
+    if args.csv:
+        write_csv(results, args.csv)
+    return {**results_json(results), "protocol": args.protocol}
+
+
+def _relay_progress(items: Iterator, base: TrainConfig) -> Iterator:
+    """Show each algorithm's progress bar and results on stderr while passing the items on."""
     from tqdm import tqdm
 
     from .events import IterationMetrics, Started
 
-    configs = configs_for(base, args.algos.split(","))
     bar = None
-    results = None
-    for item in compare(configs, test_episodes=args.test_episodes, checkpoint_dir=args.checkpoint_dir):
+    for item in items:
+        yield item
         if isinstance(item, AlgoEvent):
             event = item.event
             if isinstance(event, Started):
@@ -160,9 +174,3 @@ def run_compare_cli(args: argparse.Namespace, base: TrainConfig) -> dict:
                 f"({item.episodes} episodes)",
                 file=sys.stderr,
             )
-        else:
-            results = item
-    print(format_table(results))
-    if args.csv:
-        write_csv(results, args.csv)
-    return results_json(results)

@@ -12,6 +12,7 @@ from test_algorithms_zoo import make_task
 
 from engine.algorithms.simpleshot import DISTANCE_SCALE
 from engine.config import QUICK_RECIPE, TrainConfig, app_defaults, recommended_shape
+from engine.models import with_support
 from engine.trainer import build_model_and_algorithm, meta_step
 
 
@@ -23,7 +24,8 @@ def test_adapt_is_the_nearest_mean_of_normalised_features():
     algo = _algo()
     task = make_task(ways=4, shots=3, queries=5, seed=2)
     with torch.no_grad():
-        feats = F.normalize(algo.model.features(torch.cat([task.support_x, task.query_x])), dim=1)
+        # inductive scoring: queries are normalised with the support set's BatchNorm statistics
+        feats = F.normalize(with_support(algo.model.features, task.support_x, task.query_x), dim=1)
         n = len(task.support_x)
         means = torch.stack([feats[:n][task.support_y == c].mean(0) for c in range(4)])
         expected = -DISTANCE_SCALE * torch.cdist(feats[n:], means).pow(2)

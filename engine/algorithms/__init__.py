@@ -12,13 +12,16 @@ from .finetune import Finetune
 from .maml import FOMAML, MAML
 from .metasgd import MetaSGD
 from .moe import MixtureOfExperts
+from .protohead import ProtoHead
 from .protonet import ProtoNet
 from .reptile import Reptile
 from .simpleshot import SimpleShot
 
 _CLASSES = {
     cls.name: cls
-    for cls in (MAML, FOMAML, Reptile, ANIL, MetaSGD, ProtoNet, BlackBox, MixtureOfExperts, Finetune, SimpleShot)
+    for cls in (
+        MAML, FOMAML, Reptile, ANIL, MetaSGD, ProtoNet, BlackBox, MixtureOfExperts, Finetune, SimpleShot, ProtoHead
+    )
 }
 #: Name -> class, in the order of the one list of names (engine.config.ALGORITHM_CHOICES, torch-free).
 ALGORITHMS: dict[str, type[Algorithm]] = {name: _CLASSES[name] for name in ALGORITHM_CHOICES}

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.base import DataError
+from ..models import support_statistics, with_support
 from ..tasks import Task
 from .base import AlgoConfig, Algorithm, Learner, StepCallback, accuracy, ways_of
 
@@ -61,11 +62,12 @@ class AttentionLearner(Learner):
         self.algo, self.support_x, self.support_y, self.ways = algo, support_x, support_y, ways
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.algo.forward(self.support_x, self.support_y, x, torch.arange(self.ways, device=x.device))
+        with support_statistics(len(self.support_x)):  # inductive: each query with the support set alone
+            return self.algo.forward(self.support_x, self.support_y, x, torch.arange(self.ways, device=x.device))
 
     @torch.no_grad()
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.algo.model.features(torch.cat([self.support_x, x]))[len(self.support_x) :]
+        return with_support(self.algo.model.features, self.support_x, x)[len(self.support_x):]
 
 
 class BlackBox(Algorithm):

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..models import support_statistics
 from ..tasks import Task
 from .base import AlgoConfig, Algorithm, Learner, StepCallback, accuracy, ways_of
 from .protonet import compute_prototypes, squared_distances
@@ -61,7 +62,8 @@ class MixtureLearner(Learner):
             self.gate = algo.gate_weights(support_x, support_y)
 
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.algo.classify(self.support_x, self.support_y, x, self.ways)
+        with support_statistics(len(self.support_x)):  # inductive: each query with the support set alone
+            return self.algo.classify(self.support_x, self.support_y, x, self.ways)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self._forward(x)[0]
