@@ -10,8 +10,7 @@ through one :class:`gui.app_state.AppState`.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +29,7 @@ from .data_browser import DataBrowser, install_data_browser
 from .data_panel import SOURCE_HELP, DataPanel
 from .file_actions import FileActions
 from .run_controls import RunControls
+from .runs import RunList, RunRecord, prune_run_files, runs_folder
 from .settings import open_settings, read_json, write_json
 from .training_controller import TrainingController
 
@@ -65,7 +65,13 @@ class MainWindow(QMainWindow):
         self.data_panel: DataPanel | None = None
         self.algorithm_panel: AlgorithmPanel | None = None
         self.plot: MetricsPlot | None = None
-        self._run_dir = Path(tempfile.mkdtemp(prefix="meta-playground-runs-"))
+        # every run's model is kept (gui/runs.py): in a folder that outlives the window, newest 30 runs
+        self._run_dir = runs_folder(self.settings)
+        prune_run_files(self._run_dir)
+        self._run_stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.runs = RunList(self)
+        self._run_labels: dict[int, str] = {}  # run number -> its label
+        self._run_shapes: dict[int, str] = {}  # run number -> the task shape its validation scores
         self._episode_index = 0
         self._closed = False
         self._start_when_ready = False  # Start was pressed while the engine or data was loading
@@ -164,6 +170,9 @@ class MainWindow(QMainWindow):
         self.workspace = NewClassesWorkspace()
         self.workspace.quickTrainRequested.connect(self.quick_train)
         self.modelChanged.connect(self.workspace.load_checkpoint)
+        self.modelChanged.connect(lambda _path: self._on_runs_changed())
+        self.runs.changed.connect(self._on_runs_changed)
+        self.workspace.modelChosen.connect(self._on_model_chosen)
         self.add_workspace_tab(self.workspace, "New classes")
         sample = Path(__file__).resolve().parents[1] / "resources" / "sample_classes"
         if sample.is_dir():  # a new user can press Adapt as soon as there is a model
@@ -202,11 +211,12 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage("The run will start as soon as the data is loaded…")
             return
         self._start_when_ready = False
-        config = self.current_config().replace(
-            checkpoint=str(self._run_dir / f"run-{self.controller.generation + 1}.pt")
-        )
+        number = self.controller.generation + 1
+        config = self.current_config().replace(checkpoint=str(self._run_dir / f"run-{self._run_stamp}-{number}.pt"))
         source = SOURCE_LABELS.get(config.dataset, config.dataset)
-        label = f"#{self.controller.generation + 1} {config.algo} {config.ways}-way {config.shots}-shot, {source}"
+        label = f"#{number} {config.algo} {config.ways}-way {config.shots}-shot, {source}"
+        self._run_labels[number] = label
+        self._run_shapes[number] = f"{config.ways}-way {config.shots}-shot"
         self.plot.begin_run(label)
         self.plot.set_run_active(True)
         self.run_controls.begin(config.iterations, config.time_budget)
@@ -402,7 +412,35 @@ class MainWindow(QMainWindow):
         self.run_controls.show_message(text, error=finished.reason in ("diverged", "out of memory"))
         self.statusBar().showMessage(text)
         if finished.checkpoint and Path(finished.checkpoint).is_file():
+            self._keep_run_model(generation, finished, text)
+
+    def _keep_run_model(self, generation: int, finished: Finished, text: str) -> None:
+        """List the run's model; it becomes the current one unless that would put a stopped run in place of a
+        finished one (then the person picks it on the New classes tab)."""
+        record = RunRecord(generation, self._run_labels.get(generation, f"#{generation}"), finished.checkpoint,
+                           finished.reason, finished.iterations, finished.val_acc, self._run_shapes.get(generation, ""))
+        replace = self.runs.replaces_without_asking(record, self.state.checkpoint)
+        self.runs.add(record)
+        if replace:
             self.state.set_model(finished.checkpoint)
+            return
+        kept = self.runs.find(self.state.checkpoint)
+        note = (f"{text}. Its model is kept, but the New classes tab still uses the finished model of {kept.label}: "
+                "pick this run there to use it instead.")
+        self.run_controls.show_message(note)
+        self.statusBar().showMessage(note)
+
+    def _on_runs_changed(self) -> None:
+        if self.workspace is not None:
+            self.workspace.set_model_choices([(r.describe(), r.checkpoint) for r in reversed(self.runs.records())],
+                                             self.state.checkpoint)
+
+    def _on_model_chosen(self, path: str) -> None:
+        """The person picked a model on the New classes tab."""
+        if path and path != self.state.checkpoint:
+            record = self.runs.find(path)
+            self.statusBar().showMessage(f"The New classes tab now uses {record.label if record else path}")
+            self.state.set_model(path)
 
     def _on_model_opened(self, path: str, opened: api.OpenedModel) -> None:
         """File > Open model… succeeded: its settings and curves come back, and it becomes the current model."""
@@ -417,6 +455,8 @@ class MainWindow(QMainWindow):
             f"trained {opened.iteration} iterations{acc}"
         )
         self.run_controls.show_message("")
+        self.runs.add(RunRecord(0, f"opened {Path(path).name}", path, "opened", opened.iteration,
+                                val[-1] if val else None, f"{c.ways}-way {c.shots}-shot"))
         self.state.set_model(path)
 
     def _on_run_failed(self, generation: int, message: str, details: str) -> None:
@@ -505,7 +545,6 @@ class MainWindow(QMainWindow):
             self.workspace.wait_for_workers()
         wait_for_background()
         self.save_settings()
-        shutil.rmtree(self._run_dir, ignore_errors=True)
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API
         """Run shortcuts pressed before the window was activated (no window manager) still act."""
