@@ -545,9 +545,4 @@ def score_lake_runs(model: Model, runs_path: str, steps: int | None = None) -> d
     from .challenge import load_runs, run_challenge
 
     device = next(model.handle.model.parameters()).device  # type: ignore[attr-defined]
-    scored = run_challenge(model.handle, load_runs(runs_path), device, steps=steps)  # type: ignore[arg-type]
-    return {
-        "error_rate": scored["error_rate"] / 100,
-        "runs": scored["runs"],
-        "per_run": [e / 100 for e in scored["per_run"]],
-    }
+    return run_challenge(model.handle, load_runs(runs_path), device, steps=steps)  # type: ignore[arg-type]
