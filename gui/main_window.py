@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # imported when first needed (after show()): pyqtgraph and th
 
 ERROR_STYLE = "color: #b00020;"
 LOADING_ENGINE = "the engine is still loading"
-LOADING_DATA = "the data is not loaded yet"
+LOADING_DATA = "the data is still loading"
 TAB_TITLES = ("Meta-train", "New classes", "Compare")  # View menu order, Ctrl+1..3
 QUICK_TRAIN_SECONDS = 60.0  # the New classes tab's "quick meta-training" on the built-in glyphs
 
@@ -70,6 +70,8 @@ class MainWindow(QMainWindow):
         prune_run_files(self._run_dir)
         self._run_stamp = time.strftime("%Y%m%d-%H%M%S")
         self.runs = RunList(self)
+        self._last_state = "idle"
+        self._data_error: str | None = None  # why the current source failed to load (until it is changed)
         self._run_labels: dict[int, str] = {}  # run number -> its label
         self._run_shapes: dict[int, str] = {}  # run number -> the task shape its validation scores
         self._episode_index = 0
@@ -240,7 +242,7 @@ class MainWindow(QMainWindow):
         )
         self.data_panel = DataPanel(info.sources)
         self.algorithm_panel = AlgorithmPanel(
-            info.defaults, info.algorithms, info.backbones, info.cuda, shapes=info.shapes
+            info.defaults, info.algorithms, info.backbones, info.cuda, shapes=info.shapes, recipes=info.recipes
         )
         self.algorithm_panel.set_values(read_json(self.settings, "run/hyperparameters", {}) or {})
         scroll = QScrollArea()
@@ -279,6 +281,7 @@ class MainWindow(QMainWindow):
 
     def _on_source_changed(self, name: str, folder: str) -> None:
         self.data_panel.resample_button.setEnabled(False)
+        self._data_error = None
         if name != "synthetic" and not folder:
             self.data.pool = None
             self.data_panel.show_message(
@@ -296,6 +299,8 @@ class MainWindow(QMainWindow):
         summary = pool.summary
         counts = " / ".join(str(summary[s]["classes"]) for s in ("train", "val", "test") if s in summary)
         self.data_panel.show_message(f"{counts} classes for meta-training / validation / test.")
+        source = SOURCE_LABELS.get(self.data_panel.source(), "Data")
+        self.statusBar().showMessage(f"{source} loaded: {counts} classes.", 8000)  # replaces an earlier data error
         self.data_panel.resample_button.setEnabled(True)
         self._validate()
         self._sample_episode()
@@ -303,6 +308,7 @@ class MainWindow(QMainWindow):
             self.start_run()
 
     def _on_pool_failed(self, message: str) -> None:
+        self._data_error = message
         self.data_panel.show_message(message, error=True)
         self.data_panel.episode_view.show_text("No episode: the data could not be loaded.")
         self.statusBar().showMessage(f"Data: {message}")
@@ -313,7 +319,10 @@ class MainWindow(QMainWindow):
         self._sample_episode()
 
     def _sample_episode(self) -> None:
-        if self.data.pool is None or not self._validate():
+        if self.data.pool is None:
+            return
+        if not self._validate():  # say why instead of leaving "Loading…" in the preview
+            self.data_panel.episode_view.show_text(f"No episode to show: {self._invalid_reason()}.")
             return
         v = self.algorithm_panel.values()
         self.data.sample(v["ways"], v["shots"], v["queries"], v["seed"], self._episode_index)
@@ -352,6 +361,8 @@ class MainWindow(QMainWindow):
             if not any(a.name == config.algo and a.available for a in self.engine.algorithms):
                 raise api.DataError(f"the algorithm {config.algo} is not available yet")
             if self.data.pool is None:
+                if self._data_error:
+                    return "the data could not be loaded (see the Data panel)"
                 return (
                     LOADING_DATA
                     if config.dataset == "synthetic" or config.data_root
@@ -374,6 +385,9 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Paused: press Resume (Space) to continue, or Stop.")
         elif state == "stopping":
             self.statusBar().showMessage("Stopping…")
+        elif state == "running" and self._last_state == "paused":
+            self.statusBar().showMessage("Resumed.")
+        self._last_state = state
         self._sync_actions()
 
     def _on_events(self, generation: int, events: list) -> None:

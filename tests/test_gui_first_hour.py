@@ -61,3 +61,99 @@ def test_a_finished_run_after_a_stopped_one_takes_over(qtbot, make_window):
     window.algorithm_panel.set_values({**window.algorithm_panel.values(), **TINY})
     second = _finish_a_run(qtbot, window)
     assert window.checkpoint == second.checkpoint
+
+
+def test_status_after_resume_no_longer_says_paused(qtbot, make_window):
+    window = make_window(**LONG)
+    window.start_run()
+    qtbot.waitUntil(lambda: iterations_plotted(window) >= 1, timeout=30_000)
+    window.pause_action.trigger()
+    assert "Paused" in window.statusBar().currentMessage()
+    window.pause_action.trigger()
+    assert "Paused" not in window.statusBar().currentMessage()
+    with qtbot.waitSignal(window.controller.runFinished, timeout=10_000):
+        window.controller.stop()
+
+
+def _image_folder(root: Path, classes: int, per_class: int = 3) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in range(classes):
+        (root / f"c{c}").mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            Image.fromarray((rng.random((28, 28)) * 255).astype("uint8")).save(root / f"c{c}" / f"{i}.png")
+    return root
+
+
+def test_a_fixed_folder_loads_again_and_the_old_error_goes(qtbot, make_window, tmp_path):
+    window = make_window(**TINY)
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    window.data_panel.set_source("folder", str(folder))
+    qtbot.waitUntil(lambda: "no class subfolders" in window.data_panel.message.text(), timeout=10_000)
+    assert "could not be loaded" in window.invalid_label.text()  # not "still loading"
+    _image_folder(folder, classes=12)  # the person fixes the folder and presses Enter on the same path
+    window.data_panel.folder_edit.returnPressed.emit()
+    qtbot.waitUntil(lambda: window.data.pool is not None, timeout=20_000)
+    assert "color: #b00020" not in window.data_panel.message.styleSheet()
+    assert "classes for meta-training" in window.data_panel.message.text()
+    assert "no class subfolders" not in window.statusBar().currentMessage()
+
+
+def test_switching_back_to_the_glyphs_clears_a_data_error(qtbot, make_window, tmp_path):
+    window = make_window(**TINY)
+    window.data_panel.set_source("kmnist", str(tmp_path))  # no KMNIST files there
+    qtbot.waitUntil(lambda: "color: #b00020" in window.data_panel.message.styleSheet(), timeout=20_000)
+    window.data_panel.set_source("synthetic")
+    qtbot.waitUntil(lambda: window.data.pool is not None, timeout=20_000)
+    assert "color: #b00020" not in window.data_panel.message.styleSheet()
+    assert "KMNIST" not in window.statusBar().currentMessage()
+
+
+def test_the_cross_on_a_class_card_removes_the_class_and_undo_brings_it_back(qtbot):
+    from gui.workspace.board import ClassBoard
+    from gui.workspace.cards import CardsPanel
+
+    board = ClassBoard(3)
+    board.rename(1, "cross")
+    panel = CardsPanel(board)
+    qtbot.addWidget(panel)
+    panel.cards[1].remove_button.click()
+    assert board.names == ["class 1", "class 3"]
+    assert board.undo() and board.names == ["class 1", "cross", "class 3"]
+    board.set_count(2)
+    assert not panel.cards[0].remove_button.isEnabled()  # a task needs two classes
+
+
+def test_the_recipe_selector_applies_recipes_and_says_custom_after_an_edit(qtbot, make_window):
+    from engine.config import app_defaults, recipe_choices
+
+    window = make_window()
+    panel = window.algorithm_panel
+    assert panel.recipe_combo.currentText() == "quick"
+    assert {k: v for k, v in panel.values().items() if k in ("algo", "ways", "iterations")} == {
+        "algo": "simpleshot", "ways": app_defaults().ways, "iterations": app_defaults().iterations}
+    panel.recipe_combo.activated.emit(panel.recipe_combo.findData("maml"))
+    values = panel.values()
+    assert all(values[k] == v for k, v in recipe_choices()["maml"].items())
+    assert panel.recipe_combo.currentText() == "maml"
+    panel.ways.setValue(7)
+    assert panel.recipe_combo.currentText() == "custom"
+    # picking another algorithm by hand keeps the person's own shape
+    panel.algo_combo.setCurrentIndex(panel.algo_combo.findData("protonet"))
+    assert panel.values()["ways"] == 7
+
+
+def test_picking_an_algorithm_brings_its_own_settings(qtbot, make_window):
+    from engine.config import algorithm_settings
+
+    window = make_window()
+    panel = window.algorithm_panel
+    panel.algo_combo.setCurrentIndex(panel.algo_combo.findData("protohead"))
+    values = panel.values()
+    assert all(abs(values[k] - v) < 1e-9 for k, v in algorithm_settings("protohead").items())
+    panel.algo_combo.setCurrentIndex(panel.algo_combo.findData("maml"))
+    values = panel.values()
+    assert all(abs(values[k] - v) < 1e-9 for k, v in algorithm_settings("maml").items())
