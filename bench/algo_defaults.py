@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 
 from common import OMNIGLOT_DIR, emit, load_pool, machine
 
@@ -64,9 +65,11 @@ def main() -> None:
             workers=1,
         )
         algo = build_model_and_algorithm(config, torch.device("cpu"))
+        cpu_start = time.process_time()
         for event in run(config, pool=pool, algo=algo):
             if isinstance(event, Finished):
                 iterations, seconds = event.iterations, event.seconds
+        cpu_seconds = time.process_time() - cpu_start  # this process's CPU time: less load-dependent than wall time
         acc, ci = evaluate(algo, tests, "cpu")
         row = {
             "algo": algo_name,
@@ -74,13 +77,15 @@ def main() -> None:
             "ci95": ci,
             "iterations": iterations,
             "seconds": round(seconds, 1),
+            "cpu_seconds": round(cpu_seconds, 1),
             "train": {
                 k: getattr(config, k)
                 for k in ("ways", "shots", "queries", "meta_batch", "inner_steps", "inner_lr", "outer_lr")
             },
         }
         print(
-            f"{algo_name:10s} {100 * acc:5.1f}% +- {100 * ci:.1f}  ({iterations} iterations in {seconds:.0f} s; "
+            f"{algo_name:10s} {100 * acc:5.1f}% +- {100 * ci:.1f}  ({iterations} iterations in {seconds:.0f} s, "
+            f"{cpu_seconds:.0f} s CPU; "
             f"{row['train']})",
             flush=True,
         )
