@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Sequence
 
 from .allocator import keep_freed_memory
-from .config import ALGORITHM_CHOICES, DATASET_CHOICES, TrainConfig
+from .config import ALGORITHM_CHOICES, DATASET_CHOICES, REGRESSION_DATASETS, REGRESSION_DEFAULTS, TrainConfig
 from .data.base import ClassPool, DataError
 
 if TYPE_CHECKING:
@@ -33,13 +33,14 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_data_args(p: argparse.ArgumentParser, defaults: bool) -> None:
     d = (lambda v: v) if defaults else (lambda v: None)
-    p.add_argument("--dataset", choices=DATASET_CHOICES, default=d("synthetic"), help="data source [synthetic]")
+    p.add_argument("--dataset", choices=DATASET_CHOICES, default=d("synthetic"),
+                   help="data source; sine = MAML's sine-wave regression (K points per task) [synthetic]")
     p.add_argument("--data-root", default=None, help="folder with the data set's files")
     p.add_argument("--download", action="store_true", help="MNIST family: let torchvision download missing files")
     p.add_argument("--no-rotations", dest="rotations", action="store_false", help="Omniglot: no 90-degree rotations as extra classes")
     p.add_argument("--ways", type=int, default=d(5), help="classes per task (N) [5]")
-    p.add_argument("--shots", type=int, default=d(1), help="support examples per class (K) [1]")
-    p.add_argument("--queries", type=int, default=d(15), help="query examples per class (Q) [15]")
+    p.add_argument("--shots", type=int, default=None, help="support examples per class (K) [1; sine: 10 points]")
+    p.add_argument("--queries", type=int, default=None, help="query examples per class (Q) [15; sine: 10 points, eval 100]")
     p.add_argument("--seed", type=int, default=0, help="random seed [0]")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="[auto]")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
@@ -48,7 +49,7 @@ def _add_data_args(p: argparse.ArgumentParser, defaults: bool) -> None:
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     """The training options shared by ``train`` and ``compare`` (all but --algo/--checkpoint/--resume)."""
     c = TrainConfig()
-    p.add_argument("--backbone", choices=("conv4", "seed"), default=c.backbone, help=f"[{c.backbone}]")
+    p.add_argument("--backbone", choices=("conv4", "seed", "mlp"), default=None, help=f"[{c.backbone}; sine: mlp]")
     p.add_argument("--precision", choices=("fp32", "bf16"), default=c.precision,
                    help=f"meta-gradients in float32 or under bfloat16 autocast (faster on CPUs with BF16 units) [{c.precision}]")
     p.add_argument("--workers", type=int, default=c.workers, metavar="N",
@@ -60,10 +61,11 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--augment", action="store_true",
                    help="jitter each training image by a small random rotation, scale, shear and shift (engine/augment.py); "
                         "validation and test images are left as they are")
-    p.add_argument("--meta-batch", type=int, default=c.meta_batch, help=f"tasks per meta-iteration [{c.meta_batch}]")
+    r = REGRESSION_DEFAULTS  # sine runs start from the MAML paper's settings (engine.config)
+    p.add_argument("--meta-batch", type=int, default=None, help=f"tasks per meta-iteration [{c.meta_batch}; sine: {r['meta_batch']}]")
     p.add_argument("--inner-steps", type=int, default=c.inner_steps, help=f"adaptation steps [{c.inner_steps}]")
-    p.add_argument("--inner-lr", type=float, default=c.inner_lr, help=f"adaptation learning rate [{c.inner_lr}]")
-    p.add_argument("--outer-lr", type=float, default=c.outer_lr, help=f"meta (Adam) learning rate [{c.outer_lr}]")
+    p.add_argument("--inner-lr", type=float, default=None, help=f"adaptation learning rate [{c.inner_lr}; sine: {r['inner_lr']}]")
+    p.add_argument("--outer-lr", type=float, default=None, help=f"meta (Adam) learning rate [{c.outer_lr}; sine: {r['outer_lr']}]")
     p.add_argument("--iterations", type=int, default=c.iterations, help=f"meta-iterations [{c.iterations}]")
     p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS", help="stop after this much training time")
     p.add_argument("--val-every", type=int, default=c.val_every, help=f"validate every N iterations, 0 = never [{c.val_every}]")
@@ -109,8 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The run the arguments describe; options left out take TrainConfig's defaults (the MAML paper's
+    for a regression data set, REGRESSION_DEFAULTS)."""
     keys = set(TrainConfig.__dataclass_fields__)
-    return TrainConfig(**{k: v for k, v in vars(args).items() if k in keys}).validate()
+    given = {k: v for k, v in vars(args).items() if k in keys and v is not None}
+    defaults = REGRESSION_DEFAULTS if given.get("dataset") in REGRESSION_DATASETS else {}
+    return TrainConfig(**{**defaults, **given}).validate()
 
 
 def cmd_train(args: argparse.Namespace) -> dict | None:
@@ -122,6 +128,8 @@ def cmd_train(args: argparse.Namespace) -> dict | None:
     try:
         from .data import load_source
 
+        if config.objective == "regression":  # sine tasks are generated, there is no data set to load
+            return _train(config, dist)
         pool = load_source(config.dataset, config.data_root, rotations=config.rotations, seed=config.seed,
                            allow_download=args.download)
         if dist.is_main:
@@ -139,6 +147,7 @@ def _train(config: TrainConfig, dist: DistContext, pool: ClassPool | None = None
 
     bar = None
     result: dict = {}
+    regression = config.objective == "regression"
     for event in run(config, pool=pool, dist=dist):
         if not dist.is_main:
             continue
@@ -146,12 +155,18 @@ def _train(config: TrainConfig, dist: DistContext, pool: ClassPool | None = None
             # with a time budget the iteration count is only a cap: show a count, not a bogus ETA
             total = None if config.time_budget else config.iterations
             bar = tqdm(total=total, initial=event.start_iteration, file=sys.stderr, unit="it",
-                       desc=f"{config.algo} {config.ways}-way {config.shots}-shot", dynamic_ncols=True)
+                       desc=f"{config.algo} {config.dataset} K={config.shots}" if regression else
+                       f"{config.algo} {config.ways}-way {config.shots}-shot", dynamic_ncols=True)
         elif isinstance(event, IterationMetrics):
             bar.update(1)
-            bar.set_postfix(loss=f"{event.loss:.3f}", acc=f"{event.accuracy:.3f}", tasks_s=f"{event.tasks_per_second:.1f}", refresh=False)
+            metric = {"mse": f"{event.accuracy:.3f}"} if event.metric == "mse" else {"acc": f"{event.accuracy:.3f}"}
+            bar.set_postfix(loss=f"{event.loss:.3f}", **metric, tasks_s=f"{event.tasks_per_second:.1f}", refresh=False)
         elif isinstance(event, ValidationMetrics):
-            bar.write(f"iteration {event.iteration}: validation accuracy {100 * event.accuracy:.2f}% +- {100 * event.ci95:.2f}", file=sys.stderr)
+            if event.metric == "mse":
+                bar.write(f"iteration {event.iteration}: validation MSE {event.accuracy:.3f} +- {event.ci95:.3f} "
+                          "(after adapting to each task's support points)", file=sys.stderr)
+            else:
+                bar.write(f"iteration {event.iteration}: validation accuracy {100 * event.accuracy:.2f}% +- {100 * event.ci95:.2f}", file=sys.stderr)
         elif isinstance(event, Finished):
             bar.close()
             if event.reason in ("diverged", "out of memory"):  # the checkpoint keeps the last good weights
@@ -169,6 +184,9 @@ def _train(config: TrainConfig, dist: DistContext, pool: ClassPool | None = None
                 "reason": event.reason,
                 "world_size": event.world_size,
             }
+            if regression:  # the metric is a mean squared error, not an accuracy: say so in the keys
+                result.update(train_acc=None, val_acc=None, val_ci95=None, train_mse=event.train_acc,
+                              val_mse=event.val_acc, val_mse_ci95=event.val_ci95)
     return result if dist.is_main else None
 
 
@@ -181,6 +199,8 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     algo, trained, _ = restore(args.checkpoint, device)
     if args.inner_steps is not None:
         algo.config = replace(algo.config, inner_steps=args.inner_steps)
+    if (args.dataset or trained.dataset) in REGRESSION_DATASETS or trained.objective == "regression":
+        return _eval_regression(args, algo, trained, device)
     dataset = args.dataset or trained.dataset
     root = args.data_root if args.data_root is not None else (trained.data_root if dataset == trained.dataset else None)
     all_classes = args.all_classes if args.all_classes is not None else dataset != trained.dataset
@@ -194,6 +214,30 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     acc, ci = evaluate(algo, sampler.fixed(args.episodes), device)
     print(f"{args.split} accuracy {100 * acc:.2f}% +- {100 * ci:.2f} ({ways}-way, {args.episodes} episodes)", file=sys.stderr)
     return {"accuracy": acc, "ci95": ci, "episodes": args.episodes}
+
+
+def _eval_regression(args: argparse.Namespace, algo, trained: TrainConfig, device) -> dict:
+    """Query MSE after 0..inner-steps adaptation steps on fixed sine tasks (the seed chooses them)."""
+    from .metrics import mean_ci95
+    from .regression import EVAL_QUERIES, SineTasks, mse_by_step, use_one_thread
+
+    dataset = args.dataset or trained.dataset
+    if dataset != trained.dataset:
+        raise DataError(f"{args.checkpoint} was trained on {trained.dataset} and cannot be evaluated on {dataset}; "
+                        f"leave out --dataset or pass --dataset {trained.dataset}")
+    shots, steps = args.shots or trained.shots, algo.config.inner_steps
+    queries = args.queries or EVAL_QUERIES
+    if shots < 1 or queries < 1 or args.episodes < 1:
+        raise DataError("--shots, --queries and --episodes must be at least 1")
+    use_one_thread()
+    tasks = [t.to(device) for t in SineTasks(shots, queries, seed=args.seed + 1000, split=args.split).fixed(args.episodes)]
+    rows = mse_by_step(algo, tasks, steps)
+    mse, ci = mean_ci95([row[-1] for row in rows])
+    by_step = [sum(row[s] for row in rows) / len(rows) for s in range(steps + 1)]
+    print(f"{args.split} MSE {mse:.3f} +- {ci:.3f} after {steps} step(s) (K={shots}, {args.episodes} tasks of "
+          f"{queries} query points; before adapting {by_step[0]:.3f})", file=sys.stderr)
+    return {"mse": mse, "ci95": ci, "mse_by_step": by_step, "episodes": args.episodes, "protocol": "inductive",
+            "shots": shots, "inner_steps": steps, "queries": queries}
 
 
 def _report_short_classes(pool: ClassPool, need: int, splits: Sequence[str]) -> None:

@@ -8,7 +8,12 @@ from .algorithms.base import AlgoConfig
 from .data.base import DataError
 
 ALGORITHM_CHOICES = ("maml", "fomaml", "reptile", "anil", "metasgd", "protonet", "blackbox", "moe", "finetune", "simpleshot")
-DATASET_CHOICES = ("synthetic", "omniglot", "mnist", "fashion-mnist", "kmnist", "emnist", "folder", "classset")
+DATASET_CHOICES = ("synthetic", "omniglot", "mnist", "fashion-mnist", "kmnist", "emnist", "folder", "classset", "sine")
+#: task families that are regression (engine.regression), not image classification
+REGRESSION_DATASETS = ("sine",)
+#: what a regression run uses unless told otherwise: Finn et al. 2017, section 5.1 (the MLP, meta-batch 25,
+#: inner lr 0.01 with one step, Adam 1e-3) with K = 10 support and 10 query points per task
+REGRESSION_DEFAULTS = {"backbone": "mlp", "shots": 10, "meta_batch": 25, "inner_lr": 0.01, "outer_lr": 0.001, "queries": 10}
 
 
 #: A model that works in a minute: SimpleShot (an ordinary classifier over all training classes,
@@ -75,11 +80,23 @@ class TrainConfig:
             (self.batch_tasks in ("auto", "on", "off"), f"unknown batch-tasks {self.batch_tasks!r}; use auto, on or off"),
             (0 <= self.workers <= 64, f"workers must be 0 (automatic) to 64 (got {self.workers})"),
             (not self.resume or self.checkpoint, "--resume needs --checkpoint FILE"),
+            (self.backbone != "mlp" or self.objective == "regression",
+             "the mlp backbone takes numbers, not images; use --backbone conv4 or seed for image data"),
+            (self.backbone == "mlp" or self.objective != "regression",
+             f"{self.dataset} tasks are regression of numbers; use --backbone mlp (conv4 and seed take images)"),
         ]
         for ok, message in checks:
             if not ok:
                 raise DataError(message)
+        from .algorithms import ALGORITHMS
+
+        ALGORITHMS[self.algo].for_objective(self.objective)  # a DataError naming the algorithms that apply
         return self
+
+    @property
+    def objective(self) -> str:
+        """The task family's loss and metric: ``"regression"`` (MSE) for sine, ``"classification"`` otherwise."""
+        return "regression" if self.dataset in REGRESSION_DATASETS else "classification"
 
     def algo_config(self, device_type: str = "cpu") -> AlgoConfig:
         return AlgoConfig(
@@ -89,6 +106,7 @@ class TrainConfig:
             first_order=self.algo == "fomaml",
             # a loop over tasks is 2-3x faster on the CPU; one vmap keeps a GPU busy (engine.algorithms.batched)
             batch_tasks=self.batch_tasks == "on" or (self.batch_tasks == "auto" and device_type == "cuda"),
+            objective=self.objective,
         )
 
     def to_dict(self) -> dict:

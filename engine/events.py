@@ -38,17 +38,27 @@ class IterationMetrics:
     elapsed: float
     tasks_per_second: float
     processes: int = 1  # processes that shared this meta-batch (helpers join once ready)
+    metric: str = "accuracy"  # what ``accuracy`` holds: "accuracy" (classification) or "mse" (regression tasks)
 
 
 @dataclass(frozen=True)
 class ValidationMetrics:
-    """Accuracy on the fixed validation episodes, with its 95% confidence half-width."""
+    """Accuracy on the fixed validation episodes, with its 95% confidence half-width.
+
+    Regression runs (sine) report the query MSE after adaptation in ``accuracy`` and say so in ``metric``.
+    """
 
     run_id: int
     iteration: int
     accuracy: float
     ci95: float
     episodes: int
+    metric: str = "accuracy"  # "accuracy" (a fraction, higher is better) or "mse" (lower is better)
+
+    @property
+    def mse(self) -> float | None:
+        """The mean squared error of a regression run's validation, else None."""
+        return self.accuracy if self.metric == "mse" else None
 
 
 @dataclass(frozen=True)

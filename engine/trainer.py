@@ -218,10 +218,17 @@ def run(
     control = control or RunControl()
     run_id = next(_run_ids)
     device = resolve_device(config.device)
-    if pool is None:
-        pool = load_source(config.dataset, config.data_root, rotations=config.rotations, seed=config.seed)
-    train = TaskSampler(pool, "train", config.ways, config.shots, config.queries, seed=config.seed, augment=config.augment)
-    val = TaskSampler(pool, "val", config.ways, config.shots, config.queries, seed=config.seed) if config.val_every and dist.is_main else None
+    if config.objective == "regression":  # sine waves: a task family with no pool of images (engine.regression)
+        from .regression import SineTasks, use_one_thread
+
+        use_one_thread()
+        pool = train = SineTasks(config.shots, config.queries, config.seed, "train")
+        val = SineTasks(config.shots, config.queries, config.seed, "val") if config.val_every and dist.is_main else None
+    else:
+        if pool is None:
+            pool = load_source(config.dataset, config.data_root, rotations=config.rotations, seed=config.seed)
+        train = TaskSampler(pool, "train", config.ways, config.shots, config.queries, seed=config.seed, augment=config.augment)
+        val = TaskSampler(pool, "val", config.ways, config.shots, config.queries, seed=config.seed) if config.val_every and dist.is_main else None
 
     history, start, payload = History(), 0, None
     if config.resume:
@@ -260,7 +267,7 @@ def run(
         history.val_iteration.append(done)
         history.val_accuracy.append(acc)
         history.val_ci95.append(ci)
-        return ValidationMetrics(run_id, done, acc, ci, len(val_tasks))
+        return ValidationMetrics(run_id, done, acc, ci, len(val_tasks), algo.objective.metric_name)
 
     processes = plan_workers(config.workers, algo, device, share, dist.enabled)
     yield Started(
@@ -320,7 +327,7 @@ def run(
                 timed_tasks += len(tasks) * dist.world_size  # the global meta-batch, all ranks step together
             tps = timed_tasks / timed_seconds if timed_tasks else 0.0
             shared = 1 + (workers.active() if workers is not None else 0)
-            yield IterationMetrics(run_id, done, config.iterations, loss, acc, now - began - paused, tps, shared)
+            yield IterationMetrics(run_id, done, config.iterations, loss, acc, now - began - paused, tps, shared, algo.objective.metric_name)
             if val and config.val_every and (done % config.val_every == 0 or done == config.iterations):
                 event = validate(done)
                 last_val = (event.accuracy, event.ci95)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..tasks import Task
-from .base import Learner, StepCallback, accuracy, ways_of
+from .base import Learner, StepCallback, ways_of
 from .maml import MAML, FunctionalLearner, Params
 
 
@@ -57,7 +57,7 @@ class ANIL(MAML):
             forward=head_forward,
         )
         logits = head_forward(head, query)
-        return F.cross_entropy(logits, task.query_y), accuracy(logits, task.query_y)
+        return self.objective.loss(logits, task.query_y), self.objective.metric(logits, task.query_y)
 
     def adapt(
         self,

@@ -17,7 +17,9 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from ..data.base import DataError
 from ..tasks import Task
+from .objective import Objective, accuracy, objective_for
 
 
 class Interrupted(Exception):
@@ -33,6 +35,7 @@ class AlgoConfig:
     inner_lr: float = 0.4
     first_order: bool = False
     batch_tasks: bool = False  # MAML/FOMAML: one vmap over the meta-batch (engine.algorithms.batched), for GPUs
+    objective: str = "classification"  # the task family's loss and metric (engine.algorithms.objective)
 
 
 @dataclass(frozen=True)
@@ -48,13 +51,19 @@ class StepStats:
 StepCallback = Callable[[StepStats], None]
 
 
-def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    return (logits.argmax(-1) == labels).float().mean().item()
-
-
 def ways_of(support_y: torch.Tensor) -> int:
-    """Number of classes of a support set labelled 0..N-1."""
+    """Number of classes of a support set labelled 0..N-1; outputs per example of regression targets [n, d]."""
+    if support_y.is_floating_point():
+        return support_y.shape[-1]
     return int(support_y.max().item()) + 1
+
+
+def refusal(name: str, objective: str) -> str:
+    """Why ``name`` cannot learn ``objective`` tasks, and what to use instead."""
+    return (
+        f"{name} predicts classes and does not apply to {objective} tasks such as --dataset sine; "
+        "use maml, fomaml, reptile, metasgd, anil or finetune"
+    )
 
 
 class Learner(ABC):
@@ -112,10 +121,13 @@ class Algorithm(ABC):
     #: adapting takes gradient steps (False: it is one pass, e.g. computing class means; the
     #: window's adaptation chart then shows one point and ignores the steps setting)
     adapts_by_steps: ClassVar[bool] = True
+    #: the task families (engine.algorithms.objective) it can learn; classifiers refuse regression
+    objectives: ClassVar[tuple[str, ...]] = ("classification",)
 
     def __init__(self, model: nn.Module, config: AlgoConfig) -> None:
         self.model = model
         self.config = config
+        self.objective: Objective = objective_for(config.objective)
         #: meta-learned parts beyond the backbone (a gate, a support-set reader), trained and saved with it
         self.extra: nn.Module | None = None
 
@@ -170,10 +182,18 @@ class Algorithm(ABC):
         """Adapt to a support set; ``on_step`` sees each step's support loss/accuracy."""
 
     def evaluate(self, task: Task) -> float:
-        """Query accuracy after adapting to the task's support set."""
+        """The objective's metric on the queries (accuracy, or MSE) after adapting to the support set."""
         learner = self.adapt(task.support_x, task.support_y)
         with torch.no_grad():
-            return accuracy(learner.logits(task.query_x), task.query_y)
+            return self.objective.metric(learner.logits(task.query_x), task.query_y)
+
+    @classmethod
+    def for_objective(cls, objective: str) -> type["Algorithm"]:
+        """The class that learns ``objective`` tasks under this algorithm's name (the fine-tune baseline
+        has a regression variant); a clear refusal when the algorithm does not apply."""
+        if objective not in cls.objectives:
+            raise DataError(refusal(cls.name, objective))
+        return cls
 
     # -- persistence of meta-parameters that are not in the model ------------
     def extra_state(self) -> dict[str, torch.Tensor]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
 from ..models import use_channels_last
@@ -43,11 +42,12 @@ def can_batch(algo: "MAML", tasks: list[Task]) -> bool:
 def batched_meta_gradient(algo: "MAML", tasks: list[Task]) -> tuple[float, float]:
     """Accumulate the mean meta-gradient of ``tasks`` into ``.grad``; return the mean query loss and accuracy."""
     model, steps, lr, first_order = algo.model, algo.config.inner_steps, algo.config.inner_lr, algo.first_order
+    objective = algo.objective
     params = {k: p.detach() for k, p in model.named_parameters()}
 
     def task_loss(params, support_x, support_y, query_x, query_y):
         def support_loss(p):
-            return F.cross_entropy(functional_call(model, p, (support_x,)), support_y)
+            return objective.loss(functional_call(model, p, (support_x,)), support_y)
 
         adapted = params
         for _ in range(steps):
@@ -56,7 +56,7 @@ def batched_meta_gradient(algo: "MAML", tasks: list[Task]) -> tuple[float, float
                 g = {k: v.detach() for k, v in g.items()}
             adapted = {k: adapted[k] - lr * g[k] for k in adapted}
         logits = functional_call(model, adapted, (query_x,))
-        loss = F.cross_entropy(logits, query_y)
+        loss = objective.loss(logits, query_y)
         return loss, (loss, logits)
 
     stacked = [torch.stack([getattr(t, f) for t in tasks]) for f in ("support_x", "support_y", "query_x", "query_y")]
@@ -71,5 +71,4 @@ def batched_meta_gradient(algo: "MAML", tasks: list[Task]) -> tuple[float, float
     for name, p in model.named_parameters():
         g = grads[name].mean(0)
         p.grad = g if p.grad is None else p.grad + g
-    accuracy = (logits.argmax(-1) == stacked[3]).float().mean()
-    return losses.mean().item(), accuracy.item()
+    return losses.mean().item(), objective.metric(logits, stacked[3])

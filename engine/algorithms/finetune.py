@@ -11,6 +11,11 @@ capacity; only the classes seen so far take part in the softmax (a mask kept
 in the extra state), which amounts to a head sized to the training classes.
 Adaptation throws the big head away and fits a fresh linear head (logistic
 regression with Adam) on the frozen features of the support set.
+
+On regression tasks (sine waves) the baseline is the one of Finn et al. 2017,
+section 5.1: one network trained on the points of every task jointly, then
+fine-tuned by gradient steps on the K points of a new task
+(:class:`FinetuneRegression`, which ``--algo finetune`` builds there).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from torch import nn
 from ..data.base import DataError
 from ..tasks import Task
 from .base import AlgoConfig, Algorithm, Learner, StepCallback, StepStats, accuracy, ways_of
+from .maml import MAML
 
 CAPACITY = 8192  # class ids the big head can hold (Omniglot with rotations has 6,492)
 FIT_STEPS = 100  # Adam steps of the per-task logistic regression when none are asked for
@@ -94,6 +100,10 @@ class Finetune(Algorithm):
         self.big_head = nn.Linear(dim, CAPACITY).to(device)
         self.seen = torch.zeros(CAPACITY, dtype=torch.bool, device=device)
 
+    @classmethod
+    def for_objective(cls, objective: str) -> type[Algorithm]:
+        return FinetuneRegression if objective == "regression" else super().for_objective(objective)
+
     def outer_parameters(self) -> Iterable[nn.Parameter]:
         return itertools.chain(self.model.features.parameters(), self.big_head.parameters())
 
@@ -147,3 +157,23 @@ class Finetune(Algorithm):
             self.big_head.weight.copy_(state["big_head.weight"])
             self.big_head.bias.copy_(state["big_head.bias"])
             self.seen.copy_(state["seen"])
+
+
+class FinetuneRegression(MAML):
+    """Pre-train one network on every task's points jointly (no inner loop); adapt = MAML's gradient
+    steps on the support points from those weights (``--inner-lr``, ``--inner-steps``)."""
+
+    name = "finetune"
+    paper = "Finn, Abbeel & Levine 2017, section 5.1 (the pre-trained baseline)"
+    summary = (
+        "No meta-learning: trains one network on the points of all tasks together, then "
+        "fine-tunes it by gradient steps on a new task's points. The baseline to beat."
+    )
+    objectives = ("regression",)
+    batches_tasks = False  # its task loss is a plain forward: the per-task loop
+
+    def task_loss(self, task: Task) -> tuple[torch.Tensor, float]:
+        """The loss on all of the task's points at the shared weights; the metric on its queries."""
+        out = self.model(torch.cat([task.support_x, task.query_x]))
+        loss = self.objective.loss(out, torch.cat([task.support_y, task.query_y]))
+        return loss, self.objective.metric(out[len(task.support_x):], task.query_y)

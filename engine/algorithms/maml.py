@@ -16,17 +16,16 @@ learned per-parameter rates) by overriding ``adapted_keys`` / ``inner_rate``.
 from __future__ import annotations
 
 import warnings
-from typing import Callable, ClassVar
+from typing import Callable, ClassVar, Iterator
 
 import torch
 from torch import nn
-import torch.nn.functional as F
 from torch.func import functional_call
 
 from ..models import channels_last_small_batches
 from ..tasks import Task
 from .batched import batched_meta_gradient, can_batch
-from .base import Algorithm, Interrupted, Learner, StepCallback, StepStats, accuracy, ways_of
+from .base import Algorithm, Interrupted, Learner, StepCallback, StepStats, ways_of
 
 Params = dict[str, torch.Tensor]
 
@@ -77,6 +76,7 @@ class MAML(Algorithm):
     first_order_default: ClassVar[bool] = False
     #: its inner loop is the plain one over every weight, which engine.algorithms.batched can vmap
     batches_tasks: ClassVar[bool] = True
+    objectives = ("classification", "regression")  # the loss and metric come from self.objective
     batching_failed = False  # set once a batched pass raised: the run goes on with the loop
 
     def adapted_keys(self) -> list[str]:
@@ -115,9 +115,9 @@ class MAML(Algorithm):
         keys = [k for k in self.adapted_keys() if k in params]
         for step in range(steps + (on_step is not None)):
             logits = forward(params, x) if forward is not None else functional_call(self.model, params, (x,))
-            loss = F.cross_entropy(logits, y)
+            loss = self.objective.loss(logits, y)
             if on_step is not None:
-                on_step(StepStats(step, loss.item(), accuracy(logits, y)))
+                on_step(StepStats(step, loss.item(), self.objective.metric(logits, y)))
             if step == steps:
                 break
             grads = torch.autograd.grad(loss, [params[k] for k in keys], create_graph=create_graph)
@@ -140,7 +140,7 @@ class MAML(Algorithm):
             create_graph=not self.first_order,
         )
         logits = functional_call(self.model, params, (task.query_x,))
-        return F.cross_entropy(logits, task.query_y), accuracy(logits, task.query_y)
+        return self.objective.loss(logits, task.query_y), self.objective.metric(logits, task.query_y)
 
     def meta_gradient(self, tasks: list[Task], should_stop: Callable[[], bool] | None = None) -> tuple[float, float]:
         """The loop of :meth:`Algorithm.meta_gradient`, or with ``batch_tasks`` one vmap over the tasks."""
@@ -169,6 +169,24 @@ class MAML(Algorithm):
         with torch.enable_grad(), channels_last_small_batches():  # 1.5x faster, same predictions (engine.models)
             params = self.inner_loop(params, support_x, support_y, steps, lr, create_graph=False, on_step=on_step)
         return FunctionalLearner(self.model, {k: v.detach() for k, v in params.items()}, support_x, ways)
+
+    def adapt_steps(
+        self, support_x: torch.Tensor, support_y: torch.Tensor, steps: int, inner_lr: float | None = None
+    ) -> Iterator[Learner]:
+        """The learner after 0, 1, ..., ``steps`` inner steps, each step continuing from the last (the
+        curves the Regression tab draws step by step, and eval's ``mse_by_step``): the same weights as
+        ``adapt(steps=s)`` for every s, in ``steps`` steps rather than ``steps * (steps + 1) / 2``."""
+        ways = ways_of(support_y)
+        lr = self.config.inner_lr if inner_lr is None else inner_lr
+        keys = set(self.adapted_keys())
+        params = {k: v.detach() for k, v in self.base_params(ways).items()}
+        for step in range(steps + 1):
+            yield FunctionalLearner(self.model, params, support_x, ways)
+            if step == steps:
+                break
+            start = {k: v.detach().requires_grad_(k in keys) for k, v in params.items()}
+            with torch.enable_grad():
+                params = {k: v.detach() for k, v in self.inner_loop(start, support_x, support_y, 1, lr, create_graph=False).items()}
 
 
 class FOMAML(MAML):
