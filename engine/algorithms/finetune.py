@@ -102,7 +102,8 @@ class Finetune(Algorithm):
 
     @classmethod
     def for_objective(cls, objective: str) -> type[Algorithm]:
-        return FinetuneRegression if objective == "regression" else super().for_objective(objective)
+        """Regression tasks get :class:`FinetuneRegression` (not subclasses such as SimpleShot, which refuse)."""
+        return FinetuneRegression if objective == "regression" and cls is Finetune else super().for_objective(objective)
 
     def outer_parameters(self) -> Iterable[nn.Parameter]:
         return itertools.chain(self.model.features.parameters(), self.big_head.parameters())
