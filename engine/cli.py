@@ -56,7 +56,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="CPU processes sharing each meta-batch (same maths, 1.4x on 2 cores); 0 = one per core, "
                         f"at most 2 [{c.workers}]")
     p.add_argument("--batch-tasks", choices=("auto", "on", "off"), default=c.batch_tasks,
-                   help="MAML/FOMAML: the meta-batch's tasks in one batched pass (vmap); auto = on a CUDA GPU only, "
+                   help="MAML/FOMAML: the meta-batch's tasks in one batched pass (vmap); auto = on a CUDA GPU and for sine, "
                         f"where it pays (on the CPU a loop is 2-3x faster) [{c.batch_tasks}]")
     p.add_argument("--augment", action="store_true",
                    help="jitter each training image by a small random rotation, scale, shear and shift (engine/augment.py); "

@@ -26,7 +26,7 @@ from .training_controller import TrainingController
 ERROR_STYLE = "color: #b00020;"
 LOADING_ENGINE = "the engine is still loading"
 LOADING_DATA = "the data is not loaded yet"
-TAB_TITLES = ("Meta-train", "New classes", "Compare")  # View menu order, Ctrl+1..3
+TAB_TITLES = ("Meta-train", "New classes", "Compare", "Regression")  # View menu order, Ctrl+1..4
 QUICK_TRAIN_SECONDS = 60.0  # the New classes tab's "quick meta-training" on the built-in glyphs
 
 
@@ -55,6 +55,7 @@ class MainWindow(QMainWindow):
         self._start_when_ready = False  # Start was pressed while the engine or data was loading
         self.compare_view = None  # the Compare tab (gui/compare_view.py), built in start_loading
         self.workspace = None  # the New classes tab (gui/workspace), built in start_loading
+        self.regression_tab = None  # the Regression tab (gui/regression), built in start_loading
 
         self.setWindowTitle("Meta Playground")
         self.resize(1280, 800)
@@ -128,6 +129,10 @@ class MainWindow(QMainWindow):
 
         self.compare_view = CompareView(self)
         self.tabs.addTab(self.compare_view, "Compare")
+        from .regression import RegressionTab
+
+        self.regression_tab = RegressionTab()
+        self.tabs.addTab(self.regression_tab, "Regression")
         from .workspace import NewClassesWorkspace
 
         self.workspace = NewClassesWorkspace()
@@ -432,6 +437,8 @@ class MainWindow(QMainWindow):
         self.controller.shutdown()
         if self.compare_view is not None:
             self.compare_view.shutdown()
+        if self.regression_tab is not None:
+            self.regression_tab.shutdown()
         if self.workspace is not None:
             self.workspace.wait_for_workers()
         wait_for_background()
