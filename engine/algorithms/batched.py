@@ -41,20 +41,15 @@ def can_batch(algo: "MAML", tasks: list[Task]) -> bool:
 
 def batched_meta_gradient(algo: "MAML", tasks: list[Task]) -> tuple[float, float]:
     """Accumulate the mean meta-gradient of ``tasks`` into ``.grad``; return the mean query loss and accuracy."""
+    from .maml import inner_steps  # the per-task path's inner loop (maml imports this module)
+
     model, steps, lr, first_order = algo.model, algo.config.inner_steps, algo.config.inner_lr, algo.first_order
     objective = algo.objective
     params = {k: p.detach() for k, p in model.named_parameters()}
 
     def task_loss(params, support_x, support_y, query_x, query_y):
-        def support_loss(p):
-            return objective.loss(functional_call(model, p, (support_x,)), support_y)
-
-        adapted = params
-        for _ in range(steps):
-            g = grad(support_loss)(adapted)
-            if first_order:
-                g = {k: v.detach() for k, v in g.items()}
-            adapted = {k: adapted[k] - lr * g[k] for k in adapted}
+        adapted = inner_steps(algo.forward, objective.loss, params, list(params), support_x, support_y, steps,
+                              lambda _key: lr, first_order, under_vmap=True)
         logits = functional_call(model, adapted, (query_x,))
         loss = objective.loss(logits, query_y)
         return loss, (loss, logits)

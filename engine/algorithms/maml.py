@@ -20,7 +20,7 @@ from typing import Callable, ClassVar, Iterator
 
 import torch
 from torch import nn
-from torch.func import functional_call
+from torch.func import functional_call, grad
 
 from ..models import channels_last_small_batches
 from ..tasks import Task
@@ -34,6 +34,55 @@ def sub_params(params: Params, prefix: str) -> Params:
     """The entries of ``params`` under ``prefix.`` with the prefix removed."""
     n = len(prefix) + 1
     return {k[n:]: v for k, v in params.items() if k.startswith(prefix + ".")}
+
+
+def inner_steps(
+    forward: Callable[[Params, torch.Tensor], torch.Tensor],
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    params: Params,
+    keys: list[str],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    steps: int,
+    rate: Callable[[str], float | torch.Tensor],
+    first_order: bool,
+    report: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
+    under_vmap: bool = False,
+) -> Params:
+    """MAML's inner loop, the one both meta-gradient paths run: ``steps`` times
+    ``theta[k] -= rate(k) * d loss(forward(theta, x), y) / d theta[k]`` for every k in ``keys``.
+
+    Per task (the default) the gradient is ``torch.autograd.grad``, with the graph kept
+    for second order so that the outer ``backward`` differentiates through the steps.
+    ``under_vmap`` (engine.algorithms.batched: the meta-batch in one ``vmap``) takes it with
+    ``torch.func.grad`` instead, which composes with ``vmap`` where ``autograd.grad``
+    cannot; per task it measured 1.4-1.7x slower for Conv-4 MAML, so each path keeps
+    its primitive and shares the rest. ``first_order`` treats the inner gradients as
+    constants. ``report(step, loss, outputs)``, per task only, sees the support loss
+    before each step and after the last.
+    """
+    def support_loss(adapted: Params, fixed: Params) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        out = forward({**fixed, **adapted}, x)
+        value = loss(out, y)
+        return value, (value, out)
+
+    for step in range(steps):
+        adapted = {k: params[k] for k in keys}
+        fixed = {k: v for k, v in params.items() if k not in adapted}
+        if under_vmap:
+            grads, (value, out) = grad(support_loss, has_aux=True)(adapted, fixed)
+        else:
+            value, (_, out) = support_loss(adapted, fixed)
+            grads = dict(zip(keys, torch.autograd.grad(value, list(adapted.values()), create_graph=not first_order)))
+        if report is not None:
+            report(step, value, out)
+        if first_order:
+            grads = {k: g.detach() for k, g in grads.items()}
+        params = {**params, **{k: params[k] - rate(k) * grads[k] for k in keys}}
+    if report is not None:
+        out = forward(params, x)
+        report(steps, loss(out, y), out)
+    return params
 
 
 class FunctionalLearner(Learner):
@@ -110,21 +159,22 @@ class MAML(Algorithm):
         """Take ``steps`` gradient steps on (x, y) from ``params``; return the adapted dict.
 
         ``forward(params, x) -> logits`` defaults to the whole model; ANIL passes
-        a head-only forward on precomputed features.
+        a head-only forward on precomputed features. The steps are :func:`inner_steps`,
+        the loop the batched path runs too.
         """
         keys = [k for k in self.adapted_keys() if k in params]
-        for step in range(steps + (on_step is not None)):
-            logits = forward(params, x) if forward is not None else functional_call(self.model, params, (x,))
-            loss = self.objective.loss(logits, y)
-            if on_step is not None:
-                on_step(StepStats(step, loss.item(), self.objective.metric(logits, y)))
-            if step == steps:
-                break
-            grads = torch.autograd.grad(loss, [params[k] for k in keys], create_graph=create_graph)
-            if not create_graph:
-                grads = [g.detach() for g in grads]
-            params = {**params, **{k: params[k] - self.inner_rate(k, lr) * g for k, g in zip(keys, grads)}}
-        return params
+        report = None
+        if on_step is not None:
+            def report(step: int, loss: torch.Tensor, out: torch.Tensor) -> None:
+                on_step(StepStats(step, loss.item(), self.objective.metric(out, y)))
+        return inner_steps(
+            forward or self.forward, self.objective.loss, params, keys, x, y, steps,
+            lambda key: self.inner_rate(key, lr), first_order=not create_graph, report=report,
+        )
+
+    def forward(self, params: Params, x: torch.Tensor) -> torch.Tensor:
+        """The whole model run with ``params``."""
+        return functional_call(self.model, params, (x,))
 
     @property
     def first_order(self) -> bool:
