@@ -264,6 +264,9 @@ def cmd_challenge(args: argparse.Namespace) -> dict:
 def cmd_compare(args: argparse.Namespace) -> dict:
     from .compare import run_compare_cli
 
+    if args.dataset in REGRESSION_DATASETS:
+        raise DataError(f"compare runs image classification; for {args.dataset} train and eval each algorithm "
+                        f"(main.py train --dataset {args.dataset} --algo A, then main.py eval), or use bench/sine_mse.py")
     base = _config_from_args(argparse.Namespace(**{**vars(args), "algo": "protonet"}))
     return run_compare_cli(args, base)
 

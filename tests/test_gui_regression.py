@@ -114,7 +114,10 @@ def test_meta_training_from_the_run_controls_gives_both_models(qtbot, tab):
     with qtbot.waitSignal(tab.controller.runFinished, timeout=60_000):
         qtbot.mouseClick(tab.run_controls.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: set(tab.models) == {"maml", "baseline"}, timeout=20_000)
-    assert tab.loss_plot.series["maml"].size > 0 and tab.loss_plot.series["baseline"].size > 0
+    tab.loss_plot.redraw_now()
+    for kind in ("maml", "baseline"):  # the loss curves are in the plot, with data
+        curve = tab.loss_plot.curves[kind]
+        assert curve in tab.loss_plot.getPlotItem().items and len(curve.getData()[0]) == tab.loss_plot.series[kind].size > 0
     assert tab.controller.state == "idle" and tab.run_controls.start_button.isEnabled()
 
 

@@ -36,3 +36,7 @@ def test_protonet_refuses_sine_in_one_line():
 
 def test_sine_needs_the_mlp_backbone():
     assert_bad_input(cli("train", "--dataset", "sine", "--backbone", "conv4", "--iterations", "1"), "--backbone mlp")
+
+
+def test_compare_says_it_is_for_images():
+    assert_bad_input(cli("compare", "--dataset", "sine", "--algos", "maml,finetune"), "sine", "bench/sine_mse.py")

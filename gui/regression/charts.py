@@ -61,7 +61,8 @@ class LossPlot(pg.PlotWidget):
         self.val[kind].append(iteration, max(mse, FLOOR))
         self._dirty = True
 
-    def clear(self) -> None:
+    def clear_runs(self) -> None:
+        """Forget every run's points (PlotWidget.clear would remove the plot items themselves)."""
         for kind in self.series:
             self.series[kind].clear()
             self.val[kind].clear()
@@ -88,14 +89,14 @@ class StepChart(pg.PlotWidget):
         plot.setLabel("bottom", "step (0 = prior)")
         plot.setLogMode(y=True)
         plot.showGrid(x=True, y=True, alpha=0.2)
-        plot.addLegend(offset=(-10, 10), labelTextColor="k", brush=(255, 255, 255, 210))
+        plot.addLegend(offset=(10, -10), labelTextColor="k", brush=(255, 255, 255, 210))  # bottom left: the MSEs fall from the top left
         self.lines = {}
         for kind in ("maml", "baseline"):
             color = ramp(kind, 1, 1)
             self.lines[(kind, "points")] = plot.plot(pen=pg.mkPen(color, width=2), symbol="o", symbolSize=5, symbolBrush=color)
             self.lines[(kind, "true")] = plot.plot(pen=pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine),
                                                    symbol="t", symbolSize=6, symbolBrush=color)
-        self._labels: dict[str, str] = {}
+        self._labels: dict[str, tuple[str, bool]] = {}
 
     def show_adaptation(self, kind: str, label: str, support_mse: list[float], true_mse: list[float] | None, shown: int) -> None:
         """Plot steps 0..shown-1 of one model's MSEs (points solid, true curve dashed)."""
@@ -106,12 +107,15 @@ class StepChart(pg.PlotWidget):
             self.lines[(kind, "true")].setData([], [])
         else:
             self.lines[(kind, "true")].setData(steps, np.maximum(np.asarray(true_mse[: len(steps)], dtype=float), FLOOR))
-        if self._labels.get(kind) != label:
-            self._labels[kind] = label
+        state = (label, true_mse is not None)
+        if self._labels.get(kind) != state:  # name the lines drawn, and only those
+            self._labels[kind] = state
             legend = self.getPlotItem().legend
-            for part, text in (("points", "on the points"), ("true", "vs the true curve")):
+            for part in ("points", "true"):
                 legend.removeItem(self.lines[(kind, part)])
-                legend.addItem(self.lines[(kind, part)], f"{label} {text}")
+            legend.addItem(self.lines[(kind, "points")], f"{label} on the points")
+            if true_mse is not None:
+                legend.addItem(self.lines[(kind, "true")], f"{label} vs the true curve")
 
     def clear_kind(self, kind: str) -> None:
         for part in ("points", "true"):

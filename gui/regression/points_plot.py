@@ -93,7 +93,7 @@ class PointsPlot(pg.PlotWidget):
         plot.getViewBox().setMenuEnabled(False)
         plot.hideButtons()
         self.legend = plot.addLegend(offset=(10, 10), labelTextColor="k", brush=(255, 255, 255, 210))
-        self.true_curve = plot.plot(pen=pg.mkPen(TRUE_COLOR, width=2, style=Qt.PenStyle.DashLine), name="true curve")
+        self.true_curve = plot.plot(pen=pg.mkPen(TRUE_COLOR, width=2, style=Qt.PenStyle.DashLine))
         self.true_curve.setZValue(5)
         self._curves: dict[str, list[pg.PlotDataItem]] = {"maml": [], "baseline": []}
         self._legend_items: dict[str, pg.PlotDataItem] = {}
@@ -140,10 +140,12 @@ class PointsPlot(pg.PlotWidget):
 
     # -- curves --------------------------------------------------------------------
     def set_true_curve(self, grid_x: np.ndarray | None, grid_y: np.ndarray | None) -> None:
+        self.legend.removeItem(self.true_curve)
         if grid_x is None:
             self.true_curve.setData([], [])
         else:
             self.true_curve.setData(grid_x, grid_y)
+            self.legend.addItem(self.true_curve, "true curve (hidden task)")
 
     def set_curves(self, kind: str, label: str, grid_x: np.ndarray, curves: np.ndarray, shown: int) -> None:
         """Draw ``kind``'s ("maml" or "baseline") curves after steps 0..shown-1 of ``curves`` [steps+1, grid]."""

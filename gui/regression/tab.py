@@ -157,7 +157,7 @@ class RegressionTab(QWidget):
 
             return api_regression.train(algo, shots, seconds, folder, baseline, control)
 
-        self.loss_plot.clear()
+        self.loss_plot.clear_runs()
         self.run_controls.begin(1, seconds)
         self.controller.start(None, work=work)
         self.show_status(f"Meta-training {ALGORITHMS[algo]} on sine waves with K={shots} for {seconds:.0f} s"
