@@ -197,6 +197,21 @@ def restore(checkpoint: str, device: str | torch.device = "cpu") -> tuple[Algori
     return algo, config, payload
 
 
+def task_samplers(config: TrainConfig, pool: ClassPool | None, validating: bool) -> tuple:
+    """(data summary source, training sampler, validation sampler or None) for ``config``: episodes of
+    ``pool`` (loaded when None), or for a regression data set its task family (engine.regression)."""
+    if config.objective == "regression":  # sine waves: tasks are generated, there is no pool of images
+        from .regression import SineTasks, use_one_thread
+
+        use_one_thread()
+        train = SineTasks(config.shots, config.queries, config.seed, "train")
+        return train, train, SineTasks(config.shots, config.queries, config.seed, "val") if validating else None
+    if pool is None:
+        pool = load_source(config.dataset, config.data_root, rotations=config.rotations, seed=config.seed)
+    train = TaskSampler(pool, "train", config.ways, config.shots, config.queries, seed=config.seed, augment=config.augment)
+    return pool, train, TaskSampler(pool, "val", config.ways, config.shots, config.queries, seed=config.seed) if validating else None
+
+
 def run(
     config: TrainConfig, control: RunControl | None = None, pool: ClassPool | None = None, dist: DistContext | None = None,
     algo: Algorithm | None = None,
@@ -218,17 +233,7 @@ def run(
     control = control or RunControl()
     run_id = next(_run_ids)
     device = resolve_device(config.device)
-    if config.objective == "regression":  # sine waves: a task family with no pool of images (engine.regression)
-        from .regression import SineTasks, use_one_thread
-
-        use_one_thread()
-        pool = train = SineTasks(config.shots, config.queries, config.seed, "train")
-        val = SineTasks(config.shots, config.queries, config.seed, "val") if config.val_every and dist.is_main else None
-    else:
-        if pool is None:
-            pool = load_source(config.dataset, config.data_root, rotations=config.rotations, seed=config.seed)
-        train = TaskSampler(pool, "train", config.ways, config.shots, config.queries, seed=config.seed, augment=config.augment)
-        val = TaskSampler(pool, "val", config.ways, config.shots, config.queries, seed=config.seed) if config.val_every and dist.is_main else None
+    pool, train, val = task_samplers(config, pool, validating=bool(config.val_every) and dist.is_main)
 
     history, start, payload = History(), 0, None
     if config.resume:

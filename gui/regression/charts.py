@@ -13,6 +13,18 @@ from PySide6.QtCore import Qt, QTimer
 from ..metrics_plot import REDRAW_INTERVAL_MS, GrowingSeries
 from .points_plot import ramp
 
+
+def colored(kind: str, text: str) -> str:
+    """``text`` in ``kind``'s dark colour, for plot titles (a legend box would hide the lines it names)."""
+    r, g, b = ramp(kind, 1, 1)
+    return f"<span style='color: #{r:02x}{g:02x}{b:02x}'>{text}</span>"
+
+
+def chart_title(first: str, kinds: list[tuple[str, str]], second: str) -> str:
+    names = ", ".join(colored(kind, label) for kind, label in kinds) if kinds else "no model yet"
+    return f"{first}<br><span style='font-size: 8pt'>{names}; {second}</span>"
+
+
 FLOOR = 1e-4  # MSEs are drawn on a log axis: a perfect fit of the points shows at this floor
 
 
@@ -22,14 +34,14 @@ class LossPlot(pg.PlotWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent, background="w")
         plot = self.getPlotItem()
-        plot.setTitle("Meta-training: query MSE after adapting")
+        self._runs: dict[str, str] = {}
+        self._title()
         plot.setLabel("left", "MSE")
         plot.setLabel("bottom", "meta-iteration")
         plot.setLogMode(y=True)
         plot.showGrid(x=True, y=True, alpha=0.2)
         plot.setDownsampling(mode="peak")
         plot.setClipToView(True)
-        plot.addLegend(offset=(-10, 10), labelTextColor="k", brush=(255, 255, 255, 210))
         self.series = {kind: GrowingSeries(2) for kind in ("maml", "baseline")}
         self.val = {kind: GrowingSeries(2) for kind in ("maml", "baseline")}
         self.curves, self.val_curves = {}, {}
@@ -48,10 +60,13 @@ class LossPlot(pg.PlotWidget):
         """A new run of ``kind`` ("maml" or "baseline") called ``label``: its old points go."""
         self.series[kind].clear()
         self.val[kind].clear()
-        legend = self.getPlotItem().legend
-        legend.removeItem(self.val_curves[kind])
-        legend.addItem(self.val_curves[kind], f"{label} (dots: validation)")
+        self._runs[kind] = label
+        self._title()
         self._dirty = True
+
+    def _title(self) -> None:
+        self.getPlotItem().setTitle(chart_title("Meta-training loss (MSE)", list(self._runs.items()),
+                                                "dots: validation MSE after adapting"))
 
     def add(self, kind: str, iteration: int, mse: float) -> None:
         self.series[kind].append(iteration, max(mse, FLOOR))
@@ -66,6 +81,8 @@ class LossPlot(pg.PlotWidget):
         for kind in self.series:
             self.series[kind].clear()
             self.val[kind].clear()
+        self._runs = {}
+        self._title()
         self._dirty = True
 
     def redraw_now(self) -> None:
@@ -84,12 +101,10 @@ class StepChart(pg.PlotWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent, background="w")
         plot = self.getPlotItem()
-        plot.setTitle("MSE after each adaptation step")
         plot.setLabel("left", "MSE")
         plot.setLabel("bottom", "step (0 = prior)")
         plot.setLogMode(y=True)
         plot.showGrid(x=True, y=True, alpha=0.2)
-        plot.addLegend(offset=(10, -10), labelTextColor="k", brush=(255, 255, 255, 210))  # bottom left: the MSEs fall from the top left
         self.lines = {}
         for kind in ("maml", "baseline"):
             color = ramp(kind, 1, 1)
@@ -97,6 +112,13 @@ class StepChart(pg.PlotWidget):
             self.lines[(kind, "true")] = plot.plot(pen=pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine),
                                                    symbol="t", symbolSize=6, symbolBrush=color)
         self._labels: dict[str, tuple[str, bool]] = {}
+        self._title()
+
+    def _title(self) -> None:
+        kinds = [(kind, label) for kind, (label, _) in self._labels.items()]
+        dashed = any(has_true for _, has_true in self._labels.values())
+        self.getPlotItem().setTitle(chart_title("MSE after each adaptation step", kinds,
+                                                "solid: on the points" + (", dashed: vs the true curve" if dashed else "")))
 
     def show_adaptation(self, kind: str, label: str, support_mse: list[float], true_mse: list[float] | None, shown: int) -> None:
         """Plot steps 0..shown-1 of one model's MSEs (points solid, true curve dashed)."""
@@ -110,13 +132,10 @@ class StepChart(pg.PlotWidget):
         state = (label, true_mse is not None)
         if self._labels.get(kind) != state:  # name the lines drawn, and only those
             self._labels[kind] = state
-            legend = self.getPlotItem().legend
-            for part in ("points", "true"):
-                legend.removeItem(self.lines[(kind, part)])
-            legend.addItem(self.lines[(kind, "points")], f"{label} on the points")
-            if true_mse is not None:
-                legend.addItem(self.lines[(kind, "true")], f"{label} vs the true curve")
+            self._title()
 
     def clear_kind(self, kind: str) -> None:
         for part in ("points", "true"):
             self.lines[(kind, part)].setData([], [])
+        if self._labels.pop(kind, None) is not None:
+            self._title()
