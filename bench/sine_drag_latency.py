@@ -47,7 +47,9 @@ def main() -> None:
     models = {}
     for kind, algo in (("maml", "maml"), ("baseline", "finetune"))[: 2 if args.baseline else 1]:
         path = os.path.join(folder, f"{algo}.pt")
-        config = TrainConfig(dataset="sine", algo=algo, iterations=50, val_every=0, checkpoint=path, **REGRESSION_DEFAULTS)
+        config = TrainConfig(
+            dataset="sine", algo=algo, iterations=50, val_every=0, checkpoint=path, **REGRESSION_DEFAULTS
+        )
         list(run(config))
         models[kind] = api_regression.load_model(path, kind)
     tab = RegressionTab()
@@ -78,14 +80,24 @@ def main() -> None:
             engine.append(1000 * sum(fit.seconds for _, fit in tab._last[1]))
     tab.shutdown()
     result = {
-        "moves": args.moves, "steps": args.steps, "models": list(models), "points": 10,
-        "drag_to_redraw_ms": {"p50": round(float(np.median(samples)), 2), "p90": round(float(np.percentile(samples, 90)), 2),
-                              "max": round(float(np.max(samples)), 2)},
+        "moves": args.moves,
+        "steps": args.steps,
+        "models": list(models),
+        "points": 10,
+        "drag_to_redraw_ms": {
+            "p50": round(float(np.median(samples)), 2),
+            "p90": round(float(np.percentile(samples, 90)), 2),
+            "max": round(float(np.max(samples)), 2),
+        },
         "engine_adapt_ms": {"p50": round(float(np.median(engine)), 2), "max": round(float(np.max(engine)), 2)},
-        "platform": os.environ["QT_QPA_PLATFORM"], "machine": machine(),
+        "platform": os.environ["QT_QPA_PLATFORM"],
+        "machine": machine(),
     }
-    print(f"drag -> redrawn curves: p50 {result['drag_to_redraw_ms']['p50']} ms, max {result['drag_to_redraw_ms']['max']} ms "
-          f"(engine {result['engine_adapt_ms']['p50']} ms p50)")
+    print(
+        f"drag -> redrawn curves: p50 {result['drag_to_redraw_ms']['p50']} ms, "
+        f"max {result['drag_to_redraw_ms']['max']} ms "
+        f"(engine {result['engine_adapt_ms']['p50']} ms p50)"
+    )
     print(json.dumps(result))
 
 

@@ -42,21 +42,45 @@ def main() -> None:
     tests = SineTasks(args.shots, EVAL_QUERIES, seed=args.seed + 1000, split="test").fixed(args.tasks)
     results = {}
     for name in args.algos.split(","):
-        config = TrainConfig(dataset="sine", algo=name, iterations=10**7, time_budget=args.seconds, val_every=0,
-                             seed=args.seed, workers=1, device="cpu", **{**REGRESSION_DEFAULTS, "shots": args.shots})
+        config = TrainConfig(
+            dataset="sine",
+            algo=name,
+            iterations=10**7,
+            time_budget=args.seconds,
+            val_every=0,
+            seed=args.seed,
+            workers=1,
+            device="cpu",
+            **{**REGRESSION_DEFAULTS, "shots": args.shots},
+        )
         algo = build_model_and_algorithm(config, torch.device("cpu"))
         finished = list(run(config, algo=algo))[-1]
         rows = np.array(mse_by_step(algo, tests, args.steps))
         by_step = [mean_ci95(list(rows[:, s])) for s in range(args.steps + 1)]
         results[name] = {
-            "iterations": finished.iterations, "seconds": round(finished.seconds, 1),
-            "mse_by_step": [round(m, 4) for m, _ in by_step], "ci95_by_step": [round(c, 4) for _, c in by_step],
+            "iterations": finished.iterations,
+            "seconds": round(finished.seconds, 1),
+            "mse_by_step": [round(m, 4) for m, _ in by_step],
+            "ci95_by_step": [round(c, 4) for _, c in by_step],
         }
-        print(f"{name}: {finished.iterations} iterations in {finished.seconds:.1f} s; MSE after 0/1/{args.steps} steps "
-              + " / ".join(f"{by_step[s][0]:.3f} +- {by_step[s][1]:.3f}" for s in (0, 1, args.steps)))
-    print(json.dumps({"shots": args.shots, "seconds": args.seconds, "tasks": args.tasks, "query_points": EVAL_QUERIES,
-                      "inner_lr": REGRESSION_DEFAULTS["inner_lr"], "meta_batch": REGRESSION_DEFAULTS["meta_batch"],
-                      "results": results, "machine": machine()}))
+        print(
+            f"{name}: {finished.iterations} iterations in {finished.seconds:.1f} s; MSE after 0/1/{args.steps} steps "
+            + " / ".join(f"{by_step[s][0]:.3f} +- {by_step[s][1]:.3f}" for s in (0, 1, args.steps))
+        )
+    print(
+        json.dumps(
+            {
+                "shots": args.shots,
+                "seconds": args.seconds,
+                "tasks": args.tasks,
+                "query_points": EVAL_QUERIES,
+                "inner_lr": REGRESSION_DEFAULTS["inner_lr"],
+                "meta_batch": REGRESSION_DEFAULTS["meta_batch"],
+                "results": results,
+                "machine": machine(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ POINTS_X = (-4.2, -2.6, -1.0, 0.6, 2.1, 3.6)
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=30.0, help="meta-training seconds of MAML, and of the baseline")
+    parser.add_argument(
+        "--seconds", type=float, default=30.0, help="meta-training seconds of MAML, and of the baseline"
+    )
     parser.add_argument("--shots", type=int, default=10)
     args = parser.parse_args()
 

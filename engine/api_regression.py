@@ -81,9 +81,19 @@ def training_config(algo: str, shots: int, seconds: float, checkpoint: str, seed
     """A sine run of ``algo`` for ``seconds`` of meta-training, the paper's settings otherwise."""
     from .config import REGRESSION_DEFAULTS, TrainConfig
 
-    return TrainConfig(dataset="sine", algo=algo, iterations=10**6, time_budget=seconds, val_every=200,
-                       val_episodes=100, seed=seed, workers=1, device="cpu", checkpoint=checkpoint,
-                       **{**REGRESSION_DEFAULTS, "shots": shots}).validate()
+    return TrainConfig(
+        dataset="sine",
+        algo=algo,
+        iterations=10**6,
+        time_budget=seconds,
+        val_every=200,
+        val_episodes=100,
+        seed=seed,
+        workers=1,
+        device="cpu",
+        checkpoint=checkpoint,
+        **{**REGRESSION_DEFAULTS, "shots": shots},
+    ).validate()
 
 
 def train(algo: str, shots: int, seconds: float, folder: str, baseline: bool, control: Any) -> Iterator[Any]:
@@ -116,8 +126,13 @@ def load_model(checkpoint: str, label: str) -> RegressionModel:
 
 
 def adapt(
-    model: RegressionModel, x: np.ndarray, y: np.ndarray, steps: int, true_y: np.ndarray | None = None,
-    inner_lr: float | None = None, grid_x: np.ndarray | None = None,
+    model: RegressionModel,
+    x: np.ndarray,
+    y: np.ndarray,
+    steps: int,
+    true_y: np.ndarray | None = None,
+    inner_lr: float | None = None,
+    grid_x: np.ndarray | None = None,
 ) -> Adaptation:
     """Fit ``model`` to the points (x, y) by ``steps`` gradient steps; the curve after each step.
 
@@ -146,7 +161,7 @@ def adapt(
             for learner in algo.adapt_steps(sx, sy, steps, inner_lr if inner_lr is not None else model.inner_lr):
                 both = learner.logits(torch.cat([sx, gx])).view(-1).numpy()  # one forward for points and grid
                 support.append(float(np.mean((both[: len(sx)] - sy.view(-1).numpy()) ** 2)))
-                curves.append(both[len(sx):])
+                curves.append(both[len(sx) :])
     stacked = np.stack(curves).astype(np.float64)
     true_mse = None if true_y is None else [float(np.mean((c - true_y) ** 2)) for c in stacked]
     return Adaptation(model.label, g, stacked, support, true_mse, time.perf_counter() - began)

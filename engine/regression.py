@@ -63,6 +63,7 @@ def sample_wave(rng: np.random.Generator) -> SineWave:
 
 def points_task(support_x: np.ndarray, support_y: np.ndarray, query_x: np.ndarray, query_y: np.ndarray) -> Task:
     """A regression :class:`Task` from 1-D numpy arrays (float32 tensors [n, 1])."""
+
     def column(a: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(a, dtype=np.float32).reshape(-1, 1))
 
@@ -87,7 +88,7 @@ class SineTasks:
         wave = sample_wave(rng)
         x = rng.uniform(*X_RANGE, size=self.shots + self.queries)
         y = wave(x)
-        return wave, points_task(x[: self.shots], y[: self.shots], x[self.shots:], y[self.shots:])
+        return wave, points_task(x[: self.shots], y[: self.shots], x[self.shots :], y[self.shots :])
 
     def episode(self, index: int, stream: int | None = None) -> Task:
         return self.wave_and_task(index, stream)[1]
@@ -101,8 +102,14 @@ class SineTasks:
         return [self.episode(i, stream=self.stream + 1000) for i in range(count)]
 
     def summary(self) -> dict:
-        return {"family": "sine", "amplitude": list(AMPLITUDE), "phase": list(PHASE), "x": list(X_RANGE),
-                "shots": self.shots, "queries": self.queries}
+        return {
+            "family": "sine",
+            "amplitude": list(AMPLITUDE),
+            "phase": list(PHASE),
+            "x": list(X_RANGE),
+            "shots": self.shots,
+            "queries": self.queries,
+        }
 
 
 def mse_by_step(algo, tasks: list[Task], steps: int, inner_lr: float | None = None) -> list[list[float]]:

@@ -17,8 +17,14 @@ def sine_model(tmp_path_factory):
     from engine.trainer import run
 
     path = tmp_path_factory.mktemp("sine") / "maml.pt"
-    config = TrainConfig(dataset="sine", algo="maml", iterations=30, val_every=0, checkpoint=str(path),
-                         **{**REGRESSION_DEFAULTS, "shots": 5})
+    config = TrainConfig(
+        dataset="sine",
+        algo="maml",
+        iterations=30,
+        val_every=0,
+        checkpoint=str(path),
+        **{**REGRESSION_DEFAULTS, "shots": 5},
+    )
     assert list(run(config))[-1].reason == "completed"
     return api_regression.load_model(str(path), "MAML")
 
@@ -98,7 +104,9 @@ def test_adapt_reveals_the_steps_one_by_one(qtbot, tab, sine_model):
 def test_new_sine_draws_a_hidden_task_and_its_points(qtbot, tab, sine_model):
     tab.set_model("maml", sine_model)
     tab.shots.setValue(7)
-    with qtbot.waitSignal(tab.curvesShown, timeout=20_000, check_params_cb=lambda r: len(r.x) == 7 and r.true_y is not None):
+    with qtbot.waitSignal(
+        tab.curvesShown, timeout=20_000, check_params_cb=lambda r: len(r.x) == 7 and r.true_y is not None
+    ):
         qtbot.mouseClick(tab.new_sine, Qt.MouseButton.LeftButton)
     x, y = tab.points_plot.points()
     assert len(x) == 7 and tab.points_plot.true_curve.yData is not None
@@ -117,7 +125,10 @@ def test_meta_training_from_the_run_controls_gives_both_models(qtbot, tab):
     tab.loss_plot.redraw_now()
     for kind in ("maml", "baseline"):  # the loss curves are in the plot, with data
         curve = tab.loss_plot.curves[kind]
-        assert curve in tab.loss_plot.getPlotItem().items and len(curve.getData()[0]) == tab.loss_plot.series[kind].size > 0
+        assert (
+            curve in tab.loss_plot.getPlotItem().items
+            and len(curve.getData()[0]) == tab.loss_plot.series[kind].size > 0
+        )
     assert tab.controller.state == "idle" and tab.run_controls.start_button.isEnabled()
 
 
@@ -137,4 +148,6 @@ def test_the_tab_reaches_the_engine_only_through_its_facade():
             for name in names:
                 assert name.split(".")[0] != "torch", f"{path.name} imports {name}"
                 if name.startswith("engine") and name != "engine":
-                    assert name in ("engine.api_regression", "engine.events", "engine.config"), f"{path.name} imports {name}"
+                    assert name in ("engine.api_regression", "engine.events", "engine.config"), (
+                        f"{path.name} imports {name}"
+                    )

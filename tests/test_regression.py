@@ -32,7 +32,9 @@ REGRESSION = dict(objective="regression", ways=1)
 
 def double_tasks(seed: int, count: int = 3, shots: int = 5, queries: int = 7) -> list[Task]:
     tasks = SineTasks(shots, queries, seed=seed).batch(0, count)
-    return [Task(*(getattr(t, f).double() for f in ("support_x", "support_y", "query_x", "query_y")), ()) for t in tasks]
+    return [
+        Task(*(getattr(t, f).double() for f in ("support_x", "support_y", "query_x", "query_y")), ()) for t in tasks
+    ]
 
 
 def mlp_forward(p: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
@@ -40,7 +42,9 @@ def mlp_forward(p: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     return F.linear(F.relu(F.linear(F.relu(F.linear(x, w1, b1)), w2, b2)), w3, b3)
 
 
-def reference_meta_gradient(model: torch.nn.Module, tasks: list[Task], steps: int, first_order: bool) -> list[torch.Tensor]:
+def reference_meta_gradient(
+    model: torch.nn.Module, tasks: list[Task], steps: int, first_order: bool
+) -> list[torch.Tensor]:
     leaves = [p.detach().clone().requires_grad_() for p in model.parameters()]
     total = 0.0
     for task in tasks:
@@ -99,12 +103,16 @@ def test_sine_tasks_follow_the_paper_and_are_deterministic():
     assert task.support_x.shape == (5, 1) and task.query_y.shape == (20, 1) and task.ways == 1
     x = task.support_x.numpy().ravel()
     assert X_RANGE[0] <= x.min() and x.max() <= X_RANGE[1]
-    np.testing.assert_allclose(task.support_y.numpy().ravel(), wave.amplitude * np.sin(x - wave.phase), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        task.support_y.numpy().ravel(), wave.amplitude * np.sin(x - wave.phase), rtol=1e-5, atol=1e-5
+    )
     again = SineTasks(shots=5, queries=20, seed=3).episode(7)
     assert torch.equal(again.support_x, task.support_x) and torch.equal(again.query_y, task.query_y)
     assert not torch.equal(SineTasks(5, 20, seed=4).episode(7).support_x, task.support_x)
     fixed = SineTasks(5, 20, seed=3, split="test").fixed(3)
-    assert all(torch.equal(a.support_x, b.support_x) for a, b in zip(fixed, SineTasks(5, 20, seed=3, split="test").fixed(3)))
+    assert all(
+        torch.equal(a.support_x, b.support_x) for a, b in zip(fixed, SineTasks(5, 20, seed=3, split="test").fixed(3))
+    )
 
 
 @pytest.mark.parametrize("name", ["protonet", "simpleshot", "blackbox", "moe"])
@@ -139,7 +147,9 @@ def test_adapt_steps_gives_the_weights_of_adapt_after_each_step(algo):
     config = TrainConfig(dataset="sine", algo=algo, **REGRESSION_DEFAULTS)
     a = build_model_and_algorithm(config, torch.device("cpu"))
     task = SineTasks(5, 30, seed=1).episode(0)
-    stepwise = [learner.logits(task.query_x) for learner in a.adapt_steps(task.support_x, task.support_y, 4, inner_lr=0.05)]
+    stepwise = [
+        learner.logits(task.query_x) for learner in a.adapt_steps(task.support_x, task.support_y, 4, inner_lr=0.05)
+    ]
     assert len(stepwise) == 5
     for s, out in enumerate(stepwise):
         direct = a.adapt(task.support_x, task.support_y, steps=s, inner_lr=0.05).logits(task.query_x)
@@ -153,8 +163,14 @@ def test_a_short_maml_run_beats_the_pretrained_baseline_after_adapting():
     3.00 / 3.16 for the baseline, whose steps barely help or hurt)."""
     results = {}
     for algo in ("maml", "finetune"):
-        config = TrainConfig(dataset="sine", algo=algo, iterations=150, val_every=0, seed=0,
-                             **{**REGRESSION_DEFAULTS, "shots": 5, "meta_batch": 10, "outer_lr": 0.005})
+        config = TrainConfig(
+            dataset="sine",
+            algo=algo,
+            iterations=150,
+            val_every=0,
+            seed=0,
+            **{**REGRESSION_DEFAULTS, "shots": 5, "meta_batch": 10, "outer_lr": 0.005},
+        )
         model = build_model_and_algorithm(config, torch.device("cpu"))
         assert list(run(config, algo=model))[-1].reason == "completed"
         rows = mse_by_step(model, SineTasks(5, 50, seed=1000, split="test").fixed(100), 3)

@@ -5,14 +5,29 @@ from __future__ import annotations
 import json
 
 import torch
-
 from test_cli import assert_bad_input, cli
 
 
 def test_sine_train_then_eval_round_trip(tmp_path):
     path = tmp_path / "sine.pt"
-    trained = cli("train", "--dataset", "sine", "--algo", "maml", "--shots", "10", "--iterations", "20",
-                  "--val-every", "10", "--val-episodes", "8", "--checkpoint", str(path), "--json")
+    trained = cli(
+        "train",
+        "--dataset",
+        "sine",
+        "--algo",
+        "maml",
+        "--shots",
+        "10",
+        "--iterations",
+        "20",
+        "--val-every",
+        "10",
+        "--val-episodes",
+        "8",
+        "--checkpoint",
+        str(path),
+        "--json",
+    )
     assert trained.returncode == 0, trained.stderr
     result = json.loads(trained.stdout.strip().splitlines()[-1])
     assert result["iterations"] == 20 and result["checkpoint"] == str(path)
@@ -21,7 +36,9 @@ def test_sine_train_then_eval_round_trip(tmp_path):
     config = torch.load(path, weights_only=True)["config"]
     assert config["backbone"] == "mlp" and config["inner_lr"] == 0.01 and config["meta_batch"] == 25
 
-    evaluated = cli("eval", "--checkpoint", str(path), "--shots", "10", "--inner-steps", "4", "--episodes", "30", "--json")
+    evaluated = cli(
+        "eval", "--checkpoint", str(path), "--shots", "10", "--inner-steps", "4", "--episodes", "30", "--json"
+    )
     assert evaluated.returncode == 0, evaluated.stderr
     scores = json.loads(evaluated.stdout.strip().splitlines()[-1])
     assert scores["episodes"] == 30 and scores["protocol"] == "inductive"
@@ -30,8 +47,9 @@ def test_sine_train_then_eval_round_trip(tmp_path):
 
 
 def test_protonet_refuses_sine_in_one_line():
-    assert_bad_input(cli("train", "--dataset", "sine", "--algo", "protonet", "--iterations", "1"),
-                     "protonet", "regression", "maml")
+    assert_bad_input(
+        cli("train", "--dataset", "sine", "--algo", "protonet", "--iterations", "1"), "protonet", "regression", "maml"
+    )
 
 
 def test_sine_needs_the_mlp_backbone():

@@ -34,8 +34,10 @@ def adapt_all(request: AdaptRequest) -> list[tuple[str, Any]]:
     """Every model's :class:`engine.api_regression.Adaptation` to the request's points (worker thread)."""
     from engine import api_regression
 
-    return [(kind, api_regression.adapt(model, request.x, request.y, request.steps, request.true_y))
-            for kind, model in request.models]
+    return [
+        (kind, api_regression.adapt(model, request.x, request.y, request.steps, request.true_y))
+        for kind, model in request.models
+    ]
 
 
 class Adapter(QObject):
@@ -66,7 +68,8 @@ class Adapter(QObject):
         generation, request = self._pending
         self._pending = None
         self._running = run_in_background(
-            adapt_all, request,
+            adapt_all,
+            request,
             on_done=lambda result, g=generation, r=request: self._on_done(g, r, result),
             on_error=lambda message, _details: self._on_error(message),
         )

@@ -47,8 +47,9 @@ class LossPlot(pg.PlotWidget):
         self.curves, self.val_curves = {}, {}
         for kind in ("maml", "baseline"):
             self.curves[kind] = plot.plot(pen=pg.mkPen(ramp(kind, 1, 2), width=1))
-            self.val_curves[kind] = plot.plot(pen=pg.mkPen(ramp(kind, 1, 1), width=2), symbol="o", symbolSize=6,
-                                              symbolBrush=ramp(kind, 1, 1))
+            self.val_curves[kind] = plot.plot(
+                pen=pg.mkPen(ramp(kind, 1, 1), width=2), symbol="o", symbolSize=6, symbolBrush=ramp(kind, 1, 1)
+            )
         self._names: dict[str, str] = {}
         self._dirty = False
         self._timer = QTimer(self)
@@ -65,8 +66,9 @@ class LossPlot(pg.PlotWidget):
         self._dirty = True
 
     def _title(self) -> None:
-        self.getPlotItem().setTitle(chart_title("Meta-training loss (MSE)", list(self._runs.items()),
-                                                "dots: validation MSE after adapting"))
+        self.getPlotItem().setTitle(
+            chart_title("Meta-training loss (MSE)", list(self._runs.items()), "dots: validation MSE after adapting")
+        )
 
     def add(self, kind: str, iteration: int, mse: float) -> None:
         self.series[kind].append(iteration, max(mse, FLOOR))
@@ -108,27 +110,41 @@ class StepChart(pg.PlotWidget):
         self.lines = {}
         for kind in ("maml", "baseline"):
             color = ramp(kind, 1, 1)
-            self.lines[(kind, "points")] = plot.plot(pen=pg.mkPen(color, width=2), symbol="o", symbolSize=5, symbolBrush=color)
-            self.lines[(kind, "true")] = plot.plot(pen=pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine),
-                                                   symbol="t", symbolSize=6, symbolBrush=color)
+            self.lines[(kind, "points")] = plot.plot(
+                pen=pg.mkPen(color, width=2), symbol="o", symbolSize=5, symbolBrush=color
+            )
+            self.lines[(kind, "true")] = plot.plot(
+                pen=pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine), symbol="t", symbolSize=6, symbolBrush=color
+            )
         self._labels: dict[str, tuple[str, bool]] = {}
         self._title()
 
     def _title(self) -> None:
         kinds = [(kind, label) for kind, (label, _) in self._labels.items()]
         dashed = any(has_true for _, has_true in self._labels.values())
-        self.getPlotItem().setTitle(chart_title("MSE after each adaptation step", kinds,
-                                                "solid: on the points" + (", dashed: vs the true curve" if dashed else "")))
+        self.getPlotItem().setTitle(
+            chart_title(
+                "MSE after each adaptation step",
+                kinds,
+                "solid: on the points" + (", dashed: vs the true curve" if dashed else ""),
+            )
+        )
 
-    def show_adaptation(self, kind: str, label: str, support_mse: list[float], true_mse: list[float] | None, shown: int) -> None:
+    def show_adaptation(
+        self, kind: str, label: str, support_mse: list[float], true_mse: list[float] | None, shown: int
+    ) -> None:
         """Plot steps 0..shown-1 of one model's MSEs (points solid, true curve dashed)."""
         steps = np.arange(min(shown, len(support_mse)))
         sup = np.maximum(np.asarray(support_mse[: len(steps)], dtype=float), FLOOR)
-        self.lines[(kind, "points")].setData(steps, sup) if np.isfinite(sup).all() else self.lines[(kind, "points")].setData([], [])
+        self.lines[(kind, "points")].setData(steps, sup) if np.isfinite(sup).all() else self.lines[
+            (kind, "points")
+        ].setData([], [])
         if true_mse is None:
             self.lines[(kind, "true")].setData([], [])
         else:
-            self.lines[(kind, "true")].setData(steps, np.maximum(np.asarray(true_mse[: len(steps)], dtype=float), FLOOR))
+            self.lines[(kind, "true")].setData(
+                steps, np.maximum(np.asarray(true_mse[: len(steps)], dtype=float), FLOOR)
+            )
         state = (label, true_mse is not None)
         if self._labels.get(kind) != state:  # name the lines drawn, and only those
             self._labels[kind] = state

@@ -17,13 +17,22 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
 )
 
 from ..background import run_in_background, wait_for_background
 from ..run_controls import RunControls
 from ..training_controller import TrainingController
-from .adapter import AdaptRequest, Adapter, now
+from .adapter import Adapter, AdaptRequest, now
 from .charts import LossPlot, StepChart
 from .points_plot import PointsPlot
 
@@ -68,8 +77,10 @@ class RegressionTab(QWidget):
         self.seconds.setToolTip("Meta-training time; the baseline, if asked for, then trains for the same time")
         self.baseline = QCheckBox("Train baseline too")
         self.baseline.setChecked(True)
-        self.baseline.setToolTip("Also pre-train one network on all tasks jointly (no meta-learning) for the same "
-                                 "time, and draw its fine-tuned curves beside the meta-learned ones")
+        self.baseline.setToolTip(
+            "Also pre-train one network on all tasks jointly (no meta-learning) for the same "
+            "time, and draw its fine-tuned curves beside the meta-learned ones"
+        )
         settings = QHBoxLayout()
         for label, widget in (("Algorithm", self.algo), ("K points", self.shots), ("Meta-train for", self.seconds)):
             settings.addWidget(QLabel(label))
@@ -89,7 +100,9 @@ class RegressionTab(QWidget):
         self.steps.setValue(10)
         self.steps.setToolTip("Gradient steps of adaptation (the paper meta-trains with 1 and shows 10)")
         self.adapt_button = QPushButton("&Adapt")
-        self.adapt_button.setToolTip("Fit the trained model(s) to the points, drawing the curve after each step (Alt+A)")
+        self.adapt_button.setToolTip(
+            "Fit the trained model(s) to the points, drawing the curve after each step (Alt+A)"
+        )
         tools = QHBoxLayout()
         tools.addWidget(self.new_sine)
         tools.addWidget(self.clear_button)
@@ -148,7 +161,12 @@ class RegressionTab(QWidget):
         """Meta-train the chosen algorithm (then the baseline) on sine tasks for the chosen time."""
         if self.controller.is_active:
             return
-        algo, shots, seconds, baseline = self.algo.currentData(), self.shots.value(), self.seconds.value(), self.baseline.isChecked()
+        algo, shots, seconds, baseline = (
+            self.algo.currentData(),
+            self.shots.value(),
+            self.seconds.value(),
+            self.baseline.isChecked(),
+        )
         folder = str(self._run_dir / f"run-{self.controller.generation + 1}")
         Path(folder).mkdir(parents=True, exist_ok=True)
 
@@ -160,8 +178,11 @@ class RegressionTab(QWidget):
         self.loss_plot.clear_runs()
         self.run_controls.begin(1, seconds)
         self.controller.start(None, work=work)
-        self.show_status(f"Meta-training {ALGORITHMS[algo]} on sine waves with K={shots} for {seconds:.0f} s"
-                         + (", then the baseline for as long" if baseline else "") + "…")
+        self.show_status(
+            f"Meta-training {ALGORITHMS[algo]} on sine waves with K={shots} for {seconds:.0f} s"
+            + (", then the baseline for as long" if baseline else "")
+            + "…"
+        )
 
     def _on_events(self, _generation: int, events: list) -> None:
         for event in events:
@@ -192,8 +213,11 @@ class RegressionTab(QWidget):
 
             return api_regression.load_model(path, text)
 
-        run_in_background(load, on_done=lambda model, k=kind: self.set_model(k, model),
-                          on_error=lambda message, _d: self.show_status(message, error=True))
+        run_in_background(
+            load,
+            on_done=lambda model, k=kind: self.set_model(k, model),
+            on_error=lambda message, _d: self.show_status(message, error=True),
+        )
 
     def _on_run_finished(self, _generation: int, finished: Any) -> None:
         self.run_controls.end(finished.message if finished is not None else "failed")
@@ -218,7 +242,9 @@ class RegressionTab(QWidget):
 
             return api_regression.sample_sine(shots, seed)
 
-        run_in_background(sample, on_done=self._on_sine, on_error=lambda message, _d: self.show_status(message, error=True))
+        run_in_background(
+            sample, on_done=self._on_sine, on_error=lambda message, _d: self.show_status(message, error=True)
+        )
 
     def _on_sine(self, sample: Any) -> None:
         self._true = (sample.grid_x, sample.grid_y)
@@ -284,7 +310,9 @@ class RegressionTab(QWidget):
                 true = f", {fit.true_mse[s]:.3f} against the true curve" if fit.true_mse is not None else ""
                 parts.append(f"{fit.label} after {s} step(s): MSE {fit.support_mse[s]:.3f} on the points{true}")
         if parts:
-            self.show_status(self._task_text + "; ".join(parts) + f" ({1000 * sum(f.seconds for _, f in result):.0f} ms)")
+            self.show_status(
+                self._task_text + "; ".join(parts) + f" ({1000 * sum(f.seconds for _, f in result):.0f} ms)"
+            )
         elif not len(request.x):
             self.show_status("The meta-learned prior (no points yet): click on the plot to place points.")
 
