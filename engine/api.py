@@ -34,6 +34,7 @@ from .config import (
     ALGORITHM_CHOICES,
     DATASET_CHOICES,
     QUICK_RECIPE,
+    SOURCE_LABELS,
     TrainConfig,
     algorithm_settings,
     app_defaults,
@@ -117,7 +118,7 @@ def load_engine() -> EngineInfo:
     from .algorithms import ALGORITHMS
     from .allocator import keep_freed_memory
     from .data import SOURCES
-    from .models import BACKBONES
+    from .models import BACKBONES, REGRESSION_BACKBONES
 
     algorithms = [
         AlgorithmInfo(
@@ -131,12 +132,12 @@ def load_engine() -> EngineInfo:
     algorithms.sort(key=lambda a: not a.available)
     keep_freed_memory()  # before any training or adapting: faster steps, flat memory
     _warm_optimizer()
-    sources = [(name, name in SOURCES) for name in DATASET_CHOICES]
+    sources = [(name, name in SOURCES) for name in DATASET_CHOICES if name in SOURCE_LABELS]  # images: not sine
     return EngineInfo(
         app_defaults().to_dict(),
         algorithms,
         sources,
-        list(BACKBONES),
+        [name for name in BACKBONES if name not in REGRESSION_BACKBONES],  # the MLP is the Regression tab's
         bool(torch.cuda.is_available()),
         dict(QUICK_RECIPE),
         {a.name: algorithm_settings(a.name) for a in algorithms},

@@ -32,16 +32,19 @@ def test_the_window_start_up_modules_import_no_torch():
 
 def test_engine_info_lists_every_algorithm_and_source_by_its_one_name():
     from engine.algorithms import ALGORITHMS
-    from engine.config import ALGORITHM_CHOICES, DATASET_CHOICES, SOURCE_LABELS
+    from engine.config import ALGORITHM_CHOICES, DATASET_CHOICES, REGRESSION_DATASETS, SOURCE_LABELS
     from engine.data import SOURCES
 
     assert tuple(ALGORITHMS) == ALGORITHM_CHOICES and all(cls.name == name for name, cls in ALGORITHMS.items())
-    assert SOURCES == DATASET_CHOICES == tuple(SOURCE_LABELS) and "synthetic" in SOURCES
+    # the image sources, then the generated regression families (sine: the Regression tab's, not a data source)
+    assert SOURCES == tuple(SOURCE_LABELS) and DATASET_CHOICES == SOURCES + REGRESSION_DATASETS
+    assert "synthetic" in SOURCES
     info = api.load_engine()
     assert [a.name for a in info.algorithms] == list(ALGORITHM_CHOICES) and all(
         a.available and a.summary for a in info.algorithms
     )
-    assert [name for name, _ in info.sources] == list(DATASET_CHOICES)
+    assert [name for name, _ in info.sources] == list(SOURCES)  # the Meta-train tab's sources: images
+    assert "mlp" not in info.backbones
 
 
 def test_an_episode_comes_back_as_uint8_rows_per_class(small_glyph_pool):

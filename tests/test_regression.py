@@ -178,3 +178,16 @@ def test_a_short_maml_run_beats_the_pretrained_baseline_after_adapting():
     maml, base = results["maml"], results["finetune"]
     assert maml[1] < 0.93 * base[1] and maml[3] < 0.9 * base[3], (maml, base)
     assert maml[1] < 0.95 * maml[0], maml
+
+
+def test_the_config_and_the_algorithms_agree_on_which_learn_regression():
+    from engine.algorithms import ALGORITHMS
+    from engine.config import REGRESSION_ALGORITHMS
+
+    def learns_regression(cls) -> bool:
+        try:
+            return cls.for_objective("regression") is not None
+        except DataError:
+            return False
+
+    assert {name for name, cls in ALGORITHMS.items() if learns_regression(cls)} == set(REGRESSION_ALGORITHMS)

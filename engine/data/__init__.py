@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import DATASET_CHOICES
+from ..config import SOURCE_LABELS
 from .base import SPLITS, ClassPool, DataError, every_class
 from .glyphs import make_glyph_pool
 
-SOURCES = DATASET_CHOICES  # the one list of source names (engine.config, with the window's labels)
+SOURCES = tuple(SOURCE_LABELS)  # the image sources by name (engine.config; DATASET_CHOICES adds sine, generated)
 MNIST_FAMILY = ("mnist", "fashion-mnist", "kmnist", "emnist")
 
 
