@@ -11,7 +11,6 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from engine.config import SOURCE_LABELS
 
+from . import dialogs
 from .episode_view import EpisodeView
 
 SOURCE_HELP = {
@@ -149,7 +149,7 @@ class DataPanel(QGroupBox):
         self._emit()
 
     def _on_browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose the data folder", self.folder())
+        folder = dialogs.existing_folder(self, "Choose the data folder", self.folder())
         if folder:
             self.folder_edit.setText(folder)
             self._emit()
