@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--all-classes", action=argparse.BooleanOptionalAction, default=None,
                    help="every class of the data set in the evaluated split (default: on when the data set "
                         "differs from the checkpoint's, i.e. cross-domain evaluation)")
+    e.add_argument("--per-class", action="store_true",
+                   help="also per-class accuracy and a confusion matrix over the test episodes (JSON: fractions)")
 
     m = sub.add_parser("compare", help="train several algorithms on the same data and test episodes; results table")
     _add_data_args(m, defaults=True)
@@ -105,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--inner-steps", type=int, default=None, help="adaptation steps (default: as trained)")
     o.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     o.add_argument("--json", action="store_true")
+
+    from .cli_export import add_commands
+
+    add_commands(sub)  # export, predict
     return parser
 
 
@@ -191,9 +197,17 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     ways = args.ways or trained.ways
     _report_short_classes(pool, (args.shots or trained.shots) + (args.queries or trained.queries), (args.split,))
     sampler = TaskSampler(pool, args.split, ways, args.shots or trained.shots, args.queries or trained.queries, seed=args.seed + 1000)
-    acc, ci = evaluate(algo, sampler.fixed(args.episodes), device)
+    tasks = sampler.fixed(args.episodes)
+    acc, ci = evaluate(algo, tasks, device)
     print(f"{args.split} accuracy {100 * acc:.2f}% +- {100 * ci:.2f} ({ways}-way, {args.episodes} episodes)", file=sys.stderr)
-    return {"accuracy": acc, "ci95": ci, "episodes": args.episodes}
+    result = {"accuracy": acc, "ci95": ci, "episodes": args.episodes}
+    if args.per_class:
+        from .confusion import episode_confusion, format_per_class
+
+        confusion = episode_confusion(algo, tasks, pool.class_names, device)
+        print(format_per_class(confusion))
+        result["per_class"] = confusion.to_json()
+    return result
 
 
 def _report_short_classes(pool: ClassPool, need: int, splits: Sequence[str]) -> None:
@@ -224,7 +238,20 @@ def cmd_compare(args: argparse.Namespace) -> dict:
     return run_compare_cli(args, base)
 
 
-COMMANDS = {"train": cmd_train, "compare": cmd_compare, "eval": cmd_eval, "omniglot-challenge": cmd_challenge}
+def _cmd_export(args: argparse.Namespace) -> dict:
+    from .cli_export import cmd_export
+
+    return cmd_export(args)
+
+
+def _cmd_predict(args: argparse.Namespace) -> dict:
+    from .cli_export import cmd_predict
+
+    return cmd_predict(args)
+
+
+COMMANDS = {"train": cmd_train, "compare": cmd_compare, "eval": cmd_eval, "omniglot-challenge": cmd_challenge,
+            "export": _cmd_export, "predict": _cmd_predict}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
