@@ -12,13 +12,15 @@ confused with what.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import numpy as np
-import torch
 
-from .algorithms.base import Algorithm, Interrupted
-from .tasks import Task
+if TYPE_CHECKING:  # torch is imported inside the functions: the window reads Confusion without it
+    import torch
+
+    from .algorithms.base import Algorithm
+    from .tasks import Task
 
 KEEP_PER_CELL = 12  # images kept per cell (the view shows these; counts are always complete)
 
@@ -87,8 +89,10 @@ class _Counter:
                 kept.append(img)
 
 
-def _uint8(x: torch.Tensor) -> np.ndarray:
+def _uint8(x: "torch.Tensor") -> np.ndarray:
     """Model input float [n, 1, 28, 28] in [0, 1] -> uint8 [n, 28, 28] for the view."""
+    import torch
+
     return (x[:, 0].float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
 
 
@@ -101,6 +105,10 @@ def episode_confusion(
     Scoring is :meth:`Algorithm.evaluate`'s (``learner.logits`` on the episode's queries), so the overall
     accuracy equals ``eval``'s on the same episodes. Rows and columns are only the classes the episodes drew.
     """
+    import torch
+
+    from .algorithms.base import Interrupted
+
     tasks = list(tasks)
     used = sorted({c for t in tasks for c in t.classes})
     where = {c: i for i, c in enumerate(used)}
@@ -123,6 +131,8 @@ def leave_one_out_confusion(
     steps: int | None = None, inner_lr: float | None = None,
 ) -> Confusion:
     """Confusion over a person's own classes: each example of a class with two or more is held out in turn."""
+    import torch
+
     from .adaptation import as_model_input, check_support, leave_one_out_predictions
 
     device = next(algo.model.parameters()).device

@@ -56,6 +56,11 @@ def compare_work(configs: Sequence[Any], test_episodes: int, pool: Any) -> Calla
         with tempfile.TemporaryDirectory(prefix="meta-playground-compare-") as folder:
             for item in compare(configs, test_episodes=test_episodes, pool=pool, control=control, checkpoint_dir=folder):
                 yield item
+                if isinstance(item, Evaluated) and not control.stop_requested:  # per-class view, same episodes
+                    from engine.api_export import compare_insight
+
+                    cfg = next(c for c in configs if c.algo == item.algo)
+                    yield compare_insight(Path(folder) / f"{item.algo}.pt", cfg, pool, test_episodes)
                 if isinstance(item, Evaluated) and item.algo == "moe" and not control.stop_requested:
                     cfg = next(c for c in configs if c.algo == "moe")
                     yield moe_gate_summary(Path(folder) / "moe.pt", cfg, pool, test_episodes)
@@ -82,6 +87,7 @@ class CompareState:
     current: str | None = None  # the algorithm being trained or scored
     results: Any = None  # engine.compare.CompareResults once the comparison ends
     gate: GateSummary | None = None
+    confusions: dict[str, Any] = field(default_factory=dict)  # algo -> engine.confusion.Confusion on the test tasks
 
     def add(self, item: Any) -> str:
         """Fold one event in; returns its kind ("curve", "row", "gate", "results", "started", "other")."""
@@ -104,6 +110,9 @@ class CompareState:
         if kind == "Evaluated":
             self.per_algo[item.algo].evaluated = item
             return "row"
+        if kind == "AlgoConfusion":
+            self.confusions[item.algo] = item.confusion
+            return "confusion"
         if kind == "GateSummary":
             self.gate = item
             return "gate"

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from .compare_controller import CompareState, compare_work
+from .compare_insight import CompareInsightPanel
 from .data_panel import SOURCE_LABELS
 from .gate_chart import GateChart
 from .metrics_plot import style_metric_plots
@@ -143,7 +144,9 @@ class CompareView(QWidget):
         bottom = QSplitter(Qt.Orientation.Horizontal)
         bottom.addWidget(table_box)
         bottom.addWidget(self.gate_chart)
-        bottom.setSizes([600, 360])
+        self.insight = CompareInsightPanel()  # per-class accuracy and confusions, per algorithm
+        bottom.addWidget(self.insight)
+        bottom.setSizes([600, 360, 520])
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.graphics)
         right.addWidget(bottom)
@@ -280,6 +283,7 @@ class CompareView(QWidget):
         self.table.setRowCount(0)
         self.export_button.setEnabled(False)
         self.gate_chart.setVisible(False)
+        self.insight.clear()
         self.table_caption.setText("Results appear here as each algorithm is scored.")
 
     def _on_state_changed(self, state: str) -> None:
@@ -305,6 +309,8 @@ class CompareView(QWidget):
                 g = item
                 self.gate_chart.show_summary(g.mean_gate, g.top_share, g.tasks, g.mean_entropy, g.max_entropy)
                 self.gate_chart.setVisible(True)
+            elif kind == "confusion":
+                self.insight.add(item.algo, item.confusion)
         if state.current is not None and state.current in state.per_algo:
             p = state.per_algo[state.current]
             n = state.algos.index(state.current) + 1

@@ -128,7 +128,10 @@ def setup_ui(ws: "NewClassesWorkspace") -> None:
     av.addWidget(ws.gate)
     for w in (adapt_box, ws.bars, ws.embedding):
         right.addWidget(w)
-    right.setSizes([360, 150, 210])
+    from ..class_insight import install
+
+    install(ws)  # per-class check + Export classifier (gui/class_insight.py)
+    right.setSizes([360, 150, 210, 260])
 
     splitter = QSplitter(Qt.Orientation.Horizontal)
     for w in (left, middle, right):
