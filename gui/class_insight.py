@@ -114,8 +114,8 @@ class ClassInsightPanel(QWidget):
 
 
 def install(workspace: "NewClassesWorkspace") -> ClassInsightPanel:
-    """Add the panel at the bottom of the workspace's right-hand column."""
+    """Add the panel under the class cards (the left column, beside the classes it describes)."""
     panel = ClassInsightPanel(workspace)
     workspace.insight = panel
-    workspace.embedding.parentWidget().addWidget(panel)  # the right-hand QSplitter
+    workspace.cards.parentWidget().layout().addWidget(panel, 1)
     return panel

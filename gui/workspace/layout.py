@@ -57,6 +57,9 @@ def setup_ui(ws: "NewClassesWorkspace") -> None:
     lv.setContentsMargins(0, 0, 0, 0)
     lv.addLayout(top)
     lv.addWidget(ws.cards, 1)
+    from ..class_insight import install
+
+    install(ws)  # per-class check + Export classifier, under the cards (gui/class_insight.py)
 
     ws.canvas = DrawingCanvas()
     ws.canvas.strokeFinished.connect(ws._on_drawing_changed)
@@ -128,10 +131,7 @@ def setup_ui(ws: "NewClassesWorkspace") -> None:
     av.addWidget(ws.gate)
     for w in (adapt_box, ws.bars, ws.embedding):
         right.addWidget(w)
-    from ..class_insight import install
-
-    install(ws)  # per-class check + Export classifier (gui/class_insight.py)
-    right.setSizes([360, 150, 210, 260])
+    right.setSizes([360, 150, 210])
 
     splitter = QSplitter(Qt.Orientation.Horizontal)
     for w in (left, middle, right):
