@@ -35,7 +35,7 @@ def _add_data_args(p: argparse.ArgumentParser, defaults: bool) -> None:
     d = (lambda v: v) if defaults else (lambda v: None)
     p.add_argument("--dataset", choices=DATASET_CHOICES, default=d("synthetic"), help="data source [synthetic]")
     p.add_argument("--data-root", default=None, help="folder with the data set's files")
-    p.add_argument("--download", action="store_true", help="MNIST family: let torchvision download missing files")
+    p.add_argument("--download", action="store_true", help="MNIST family and Omniglot: let torchvision download missing files into --data-root")
     p.add_argument("--no-rotations", dest="rotations", action="store_false", help="Omniglot: no 90-degree rotations as extra classes")
     p.add_argument("--ways", type=int, default=d(5), help="classes per task (N) [5]")
     p.add_argument("--shots", type=int, default=d(1), help="support examples per class (K) [1]")
