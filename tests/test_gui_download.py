@@ -40,6 +40,7 @@ def test_offline_shows_the_reason_in_place(qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("META_PLAYGROUND_OMNIGLOT_URL", f"http://127.0.0.1:{port}")
     panel = DataPanel(SOURCES)
     qtbot.addWidget(panel)
+    panel.source_combo.setCurrentIndex(panel.source_combo.findData("omniglot"))
     with qtbot.waitSignal(panel.download_button.finished, timeout=30_000) as done:
         panel.download_button.download(str(tmp_path / "o"))
     assert isinstance(done.args[0], Exception)
