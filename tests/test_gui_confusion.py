@@ -89,3 +89,26 @@ def test_per_class_check_and_export_from_the_new_classes_tab(workspace, qtbot, t
                                predict_probabilities(ws._learner, images[:1]), atol=1e-5)
     ok, why = __import__("engine.api_export", fromlist=["onnx_status"]).onnx_status()
     assert panel.onnx.isEnabled() == ok and panel.onnx.toolTip() == why
+
+
+def test_compare_tab_keeps_one_confusion_per_algorithm(qtbot):
+    from engine.api_export import AlgoConfusion
+    from gui.compare_controller import CompareState
+    from gui.compare_insight import CompareInsightPanel
+
+    state = CompareState(["protonet", "maml"])
+    panel = CompareInsightPanel()
+    qtbot.addWidget(panel)
+    assert panel.isHidden()
+    first = confusion_of(np.array([[3, 1], [0, 4]]), ["a", "b"])
+    second = confusion_of(np.array([[1, 3], [2, 2]]), ["a", "b"])
+    for algo, confusion in (("protonet", first), ("maml", second)):
+        item = AlgoConfusion(algo, confusion)
+        assert state.add(item) == "confusion"
+        panel.add(item.algo, item.confusion)
+    assert state.confusions == {"protonet": first, "maml": second}
+    assert not panel.isHidden() and panel.view.confusion is second
+    panel.chooser.setCurrentText("protonet")
+    assert panel.view.confusion is first and panel.view.table.item(0, 2).text() == "75%"
+    panel.clear()
+    assert panel.isHidden() and panel.chooser.count() == 0

@@ -147,3 +147,19 @@ def test_leave_one_out_confusion_counts_every_held_out_example(small_glyph_pool)
     assert confusion.accuracy == pytest.approx(leave_one_out_accuracy(algo, x, torch.from_numpy(s.labels), None, None))
     for (i, j), images in confusion.images.items():
         assert len(images) == min(confusion.counts[i, j], 12) and images[0].shape == (28, 28)
+
+
+def test_compare_insight_scores_the_shared_test_episodes(checkpoint, small_glyph_pool):
+    from engine.api_export import compare_insight
+    from engine.compare import TEST_SEED_OFFSET
+    from engine.tasks import TaskSampler
+
+    algo, config, _ = trainer.restore(checkpoint, "cpu")
+    result = compare_insight(checkpoint, config, small_glyph_pool, episodes=4)
+    tasks = TaskSampler(small_glyph_pool, "test", config.ways, config.shots, config.queries,
+                        seed=config.seed + TEST_SEED_OFFSET).fixed(4)
+    accuracy, _ = trainer.evaluate(algo, tasks, torch.device("cpu"))
+    assert result.algo == "protonet" and result.confusion.counts.sum() == 4 * config.ways * config.queries
+    assert result.confusion.accuracy == pytest.approx(accuracy, abs=1e-6)
+    test_names = {small_glyph_pool.class_names[c] for c in small_glyph_pool.split_classes("test")}
+    assert set(result.confusion.class_names) <= test_names
