@@ -40,7 +40,10 @@ def main() -> None:
     from gui.workspace import NewClassesWorkspace
 
     application()
-    models = {name: build_model_and_algorithm(TrainConfig(algo=name, device="cpu"), torch.device("cpu")) for name in ("maml", "protonet")}
+    models = {
+        name: build_model_and_algorithm(TrainConfig(algo=name, device="cpu"), torch.device("cpu"))
+        for name in ("maml", "protonet")
+    }
     current = {"algo": None}
     ws = NewClassesWorkspace(lambda: current["algo"])
     ws.steps.setValue(args.steps)
@@ -59,7 +62,9 @@ def main() -> None:
 
     wait(ws.board.changed, lambda: ws.load_folder(str(REPO / "resources" / "sample_classes")))
     assert ws.board.shots() == [5] * 5, ws.status.text()
-    times: dict[str, list[float]] = {k: [] for k in ("maml_adapt", "maml_loo", "protonet_adapt", "protonet_loo", "predict")}
+    times: dict[str, list[float]] = {
+        k: [] for k in ("maml_adapt", "maml_loo", "protonet_adapt", "protonet_loo", "predict")
+    }
     for r in range(args.rounds + 1):
         for name in ("maml", "protonet"):
             current["algo"] = models[name]
@@ -84,12 +89,21 @@ def main() -> None:
     ms = {k: round(1000 * median(v), 1) for k, v in times.items()}
     for k, v in ms.items():
         print(f"{k:16s} {v:8.1f} ms (median of {len(times[k])})")
-    emit({
-        "maml_adapt_ms": ms["maml_adapt"], "protonet_adapt_ms": ms["protonet_adapt"], "predict_ms": ms["predict"],
-        "maml_with_loo_ms": ms["maml_loo"], "protonet_with_loo_ms": ms["protonet_loo"],
-        "ways": 5, "shots": 5, "maml_steps": args.steps, "rounds": args.rounds, **machine(),
-        "load_average": os.getloadavg()[0],
-    })
+    emit(
+        {
+            "maml_adapt_ms": ms["maml_adapt"],
+            "protonet_adapt_ms": ms["protonet_adapt"],
+            "predict_ms": ms["predict"],
+            "maml_with_loo_ms": ms["maml_loo"],
+            "protonet_with_loo_ms": ms["protonet_loo"],
+            "ways": 5,
+            "shots": 5,
+            "maml_steps": args.steps,
+            "rounds": args.rounds,
+            **machine(),
+            "load_average": os.getloadavg()[0],
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -99,4 +99,6 @@ def train_and_score(label: str, config, pool, val, algo, result: dict) -> None:
     result[f"{label}_tasks_per_s"] = round(finished.tasks_per_second, 2)
     result[f"{label}_val_acc"] = acc
     result[f"{label}_val_ci95"] = ci
-    print(f"{label}: {finished.tasks_per_second:.2f} tasks/s, validation {100 * acc:.2f}% +- {100 * ci:.2f}", flush=True)
+    print(
+        f"{label}: {finished.tasks_per_second:.2f} tasks/s, validation {100 * acc:.2f}% +- {100 * ci:.2f}", flush=True
+    )

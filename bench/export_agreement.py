@@ -2,8 +2,8 @@
 
 Runs ``main.py predict --checkpoint F --support resources/sample_classes`` and
 ``main.py predict --classifier`` (after ``main.py export``) as subprocesses,
-and the New classes tab's worker jobs (gui/workspace/jobs.py: adapt_job with
-the tab's steps and rate, predict_job per query) in this process, then prints
+and the New classes tab's worker calls (engine/api.py: ``adapt`` with
+the tab's steps and rate, ``predict`` per query) in this process, then prints
 each query's class and probability from all three and the largest difference::
 
     QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 python bench/export_agreement.py --checkpoint model.pt [--steps 10]
@@ -27,7 +27,9 @@ QUERIES = REPO / "resources" / "sample_queries"
 
 def cli(*args: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "main.py", *args, "--json"], cwd=REPO, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "main.py", *args, "--json"], cwd=REPO, env=env, capture_output=True, text=True
+    )
     if done.returncode:
         raise SystemExit(done.stderr)
     print("$ python main.py " + " ".join(args))
@@ -43,13 +45,15 @@ def main() -> None:
 
     import numpy as np
 
+    from engine import api
     from engine.data.images import load_image
     from engine.predict import read_support
     from engine.trainer import restore
-    from gui.workspace.jobs import adapt_job, predict_job
 
     steps = ["--inner-steps", str(args.steps)]
-    by_checkpoint = cli("predict", "--checkpoint", args.checkpoint, "--support", str(SUPPORT), "--query", str(QUERIES), *steps)
+    by_checkpoint = cli(
+        "predict", "--checkpoint", args.checkpoint, "--support", str(SUPPORT), "--query", str(QUERIES), *steps
+    )
     with tempfile.TemporaryDirectory() as tmp:
         out = str(Path(tmp) / "c.pt2")
         cli("export", "--checkpoint", args.checkpoint, "--support", str(SUPPORT), "--out", out, *steps)
@@ -58,17 +62,19 @@ def main() -> None:
     algo, config, _ = restore(args.checkpoint, "cpu")
     s = read_support(SUPPORT)
     ready = []
-    adapt_job(algo, s.images, s.labels, args.steps, config.inner_lr, lambda _s: None, ready.append)
+    api.adapt(api.as_model(algo), s.images, s.labels, args.steps, config.inner_lr, lambda _s: None, ready.append)
     learner, view = ready[0].learner, ready[0].view
     worst = 0.0
     print(f"\n{'query':<14} {'window':<16} {'predict --checkpoint':<22} {'predict --classifier':<22}")
     for a, b in zip(by_checkpoint["predictions"], by_file["predictions"]):
-        window = predict_job(learner, s.images, s.labels, load_image(a["file"]).numpy(), view).probabilities
+        window = api.predict(learner, s.images, s.labels, load_image(a["file"]).numpy(), view).probabilities
         w = int(np.argmax(window))
         pa, pb = np.array(list(a["probabilities"].values())), np.array(list(b["probabilities"].values()))
         worst = max(worst, float(np.abs(pa - window).max()), float(np.abs(pb - window).max()))
-        print(f"{Path(a['file']).name:<14} {s.class_names[w]:<7} {window[w]:.4f}   {a['class']:<7} {pa.max():.4f}       "
-              f"{b['class']:<7} {pb.max():.4f}")
+        print(
+            f"{Path(a['file']).name:<14} {s.class_names[w]:<7} {window[w]:.4f}   {a['class']:<7} {pa.max():.4f}       "
+            f"{b['class']:<7} {pb.max():.4f}"
+        )
     print(f"largest probability difference from the window: {worst:.2e} ({config.algo}, {args.steps} steps)")
 
 

@@ -68,7 +68,9 @@ print(json.dumps({"import_torch": t1 - t0, "load": t2 - t1, "first_predict": t3 
 
 def fresh(code: str, *args: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, cwd=REPO, timeout=300
+    )
     if done.returncode:
         raise RuntimeError(done.stderr)
     return json.loads(done.stdout.splitlines()[-1])
@@ -96,7 +98,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for algo in args.algos.split(","):
             ckpt = str(Path(tmp) / f"{algo}.pt")
-            cfg = TrainConfig(algo=algo, device="cpu", val_every=0, iterations=2, meta_batch=2, queries=2, checkpoint=ckpt)
+            cfg = TrainConfig(
+                algo=algo, device="cpu", val_every=0, iterations=2, meta_batch=2, queries=2, checkpoint=ckpt
+            )
             for _ in trainer.run(cfg, pool=pool):
                 pass
             out = Path(tmp) / f"{algo}.pt2"
@@ -107,14 +111,23 @@ def main() -> None:
             export_s = time.perf_counter() - began
             exported = median_of([fresh(EXPORTED, str(out)) for _ in range(args.repeats)])
             baseline = median_of([fresh(BASELINE, ckpt, support) for _ in range(args.repeats)])
-            results[algo] = {"file_bytes": out.stat().st_size, "checkpoint_bytes": Path(ckpt).stat().st_size,
-                             "export_s": round(export_s, 2), "exported": exported, "baseline": baseline}
+            results[algo] = {
+                "file_bytes": out.stat().st_size,
+                "checkpoint_bytes": Path(ckpt).stat().st_size,
+                "export_s": round(export_s, 2),
+                "exported": exported,
+                "baseline": baseline,
+            }
             e, b = exported, baseline
-            print(f"{algo:<10} file {out.stat().st_size / 1e6:.2f} MB (checkpoint {Path(ckpt).stat().st_size / 1e6:.2f} MB), "
-                  f"export {export_s:.1f} s | fresh process: import torch {e['import_torch']:.2f} s; "
-                  f"exported load {e['load']:.2f} s + first predict {1000 * e['first_predict']:.0f} ms, then {1000 * e['per_image']:.1f} ms/image | "
-                  f"baseline restore+adapt {b['load']:.2f} s + first predict {1000 * b['first_predict']:.0f} ms, then {1000 * b['per_image']:.1f} ms/image",
-                  flush=True)
+            size, ckpt_size = out.stat().st_size / 1e6, Path(ckpt).stat().st_size / 1e6
+            print(
+                f"{algo:<10} file {size:.2f} MB (checkpoint {ckpt_size:.2f} MB), export {export_s:.1f} s | "
+                f"fresh process: import torch {e['import_torch']:.2f} s; exported load {e['load']:.2f} s + first "
+                f"predict {1000 * e['first_predict']:.0f} ms, then {1000 * e['per_image']:.1f} ms/image | baseline "
+                f"restore+adapt {b['load']:.2f} s + first predict {1000 * b['first_predict']:.0f} ms, "
+                f"then {1000 * b['per_image']:.1f} ms/image",
+                flush=True,
+            )
     if args.json:
         print(json.dumps(results))
 

@@ -55,9 +55,9 @@ def main() -> None:
     if args.iters < 1 or args.warmup < 0 or args.steps < 1 or args.meta_batch < 1:
         ap.error("--iters, --steps and --meta-batch must be >= 1, --warmup >= 0")
 
+    import learn2learn as l2l
     import torch
     import torch.nn.functional as F
-    import learn2learn as l2l
 
     from engine.models import build_backbone
     from engine.tasks import TaskSampler

@@ -50,7 +50,11 @@ def main() -> None:
     for i, t in enumerate(times, 1):
         print(f"launch {i}: window shown after {t:.2f} s")
     platform = os.environ.get("QT_QPA_PLATFORM") or ("xcb" if os.environ.get("DISPLAY") else "offscreen")
-    print(json.dumps({"seconds": round(statistics.median(times), 3), "runs": [round(t, 3) for t in times], "platform": platform}))
+    print(
+        json.dumps(
+            {"seconds": round(statistics.median(times), 3), "runs": [round(t, 3) for t in times], "platform": platform}
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -41,9 +41,21 @@ def main() -> None:
     from engine.trainer import build_model_and_algorithm
 
     pool = load_pool("omniglot")
-    base = TrainConfig(dataset="omniglot", data_root=str(OMNIGLOT_DIR), algo=args.algo, ways=5, shots=1, queries=15,
-                       meta_batch=args.meta_batch, inner_lr=0.4, outer_lr=0.003, iterations=args.iterations, val_every=0,
-                       workers=1, seed=args.seed)
+    base = TrainConfig(
+        dataset="omniglot",
+        data_root=str(OMNIGLOT_DIR),
+        algo=args.algo,
+        ways=5,
+        shots=1,
+        queries=15,
+        meta_batch=args.meta_batch,
+        inner_lr=0.4,
+        outer_lr=0.003,
+        iterations=args.iterations,
+        val_every=0,
+        workers=1,
+        seed=args.seed,
+    )
 
     def build(layout: str):
         torch.backends.mkldnn.enabled = layout != "plain_native"
@@ -62,8 +74,14 @@ def main() -> None:
         grads[layout] = torch.cat([p.grad.flatten() for p in algo.model.parameters() if p.grad is not None])
     rel = ((grads["ours"] - grads["plain"]).norm() / grads["plain"].norm()).item()
     val = TaskSampler(pool, "val", 5, 1, 15, seed=7).fixed(args.episodes)
-    result = {"machine": machine(), "algo": args.algo, "seed": args.seed, "iterations": args.iterations, "meta_batch": args.meta_batch,
-              "meta_gradient_relative_difference": float(f"{rel:.3g}")}
+    result = {
+        "machine": machine(),
+        "algo": args.algo,
+        "seed": args.seed,
+        "iterations": args.iterations,
+        "meta_batch": args.meta_batch,
+        "meta_gradient_relative_difference": float(f"{rel:.3g}"),
+    }
     for layout in layouts:
         train_and_score(layout, base, pool, val, build(layout), result)
     result["speedup"] = round(result["ours_tasks_per_s"] / result["plain_tasks_per_s"], 3)

@@ -38,15 +38,21 @@ def render_digit(digit: int, rng: np.random.Generator) -> np.ndarray:
     ImageDraw.Draw(canvas).text((64, 64), str(digit), fill=255, font=font, anchor="mm",
                                 stroke_width=int(rng.integers(0, 4)), stroke_fill=255)
     shear, aspect = rng.uniform(-0.3, 0.3), rng.uniform(0.8, 1.2)
-    canvas = canvas.transform(canvas.size, Image.Transform.AFFINE, (aspect, shear, -shear * 64 + 64 * (1 - aspect), 0, 1, 0),
-                              resample=Image.Resampling.BILINEAR)
+    canvas = canvas.transform(
+        canvas.size,
+        Image.Transform.AFFINE,
+        (aspect, shear, -shear * 64 + 64 * (1 - aspect), 0, 1, 0),
+        resample=Image.Resampling.BILINEAR,
+    )
     canvas = canvas.rotate(rng.uniform(-15, 15), resample=Image.Resampling.BILINEAR)
     box = canvas.getbbox()
     if box is None:  # cannot happen for a drawn digit, but never write an empty frame silently
         raise RuntimeError(f"digit {digit} rendered empty")
     glyph = canvas.crop(box)
     scale = 20 / max(glyph.size)
-    glyph = glyph.resize((max(1, round(glyph.width * scale)), max(1, round(glyph.height * scale))), Image.Resampling.LANCZOS)
+    glyph = glyph.resize(
+        (max(1, round(glyph.width * scale)), max(1, round(glyph.height * scale))), Image.Resampling.LANCZOS
+    )
     arr = np.asarray(glyph, dtype=np.float64)
     ys, xs = np.indices(arr.shape)
     cy, cx = (ys * arr).sum() / arr.sum(), (xs * arr).sum() / arr.sum()  # centre of mass, as MNIST

@@ -24,12 +24,12 @@ def main() -> None:
     ap.add_argument("--data", default="synthetic")
     args = ap.parse_args()
 
+    import os
+    from pathlib import Path
+
     from engine.config import TrainConfig
     from engine.events import IterationMetrics
     from engine.trainer import run
-
-    import os
-    from pathlib import Path
 
     def helpers_mb() -> float:
         """Resident memory of this process's children (the helper processes), in MiB."""
@@ -43,16 +43,30 @@ def main() -> None:
         return round(total, 1)
 
     pool = load_pool(args.data)
-    config = TrainConfig(algo=args.algo, iterations=args.iterations, meta_batch=args.meta_batch, val_every=500, val_episodes=20)
+    config = TrainConfig(
+        algo=args.algo, iterations=args.iterations, meta_batch=args.meta_batch, val_every=500, val_episodes=20
+    )
     samples, helpers = {}, {}
     for event in run(config, pool=pool):
-        if isinstance(event, IterationMetrics) and (event.iteration == args.start or event.iteration % 500 == 0 or event.iteration == args.iterations):
+        if isinstance(event, IterationMetrics) and (
+            event.iteration == args.start or event.iteration % 500 == 0 or event.iteration == args.iterations
+        ):
             samples[event.iteration], helpers[event.iteration] = round(rss_mb(), 1), helpers_mb()
             print(f"iteration {event.iteration}: {samples[event.iteration]} MB, helpers {helpers[event.iteration]} MB")
     start, end = samples[args.start], samples[args.iterations]
-    emit({"machine": machine(), "algo": args.algo, "iterations": args.iterations, "rss_mb_start": start,
-          "rss_mb_end": end, "growth_pct": round(100 * (end - start) / start, 2), "samples": samples,
-          "helper_mb_start": helpers[args.start], "helper_mb_end": helpers[args.iterations]})
+    emit(
+        {
+            "machine": machine(),
+            "algo": args.algo,
+            "iterations": args.iterations,
+            "rss_mb_start": start,
+            "rss_mb_end": end,
+            "growth_pct": round(100 * (end - start) / start, 2),
+            "samples": samples,
+            "helper_mb_start": helpers[args.start],
+            "helper_mb_end": helpers[args.iterations],
+        }
+    )
 
 
 if __name__ == "__main__":

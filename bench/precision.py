@@ -27,8 +27,19 @@ def main() -> None:
     from engine.trainer import build_model_and_algorithm
 
     pool = load_pool("omniglot")
-    base = TrainConfig(dataset="omniglot", data_root=str(OMNIGLOT_DIR), algo=args.algo, ways=5, shots=1, queries=15,
-                       meta_batch=args.meta_batch, inner_lr=0.4, outer_lr=0.003, iterations=args.iterations, val_every=0)
+    base = TrainConfig(
+        dataset="omniglot",
+        data_root=str(OMNIGLOT_DIR),
+        algo=args.algo,
+        ways=5,
+        shots=1,
+        queries=15,
+        meta_batch=args.meta_batch,
+        inner_lr=0.4,
+        outer_lr=0.003,
+        iterations=args.iterations,
+        val_every=0,
+    )
     # the meta-gradient of one meta-batch from the same initial weights
     tasks = TaskSampler(pool, "train", 5, 1, 15, seed=0).batch(0, 8)
     grads = {}
@@ -39,8 +50,13 @@ def main() -> None:
         grads[precision] = torch.cat([p.grad.flatten() for p in algo.model.parameters() if p.grad is not None])
     rel = ((grads["bf16"] - grads["fp32"]).norm() / grads["fp32"].norm()).item()
     val = TaskSampler(pool, "val", 5, 1, 15, seed=7).fixed(args.episodes)
-    result = {"machine": machine(), "algo": args.algo, "iterations": args.iterations, "meta_batch": args.meta_batch,
-              "meta_gradient_relative_difference": round(rel, 4)}
+    result = {
+        "machine": machine(),
+        "algo": args.algo,
+        "iterations": args.iterations,
+        "meta_batch": args.meta_batch,
+        "meta_gradient_relative_difference": round(rel, 4),
+    }
     for precision in ("fp32", "bf16"):
         config = base.replace(precision=precision)
         train_and_score(precision, config, pool, val, build_model_and_algorithm(config, torch.device("cpu")), result)

@@ -55,7 +55,10 @@ def main() -> None:
             plot.grab()
             times.append(1000 * (time.perf_counter() - began))
         result[f"redraw_ms_{n}"] = round(statistics.median(times), 2)
-        print(f"history {n:6d} iterations: {result[f'redraw_ms_{n}']:.2f} ms per update + repaint (median of {args.cycles})")
+        print(
+            f"history {n:6d} iterations: {result[f'redraw_ms_{n}']:.2f} ms per update + repaint "
+            f"(median of {args.cycles})"
+        )
         plot.close()
         plot.deleteLater()
         app.processEvents()

@@ -32,7 +32,9 @@ def main() -> int:
     parser.add_argument("--test-episodes", type=int, default=100, help="compare: shared test tasks")
     parser.add_argument("--source", default="synthetic", help="data source name (as in the Data panel)")
     parser.add_argument("--folder", default="", help="its folder, for sources read from files")
-    parser.add_argument("--select", type=int, default=3, help="data-browser: show the examples of this test class (row)")
+    parser.add_argument(
+        "--select", type=int, default=3, help="data-browser: show the examples of this test class (row)"
+    )
     args = parser.parse_args()
 
     from PySide6.QtCore import QTimer
@@ -61,8 +63,20 @@ def main() -> int:
     def start_compare() -> None:
         view = window.compare_view
         panel = window.algorithm_panel
-        panel.set_values({**panel.values(), "ways": 5, "shots": 1, "queries": 5, "meta_batch": 4, "iterations": 100_000,
-                          "time_budget": args.budget, "val_every": 20, "val_episodes": 20, "seed": 0})
+        panel.set_values(
+            {
+                **panel.values(),
+                "ways": 5,
+                "shots": 1,
+                "queries": 5,
+                "meta_batch": 4,
+                "iterations": 100_000,
+                "time_budget": args.budget,
+                "val_every": 20,
+                "val_episodes": 20,
+                "seed": 0,
+            }
+        )
         window.tabs.setCurrentWidget(view)
         view.set_checked(args.algos.split(","))
         view.test_episodes.setValue(args.test_episodes)
@@ -71,11 +85,12 @@ def main() -> int:
         print(view.message.text(), flush=True)
 
     def open_browser() -> None:
+        from engine.api import pool_arrays
         from gui.data_browser import open_data_browser
 
-        browser = open_data_browser(window)
+        browser = open_data_browser(window, window.state)
         browser.setGeometry(40, 20, 1200, 760)
-        browser.select_class(window.data.pool.splits["test"][args.select])
+        browser.select_class(pool_arrays(window.data.pool).splits["test"][args.select])
         print("ready for the screenshot", flush=True)
 
     def on_engine_ready() -> None:

@@ -97,8 +97,12 @@ def gui(args: argparse.Namespace) -> dict:
         if cycle == 1 or cycle % 10 == 0 or cycle == args.cycles:
             app.processEvents()
             rss[cycle], native[cycle] = round(rss_mb(), 1), os_threads()
-            print(f"cycle {cycle}: {rss[cycle]} MB, {len(threading.enumerate())} Python threads, {native[cycle]} OS threads, "
-                  f"{QThreadPool.globalInstance().activeThreadCount()} pool threads active", flush=True)
+            print(
+                f"cycle {cycle}: {rss[cycle]} MB, {len(threading.enumerate())} Python threads, "
+                f"{native[cycle]} OS threads, "
+                f"{QThreadPool.globalInstance().activeThreadCount()} pool threads active",
+                flush=True,
+            )
     QThreadPool.globalInstance().waitForDone(2000)
     threads_idle = len(threading.enumerate()) - threads_at_start
     pool_active = QThreadPool.globalInstance().activeThreadCount()
@@ -106,11 +110,20 @@ def gui(args: argparse.Namespace) -> dict:
     wait_until(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=10)
     threads_after_close = len(threading.enumerate()) - threads_at_start
     first, last = rss[1], rss[args.cycles]
-    return {"machine": machine(), "soak": "gui", "cycles": args.cycles,
-            "threads_left_idle": threads_idle, "pool_threads_active": pool_active,
-            "threads_left_after_close": threads_after_close, "rss_mb_cycle1": first,
-            f"rss_mb_cycle{args.cycles}": last, "growth_pct": round(100 * (last - first) / first, 2), "samples": rss,
-            "os_threads_cycle1": native[1], f"os_threads_cycle{args.cycles}": native[args.cycles]}
+    return {
+        "machine": machine(),
+        "soak": "gui",
+        "cycles": args.cycles,
+        "threads_left_idle": threads_idle,
+        "pool_threads_active": pool_active,
+        "threads_left_after_close": threads_after_close,
+        "rss_mb_cycle1": first,
+        f"rss_mb_cycle{args.cycles}": last,
+        "growth_pct": round(100 * (last - first) / first, 2),
+        "samples": rss,
+        "os_threads_cycle1": native[1],
+        f"os_threads_cycle{args.cycles}": native[args.cycles],
+    }
 
 
 def main() -> None:

@@ -56,10 +56,9 @@ def main() -> None:
 
     from engine.allocator import MMAP_THRESHOLD, TOP_PAD, TRIM_THRESHOLD, keep_freed_memory
     from engine.config import TrainConfig
+    from engine.task_workers import TaskWorkers
     from engine.tasks import TaskSampler
     from engine.trainer import build_model_and_algorithm, meta_step
-
-    from engine.task_workers import TaskWorkers
 
     tuned = keep_freed_memory()  # what every training run does (engine.trainer.run)
     pool = load_pool(args.data)
@@ -123,17 +122,41 @@ def main() -> None:
                      "MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD), "MALLOC_TOP_PAD_": str(TOP_PAD)}
         variants = [("l2l_second", "second", "plain", None), ("l2l_first", "first", "plain", None)]
         if args.peer_extra:
-            variants += [("l2l_second_ourmodel", "second", "ours", None), ("l2l_second_tuned", "second", "plain", tuned_env),
-                         ("l2l_second_ourmodel_tuned", "second", "ours", tuned_env)]
+            variants += [
+                ("l2l_second_ourmodel", "second", "ours", None),
+                ("l2l_second_tuned", "second", "plain", tuned_env),
+                ("l2l_second_ourmodel_tuned", "second", "ours", tuned_env),
+            ]
         for label, order, model, env in variants:
+
             def peer_step(it: int, order=order, model=model, env=env) -> float:
-                out = subprocess.run([args.peer, script, "--order", order, "--iters", str(args.iters), "--data", args.data,
-                                      "--meta-batch", str(args.meta_batch), "--start-iteration", str(it), "--model", model,
-                                      "--device", args.device],
-                                     capture_output=True, text=True, env=env)
+                out = subprocess.run(
+                    [
+                        args.peer,
+                        script,
+                        "--order",
+                        order,
+                        "--iters",
+                        str(args.iters),
+                        "--data",
+                        args.data,
+                        "--meta-batch",
+                        str(args.meta_batch),
+                        "--start-iteration",
+                        str(it),
+                        "--model",
+                        model,
+                        "--device",
+                        args.device,
+                    ],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                )
                 if out.returncode:
                     raise SystemExit(f"the peer failed: {out.stderr[-500:]}")
                 return json.loads(out.stdout.strip().splitlines()[-1])["tasks_per_s"]
+
             peers[label] = peer_step
 
     for name, step in runners.items():  # warm-up, untimed
@@ -152,8 +175,13 @@ def main() -> None:
             it += args.iters + 1
     for workers in helpers:
         workers.close()
-    result = {"machine": machine(), "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
-              "data": args.data, "meta_batch": args.meta_batch, "allocator_tuned": tuned}
+    result = {
+        "machine": machine(),
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+        "data": args.data,
+        "meta_batch": args.meta_batch,
+        "allocator_tuned": tuned,
+    }
     for name, r in rates.items():
         result[f"{name}_tasks_per_s"] = round(median(r), 2)
         print(f"{name:10s} tasks/s median {median(r):6.2f}  rounds {[round(x, 2) for x in r]}")
@@ -162,10 +190,17 @@ def main() -> None:
             for name in rates:
                 if not name.startswith("ceiling"):
                     result[f"{name}_vs_{ceiling}"] = round(median(rates[name]) / median(rates[ceiling]), 3)
-    for ours, theirs in (("maml", "l2l_second"), ("maml_x2", "l2l_second"), ("fomaml", "l2l_first"), ("fomaml_x2", "l2l_first"),
-                         ("maml_vmap", "l2l_second"), ("fomaml_vmap", "l2l_first"),
-                         ("maml_x2", "l2l_second_ourmodel"), ("maml_x2", "l2l_second_tuned"),
-                         ("maml_x2", "l2l_second_ourmodel_tuned")):
+    for ours, theirs in (
+        ("maml", "l2l_second"),
+        ("maml_x2", "l2l_second"),
+        ("fomaml", "l2l_first"),
+        ("fomaml_x2", "l2l_first"),
+        ("maml_vmap", "l2l_second"),
+        ("fomaml_vmap", "l2l_first"),
+        ("maml_x2", "l2l_second_ourmodel"),
+        ("maml_x2", "l2l_second_tuned"),
+        ("maml_x2", "l2l_second_ourmodel_tuned"),
+    ):
         if ours in rates and theirs in rates:
             result[f"{ours}_vs_{theirs}"] = round(median(rates[ours]) / median(rates[theirs]), 3)
     emit(result)

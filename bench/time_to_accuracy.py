@@ -57,8 +57,18 @@ def main() -> None:
     base = app_defaults().replace(dataset=args.data, data_root=str(OMNIGLOT_DIR) if args.data == "omniglot" else None)
     if args.algo and args.algo != base.algo:  # another algorithm starts with its own task shape, as in the window
         base = base.replace(algo=args.algo, **recommended_shape(args.algo))
-    overrides = {k: v for k, v in (("ways", args.ways), ("queries", args.queries), ("meta_batch", args.meta_batch),
-                                   ("outer_lr", args.outer_lr), ("seed", args.seed), ("iterations", args.iterations)) if v is not None}
+    overrides = {
+        k: v
+        for k, v in (
+            ("ways", args.ways),
+            ("queries", args.queries),
+            ("meta_batch", args.meta_batch),
+            ("outer_lr", args.outer_lr),
+            ("seed", args.seed),
+            ("iterations", args.iterations),
+        )
+        if v is not None
+    }
     if args.augment:
         overrides["augment"] = True
     if args.as_app:
@@ -80,10 +90,15 @@ def main() -> None:
         if event.iteration % args.check_every == 0 or seconds >= args.budget:
             t0 = time.perf_counter()
             acc, ci = evaluate(algo, val_tasks, "cpu")
-            save_checkpoint(ckpt, config=config.to_dict(), model_state=algo.model.state_dict(), extra_state=algo.extra_state())
+            save_checkpoint(
+                ckpt, config=config.to_dict(), model_state=algo.model.state_dict(), extra_state=algo.extra_state()
+            )
             checking += time.perf_counter() - t0
             best = (event.iteration, seconds, acc, ci)
-            print(f"{seconds:6.1f} s  iteration {event.iteration}: validation alphabets {100 * acc:.1f}% +- {100 * ci:.1f}")
+            print(
+                f"{seconds:6.1f} s  iteration {event.iteration}: "
+                f"validation alphabets {100 * acc:.1f}% +- {100 * ci:.1f}"
+            )
             if acc >= args.target or seconds >= args.budget:
                 control.stop()
     wall = time.perf_counter() - began
@@ -92,12 +107,22 @@ def main() -> None:
     test_acc, test_ci = evaluate(final, TaskSampler(pool, "test", 5, 1, 15, seed=1).fixed(args.episodes), "cpu")
     iteration, seconds, val_acc, _ = best
     print(f"test alphabets: {100 * test_acc:.1f}% +- {100 * test_ci:.1f} after {seconds:.1f} s of meta-training")
-    emit({
-        "machine": machine(), "algo": config.algo, "target": args.target, "train": {k: getattr(config, k) for k in (
-            "ways", "shots", "queries", "meta_batch", "outer_lr", "augment")}, "processes": processes,
-        "seconds": round(seconds, 1), "wall": round(wall, 1), "iteration": iteration, "val_accuracy": val_acc,
-        "accuracy": test_acc, "ci95": test_ci, "reached": bool(test_acc >= args.target),
-    })
+    emit(
+        {
+            "machine": machine(),
+            "algo": config.algo,
+            "target": args.target,
+            "train": {k: getattr(config, k) for k in ("ways", "shots", "queries", "meta_batch", "outer_lr", "augment")},
+            "processes": processes,
+            "seconds": round(seconds, 1),
+            "wall": round(wall, 1),
+            "iteration": iteration,
+            "val_accuracy": val_acc,
+            "accuracy": test_acc,
+            "ci95": test_ci,
+            "reached": bool(test_acc >= args.target),
+        }
+    )
 
 
 def as_app(config, pool, episodes: int, target: float) -> None:
@@ -112,18 +137,40 @@ def as_app(config, pool, episodes: int, target: float) -> None:
     began = time.perf_counter()
     for event in run(config, pool=pool, algo=algo):
         if isinstance(event, ValidationMetrics):
-            print(f"{time.perf_counter() - began:6.1f} s  iteration {event.iteration}: the run's validation "
-                  f"({config.ways}-way) {100 * event.accuracy:.1f}%")
+            print(
+                f"{time.perf_counter() - began:6.1f} s  iteration {event.iteration}: the run's validation "
+                f"({config.ways}-way) {100 * event.accuracy:.1f}%"
+            )
         if isinstance(event, Finished):
             seconds, iterations = time.perf_counter() - began, event.iterations
     test_acc, test_ci = evaluate(algo, TaskSampler(pool, "test", 5, 1, 15, seed=1).fixed(episodes), "cpu")
     print(f"test alphabets: {100 * test_acc:.1f}% +- {100 * test_ci:.1f} after {seconds:.1f} s from Start to finished")
-    emit({
-        "machine": machine(), "algo": config.algo, "target": target, "as_app": True, "train": {k: getattr(config, k) for k in (
-            "ways", "shots", "queries", "meta_batch", "outer_lr", "iterations", "val_every", "val_episodes")},
-        "seconds": round(seconds, 1), "iteration": iterations, "accuracy": test_acc, "ci95": test_ci,
-        "reached": bool(test_acc >= target and seconds <= 60.0),
-    })
+    emit(
+        {
+            "machine": machine(),
+            "algo": config.algo,
+            "target": target,
+            "as_app": True,
+            "train": {
+                k: getattr(config, k)
+                for k in (
+                    "ways",
+                    "shots",
+                    "queries",
+                    "meta_batch",
+                    "outer_lr",
+                    "iterations",
+                    "val_every",
+                    "val_episodes",
+                )
+            },
+            "seconds": round(seconds, 1),
+            "iteration": iterations,
+            "accuracy": test_acc,
+            "ci95": test_ci,
+            "reached": bool(test_acc >= target and seconds <= 60.0),
+        }
+    )
 
 
 if __name__ == "__main__":

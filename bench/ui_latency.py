@@ -100,19 +100,37 @@ def main() -> None:
     print(f"{int(long.sum())} intervals over 25 ms; the GUI thread was busy for {100 * busy_share:.0f}% of their time")
     for i in worst:
         a, b = ticks[i], ticks[i + 1]
-        during = [f"gen{g} {ms:.0f} ms ({cpu:.0f} ms CPU)" for t, ms, g, cpu in collections if t < b and t + ms / 1000 > a]
+        during = [
+            f"gen{g} {ms:.0f} ms ({cpu:.0f} ms CPU)" for t, ms, g, cpu in collections if t < b and t + ms / 1000 > a
+        ]
         busy = 1000 * (cpu[i + 1] - cpu[i])
-        print(f"stall {intervals[i]:.1f} ms at {a - ticks[0]:.1f} s, GUI thread busy {busy:.0f} ms of it; "
-              f"collections during it: {', '.join(during) or 'none'}")
+        print(
+            f"stall {intervals[i]:.1f} ms at {a - ticks[0]:.1f} s, GUI thread busy {busy:.0f} ms of it; "
+            f"collections during it: {', '.join(during) or 'none'}"
+        )
     gc_ms = [ms for _, ms, _, _ in collections]
-    print(f"{len(intervals)} probe intervals over a {result.get('run_seconds')} s run of {result.get('iterations')} iterations")
+    print(
+        f"{len(intervals)} probe intervals over a {result.get('run_seconds')} s run "
+        f"of {result.get('iterations')} iterations"
+    )
     print(f"interval between {PROBE_MS} ms ticks: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {intervals.max():.1f} ms")
-    print(json.dumps({
-        "p50_ms": round(float(p50), 2), "p99_ms": round(float(p99), 2), "max_ms": round(float(intervals.max()), 2),
-        "ticks": int(len(intervals)), "probe_ms": PROBE_MS, **result,
-        "gc_collections": len(gc_ms), "gc_max_ms": round(max(gc_ms), 2) if gc_ms else 0.0,
-        "platform": QApplication.platformName() if QApplication.instance() else os.environ.get("QT_QPA_PLATFORM", ""),
-    }))
+    print(
+        json.dumps(
+            {
+                "p50_ms": round(float(p50), 2),
+                "p99_ms": round(float(p99), 2),
+                "max_ms": round(float(intervals.max()), 2),
+                "ticks": int(len(intervals)),
+                "probe_ms": PROBE_MS,
+                **result,
+                "gc_collections": len(gc_ms),
+                "gc_max_ms": round(max(gc_ms), 2) if gc_ms else 0.0,
+                "platform": QApplication.platformName()
+                if QApplication.instance()
+                else os.environ.get("QT_QPA_PLATFORM", ""),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -51,8 +51,11 @@ def main() -> None:
         if window.data is None or window.data.pool is None or window.data.pool.name != "omniglot":
             QTimer.singleShot(50, start_when_ready)
             return
-        result["settings"] = {k: v for k, v in window.current_config().to_dict().items()
-                              if k in ("algo", "ways", "shots", "queries", "meta_batch", "iterations", "val_every", "outer_lr")}
+        result["settings"] = {
+            k: v
+            for k, v in window.current_config().to_dict().items()
+            if k in ("algo", "ways", "shots", "queries", "meta_batch", "iterations", "val_every", "outer_lr")
+        }
         result["began"] = time.perf_counter()
         window.start_run()
 
@@ -70,19 +73,31 @@ def main() -> None:
     app.exec()
 
     import torch
+    from common import load_pool
 
     from engine.tasks import TaskSampler
     from engine.trainer import evaluate
-    from common import load_pool
 
     finished, algo = result["finished"], result["algo"]
     tests = TaskSampler(load_pool("omniglot"), "test", 5, 1, 15, seed=1).fixed(args.episodes)
     acc, ci = evaluate(algo, tests, torch.device("cpu"))
     tmp.cleanup()
-    print(f"{result['settings']}: {finished.iterations} iterations, Start to finished {result['seconds']:.1f} s; "
-          f"test alphabet 5-way 1-shot {100 * acc:.1f}% +- {100 * ci:.1f}")
-    emit({"seconds": round(result["seconds"], 1), "iterations": finished.iterations, "reason": finished.reason,
-          "accuracy": acc, "ci95": ci, "episodes": args.episodes, "settings": result["settings"], **machine()})
+    print(
+        f"{result['settings']}: {finished.iterations} iterations, Start to finished {result['seconds']:.1f} s; "
+        f"test alphabet 5-way 1-shot {100 * acc:.1f}% +- {100 * ci:.1f}"
+    )
+    emit(
+        {
+            "seconds": round(result["seconds"], 1),
+            "iterations": finished.iterations,
+            "reason": finished.reason,
+            "accuracy": acc,
+            "ci95": ci,
+            "episodes": args.episodes,
+            "settings": result["settings"],
+            **machine(),
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -39,7 +39,9 @@ def as_model_input(images: np.ndarray | torch.Tensor, device: torch.device | Non
 
 
 def _labels(labels: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(labels) if not isinstance(labels, torch.Tensor) else labels, dtype=torch.int64).to(device)
+    return torch.as_tensor(
+        np.asarray(labels) if not isinstance(labels, torch.Tensor) else labels, dtype=torch.int64
+    ).to(device)
 
 
 def check_support(labels: torch.Tensor) -> int:
@@ -56,7 +58,9 @@ def check_support(labels: torch.Tensor) -> int:
     return ways
 
 
-def leave_one_out_accuracy(algo: Algorithm, x: torch.Tensor, y: torch.Tensor, steps: int | None, inner_lr: float | None) -> float | None:
+def leave_one_out_accuracy(
+    algo: Algorithm, x: torch.Tensor, y: torch.Tensor, steps: int | None, inner_lr: float | None
+) -> float | None:
     """Accuracy on held-out shots: fold j holds out the j-th example of every class that has two or more.
 
     Each fold adapts from scratch on the rest (same steps and rate) and
@@ -186,11 +190,17 @@ def embedding_projection(
     qx = as_model_input(query_x, device) if query_x is not None and len(query_x) else sx[:0]
     known = learner.support_embedding
     own = getattr(learner, "support_x", None)
-    if known is not None and not len(qx) and isinstance(own, torch.Tensor) and own.shape == sx.shape and torch.equal(own, sx):
+    if (
+        known is not None
+        and not len(qx)
+        and isinstance(own, torch.Tensor)
+        and own.shape == sx.shape
+        and torch.equal(own, sx)
+    ):
         emb = known.flatten(1).float()  # the Adapt pass already embedded exactly this support set
     else:
         emb = learner.embed(torch.cat([sx, qx])).flatten(1).float()
-    s_emb, q_emb = emb[: len(sx)], emb[len(sx):]
+    s_emb, q_emb = emb[: len(sx)], emb[len(sx) :]
     protos = torch.zeros(ways, emb.shape[1], device=emb.device).index_add_(0, y, s_emb)
     protos = protos / torch.bincount(y, minlength=ways).clamp_min(1).unsqueeze(1)
     mean, basis, explained = _pca_basis(torch.cat([s_emb, protos]))
@@ -207,7 +217,11 @@ def embedding_projection(
 
 
 def predict_query(
-    learner: Learner, support_x: np.ndarray, support_y: np.ndarray, query: np.ndarray, view: dict | None = None,
+    learner: Learner,
+    support_x: np.ndarray,
+    support_y: np.ndarray,
+    query: np.ndarray,
+    view: dict | None = None,
 ) -> dict[str, np.ndarray]:
     """One drawn query: its class probabilities plus the embedding view's points.
 

@@ -69,7 +69,11 @@ def keep_freed_memory() -> bool:
     if libc is not None:
         ok = all(
             libc.mallopt(param, value) == 1
-            for param, value in ((M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD), (M_TOP_PAD, TOP_PAD))
+            for param, value in (
+                (M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+                (M_TRIM_THRESHOLD, TRIM_THRESHOLD),
+                (M_TOP_PAD, TOP_PAD),
+            )
         )
     _applied = ok
     return ok

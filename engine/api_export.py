@@ -37,7 +37,9 @@ def onnx_status() -> tuple[bool, str]:
     return True, "also write an .onnx file next to the .pt2 file"
 
 
-def export_classifier(learner: Any, class_names: Sequence[str], path: str, onnx: bool = False, source: dict | None = None) -> ExportInfo:
+def export_classifier(
+    learner: Any, class_names: Sequence[str], path: str, onnx: bool = False, source: dict | None = None
+) -> ExportInfo:
     """Write the adapted ``learner`` to ``path`` (torch.export; ``.pt2`` added when there is no suffix)."""
     from .export import SUFFIX, export_learner, export_onnx
 
@@ -52,13 +54,20 @@ def export_classifier(learner: Any, class_names: Sequence[str], path: str, onnx:
     return ExportInfo(summary.path, summary.bytes, summary.ways, summary.seconds, onnx_path)
 
 
-def leave_one_out_insight(algo: Any, images: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
-                          steps: int | None = None, inner_lr: float | None = None) -> Confusion:
+def leave_one_out_insight(
+    algo: Any,
+    images: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    steps: int | None = None,
+    inner_lr: float | None = None,
+) -> Confusion:
     """Confusion over a person's own classes by leave-one-out (on a private copy of ``algo``)."""
     import copy
 
     from .confusion import leave_one_out_confusion
 
+    algo = getattr(algo, "handle", algo)  # an engine.api.Model or the Algorithm itself
     return leave_one_out_confusion(copy.deepcopy(algo), images, labels, class_names, steps, inner_lr)
 
 
@@ -79,11 +88,15 @@ def compare_insight(checkpoint: str, config: Any, pool: Any, episodes: int) -> A
 
     device = resolve_device(config.device)
     algo, _, _ = restore(str(checkpoint), device)
-    tasks = TaskSampler(pool, "test", config.ways, config.shots, config.queries, seed=config.seed + TEST_SEED_OFFSET).fixed(episodes)
+    tasks = TaskSampler(
+        pool, "test", config.ways, config.shots, config.queries, seed=config.seed + TEST_SEED_OFFSET
+    ).fixed(episodes)
     return AlgoConfusion(config.algo, episode_confusion(algo, tasks, pool.class_names, device))
 
 
-def download_omniglot(root: str, on_progress: Callable[[str, int, int], None] | None = None, **kwargs: Any) -> list[str]:
+def download_omniglot(
+    root: str, on_progress: Callable[[str, int, int], None] | None = None, **kwargs: Any
+) -> list[str]:
     """Fetch Omniglot into ``root`` (see :func:`engine.download.download_omniglot`)."""
     from .download import download_omniglot as fetch
 

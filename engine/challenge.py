@@ -92,13 +92,15 @@ def load_runs(path: str | Path) -> list[ChallengeRun]:
     return runs
 
 
-def run_challenge(algo: Algorithm, runs: list[ChallengeRun], device: torch.device | str = "cpu", steps: int | None = None) -> dict:
-    """Error rate per run and averaged over runs (percent)."""
+def run_challenge(
+    algo: Algorithm, runs: list[ChallengeRun], device: torch.device | str = "cpu", steps: int | None = None
+) -> dict:
+    """Error rate per run and averaged over runs, as fractions in [0, 1]."""
     per_run = []
     for run in runs:
         support_y = torch.arange(len(run.support_x), device=device)
         learner = algo.adapt(run.support_x.to(device), support_y, steps=steps)
         with torch.no_grad():
             pred = learner.logits(run.query_x.to(device)).argmax(-1).cpu()
-        per_run.append(100.0 * (pred != run.query_y).float().mean().item())
+        per_run.append((pred != run.query_y).float().mean().item())
     return {"error_rate": sum(per_run) / len(per_run), "runs": len(per_run), "per_run": per_run}

@@ -16,14 +16,10 @@ from typing import Any
 
 import torch
 
-from .data.base import DataError
+from .errors import CheckpointError
 
 FORMAT = "meta-playground-checkpoint"
 VERSION = 1
-
-
-class CheckpointError(DataError):
-    """A checkpoint that cannot be used; the message says why."""
 
 
 def atomic_write(path: str | os.PathLike, write: Any) -> None:
@@ -81,7 +77,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
                 f"{path} is not a Meta Playground checkpoint: it holds objects that could run code, "
                 "so it was refused without loading"
             ) from None
-        raise CheckpointError(f"{path} is not a Meta Playground checkpoint (its data is unreadable or damaged)") from None
+        raise CheckpointError(
+            f"{path} is not a Meta Playground checkpoint (its data is unreadable or damaged)"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - garbage can make the unpickler raise anything (KeyError, IndexError, ...)
         detail = (str(exc).splitlines() or [exc.__class__.__name__])[0][:120]
         raise CheckpointError(f"checkpoint {path} is damaged or truncated ({detail})") from None

@@ -50,7 +50,9 @@ class ClassSet:
 
     def __post_init__(self) -> None:
         if len(self.names) != len(self.examples):
-            raise DataError(f"a class set needs one example list per class ({len(self.names)} names, {len(self.examples)} lists)")
+            raise DataError(
+                f"a class set needs one example list per class ({len(self.names)} names, {len(self.examples)} lists)"
+            )
 
     @property
     def num_classes(self) -> int:
@@ -152,7 +154,9 @@ def _read_manifest(root: Path) -> dict:
     if not root.is_dir():
         raise DataError(f"class set {root} does not exist; choose a folder saved by the New classes workspace")
     if not mpath.is_file():
-        raise DataError(f"{root} has no {MANIFEST}; it is not a class set (for plain image folders use --dataset folder)")
+        raise DataError(
+            f"{root} has no {MANIFEST}; it is not a class set (for plain image folders use --dataset folder)"
+        )
     if mpath.stat().st_size > MAX_MANIFEST_BYTES:
         raise DataError(f"{mpath} is too large to be a class-set manifest")
     try:
@@ -160,15 +164,15 @@ def _read_manifest(root: Path) -> dict:
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: absurd nesting
         raise DataError(f"{mpath} is not valid JSON ({exc}); re-save the class set") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise DataError(f"{mpath} is not a class-set manifest (its \"format\" must be {FORMAT!r})")
+        raise DataError(f'{mpath} is not a class-set manifest (its "format" must be {FORMAT!r})')
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
-        raise DataError(f"{mpath}: \"version\" must be an integer")
+        raise DataError(f'{mpath}: "version" must be an integer')
     if version > VERSION:
         raise DataError(f"{mpath} was written by a newer version (format {version}); update Meta Playground")
     classes = data.get("classes")
     if not isinstance(classes, list) or not classes:
-        raise DataError(f"{mpath}: \"classes\" must be a non-empty list")
+        raise DataError(f'{mpath}: "classes" must be a non-empty list')
     return data
 
 
@@ -192,13 +196,13 @@ def load_classset(path: str | os.PathLike) -> ClassSet:
             raise DataError(f"class set {root}: class #{i + 1} must be an object with name, folder, examples")
         name, files = entry.get("name"), entry.get("examples")
         if not isinstance(name, str) or not name.strip():
-            raise DataError(f"class set {root}: class #{i + 1} needs a non-empty \"name\"")
+            raise DataError(f'class set {root}: class #{i + 1} needs a non-empty "name"')
         folder = _inside(root, entry.get("folder"), "folder")
         if folder.name in folders:
             raise DataError(f"class set {root}: folder {folder.name!r} is used by two classes")
         folders.add(folder.name)
         if not isinstance(files, list):
-            raise DataError(f"class set {root}: \"examples\" of class {name!r} must be a list of file names")
+            raise DataError(f'class set {root}: "examples" of class {name!r} must be a list of file names')
         images = []
         for fname in files:
             fpath = _inside(folder, fname, "example")

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Sequence
 from .allocator import keep_freed_memory
 from .config import ALGORITHM_CHOICES, DATASET_CHOICES, TrainConfig
 from .data.base import ClassPool, DataError
+from .models import PROTOCOLS
+from .recipes import RECIPES, SUMMARIES, recipe
 
 if TYPE_CHECKING:
     from .distributed import DistContext
@@ -35,8 +37,17 @@ def _add_data_args(p: argparse.ArgumentParser, defaults: bool) -> None:
     d = (lambda v: v) if defaults else (lambda v: None)
     p.add_argument("--dataset", choices=DATASET_CHOICES, default=d("synthetic"), help="data source [synthetic]")
     p.add_argument("--data-root", default=None, help="folder with the data set's files")
-    p.add_argument("--download", action="store_true", help="MNIST family and Omniglot: let torchvision download missing files into --data-root")
-    p.add_argument("--no-rotations", dest="rotations", action="store_false", help="Omniglot: no 90-degree rotations as extra classes")
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="MNIST family and Omniglot: let torchvision download missing files into --data-root",
+    )
+    p.add_argument(
+        "--no-rotations",
+        dest="rotations",
+        action="store_false",
+        help="Omniglot: no 90-degree rotations as extra classes",
+    )
     p.add_argument("--ways", type=int, default=d(5), help="classes per task (N) [5]")
     p.add_argument("--shots", type=int, default=d(1), help="support examples per class (K) [1]")
     p.add_argument("--queries", type=int, default=d(15), help="query examples per class (Q) [15]")
@@ -49,35 +60,78 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     """The training options shared by ``train`` and ``compare`` (all but --algo/--checkpoint/--resume)."""
     c = TrainConfig()
     p.add_argument("--backbone", choices=("conv4", "seed"), default=c.backbone, help=f"[{c.backbone}]")
-    p.add_argument("--precision", choices=("fp32", "bf16"), default=c.precision,
-                   help=f"meta-gradients in float32 or under bfloat16 autocast (faster on CPUs with BF16 units) [{c.precision}]")
-    p.add_argument("--workers", type=int, default=c.workers, metavar="N",
-                   help="CPU processes sharing each meta-batch (same maths, 1.4x on 2 cores); 0 = one per core, "
-                        f"at most 2 [{c.workers}]")
-    p.add_argument("--batch-tasks", choices=("auto", "on", "off"), default=c.batch_tasks,
-                   help="MAML/FOMAML: the meta-batch's tasks in one batched pass (vmap); auto = on a CUDA GPU only, "
-                        f"where it pays (on the CPU a loop is 2-3x faster) [{c.batch_tasks}]")
-    p.add_argument("--augment", action="store_true",
-                   help="jitter each training image by a small random rotation, scale, shear and shift (engine/augment.py); "
-                        "validation and test images are left as they are")
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default=c.precision,
+        help=f"meta-gradients in float32 or under bfloat16 autocast (faster on CPUs with BF16 units) [{c.precision}]",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=c.workers,
+        metavar="N",
+        help="CPU processes sharing each meta-batch (same maths, 1.4x on 2 cores); 0 = one per core, "
+        f"at most 2 [{c.workers}]",
+    )
+    p.add_argument(
+        "--batch-tasks",
+        choices=("auto", "on", "off"),
+        default=c.batch_tasks,
+        help="MAML/FOMAML: the meta-batch's tasks in one batched pass (vmap); auto = on a CUDA GPU only, "
+        f"where it pays (on the CPU a loop is 2-3x faster) [{c.batch_tasks}]",
+    )
+    p.add_argument(
+        "--augment",
+        action="store_true",
+        help="jitter each training image by a small random rotation, scale, shear and shift (engine/augment.py); "
+        "validation and test images are left as they are",
+    )
     p.add_argument("--meta-batch", type=int, default=c.meta_batch, help=f"tasks per meta-iteration [{c.meta_batch}]")
     p.add_argument("--inner-steps", type=int, default=c.inner_steps, help=f"adaptation steps [{c.inner_steps}]")
     p.add_argument("--inner-lr", type=float, default=c.inner_lr, help=f"adaptation learning rate [{c.inner_lr}]")
     p.add_argument("--outer-lr", type=float, default=c.outer_lr, help=f"meta (Adam) learning rate [{c.outer_lr}]")
     p.add_argument("--iterations", type=int, default=c.iterations, help=f"meta-iterations [{c.iterations}]")
-    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS", help="stop after this much training time")
-    p.add_argument("--val-every", type=int, default=c.val_every, help=f"validate every N iterations, 0 = never [{c.val_every}]")
-    p.add_argument("--val-episodes", type=int, default=c.val_episodes, help=f"fixed validation episodes [{c.val_episodes}]")
+    p.add_argument(
+        "--time-budget", type=float, default=None, metavar="SECONDS", help="stop after this much training time"
+    )
+    p.add_argument(
+        "--val-every", type=int, default=c.val_every, help=f"validate every N iterations, 0 = never [{c.val_every}]"
+    )
+    p.add_argument(
+        "--val-episodes", type=int, default=c.val_episodes, help=f"fixed validation episodes [{c.val_episodes}]"
+    )
+
+
+def _add_protocol_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--protocol", choices=PROTOCOLS, default="inductive",
+                   help="inductive: each query is scored on its own with the support set (BatchNorm statistics "
+                        "from the support set); transductive: the queries of an episode share batch statistics, "
+                        "as some papers score [inductive]")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="main.py", description="Meta Playground: few-shot meta-learning (no subcommand opens the GUI)")
+    parser = _Parser(
+        prog="main.py", description="Meta Playground: few-shot meta-learning (no subcommand opens the GUI)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    t = sub.add_parser("train", help="meta-train headless, with a progress bar")
-    _add_data_args(t, defaults=True)
-    t.add_argument("--algo", choices=ALGORITHM_CHOICES, default=TrainConfig.algo, help=f"[{TrainConfig.algo}]")
+    t = sub.add_parser(
+        "train",
+        help="meta-train headless, with a progress bar",
+        description="Meta-train headless. Settings come from a recipe (--recipe; with --algo X alone, X's own "
+        "recipe; with neither, 'quick', exactly what the window's Start trains); explicit options override the "
+        "recipe, and [bracketed] defaults apply where the recipe names nothing.",
+    )
+    _add_data_args(t, defaults=False)
+    t.add_argument("--recipe", choices=tuple(RECIPES), default=None,
+                   help="a named bundle of settings: " + "; ".join(f"{k}: {v}" for k, v in SUMMARIES.items())
+                        + "; or an algorithm's name for its own best short-run settings [quick]")
+    t.add_argument("--algo", choices=ALGORITHM_CHOICES, default=None, help="[the recipe's]")
     _add_train_args(t)
+    # unset options stay None, so train_config can tell them from explicit ones (the recipe fills them)
+    fields = TrainConfig.__dataclass_fields__
+    t.set_defaults(**{a.dest: None for a in t._actions if a.dest in fields and a.dest != "resume"})
     t.add_argument("--checkpoint", default=None, metavar="FILE", help="write the model here (atomically)")
     t.add_argument("--resume", action="store_true", help="continue from --checkpoint")
 
@@ -85,11 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint", required=True, metavar="FILE")
     _add_data_args(e, defaults=False)
     e.add_argument("--episodes", type=int, default=600, help="test episodes [600]")
+    _add_protocol_arg(e)
     e.add_argument("--split", choices=("train", "val", "test"), default="test", help="[test]")
     e.add_argument("--inner-steps", type=int, default=None, help="adaptation steps (default: as trained)")
-    e.add_argument("--all-classes", action=argparse.BooleanOptionalAction, default=None,
-                   help="every class of the data set in the evaluated split (default: on when the data set "
-                        "differs from the checkpoint's, i.e. cross-domain evaluation)")
+    e.add_argument(
+        "--all-classes",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="every class of the data set in the evaluated split (default: on when the data set "
+        "differs from the checkpoint's, i.e. cross-domain evaluation)",
+    )
     e.add_argument("--per-class", action="store_true",
                    help="also per-class accuracy and a confusion matrix over the test episodes (JSON: fractions)")
 
@@ -98,14 +157,18 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--algos", required=True, metavar="A,B,...", help="algorithms to compare, e.g. maml,protonet,anil")
     _add_train_args(m)
     m.add_argument("--test-episodes", type=int, default=200, help="shared fixed test episodes [200]")
+    _add_protocol_arg(m)
     m.add_argument("--csv", default=None, metavar="FILE", help="also write the results table as CSV")
-    m.add_argument("--checkpoint-dir", default=None, metavar="DIR", help="keep each algorithm's checkpoint here as ALGO.pt")
+    m.add_argument(
+        "--checkpoint-dir", default=None, metavar="DIR", help="keep each algorithm's checkpoint here as ALGO.pt"
+    )
 
     o = sub.add_parser("omniglot-challenge", help="Lake et al.'s 20-run 20-way one-shot task")
     o.add_argument("--checkpoint", required=True, metavar="FILE")
     o.add_argument("--runs", required=True, metavar="PATH", help="folder of run01..run20, or all_runs.zip")
     o.add_argument("--inner-steps", type=int, default=None, help="adaptation steps (default: as trained)")
     o.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    _add_protocol_arg(o)
     o.add_argument("--json", action="store_true")
 
     from .cli_export import add_commands
@@ -119,26 +182,60 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**{k: v for k, v in vars(args).items() if k in keys}).validate()
 
 
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """``train``'s settings: the recipe (named, or the algorithm's own, or ``quick``) under the explicit options."""
+    keys = set(TrainConfig.__dataclass_fields__)
+    explicit = {k: v for k, v in vars(args).items() if k in keys and v is not None}
+    name = args.recipe or (args.algo if args.algo in RECIPES else None) or ("quick" if args.algo is None else None)
+    settings = recipe(name) if name else {}
+    if args.recipe and args.algo and settings.get("algo") not in (None, args.algo):
+        print(f"note: recipe {args.recipe} trains {settings['algo']}; --algo {args.algo} overrides it", file=sys.stderr)
+    return TrainConfig(**{**settings, **explicit}).validate()
+
+
 def cmd_train(args: argparse.Namespace) -> dict | None:
     """Meta-train; under torchrun every process trains, rank 0 alone prints (others return None)."""
     from .distributed import init_from_env, shutdown
 
-    config = _config_from_args(args)
+    config = train_config(args)
     dist = init_from_env(config.device)
     try:
         from .data import load_source
 
-        pool = load_source(config.dataset, config.data_root, rotations=config.rotations, seed=config.seed,
-                           allow_download=args.download)
+        pool = load_source(
+            config.dataset, config.data_root, rotations=config.rotations, seed=config.seed, allow_download=args.download
+        )
         if dist.is_main:
-            _report_short_classes(pool, config.shots + config.queries, ("train", "val") if config.val_every else ("train",))
+            _report_short_classes(
+                pool, config.shots + config.queries, ("train", "val") if config.val_every else ("train",)
+            )
         return _train(config, dist, pool)
     finally:
         shutdown(dist)
 
 
-def _train(config: TrainConfig, dist: DistContext, pool: ClassPool | None = None) -> dict | None:
+def _progress_bar(config: TrainConfig, start_iteration: int):
+    """A bar over the iterations, or over the time budget's seconds (with time left) when there is one."""
     from tqdm import tqdm
+
+    desc = f"{config.algo} {config.ways}-way {config.shots}-shot"
+    if config.time_budget:
+        return tqdm(total=config.time_budget, file=sys.stderr, desc=desc, dynamic_ncols=True,
+                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s, {remaining} left{postfix}")
+    return tqdm(total=config.iterations, initial=start_iteration, file=sys.stderr, unit="it", desc=desc,
+                dynamic_ncols=True)
+
+
+def _close_bar(bar) -> None:
+    """Close the bar without printing its last state a second time when it is already shown."""
+    if bar.n == bar.last_print_n:
+        bar.disable = True
+        bar.fp.write("\n")
+    else:
+        bar.close()
+
+
+def _train(config: TrainConfig, dist: DistContext, pool: ClassPool | None = None) -> dict | None:
 
     from .events import Finished, IterationMetrics, Started, ValidationMetrics
     from .trainer import run
@@ -149,17 +246,25 @@ def _train(config: TrainConfig, dist: DistContext, pool: ClassPool | None = None
         if not dist.is_main:
             continue
         if isinstance(event, Started):
-            # with a time budget the iteration count is only a cap: show a count, not a bogus ETA
-            total = None if config.time_budget else config.iterations
-            bar = tqdm(total=total, initial=event.start_iteration, file=sys.stderr, unit="it",
-                       desc=f"{config.algo} {config.ways}-way {config.shots}-shot", dynamic_ncols=True)
+            bar = _progress_bar(config, event.start_iteration)
         elif isinstance(event, IterationMetrics):
-            bar.update(1)
-            bar.set_postfix(loss=f"{event.loss:.3f}", acc=f"{event.accuracy:.3f}", tasks_s=f"{event.tasks_per_second:.1f}", refresh=False)
+            if config.time_budget:  # the bar counts seconds of the budget; the postfix counts iterations
+                bar.n = min(event.elapsed, config.time_budget)
+            else:
+                bar.n = event.iteration
+            speed = f"{event.tasks_per_second:.1f}" if event.tasks_per_second > 0 else "warming up"
+            bar.set_postfix_str(
+                f"it={event.iteration}, loss={event.loss:.3f}, acc={event.accuracy:.3f}, tasks/s={speed}", refresh=False
+            )
+            bar.update(0)
         elif isinstance(event, ValidationMetrics):
-            bar.write(f"iteration {event.iteration}: validation accuracy {100 * event.accuracy:.2f}% +- {100 * event.ci95:.2f}", file=sys.stderr)
+            bar.write(
+                f"iteration {event.iteration}: validation accuracy {100 * event.accuracy:.2f}% +- "
+                f"{100 * event.ci95:.2f} ({config.ways}-way {config.shots}-shot, {event.episodes} episodes)",
+                file=sys.stderr,
+            )
         elif isinstance(event, Finished):
-            bar.close()
+            _close_bar(bar)
             if event.reason in ("diverged", "out of memory"):  # the checkpoint keeps the last good weights
                 raise DataError(event.message)
             print(f"{event.message}; {event.seconds:.1f} s, {event.tasks_per_second:.1f} tasks/s", file=sys.stderr)
@@ -180,6 +285,7 @@ def _train(config: TrainConfig, dist: DistContext, pool: ClassPool | None = None
 
 def cmd_eval(args: argparse.Namespace) -> dict:
     from .data import load_source
+    from .models import scoring_protocol
     from .tasks import TaskSampler
     from .trainer import evaluate, resolve_device, restore
 
@@ -190,22 +296,37 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     dataset = args.dataset or trained.dataset
     root = args.data_root if args.data_root is not None else (trained.data_root if dataset == trained.dataset else None)
     all_classes = args.all_classes if args.all_classes is not None else dataset != trained.dataset
-    pool = load_source(dataset, root, rotations=args.rotations, seed=trained.seed, all_classes=all_classes,
-                       allow_download=args.download)
+    pool = load_source(
+        dataset,
+        root,
+        rotations=args.rotations,
+        seed=trained.seed,
+        all_classes=all_classes,
+        allow_download=args.download,
+    )
     if all_classes and args.all_classes is None:
-        print(f"cross-domain evaluation ({trained.dataset} -> {dataset}): every class of {dataset} is used", file=sys.stderr)
+        print(
+            f"cross-domain evaluation ({trained.dataset} -> {dataset}): every class of {dataset} is used",
+            file=sys.stderr,
+        )
     ways = args.ways or trained.ways
     _report_short_classes(pool, (args.shots or trained.shots) + (args.queries or trained.queries), (args.split,))
-    sampler = TaskSampler(pool, args.split, ways, args.shots or trained.shots, args.queries or trained.queries, seed=args.seed + 1000)
+    shots = args.shots or trained.shots
+    sampler = TaskSampler(pool, args.split, ways, shots, args.queries or trained.queries, seed=args.seed + 1000)
     tasks = sampler.fixed(args.episodes)
-    acc, ci = evaluate(algo, tasks, device)
-    print(f"{args.split} accuracy {100 * acc:.2f}% +- {100 * ci:.2f} ({ways}-way, {args.episodes} episodes)", file=sys.stderr)
-    result = {"accuracy": acc, "ci95": ci, "episodes": args.episodes}
+    with scoring_protocol(args.protocol):
+        acc, ci = evaluate(algo, tasks, device)
+    line = (f"{args.split} accuracy {100 * acc:.2f}% +- {100 * ci:.2f} ({ways}-way {shots}-shot, "
+            f"{args.episodes} episodes, {args.protocol})")
+    print(line, file=sys.stderr if args.json else sys.stdout)
+    result = {"accuracy": acc, "ci95": ci, "episodes": args.episodes, "ways": ways, "shots": shots,
+              "protocol": args.protocol}
     if args.per_class:
         from .confusion import episode_confusion, format_per_class
 
-        confusion = episode_confusion(algo, tasks, pool.class_names, device)
-        print(format_per_class(confusion))
+        with scoring_protocol(args.protocol):
+            confusion = episode_confusion(algo, tasks, pool.class_names, device)
+        print(format_per_class(confusion), file=sys.stderr if args.json else sys.stdout)
         result["per_class"] = confusion.to_json()
     return result
 
@@ -216,19 +337,25 @@ def _report_short_classes(pool: ClassPool, need: int, splits: Sequence[str]) -> 
         short = pool.short_classes(need, split)
         if short:
             names = ", ".join(f"{n} ({k})" for n, k in short)
-            print(f"note: {len(short)} {split} class(es) have fewer than {need} examples (shots + queries) "
-                  f"and are left out: {names}", file=sys.stderr)
+            print(
+                f"note: {len(short)} {split} class(es) have fewer than {need} examples (shots + queries) "
+                f"and are left out: {names}",
+                file=sys.stderr,
+            )
 
 
 def cmd_challenge(args: argparse.Namespace) -> dict:
     from .challenge import load_runs, run_challenge
+    from .models import scoring_protocol
     from .trainer import resolve_device, restore
 
     device = resolve_device(args.device)
     algo, _, _ = restore(args.checkpoint, device)
-    result = run_challenge(algo, load_runs(args.runs), device, steps=args.inner_steps)
-    print(f"omniglot challenge error rate {result['error_rate']:.2f}% over {result['runs']} runs", file=sys.stderr)
-    return result
+    with scoring_protocol(args.protocol):
+        result = run_challenge(algo, load_runs(args.runs), device, steps=args.inner_steps)
+    print(f"omniglot challenge error rate {100 * result['error_rate']:.2f}% over {result['runs']} runs (20-way 1-shot, "
+          f"{args.protocol})", file=sys.stderr if args.json else sys.stdout)
+    return {**result, "protocol": args.protocol}
 
 
 def cmd_compare(args: argparse.Namespace) -> dict:

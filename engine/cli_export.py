@@ -15,17 +15,29 @@ from .data.base import DataError
 def add_commands(sub: argparse._SubParsersAction) -> None:
     x = sub.add_parser("export", help="adapt a checkpoint to a support set and write a standalone classifier file")
     x.add_argument("--checkpoint", required=True, metavar="FILE", help="a meta-trained checkpoint (main.py train)")
-    x.add_argument("--support", required=True, metavar="DIR",
-                   help="a saved class set, or a folder with one subfolder of images per class")
+    x.add_argument(
+        "--support",
+        required=True,
+        metavar="DIR",
+        help="a saved class set, or a folder with one subfolder of images per class",
+    )
     x.add_argument("--out", required=True, metavar="FILE", help="the classifier file to write (.pt2; torch.export)")
-    x.add_argument("--onnx", default=None, metavar="FILE", help="also write ONNX here (needs the onnx and onnxscript packages)")
+    x.add_argument(
+        "--onnx", default=None, metavar="FILE", help="also write ONNX here (needs the onnx and onnxscript packages)"
+    )
     x.add_argument("--inner-steps", type=int, default=None, help="adaptation steps (default: as trained)")
     x.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
 
-    p = sub.add_parser("predict", help="classify image files with a checkpoint + support set, or an exported classifier")
+    p = sub.add_parser(
+        "predict", help="classify image files with a checkpoint + support set, or an exported classifier"
+    )
     p.add_argument("--checkpoint", default=None, metavar="FILE", help="a meta-trained checkpoint (with --support)")
-    p.add_argument("--support", default=None, metavar="DIR",
-                   help="a saved class set, or a folder with one subfolder of images per class")
+    p.add_argument(
+        "--support",
+        default=None,
+        metavar="DIR",
+        help="a saved class set, or a folder with one subfolder of images per class",
+    )
     p.add_argument("--classifier", default=None, metavar="FILE", help="an exported classifier (main.py export)")
     p.add_argument("--query", required=True, nargs="+", metavar="PATH", help="image files or folders of images")
     p.add_argument("--inner-steps", type=int, default=None, help="adaptation steps (default: as trained)")
@@ -34,11 +46,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 def cmd_export(args: argparse.Namespace) -> dict:
     from .adaptation import adapt_with_progress
-    from .export import export_learner, export_onnx
+    from .export import export_learner, export_onnx, onnx_status
     from .predict import read_support
     from .trainer import restore
-
-    from .export import onnx_status
 
     if not str(args.out).strip():
         raise DataError("--out needs a file name, e.g. --out classifier.pt2")
@@ -47,12 +57,26 @@ def cmd_export(args: argparse.Namespace) -> dict:
     support = read_support(args.support)
     algo, config, payload = restore(args.checkpoint, "cpu")
     learner = adapt_with_progress(algo, support.images, support.labels, steps=args.inner_steps, leave_one_out=False)
-    source = {"checkpoint": str(args.checkpoint), "algo": config.algo, "backbone": config.backbone,
-              "trained_on": config.dataset, "iterations": int(payload.get("iteration", 0)), "support": str(args.support)}
+    source = {
+        "checkpoint": str(args.checkpoint),
+        "algo": config.algo,
+        "backbone": config.backbone,
+        "trained_on": config.dataset,
+        "iterations": int(payload.get("iteration", 0)),
+        "support": str(args.support),
+    }
     summary = export_learner(learner, support.class_names, args.out, source)
-    print(f"wrote {summary.path}: {summary.ways} classes ({', '.join(summary.class_names)}), "
-          f"{summary.bytes / 1e6:.2f} MB, {summary.seconds:.1f} s", file=sys.stderr)
-    result = {"out": summary.path, "bytes": summary.bytes, "classes": list(summary.class_names), "seconds": round(summary.seconds, 3)}
+    print(
+        f"wrote {summary.path}: {summary.ways} classes ({', '.join(summary.class_names)}), "
+        f"{summary.bytes / 1e6:.2f} MB, {summary.seconds:.1f} s",
+        file=sys.stderr,
+    )
+    result = {
+        "out": summary.path,
+        "bytes": summary.bytes,
+        "classes": list(summary.class_names),
+        "seconds": round(summary.seconds, 3),
+    }
     if args.onnx:
         onnx = export_onnx(learner, support.class_names, args.onnx)
         print(f"wrote {onnx.path}: {onnx.bytes / 1e6:.2f} MB (ONNX)", file=sys.stderr)

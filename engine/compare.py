@@ -18,63 +18,19 @@ import io
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Iterator, Sequence
 
 from .checkpoint import atomic_write
 from .config import ALGORITHM_CHOICES, TrainConfig
 from .data import ClassPool, DataError, load_source
-from .events import Event, Finished
+from .events import AlgoEvent, CompareEvent, CompareResults, Evaluated, Finished, ResultRow
 from .tasks import TaskSampler
 from .trainer import RunControl, evaluate, resolve_device, restore, run
 
 SHARED_KEYS = ("dataset", "data_root", "rotations", "seed", "ways", "shots", "queries", "device")
 TEST_SEED_OFFSET = 1000  # test episodes use seed + 1000, as `main.py eval` does
-
-
-@dataclass(frozen=True)
-class AlgoEvent:
-    """A trainer event of one algorithm's run."""
-
-    algo: str
-    event: Event
-
-
-@dataclass(frozen=True)
-class Evaluated:
-    """One algorithm scored on the shared test episodes."""
-
-    algo: str
-    accuracy: float
-    ci95: float
-    episodes: int
-    seconds: float  # evaluation time
-
-
-@dataclass(frozen=True)
-class ResultRow:
-    """One line of the results table."""
-
-    algo: str
-    accuracy: float
-    ci95: float
-    seconds: float  # training wall time (pauses excluded)
-    tasks_per_second: float
-    iterations: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class CompareResults:
-    """The final table; ``episodes`` is the number of shared test episodes."""
-
-    rows: tuple[ResultRow, ...]
-    episodes: int
-    complete: bool  # False when a stop request ended the comparison early
-
-
-CompareEvent = AlgoEvent | Evaluated | CompareResults
 
 
 def configs_for(base: TrainConfig, algos: Sequence[str]) -> list[TrainConfig]:
@@ -112,12 +68,16 @@ def compare(
     for cfg in configs[1:]:
         for key in SHARED_KEYS:
             if getattr(cfg, key) != getattr(first, key):
-                raise DataError(f"compared runs must share {key} (got {getattr(first, key)!r} and {getattr(cfg, key)!r})")
+                raise DataError(
+                    f"compared runs must share {key} (got {getattr(first, key)!r} and {getattr(cfg, key)!r})"
+                )
     control = control or RunControl()
     device = resolve_device(first.device)
     if pool is None:
         pool = load_source(first.dataset, first.data_root, rotations=first.rotations, seed=first.seed)
-    tests = TaskSampler(pool, "test", first.ways, first.shots, first.queries, seed=first.seed + TEST_SEED_OFFSET).fixed(test_episodes)
+    tests = TaskSampler(pool, "test", first.ways, first.shots, first.queries, seed=first.seed + TEST_SEED_OFFSET).fixed(
+        test_episodes
+    )
     rows: list[ResultRow] = []
     with tempfile.TemporaryDirectory(prefix="compare-") as tmp:
         folder = Path(checkpoint_dir) if checkpoint_dir is not None else Path(tmp)
@@ -134,7 +94,11 @@ def compare(
             began = time.perf_counter()
             acc, ci = evaluate(algo, tests, device, should_stop=lambda: control.stop_requested)
             yield Evaluated(cfg.algo, acc, ci, len(tests), time.perf_counter() - began)
-            rows.append(ResultRow(cfg.algo, acc, ci, finished.seconds, finished.tasks_per_second, finished.iterations, finished.reason))
+            rows.append(
+                ResultRow(
+                    cfg.algo, acc, ci, finished.seconds, finished.tasks_per_second, finished.iterations, finished.reason
+                )
+            )
     yield CompareResults(tuple(rows), len(tests), complete=len(rows) == len(configs))
 
 
@@ -143,7 +107,8 @@ def format_table(results: CompareResults) -> str:
     lines = [f"{'algorithm':<10} {'accuracy %':>16} {'train s':>8} {'tasks/s':>8} {'iters':>6}"]
     for r in results.rows:
         lines.append(
-            f"{r.algo:<10} {100 * r.accuracy:>8.2f} +- {100 * r.ci95:<5.2f} {r.seconds:>8.1f} {r.tasks_per_second:>8.1f} {r.iterations:>6}"
+            f"{r.algo:<10} {100 * r.accuracy:>8.2f} +- {100 * r.ci95:<5.2f} {r.seconds:>8.1f} "
+            f"{r.tasks_per_second:>8.1f} {r.iterations:>6}"
         )
     lines.append(f"({results.episodes} shared test episodes{'' if results.complete else '; stopped early'})")
     return "\n".join(lines)
@@ -168,14 +133,28 @@ def write_csv(results: CompareResults, path: str | Path) -> None:
 
 def run_compare_cli(args: argparse.Namespace, base: TrainConfig) -> dict:
     """``main.py compare``: progress on stderr, the table on stdout, optional CSV; returns the JSON object."""
+    from .models import scoring_protocol
+
+    configs = configs_for(base, args.algos.split(","))
+    with scoring_protocol(args.protocol):  # validation and test scoring alike (a generator runs in our context)
+        runs = compare(configs, test_episodes=args.test_episodes, checkpoint_dir=args.checkpoint_dir)
+        items = list(_relay_progress(runs, base))
+    results = items[-1]
+    print(format_table(results))
+    if args.csv:
+        write_csv(results, args.csv)
+    return {**results_json(results), "protocol": args.protocol}
+
+
+def _relay_progress(items: Iterator, base: TrainConfig) -> Iterator:
+    """Show each algorithm's progress bar and results on stderr while passing the items on."""
     from tqdm import tqdm
 
     from .events import IterationMetrics, Started
 
-    configs = configs_for(base, args.algos.split(","))
     bar = None
-    results = None
-    for item in compare(configs, test_episodes=args.test_episodes, checkpoint_dir=args.checkpoint_dir):
+    for item in items:
+        yield item
         if isinstance(item, AlgoEvent):
             event = item.event
             if isinstance(event, Started):
@@ -185,12 +164,13 @@ def run_compare_cli(args: argparse.Namespace, base: TrainConfig) -> dict:
                 bar.set_postfix(loss=f"{event.loss:.3f}", acc=f"{event.accuracy:.3f}", refresh=False)
             elif isinstance(event, Finished) and bar is not None:
                 bar.close()
-                print(f"{item.algo}: {event.message}; {event.seconds:.1f} s, {event.tasks_per_second:.1f} tasks/s", file=sys.stderr)
+                print(
+                    f"{item.algo}: {event.message}; {event.seconds:.1f} s, {event.tasks_per_second:.1f} tasks/s",
+                    file=sys.stderr,
+                )
         elif isinstance(item, Evaluated):
-            print(f"{item.algo}: test accuracy {100 * item.accuracy:.2f}% +- {100 * item.ci95:.2f} ({item.episodes} episodes)", file=sys.stderr)
-        else:
-            results = item
-    print(format_table(results))
-    if args.csv:
-        write_csv(results, args.csv)
-    return results_json(results)
+            print(
+                f"{item.algo}: test accuracy {100 * item.accuracy:.2f}% +- {100 * item.ci95:.2f} "
+                f"({item.episodes} episodes)",
+                file=sys.stderr,
+            )

@@ -1,28 +1,65 @@
-"""The run configuration shared by the CLI, the GUI and the tests."""
+"""The run configuration shared by the CLI, the GUI and the tests, and the names it may use.
+
+Torch-free: the window imports it at start-up. The names of the algorithms and
+the data sources are listed here once; ``engine.algorithms.ALGORITHMS`` and
+``engine.data.load_source`` are built from (and tested against) these lists.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-from .algorithms.base import AlgoConfig
-from .data.base import DataError
+from .errors import DataError
+from .recipes import RECIPES, recipe, recipe_for_algorithm
 
-ALGORITHM_CHOICES = ("maml", "fomaml", "reptile", "anil", "metasgd", "protonet", "blackbox", "moe", "finetune", "simpleshot")
-DATASET_CHOICES = ("synthetic", "omniglot", "mnist", "fashion-mnist", "kmnist", "emnist", "folder", "classset")
+#: The algorithms by their CLI name, in the order the window lists them (engine.algorithms.ALGORITHMS).
+ALGORITHM_CHOICES = (
+    "maml",
+    "fomaml",
+    "reptile",
+    "anil",
+    "metasgd",
+    "protonet",
+    "blackbox",
+    "moe",
+    "finetune",
+    "simpleshot",
+    "protohead",
+)
+
+#: Each data source's one name (CLI ``--dataset``, config, code) and the label the window shows for it.
+#: The label names the CLI word where they differ, so the two are easy to match up.
+SOURCE_LABELS = {
+    "synthetic": "Built-in glyphs (synthetic)",
+    "omniglot": "Omniglot",
+    "mnist": "MNIST",
+    "fashion-mnist": "Fashion-MNIST",
+    "kmnist": "KMNIST",
+    "emnist": "EMNIST",
+    "folder": "Image folder",
+    "classset": "Saved class set",
+}
+DATASET_CHOICES = tuple(SOURCE_LABELS)
 
 
-#: A model that works in a minute: SimpleShot (an ordinary classifier over all training classes,
-#: nearest normalised class mean to adapt) trained on batches of 32 classes x 2 images, one batch
-#: per step (one process: measured faster than two sharing a step). From Start to finished it
-#: reached 95.1-95.8% 5-way 1-shot on Omniglot small1's held-out alphabet in 44-49 s (3 seeds),
-#: where ProtoNet's best episodes reached 93-94% in 60 s (BENCHMARKS.md, "Time to a useful model").
-#: The window starts with it and the New classes tab's Quick train uses it.
-QUICK_RECIPE = {"algo": "simpleshot", "ways": 32, "shots": 1, "queries": 1, "meta_batch": 1}
+@dataclass(frozen=True)
+class AlgoConfig:
+    """Hyperparameters an algorithm reads (the trainer's config carries them)."""
 
-#: The task shape each algorithm starts with in the window (the TrainConfig defaults otherwise):
-#: switching algorithms swaps the shape unless the person has changed it.
+    ways: int = 5
+    inner_steps: int = 1
+    inner_lr: float = 0.4
+    first_order: bool = False
+    batch_tasks: bool = False  # MAML/FOMAML: one vmap over the meta-batch (engine.algorithms.batched), for GPUs
+
+
+#: The quick recipe's task shape and algorithm (engine.recipes: the window starts with it, and the
+#: New classes tab's Quick train uses it).
+QUICK_RECIPE = {k: v for k, v in RECIPES["quick"].items() if k in ("algo", "ways", "shots", "queries", "meta_batch")}
+
+#: The task shape each algorithm starts with in the window (its recipe's): switching algorithms
+#: swaps the shape unless the person has changed it.
 TASK_SHAPE_KEYS = ("ways", "shots", "queries", "meta_batch")
-RECOMMENDED_SHAPES = {"simpleshot": {k: QUICK_RECIPE[k] for k in TASK_SHAPE_KEYS}}
 
 
 @dataclass(frozen=True)
@@ -72,7 +109,10 @@ class TrainConfig:
             (self.dataset in DATASET_CHOICES, f"unknown data set {self.dataset!r}"),
             (self.device in ("auto", "cpu", "cuda"), f"unknown device {self.device!r}"),
             (self.precision in ("fp32", "bf16"), f"unknown precision {self.precision!r}; use fp32 or bf16"),
-            (self.batch_tasks in ("auto", "on", "off"), f"unknown batch-tasks {self.batch_tasks!r}; use auto, on or off"),
+            (
+                self.batch_tasks in ("auto", "on", "off"),
+                f"unknown batch-tasks {self.batch_tasks!r}; use auto, on or off",
+            ),
             (0 <= self.workers <= 64, f"workers must be 0 (automatic) to 64 (got {self.workers})"),
             (not self.resume or self.checkpoint, "--resume needs --checkpoint FILE"),
         ]
@@ -105,13 +145,18 @@ class TrainConfig:
 
 
 def recommended_shape(algo: str) -> dict:
-    """The task shape (ways, shots, queries, meta-batch) ``algo`` starts with in the window."""
-    default = TrainConfig()
-    return dict(RECOMMENDED_SHAPES.get(algo, {k: getattr(default, k) for k in TASK_SHAPE_KEYS}))
+    """The task shape (ways, shots, queries, meta-batch) ``algo`` starts with: its recipe's."""
+    shaped = TrainConfig(**recipe_for_algorithm(algo))
+    return {k: getattr(shaped, k) for k in TASK_SHAPE_KEYS}
+
+
+def from_recipe(name: str, **overrides) -> TrainConfig:
+    """The settings of recipe ``name`` (engine.recipes) with ``overrides`` on top."""
+    return TrainConfig(**{**recipe(name), **overrides})
 
 
 def app_defaults() -> TrainConfig:
-    """The settings the window starts with: the quick recipe for 1,000 iterations (44-49 s on Omniglot
-    small1 on 2 cores, validation included: 95.1-95.8% on the held-out alphabet), validated every 400.
-    The command line keeps DESIGN.md's defaults."""
-    return TrainConfig(**QUICK_RECIPE, iterations=1000, val_every=400)
+    """The settings the window's Start trains, and ``main.py train`` with no options: the quick recipe
+    (1,000 iterations, 44-49 s on Omniglot small1 on 2 cores, validation included: 95.1-95.8% 5-way
+    1-shot on the held-out alphabet), validated every 400."""
+    return from_recipe("quick")

@@ -62,8 +62,12 @@ class Confusion:
         keep = np.sort(keep)
         where = {int(old): new for new, old in enumerate(keep)}
         images = {(where[i], where[j]): v for (i, j), v in self.images.items() if i in where and j in where}
-        return Confusion([self.class_names[k] for k in keep], self.counts[np.ix_(keep, keep)], images,
-                         f"{self.source}; the {limit} least accurate of {len(self.class_names)} classes")
+        return Confusion(
+            [self.class_names[k] for k in keep],
+            self.counts[np.ix_(keep, keep)],
+            images,
+            f"{self.source}; the {limit} least accurate of {len(self.class_names)} classes",
+        )
 
     def to_json(self) -> dict:
         """Per-class accuracy and the row-normalised matrix as fractions in [0, 1] (with the raw counts)."""
@@ -97,7 +101,10 @@ def _uint8(x: "torch.Tensor") -> np.ndarray:
 
 
 def episode_confusion(
-    algo: Algorithm, tasks: Iterable[Task], class_names: Sequence[str], device: torch.device | str = "cpu",
+    algo: Algorithm,
+    tasks: Iterable[Task],
+    class_names: Sequence[str],
+    device: torch.device | str = "cpu",
     should_stop: Callable[[], bool] | None = None,
 ) -> Confusion:
     """Confusion over the data set's classes from test episodes: adapt to each support set, score its queries.
@@ -121,14 +128,22 @@ def episode_confusion(
         with torch.no_grad():
             predicted = learner.logits(task.query_x).argmax(-1).cpu().tolist()
         to_pool = [where[c] for c in task.classes]
-        counter.add([to_pool[y] for y in task.query_y.cpu().tolist()], [to_pool[p] for p in predicted], _uint8(task.query_x))
+        counter.add(
+            [to_pool[y] for y in task.query_y.cpu().tolist()], [to_pool[p] for p in predicted], _uint8(task.query_x)
+        )
     ways = tasks[0].ways if tasks else 0
-    return Confusion([str(class_names[c]) for c in used], counter.counts, counter.images, f"{len(tasks)} test episodes, {ways}-way")
+    return Confusion(
+        [str(class_names[c]) for c in used], counter.counts, counter.images, f"{len(tasks)} test episodes, {ways}-way"
+    )
 
 
 def leave_one_out_confusion(
-    algo: Algorithm, images: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
-    steps: int | None = None, inner_lr: float | None = None,
+    algo: Algorithm,
+    images: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    steps: int | None = None,
+    inner_lr: float | None = None,
 ) -> Confusion:
     """Confusion over a person's own classes: each example of a class with two or more is held out in turn."""
     import torch
@@ -142,8 +157,12 @@ def leave_one_out_confusion(
     held, predicted = leave_one_out_predictions(algo, x, y, steps, inner_lr)
     counter = _Counter(ways)
     counter.add(y[held].cpu().tolist(), predicted.cpu().tolist(), np.asarray(images)[held.cpu().numpy()])
-    return Confusion([str(n) for n in class_names], counter.counts, counter.images,
-                     f"leave-one-out over {len(held)} held-out example(s)")
+    return Confusion(
+        [str(n) for n in class_names],
+        counter.counts,
+        counter.images,
+        f"leave-one-out over {len(held)} held-out example(s)",
+    )
 
 
 def format_per_class(confusion: Confusion, limit: int = 40) -> str:

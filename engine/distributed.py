@@ -64,7 +64,9 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise DataError(f"environment variable {name}={raw!r} is not an integer; launch with torchrun or unset it") from None
+        raise DataError(
+            f"environment variable {name}={raw!r} is not an integer; launch with torchrun or unset it"
+        ) from None
 
 
 def init_from_env(device: str = "auto") -> DistContext:
@@ -130,18 +132,20 @@ def average_gradients(params: Iterable[torch.nn.Parameter], ctx: DistContext) ->
     dtype = params[0].dtype  # from the parameters, not the grads: the same buffer on every rank
     device = ctx.comm_device
     pieces = [
-        (p.grad.detach().reshape(-1) if p.grad is not None else torch.zeros(p.numel(), dtype=dtype, device=p.device)).to(device, dtype)
+        (
+            p.grad.detach().reshape(-1) if p.grad is not None else torch.zeros(p.numel(), dtype=dtype, device=p.device)
+        ).to(device, dtype)
         for p in params
     ]
     present = torch.tensor([p.grad is not None for p in params], dtype=dtype, device=device)
     buffer = torch.cat(pieces + [present])
     tdist.all_reduce(buffer, op=tdist.ReduceOp.SUM)
     buffer /= ctx.world_size
-    present = buffer[-len(params):] > 0
+    present = buffer[-len(params) :] > 0
     start = 0
     for p, has_grad in zip(params, present.tolist()):
         n = p.numel()
-        p.grad = buffer[start:start + n].view_as(p).to(p.device, p.dtype).clone() if has_grad else None
+        p.grad = buffer[start : start + n].view_as(p).to(p.device, p.dtype).clone() if has_grad else None
         start += n
 
 
@@ -180,7 +184,7 @@ def broadcast_parameters(params: Iterable[torch.nn.Parameter], ctx: DistContext)
     start = 0
     with torch.no_grad():
         for p in params:
-            p.copy_(buffer[start:start + p.numel()].view_as(p))
+            p.copy_(buffer[start : start + p.numel()].view_as(p))
             start += p.numel()
 
 

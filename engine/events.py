@@ -1,14 +1,24 @@
-"""Typed, frozen events that meta-training and adaptation emit, one per step.
+"""Typed, frozen events that meta-training, compare mode and adaptation emit, one per step.
 
 The CLI prints them, the tests assert on them and the GUI plots them; none of
-them knows about the others.
+them knows about the others. Torch-free (plain numbers and strings), so the
+window imports this module at start-up and dispatches with ``isinstance``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .algorithms.base import StepStats
+
+@dataclass(frozen=True)
+class StepStats:
+    """What one adaptation step achieved on the support set."""
+
+    step: int
+    loss: float
+    accuracy: float
+    loo_accuracy: float | None = None
+
 
 AdaptationStep = StepStats  # one inner step (or prototype computation) on a support set
 
@@ -71,3 +81,62 @@ class Finished:
 
 
 Event = Started | IterationMetrics | ValidationMetrics | Finished
+
+
+# -- compare mode (engine.compare): the trainer's events tagged by algorithm, then the scores ---------
+
+
+@dataclass(frozen=True)
+class AlgoEvent:
+    """A trainer event of one algorithm's run."""
+
+    algo: str
+    event: Event
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """One algorithm scored on the shared test episodes."""
+
+    algo: str
+    accuracy: float
+    ci95: float
+    episodes: int
+    seconds: float  # evaluation time
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One line of the results table."""
+
+    algo: str
+    accuracy: float
+    ci95: float
+    seconds: float  # training wall time (pauses excluded)
+    tasks_per_second: float
+    iterations: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class CompareResults:
+    """The final table; ``episodes`` is the number of shared test episodes."""
+
+    rows: tuple[ResultRow, ...]
+    episodes: int
+    complete: bool  # False when a stop request ended the comparison early
+
+
+@dataclass(frozen=True)
+class GateSummary:
+    """The mixture-of-experts gate over the shared test episodes (``engine.algorithms.moe.gate_summary``)."""
+
+    algo: str
+    mean_gate: tuple[float, ...]  # mean weight per expert
+    top_share: tuple[float, ...]  # fraction of tasks where each expert weighs most
+    mean_entropy: float  # nats; 0 = one expert per task
+    max_entropy: float  # log(experts) = a uniform gate
+    tasks: int
+
+
+CompareEvent = AlgoEvent | Evaluated | CompareResults

@@ -62,8 +62,8 @@ INPUT = {
         "127, invert (255 - value); resize to 28x28 (box filter when shrinking, bilinear when enlarging)"
     ),
     "batching": (
-        "the learner's BatchNorm statistics include the images scored with it; score one image per call "
-        "(n = 1) for a prediction that does not depend on the other images"
+        "any batch size; each image is scored on its own with the support set (BatchNorm statistics come from "
+        "the support set alone), so a prediction never depends on the other images in the batch"
     ),
 }
 OUTPUT = {"dtype": "float32", "shape": ["n", "ways"], "meaning": "class probabilities, in the order of class_names"}
@@ -102,7 +102,9 @@ def _cpu_learner(learner: Learner) -> Learner:
             value.to("cpu")
         elif isinstance(value, torch.Tensor) and value.device.type != "cpu":
             raise DataError("export works from a CPU model; adapt on the CPU (--device cpu) and export again")
-        elif isinstance(value, dict) and any(isinstance(v, torch.Tensor) and v.device.type != "cpu" for v in value.values()):
+        elif isinstance(value, dict) and any(
+            isinstance(v, torch.Tensor) and v.device.type != "cpu" for v in value.values()
+        ):
             raise DataError("export works from a CPU model; adapt on the CPU (--device cpu) and export again")
     return copied
 
@@ -130,7 +132,10 @@ def metadata(class_names: Sequence[str], source: dict | None = None) -> dict:
 
 
 def export_learner(
-    learner: Learner, class_names: Sequence[str], path: str | os.PathLike, source: dict | None = None,
+    learner: Learner,
+    class_names: Sequence[str],
+    path: str | os.PathLike,
+    source: dict | None = None,
 ) -> ExportSummary:
     """Write ``learner`` (adapted to ``class_names``, in label order) to ``path`` atomically."""
     if len(class_names) != learner.ways:
@@ -139,8 +144,14 @@ def export_learner(
     program = export_program(learner)
     extra = {META_NAME: json.dumps(metadata(class_names, source), indent=1, ensure_ascii=False)}
     atomic_write(path, lambda f: torch.export.save(program, f, extra_files=extra))
-    return ExportSummary(str(path), Path(path).stat().st_size, learner.ways, tuple(map(str, class_names)),
-                         time.perf_counter() - began, "torch.export")
+    return ExportSummary(
+        str(path),
+        Path(path).stat().st_size,
+        learner.ways,
+        tuple(map(str, class_names)),
+        time.perf_counter() - began,
+        "torch.export",
+    )
 
 
 # ---- ONNX: only where the packages are installed -------------------------------------------------
@@ -169,7 +180,9 @@ def export_onnx(learner: Learner, class_names: Sequence[str], path: str | os.Pat
     entry.key, entry.value = META_NAME, json.dumps(metadata(class_names))
     data = model.SerializeToString()
     atomic_write(path, lambda f: f.write(data))
-    return ExportSummary(str(path), len(data), learner.ways, tuple(map(str, class_names)), time.perf_counter() - began, "onnx")
+    return ExportSummary(
+        str(path), len(data), learner.ways, tuple(map(str, class_names)), time.perf_counter() - began, "onnx"
+    )
 
 
 # ---- reading an exported file back (predict --classifier) ----------------------------------------
@@ -195,11 +208,15 @@ def load_classifier(path: str | os.PathLike) -> ExportedClassifier:
     if not path.is_file():
         raise DataError(f"classifier file {path} does not exist; make one with `main.py export`")
     if not zipfile.is_zipfile(path):
-        raise DataError(f"{path} is not an exported classifier (not a torch.export archive); make one with `main.py export`")
+        raise DataError(
+            f"{path} is not an exported classifier (not a torch.export archive); make one with `main.py export`"
+        )
     try:
         with zipfile.ZipFile(path) as z:
             names = z.namelist()
-            meta_entry = next((n for n in names if n.endswith("/extra/" + META_NAME) or n == "extra/" + META_NAME), None)
+            meta_entry = next(
+                (n for n in names if n.endswith("/extra/" + META_NAME) or n == "extra/" + META_NAME), None
+            )
             if meta_entry is None:
                 raise DataError(f"{path} is not a Meta Playground classifier (no {META_NAME} inside)")
             info = json.loads(z.read(meta_entry).decode("utf-8"))
@@ -212,7 +229,7 @@ def load_classifier(path: str | os.PathLike) -> ExportedClassifier:
     names = info.get("class_names")
     if not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) for n in names):
         raise DataError(f"{path} lacks its class names; export it again")
-    # deserialising reports a data-dependent size it no longer needs (from bincount) as a warning: not the user's concern
+    # deserialising warns about a data-dependent size it no longer needs (from bincount): not the user's concern
     serde_log = logging.getLogger("torch._export.serde.serialize")
     level = serde_log.level
     serde_log.setLevel(logging.ERROR)
@@ -224,4 +241,3 @@ def load_classifier(path: str | os.PathLike) -> ExportedClassifier:
     finally:
         serde_log.setLevel(level)
     return ExportedClassifier(program.module(), names, info)
-

@@ -3,21 +3,68 @@
 can reuse the same network, and ``functional_call`` can swap in adapted
 parameters without cloning modules.
 
-BatchNorm follows the MAML paper: statistics always come from the current
-batch and no running statistics are kept, so nothing leaks between tasks.
+BatchNorm follows the MAML paper: statistics come from the current batch and
+no running statistics are kept, so nothing leaks between tasks. When an adapted
+learner scores queries (:func:`with_support`), the statistics come from the
+support rows alone, so a query's prediction never depends on the other queries
+scored with it (inductive scoring; ``scoring_protocol("transductive")`` restores
+statistics over the whole batch, for comparison with papers that use them).
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 IMAGE_SIZE = 28
+
+
+# set by with_support: BatchNorm takes its statistics from the first N rows of the batch (the support set)
+_STATISTICS_ROWS: contextvars.ContextVar[int | None] = contextvars.ContextVar("statistics_rows", default=None)
+# "inductive" (support-set statistics) or "transductive" (statistics over support and every query together)
+_PROTOCOL = contextvars.ContextVar("scoring_protocol", default="inductive")
+PROTOCOLS = ("inductive", "transductive")
+
+
+@contextlib.contextmanager
+def scoring_protocol(protocol: str) -> Iterator[None]:
+    """Score queries inductively (each on its own with the support set: the default) or transductively
+    (BatchNorm statistics over the support set and all queries of the batch), in this thread only."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; use inductive or transductive")
+    token = _PROTOCOL.set(protocol)
+    try:
+        yield
+    finally:
+        _PROTOCOL.reset(token)
+
+
+@contextlib.contextmanager
+def support_statistics(rows: int) -> Iterator[None]:
+    """Within this block (this thread), BatchNorm normalises every batch with the statistics of its
+    first ``rows`` rows, the support set (unless the protocol is transductive); see :func:`with_support`."""
+    token = _STATISTICS_ROWS.set(None if _PROTOCOL.get() == "transductive" else rows)
+    try:
+        yield
+    finally:
+        _STATISTICS_ROWS.reset(token)
+
+
+def with_support(fn: Callable[[torch.Tensor], torch.Tensor], support_x: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``fn(cat([support_x, x]))`` with BatchNorm statistics from the support rows alone.
+
+    The support rows come out exactly as ``fn(support_x)`` would give them, and each
+    query row depends only on the support set and itself: scored alone, in a batch
+    or shuffled, a query gets the same prediction (Bronskill et al., "TaskNorm",
+    ICML 2020, on why batch statistics over queries make scores unfair).
+    """
+    with support_statistics(len(support_x)):
+        return fn(torch.cat([support_x, x]))
 
 
 class TaskBatchNorm2d(nn.Module):
@@ -36,7 +83,11 @@ class TaskBatchNorm2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+        rows = _STATISTICS_ROWS.get()
+        if rows is None or rows >= x.shape[0]:  # (not len(x): torch.export keeps x.shape[0] symbolic)
+            return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+        var, mean = torch.var_mean(x[:rows], dim=(0, 2, 3), correction=0)
+        return F.batch_norm(x, mean, var, self.weight, self.bias, False, 0.0, self.eps)
 
 
 # batches at least this large run channels-last on the CPU (see Conv2d)

@@ -49,7 +49,9 @@ def read_support(path: str | os.PathLike) -> Support:
 
     root = Path(path)
     if not root.is_dir():
-        raise DataError(f"support folder {root} does not exist; give a class set or a folder with one subfolder per class")
+        raise DataError(
+            f"support folder {root} does not exist; give a class set or a folder with one subfolder per class"
+        )
     if (root / MANIFEST).is_file():
         cs = load_classset(root)
         images, labels = cs.tensors()
@@ -69,8 +71,11 @@ def query_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and is_image_file(f)
-                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            found = sorted(
+                f
+                for f in p.rglob("*")
+                if f.is_file() and is_image_file(f) and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            )
             if not found:
                 raise DataError(f"query folder {p} has no images (png, jpg, bmp, gif, tif, webp, ...)")
             files.extend(found)
@@ -95,12 +100,16 @@ class Classifier:
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """float [n, ways]: each image scored on its own with the support set."""
-        return np.concatenate([self._score_one(images[i:i + 1]) for i in range(len(images))]) if len(images) else \
-            np.zeros((0, len(self.class_names)), np.float32)
+        return (
+            np.concatenate([self._score_one(images[i : i + 1]) for i in range(len(images))])
+            if len(images)
+            else np.zeros((0, len(self.class_names)), np.float32)
+        )
 
     @classmethod
-    def adapted(cls, checkpoint: str | os.PathLike, support: str | os.PathLike, steps: int | None = None,
-                device: str = "cpu") -> tuple["Classifier", object]:
+    def adapted(
+        cls, checkpoint: str | os.PathLike, support: str | os.PathLike, steps: int | None = None, device: str = "cpu"
+    ) -> tuple["Classifier", object]:
         """Restore ``checkpoint``, adapt it to ``support`` as the window does; also return the learner."""
         from .adaptation import adapt_with_progress, predict_probabilities
         from .trainer import restore
@@ -115,7 +124,9 @@ class Classifier:
         from .export import load_classifier
 
         loaded = load_classifier(path)
-        return cls(loaded.class_names, lambda x: loaded.probabilities(torch.from_numpy(np.ascontiguousarray(x))).numpy())
+        return cls(
+            loaded.class_names, lambda x: loaded.probabilities(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+        )
 
 
 def predict_files(classifier: Classifier, files: Sequence[Path]) -> list[Prediction]:

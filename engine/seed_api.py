@@ -72,7 +72,12 @@ class MetaLearner:
     def train(self, loader: EpisodeLoader) -> list[dict]:
         """Meta-train for ``epochs`` passes over the loader; return one dict per meta-iteration."""
         resize_head(self.model, loader.ways)
-        config = AlgoConfig(ways=loader.ways, inner_steps=self.inner_steps, inner_lr=self.inner_lr, first_order=self.algorithm_name == "fomaml")
+        config = AlgoConfig(
+            ways=loader.ways,
+            inner_steps=self.inner_steps,
+            inner_lr=self.inner_lr,
+            first_order=self.algorithm_name == "fomaml",
+        )
         self.algorithm = build_algorithm(self.algorithm_name, self.model, config)
         optimizer = torch.optim.Adam(self.algorithm.outer_parameters(), lr=self.learning_rate)
         history = []

@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .data.base import DataError
+from .errors import DataError
 
 SIZE = 28
 BOX = 22  # longer side of the ink box in output pixels: MNIST uses 20 in 28; the built-in glyphs measure a median 22
@@ -187,6 +187,8 @@ def render_strokes(
     return np.asarray(img, dtype=np.float32) / 255.0
 
 
-def strokes_to_input(strokes: Sequence[np.ndarray], canvas: tuple[int, int] = (280, 280), brush: float = 16.0) -> np.ndarray:
+def strokes_to_input(
+    strokes: Sequence[np.ndarray], canvas: tuple[int, int] = (280, 280), brush: float = 16.0
+) -> np.ndarray:
     """Stroke point lists -> the model's uint8 [28, 28] (see :func:`sketch_to_input`)."""
     return sketch_to_input(render_strokes(strokes, canvas, brush))

@@ -35,9 +35,9 @@ import torch
 
 from .algorithms.base import Algorithm
 from .allocator import keep_freed_memory
+from .build import build_model_and_algorithm
+from .config import TrainConfig
 from .tasks import Task
-
-
 
 # A helper runs at this lower priority: on a busy machine the scheduler then serves the window's
 # thread first (with both cores computing, a GUI probe measured p99 45 ms and 77 ms stalls
@@ -103,9 +103,6 @@ def serve(fd: int) -> None:
         os.nice(HELPER_NICENESS)
     except OSError:  # not permitted here: run at the parent's priority
         pass
-    from .config import TrainConfig
-    from .trainer import build_model_and_algorithm
-
     algo = build_model_and_algorithm(TrainConfig.from_dict(config), torch.device("cpu"))
     params = list(algo.outer_parameters())
     targets = params + algo.shared_state()  # what the parent sends each step, in this order
@@ -142,10 +139,14 @@ class _Helper:
 
     def __init__(self, config: dict) -> None:
         ours, theirs = socket.socketpair()
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))}
+        path = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "PYTHONPATH": path}
         code = f"from engine.task_workers import serve; serve({theirs.fileno()})"
         self.process = subprocess.Popen(
-            [sys.executable, "-c", code], pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
+            [sys.executable, "-c", code],
+            pass_fds=[theirs.fileno()],
+            env=env,
+            stdin=subprocess.DEVNULL,
         )
         theirs.close()
         self.conn = Connection(ours.detach())
@@ -218,7 +219,9 @@ class TaskWorkers:
                 self._drop(helper, "a helper process could not start")
         return ready
 
-    def meta_gradient(self, algo: Algorithm, tasks: list[Task], should_stop: Callable[[], bool] | None = None, precision: str = "fp32") -> tuple[float, float]:
+    def meta_gradient(
+        self, algo: Algorithm, tasks: list[Task], should_stop: Callable[[], bool] | None = None, precision: str = "fp32"
+    ) -> tuple[float, float]:
         """``algo.meta_gradient(tasks)`` computed by this process and the ready helpers together.
 
         Leaves the mean meta-gradient over all ``tasks`` in ``.grad`` and
@@ -261,7 +264,9 @@ class TaskWorkers:
                 p.grad.div_(len(tasks))
         return total_loss / len(tasks), total_acc / len(tasks)
 
-    def evaluate(self, algo: Algorithm, tasks: list[Task], should_stop: Callable[[], bool] | None = None) -> list[float]:
+    def evaluate(
+        self, algo: Algorithm, tasks: list[Task], should_stop: Callable[[], bool] | None = None
+    ) -> list[float]:
         """``[algo.evaluate(t) for t in tasks]``, in order, computed by this process and the ready helpers.
 
         A stop request between this process's tasks raises ``Interrupted`` (the
@@ -296,7 +301,7 @@ class TaskWorkers:
         values = _pack_tensors(list(algo.outer_parameters()) + algo.shared_state())
         start, sent = shares[0], []
         for helper, size in zip(ready, shares[1:]):
-            part = tasks[start:start + size]
+            part = tasks[start : start + size]
             start += size
             try:
                 helper.send((kind, values, [_pack_task(t) for t in part], precision))

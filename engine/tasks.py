@@ -86,7 +86,11 @@ class TaskSampler:
         if len(self.classes) < ways:
             short = [f"{n} ({k})" for n, k in pool.short_classes(need, split)]
             more = f" and {len(short) - 50} more" if len(short) > 50 else ""
-            detail = f" ({len(short)} classes have fewer than {need} examples: {', '.join(short[:50])}{more})" if short else ""
+            detail = (
+                f" ({len(short)} classes have fewer than {need} examples: {', '.join(short[:50])}{more})"
+                if short
+                else ""
+            )
             raise DataError(
                 f"{ways}-way tasks need {ways} classes with at least {need} examples each in the "
                 f"{split} split of {pool.name}, but only {len(self.classes)} qualify{detail}; "

@@ -12,71 +12,28 @@ from __future__ import annotations
 
 import itertools
 import math
-import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Generator, Iterable, Iterator
 
 import torch
 
-from .algorithms import Algorithm, Interrupted, build_algorithm
+from .algorithms import Algorithm, Interrupted
 from .allocator import keep_freed_memory, release_freed_memory
+from .build import build_model_and_algorithm, resolve_device
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig
+from .control import RunControl
 from .data import ClassPool, DataError, load_source
 from .distributed import DistContext, broadcast_int, broadcast_parameters, shard, sync_step
 from .events import Event, Finished, IterationMetrics, Started, ValidationMetrics
 from .metrics import mean_ci95
-from .models import build_backbone
 from .task_workers import TaskWorkers, evaluate_each, plan_workers
 from .tasks import Task, TaskSampler
 
 _run_ids = itertools.count(1)
 WARMUP_ITERATIONS = 3  # excluded from tasks/s (allocator and cache warm-up)
 DIVERGED_LOSS = 1e6  # a cross-entropy this large (logit gaps of 1e6) has blown up even if still finite
-
-
-class RunControl:
-    """Thread-safe stop and pause requests, checked by the loop between steps."""
-
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._running = threading.Event()
-        self._running.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._running.set()
-
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    def wait_while_paused(self) -> float:
-        """Block while paused; return the seconds spent waiting."""
-        if self._running.is_set():
-            return 0.0
-        start = time.perf_counter()
-        self._running.wait()
-        return time.perf_counter() - start
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise DataError("--device cuda was asked for, but no CUDA GPU is available; use --device cpu")
-    return torch.device(name)
 
 
 @dataclass
@@ -149,28 +106,28 @@ def meta_step(
     return loss, acc
 
 
-def meta_train_steps(algo: Algorithm, optimizer: torch.optim.Optimizer, batches: Iterable[list[Task]]) -> Iterator[tuple[float, float]]:
+def meta_train_steps(
+    algo: Algorithm, optimizer: torch.optim.Optimizer, batches: Iterable[list[Task]]
+) -> Iterator[tuple[float, float]]:
     """Run :func:`meta_step` over an iterable of meta-batches, yielding (loss, accuracy)."""
     device = next(algo.model.parameters()).device
     for tasks in batches:
         yield meta_step(algo, optimizer, [t.to(device) for t in tasks])
 
 
-def build_model_and_algorithm(config: TrainConfig, device: torch.device) -> Algorithm:
-    """The model and algorithm a config describes, on ``device`` (seeded init)."""
-    torch.manual_seed(config.seed)
-    model = build_backbone(config.backbone, config.ways).to(device)
-    return build_algorithm(config.algo, model, config.algo_config(device.type))
-
-
 def evaluate(
-    algo: Algorithm, tasks: Iterable[Task], device: torch.device, should_stop: Callable[[], bool] | None = None,
+    algo: Algorithm,
+    tasks: Iterable[Task],
+    device: torch.device,
+    should_stop: Callable[[], bool] | None = None,
     workers: TaskWorkers | None = None,
 ) -> tuple[float, float]:
     """Mean accuracy and 95% CI over ``tasks`` (adapt on support, score queries); ``workers`` share
     the episodes with helper processes (the same accuracies, in the same order)."""
     tasks = [t.to(device) for t in tasks]
-    return mean_ci95(workers.evaluate(algo, tasks, should_stop) if workers is not None else evaluate_each(algo, tasks, should_stop))
+    return mean_ci95(
+        workers.evaluate(algo, tasks, should_stop) if workers is not None else evaluate_each(algo, tasks, should_stop)
+    )
 
 
 def restore(checkpoint: str, device: str | torch.device = "cpu") -> tuple[Algorithm, TrainConfig, dict]:
@@ -198,7 +155,10 @@ def restore(checkpoint: str, device: str | torch.device = "cpu") -> tuple[Algori
 
 
 def run(
-    config: TrainConfig, control: RunControl | None = None, pool: ClassPool | None = None, dist: DistContext | None = None,
+    config: TrainConfig,
+    control: RunControl | None = None,
+    pool: ClassPool | None = None,
+    dist: DistContext | None = None,
     algo: Algorithm | None = None,
 ) -> Iterator[Event]:
     """Meta-train as described by ``config``; yield one event per step.
@@ -210,159 +170,242 @@ def run(
     ``dist`` (from :func:`engine.distributed.init_from_env`, made by the CLI)
     splits the meta-batch across processes; only rank 0 validates and writes
     checkpoints, and its stop / time-budget decision is broadcast each iteration.
-    """
-    config.validate()
-    keep_freed_memory()
-    dist = dist or DistContext()
-    share, offset = shard(config.meta_batch, dist)
-    control = control or RunControl()
-    run_id = next(_run_ids)
-    device = resolve_device(config.device)
-    if pool is None:
-        pool = load_source(config.dataset, config.data_root, rotations=config.rotations, seed=config.seed)
-    train = TaskSampler(pool, "train", config.ways, config.shots, config.queries, seed=config.seed, augment=config.augment)
-    val = TaskSampler(pool, "val", config.ways, config.shots, config.queries, seed=config.seed) if config.val_every and dist.is_main else None
 
-    history, start, payload = History(), 0, None
-    if config.resume:
-        algo, saved, payload = restore(config.checkpoint, device)
+    The three phases are :class:`_Training`'s ``__init__`` (data, model,
+    optimiser), :meth:`_Training.step` (one meta-iteration) and
+    :meth:`_Training.finish` (last validation, checkpoint, ``Finished``).
+    """
+    training = _Training(config, control or RunControl(), pool, dist or DistContext(), algo)
+    yield training.started()
+    training.begin()
+    try:
+        for iteration in range(training.start, config.iterations):
+            if not (yield from training.step(iteration)):
+                break
+    except Interrupted:
+        training.reason = "stopped"
+    finally:
+        training.close_helpers()
+    yield from training.finish()
+
+
+class _Training:
+    """One run of :func:`run`: what its phases share (the generator's state, split into readable parts)."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        control: RunControl,
+        pool: ClassPool | None,
+        dist: DistContext,
+        algo: Algorithm | None,
+    ) -> None:
+        """Set up: validate, load the data, build (or restore) the model and its optimiser."""
+        config.validate()
+        keep_freed_memory()
+        self.config, self.control, self.dist = config, control, dist
+        self.share, self.offset = shard(config.meta_batch, dist)
+        self.run_id = next(_run_ids)
+        self.device = device = resolve_device(config.device)
+        if pool is None:
+            pool = load_source(config.dataset, config.data_root, rotations=config.rotations, seed=config.seed)
+        self.pool = pool
+        self.train = TaskSampler(
+            pool, "train", config.ways, config.shots, config.queries, seed=config.seed, augment=config.augment
+        )
+        self.val = (
+            TaskSampler(pool, "val", config.ways, config.shots, config.queries, seed=config.seed)
+            if config.val_every and dist.is_main
+            else None
+        )
+        self.history, self.start, payload = History(), 0, None
+        if config.resume:
+            algo, payload = self._resume()
+        elif algo is None:
+            algo = build_model_and_algorithm(config, device)
+        self.algo = algo
+        self.optimizer = torch.optim.Adam(algo.outer_parameters(), lr=config.outer_lr)
+        if payload is not None and payload.get("optimizer"):
+            self.optimizer.load_state_dict(payload["optimizer"])
+        broadcast_parameters(algo.outer_parameters(), dist)  # every rank starts from rank 0's weights
+        if dist.rank:
+            torch.manual_seed(config.seed + dist.rank)  # per-task randomness (e.g. label slots) differs across ranks
+        self.sync = (lambda loss, acc: sync_step(algo.outer_parameters(), loss, acc, dist)) if dist.enabled else None
+        self.processes = plan_workers(config.workers, algo, device, self.share, dist.enabled)
+        self.workers: TaskWorkers | None = None
+        self.reason, self.message = "completed", ""
+        self.last_val: tuple[float, float] | None = None
+
+    def _resume(self) -> tuple[Algorithm, dict]:
+        config = self.config
+        algo, saved, payload = restore(config.checkpoint, self.device)
         for key in ("algo", "backbone", "ways"):
             if getattr(saved, key) != getattr(config, key):
                 raise DataError(
                     f"cannot resume: the checkpoint was trained with {key}={getattr(saved, key)}, "
                     f"this run asks for {getattr(config, key)}"
                 )
-        history, start = History.from_dict(payload.get("history", {})), int(payload.get("iteration", 0))
-    elif algo is None:
-        algo = build_model_and_algorithm(config, device)
-    optimizer = torch.optim.Adam(algo.outer_parameters(), lr=config.outer_lr)
-    if payload is not None and payload.get("optimizer"):
-        optimizer.load_state_dict(payload["optimizer"])
-    broadcast_parameters(algo.outer_parameters(), dist)  # every rank starts from rank 0's weights
-    if dist.rank:
-        torch.manual_seed(config.seed + dist.rank)  # per-task randomness (e.g. label slots) differs across ranks
-    sync = (lambda loss, acc: sync_step(algo.outer_parameters(), loss, acc, dist)) if dist.enabled else None
+        self.history, self.start = History.from_dict(payload.get("history", {})), int(payload.get("iteration", 0))
+        return algo, payload
 
-    def save(iteration: int) -> None:
-        if config.checkpoint and dist.is_main:
+    def started(self) -> Started:
+        parameters = sum(p.numel() for p in self.algo.model.parameters())
+        return Started(
+            self.run_id,
+            self.config.to_dict(),
+            self.pool.summary(),
+            str(self.device),
+            parameters,
+            self.start,
+            self.processes,
+        )
+
+    def begin(self) -> None:
+        """Fix the validation episodes, start the clock and the helper processes."""
+        self.val_tasks = self.val.fixed(self.config.val_episodes) if self.val else []
+        # a stop mid-step would leave the other ranks waiting in a collective: distributed runs stop between steps
+        self.stop = None if self.dist.enabled else (lambda: self.control.stop_requested)
+        self.began = time.perf_counter()
+        self.paused = 0.0
+        self.timed_seconds, self.timed_tasks = 0.0, 0  # meta-steps after the warm-up only (no validation, no pauses)
+        # helpers start now and join once ready (about 2 s); the run does not wait for them
+        self.workers = TaskWorkers(self.config.to_dict(), self.processes) if self.processes > 1 else None
+
+    def step(self, iteration: int) -> Generator[Event, None, bool]:
+        """One meta-iteration and its events (and a validation when due); False when the run ends here."""
+        config, history = self.config, self.history
+        self.paused += self.control.wait_while_paused()
+        verdict = 1 if self.control.stop_requested else 0
+        if (
+            not verdict
+            and config.time_budget is not None
+            and time.perf_counter() - self.began - self.paused >= config.time_budget
+        ):
+            verdict = 2
+        verdict = broadcast_int(verdict, self.dist)  # rank 0 decides, every rank follows
+        if verdict:
+            self.reason = ("stopped", "time budget")[verdict - 1]
+            return False
+        step_began = time.perf_counter()
+        tasks = [t.to(self.device) for t in self.train.batch(iteration, self.share, self.offset)]
+        try:
+            loss, acc = meta_step(
+                self.algo,
+                self.optimizer,
+                tasks,
+                should_stop=self.stop,
+                sync=self.sync,
+                precision=config.precision,
+                workers=self.workers,
+            )
+        except Diverged as exc:
+            self.reason = "diverged"
+            self.message = (
+                f"the loss became {exc.loss:.3g} at iteration {iteration + 1}; training stopped and the last "
+                "good weights were kept. Lower the inner or outer learning rate."
+            )
+            return False
+        except (MemoryError, RuntimeError) as exc:  # torch.OutOfMemoryError is a RuntimeError
+            if not isinstance(exc, MemoryError) and "out of memory" not in str(exc).lower():
+                raise
+            self._out_of_memory(iteration)
+            return False
+        done = iteration + 1
+        history.iteration.append(done)
+        history.loss.append(loss)
+        history.accuracy.append(acc)
+        now = time.perf_counter()
+        if done - self.start > WARMUP_ITERATIONS:
+            self.timed_seconds += now - step_began
+            self.timed_tasks += len(tasks) * self.dist.world_size  # the global meta-batch, all ranks step together
+        shared = 1 + (self.workers.active() if self.workers is not None else 0)
+        yield IterationMetrics(
+            self.run_id, done, config.iterations, loss, acc, now - self.began - self.paused, self.tps(), shared
+        )
+        if self.val and config.val_every and (done % config.val_every == 0 or done == config.iterations):
+            event = self.validate(done)
+            self.save(done)
+            yield event
+        return True
+
+    def _out_of_memory(self, iteration: int) -> None:
+        config = self.config
+        self.optimizer.zero_grad(set_to_none=True)  # the step was not applied: the weights are the last good ones
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        self.reason = "out of memory"
+        self.message = (
+            f"out of memory at iteration {iteration + 1} with {config.meta_batch} tasks of "
+            f"{config.ways}x({config.shots}+{config.queries}) images; training stopped and the last good "
+            "weights were kept. Use a smaller --meta-batch or --queries (or fewer --inner-steps)."
+        )
+
+    def tps(self) -> float:
+        return self.timed_tasks / self.timed_seconds if self.timed_tasks else 0.0
+
+    def validate(self, done: int) -> ValidationMetrics:
+        acc, ci = evaluate(self.algo, self.val_tasks, self.device, should_stop=self.stop, workers=self.workers)
+        self.history.val_iteration.append(done)
+        self.history.val_accuracy.append(acc)
+        self.history.val_ci95.append(ci)
+        self.last_val = (acc, ci)
+        return ValidationMetrics(self.run_id, done, acc, ci, len(self.val_tasks))
+
+    def save(self, iteration: int) -> None:
+        config = self.config
+        if config.checkpoint and self.dist.is_main:
             save_checkpoint(
                 config.checkpoint,
                 config=config.replace(resume=False).to_dict(),
-                model_state=algo.model.state_dict(),
-                extra_state=algo.extra_state(),
-                optimizer_state=optimizer.state_dict(),
-                history=history.to_dict(),
+                model_state=self.algo.model.state_dict(),
+                extra_state=self.algo.extra_state(),
+                optimizer_state=self.optimizer.state_dict(),
+                history=self.history.to_dict(),
                 iteration=iteration,
             )
 
-    def validate(done: int) -> ValidationMetrics:
-        acc, ci = evaluate(algo, val_tasks, device, should_stop=stop, workers=workers)
-        history.val_iteration.append(done)
-        history.val_accuracy.append(acc)
-        history.val_ci95.append(ci)
-        return ValidationMetrics(run_id, done, acc, ci, len(val_tasks))
+    def close_helpers(self) -> None:
+        if self.workers is not None:
+            self.workers.close()
 
-    processes = plan_workers(config.workers, algo, device, share, dist.enabled)
-    yield Started(
-        run_id, config.to_dict(), pool.summary(), str(device), sum(p.numel() for p in algo.model.parameters()), start, processes,
-    )
-    val_tasks = val.fixed(config.val_episodes) if val else []
-    # a stop mid-step would leave the other ranks waiting in a collective: distributed runs stop between steps
-    stop = None if dist.enabled else (lambda: control.stop_requested)
-    began = time.perf_counter()
-    paused = 0.0
-    timed_seconds, timed_tasks = 0.0, 0  # meta-steps after the warm-up only (no validation, no pauses)
-    reason, message, iteration = "completed", "", start
-    last_val: tuple[float, float] | None = None
-    # helpers start now and join once ready (about 2 s); the run does not wait for them
-    workers = TaskWorkers(config.to_dict(), processes) if processes > 1 else None
-    try:
-        for iteration in range(start, config.iterations):
-            paused += control.wait_while_paused()
-            verdict = 1 if control.stop_requested else 0
-            if not verdict and config.time_budget is not None and time.perf_counter() - began - paused >= config.time_budget:
-                verdict = 2
-            verdict = broadcast_int(verdict, dist)  # rank 0 decides, every rank follows
-            if verdict:
-                reason = ("stopped", "time budget")[verdict - 1]
-                break
-            step_began = time.perf_counter()
-            tasks = [t.to(device) for t in train.batch(iteration, share, offset)]
-            try:
-                loss, acc = meta_step(algo, optimizer, tasks, should_stop=stop, sync=sync, precision=config.precision, workers=workers)
-            except Diverged as exc:
-                reason = "diverged"
-                message = (
-                    f"the loss became {exc.loss:.3g} at iteration {iteration + 1}; training stopped and the last "
-                    "good weights were kept. Lower the inner or outer learning rate."
-                )
-                break
-            except (MemoryError, RuntimeError) as exc:  # torch.OutOfMemoryError is a RuntimeError
-                if not isinstance(exc, MemoryError) and "out of memory" not in str(exc).lower():
-                    raise
-                optimizer.zero_grad(set_to_none=True)  # the step was not applied: the weights are the last good ones
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
-                reason = "out of memory"
-                message = (
-                    f"out of memory at iteration {iteration + 1} with {config.meta_batch} tasks of "
-                    f"{config.ways}x({config.shots}+{config.queries}) images; training stopped and the last good "
-                    "weights were kept. Use a smaller --meta-batch or --queries (or fewer --inner-steps)."
-                )
-                break
-            done = iteration + 1
-            history.iteration.append(done)
-            history.loss.append(loss)
-            history.accuracy.append(acc)
-            now = time.perf_counter()
-            if done - start > WARMUP_ITERATIONS:
-                timed_seconds += now - step_began
-                timed_tasks += len(tasks) * dist.world_size  # the global meta-batch, all ranks step together
-            tps = timed_tasks / timed_seconds if timed_tasks else 0.0
-            shared = 1 + (workers.active() if workers is not None else 0)
-            yield IterationMetrics(run_id, done, config.iterations, loss, acc, now - began - paused, tps, shared)
-            if val and config.val_every and (done % config.val_every == 0 or done == config.iterations):
-                event = validate(done)
-                last_val = (event.accuracy, event.ci95)
-                save(done)
-                yield event
-        else:
-            iteration = config.iterations
-    except Interrupted:
-        reason = "stopped"
-    finally:
-        if workers is not None:
-            workers.close()
-    lost_helpers = workers.problems if workers is not None else []
-    done = history.iteration[-1] if history.iteration else start
-    if val and reason in ("completed", "time budget") and done > start and (not history.val_iteration or history.val_iteration[-1] != done):
-        try:  # a final validation of the last weights; a stop request still cuts it short
-            event = validate(done)
-            last_val = (event.accuracy, event.ci95)
-            yield event
-        except Interrupted:
-            pass
-    save(done)
-    release_freed_memory()  # the working set goes back to the OS while the app idles
-    seconds = time.perf_counter() - began - paused
-    tps = timed_tasks / timed_seconds if timed_tasks else 0.0
-    if not message:
-        budget = f"time budget of {config.time_budget:g} s reached" if config.time_budget else ""
-        message = {"completed": "finished", "time budget": budget, "stopped": "stopped"}[reason] + f" after {done} iterations"
-    if lost_helpers:  # the run went on without them: say so once
-        message += f" ({lost_helpers[0]}; its share of the tasks was computed in this process)"
-    yield Finished(
-        run_id,
-        iterations=done,
-        seconds=seconds,
-        reason=reason,
-        message=message,
-        checkpoint=config.checkpoint,
-        tasks_per_second=tps,
-        train_loss=history.loss[-1] if history.loss else float("nan"),
-        train_acc=history.accuracy[-1] if history.accuracy else float("nan"),
-        val_acc=last_val[0] if last_val else None,
-        val_ci95=last_val[1] if last_val else None,
-        history=history.to_dict(),
-        world_size=dist.world_size,
-    )
+    def finish(self) -> Iterator[Event]:
+        """A last validation of the final weights (unless just done), the checkpoint, then ``Finished``."""
+        config, history = self.config, self.history
+        lost_helpers = self.workers.problems if self.workers is not None else []
+        done = history.iteration[-1] if history.iteration else self.start
+        if (
+            self.val
+            and self.reason in ("completed", "time budget")
+            and done > self.start
+            and (not history.val_iteration or history.val_iteration[-1] != done)
+        ):
+            try:  # a stop request still cuts it short
+                yield self.validate(done)
+            except Interrupted:
+                pass
+        self.save(done)
+        release_freed_memory()  # the working set goes back to the OS while the app idles
+        seconds = time.perf_counter() - self.began - self.paused
+        message = self.message
+        if not message:
+            budget = f"time budget of {config.time_budget:g} s reached" if config.time_budget else ""
+            message = {"completed": "finished", "time budget": budget, "stopped": "stopped"}[
+                self.reason
+            ] + f" after {done} iterations"
+        if lost_helpers:  # the run went on without them: say so once
+            message += f" ({lost_helpers[0]}; its share of the tasks was computed in this process)"
+        yield Finished(
+            self.run_id,
+            iterations=done,
+            seconds=seconds,
+            reason=self.reason,
+            message=message,
+            checkpoint=config.checkpoint,
+            tasks_per_second=self.tps(),
+            train_loss=history.loss[-1] if history.loss else float("nan"),
+            train_acc=history.accuracy[-1] if history.accuracy else float("nan"),
+            val_acc=self.last_val[0] if self.last_val else None,
+            val_ci95=self.last_val[1] if self.last_val else None,
+            history=history.to_dict(),
+            world_size=self.dist.world_size,
+        )

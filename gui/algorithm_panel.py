@@ -7,8 +7,6 @@ main window in the red label under this panel.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -22,15 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.api import AlgorithmInfo
+
 BACKBONE_LABELS = {"conv4": "Conv-4 (standard)", "seed": "ConvNet (seed article)"}
-
-
-@dataclass(frozen=True)
-class AlgorithmInfo:
-    name: str
-    available: bool
-    summary: str = ""
-    paper: str = ""
 
 
 def _spin(low: int, high: int, tip: str, step: int = 1) -> QSpinBox:
@@ -83,8 +75,16 @@ class AlgorithmPanel(QGroupBox):
         self.shots = _spin(0, 50, "K-shot: labelled examples per class the model sees before answering")
         self.queries = _spin(0, 50, "Query examples per class the model is scored on in each task")
         self.meta_batch = _spin(0, 256, "Tasks averaged into one meta-gradient step")
-        self.inner_steps = _spin(0, 50, "Gradient steps on the support set per task (MAML family; ProtoNet and SimpleShot ignore it)")
-        self.inner_lr = _double(0.0, 10.0, 4, 0.05, "Learning rate of those support-set steps (MAML family; ProtoNet and SimpleShot ignore it)")
+        self.inner_steps = _spin(
+            0, 50, "Gradient steps on the support set per task (MAML family; ProtoNet and SimpleShot ignore it)"
+        )
+        self.inner_lr = _double(
+            0.0,
+            10.0,
+            4,
+            0.05,
+            "Learning rate of those support-set steps (MAML family; ProtoNet and SimpleShot ignore it)",
+        )
         self.outer_lr = _double(0.0, 1.0, 5, 0.0005, "Adam learning rate of the meta-update (the slow, outer loop)")
         self.iterations = _spin(0, 1_000_000, "How many meta-iterations (meta-batches) to train for", step=100)
         self.budget_check = QCheckBox("stop after")
@@ -92,22 +92,37 @@ class AlgorithmPanel(QGroupBox):
         self.time_budget = _double(1.0, 86_400.0, 0, 10.0, "Training-time budget in seconds (pauses not counted)")
         self.time_budget.setSuffix(" s")
         self.time_budget.setValue(60.0)
-        self.val_every = _spin(0, 100_000, "Measure accuracy on held-out validation classes every this many iterations (0 turns it off)", step=10)
-        self.val_episodes = _spin(0, 10_000, "Validation tasks per measurement (more: a tighter 95% CI, but slower)", step=10)
+        self.val_every = _spin(
+            0,
+            100_000,
+            "Measure accuracy on held-out validation classes every this many iterations (0 turns it off)",
+            step=10,
+        )
+        self.val_episodes = _spin(
+            0, 10_000, "Validation tasks per measurement (more: a tighter 95% CI, but slower)", step=10
+        )
         self.seed = _spin(0, 2**31 - 1, "Random seed: the same seed and settings give the same run")
         self.device_combo = QComboBox()
         self.device_combo.addItem("CPU", "cpu")
         if cuda:
             self.device_combo.addItem("CUDA (GPU)", "cuda")
-        self.device_combo.setToolTip("Where the network runs" + ("" if cuda else " (no CUDA GPU was found on this computer)"))
-        self.workers = _spin(0, 64, "CPU processes that share each meta-batch, one core each: the same meta-gradient, "
-                                    "about 1.4x faster on 2 cores (BENCHMARKS.md). Auto uses one per core, at most 2; "
-                                    "GPU runs always use one.")
+        self.device_combo.setToolTip(
+            "Where the network runs" + ("" if cuda else " (no CUDA GPU was found on this computer)")
+        )
+        self.workers = _spin(
+            0,
+            64,
+            "CPU processes that share each meta-batch, one core each: the same meta-gradient, "
+            "about 1.4x faster on 2 cores (BENCHMARKS.md). Auto uses one per core, at most 2; "
+            "GPU runs always use one.",
+        )
         self.workers.setSpecialValueText("Auto")
         self.augment_check = QCheckBox("jitter training images")
-        self.augment_check.setToolTip("Distort each training image by a small random rotation, scale, shear and shift, so the "
-                                      "model learns what does not matter about a drawing; validation and your own support "
-                                      "images are used as they are. Helps most when there are few training classes.")
+        self.augment_check.setToolTip(
+            "Distort each training image by a small random rotation, scale, shear and shift, so the "
+            "model learns what does not matter about a drawing; validation and your own support "
+            "images are used as they are. Helps most when there are few training classes."
+        )
 
         budget_row = QHBoxLayout()
         budget_row.setContentsMargins(0, 0, 0, 0)
@@ -119,7 +134,14 @@ class AlgorithmPanel(QGroupBox):
         iterations_row.addLayout(budget_row, 1)
         task_row = QHBoxLayout()
         task_row.setContentsMargins(0, 0, 0, 0)
-        for label, box in (("", self.ways), ("-way", None), ("", self.shots), ("-shot", None), ("", self.queries), ("queries", None)):
+        for label, box in (
+            ("", self.ways),
+            ("-way", None),
+            ("", self.shots),
+            ("-shot", None),
+            ("", self.queries),
+            ("queries", None),
+        ):
             task_row.addWidget(box if box is not None else QLabel(label))
         val_row = QHBoxLayout()
         val_row.setContentsMargins(0, 0, 0, 0)
@@ -145,7 +167,18 @@ class AlgorithmPanel(QGroupBox):
         form.addRow("Augment", self.augment_check)
 
         self.set_values(self.defaults)
-        for box in (self.ways, self.shots, self.queries, self.meta_batch, self.inner_steps, self.iterations, self.val_every, self.val_episodes, self.seed, self.workers):
+        for box in (
+            self.ways,
+            self.shots,
+            self.queries,
+            self.meta_batch,
+            self.inner_steps,
+            self.iterations,
+            self.val_every,
+            self.val_episodes,
+            self.seed,
+            self.workers,
+        ):
             box.valueChanged.connect(self._on_changed)
         for box in (self.inner_lr, self.outer_lr, self.time_budget):
             box.valueChanged.connect(self._on_changed)
@@ -184,7 +217,18 @@ class AlgorithmPanel(QGroupBox):
         """Set every known field in ``values`` (unknown or impossible choices are skipped)."""
         self._loading = True
         try:
-            for key in ("ways", "shots", "queries", "meta_batch", "inner_steps", "iterations", "val_every", "val_episodes", "seed", "workers"):
+            for key in (
+                "ways",
+                "shots",
+                "queries",
+                "meta_batch",
+                "inner_steps",
+                "iterations",
+                "val_every",
+                "val_episodes",
+                "seed",
+                "workers",
+            ):
                 if isinstance(values.get(key), (int, float)):
                     getattr(self, key).setValue(int(values[key]))
             for key in ("inner_lr", "outer_lr"):
@@ -199,7 +243,11 @@ class AlgorithmPanel(QGroupBox):
             device = values.get("device")
             if device == "auto":
                 device = "cuda" if self.device_combo.findData("cuda") >= 0 else "cpu"
-            for combo, value in ((self.algo_combo, values.get("algo")), (self.backbone_combo, values.get("backbone")), (self.device_combo, device)):
+            for combo, value in (
+                (self.algo_combo, values.get("algo")),
+                (self.backbone_combo, values.get("backbone")),
+                (self.device_combo, device),
+            ):
                 index = combo.findData(value)
                 if index >= 0 and combo.model().item(index).isEnabled():
                     combo.setCurrentIndex(index)

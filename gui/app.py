@@ -22,7 +22,9 @@ import sys
 XCB_PACKAGES = "libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxcb-image0 libxcb-render-util0 libxkbcommon-x11-0"
 
 
-def display_problem(env: dict | None = None, platform: str | None = None, find_library=ctypes.util.find_library) -> str | None:
+def display_problem(
+    env: dict | None = None, platform: str | None = None, find_library=ctypes.util.find_library
+) -> str | None:
     """Why Qt would abort opening a window here, in one line; None if it should work."""
     env = os.environ if env is None else env
     platform = sys.platform if platform is None else platform
@@ -30,11 +32,15 @@ def display_problem(env: dict | None = None, platform: str | None = None, find_l
     if not platform.startswith("linux") or (qpa and not qpa.startswith("xcb")):
         return None
     if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
-        return ("Meta Playground cannot open a window: no display was found (DISPLAY is not set). "
-                "Run it on a desktop, or headless with QT_QPA_PLATFORM=offscreen.")
+        return (
+            "Meta Playground cannot open a window: no display was found (DISPLAY is not set). "
+            "Run it on a desktop, or headless with QT_QPA_PLATFORM=offscreen."
+        )
     if (qpa.startswith("xcb") or not env.get("WAYLAND_DISPLAY")) and find_library("xcb-cursor") is None:
-        return (f"Meta Playground cannot open a window: Qt's xcb plugin needs system libraries. Install them "
-                f"(Debian/Ubuntu: sudo apt-get install {XCB_PACKAGES}) or run headless with QT_QPA_PLATFORM=offscreen.")
+        return (
+            f"Meta Playground cannot open a window: Qt's xcb plugin needs system libraries. Install them "
+            f"(Debian/Ubuntu: sudo apt-get install {XCB_PACKAGES}) or run headless with QT_QPA_PLATFORM=offscreen."
+        )
     return None
 
 

@@ -1,58 +1,44 @@
-"""Run one blocking call (import the engine, load a data set, open a model) off the GUI thread.
+"""Run one blocking call (import the engine, load a data set, adapt, open a model) off the GUI thread.
 
-A :class:`BackgroundCall` is a ``QThread`` that runs a function once and
-delivers its result or its error message to the GUI thread through queued
-signals. Running calls are kept alive in a registry so that
-:func:`wait_for_background` can drain them before the application exits
-(no thread left behind).
+The one mechanism for one-shot calls is superqt's worker (``create_worker``,
+a ``QRunnable`` on Qt's global thread pool, kept alive by superqt until it
+ends). :func:`run_in_background` adds what every caller wants on top: the
+outcome delivered on the GUI thread to ``on_done`` or, as a message in words,
+to ``on_error``, and nothing delivered once the widget that asked has been
+destroyed. :func:`wait_for_background` drains the calls before the application
+exits (no thread left behind).
+
+Meta-training and compare runs are not one-shot calls and keep a thread of their
+own (:mod:`gui.training_controller` says why).
 """
 
 from __future__ import annotations
 
 import traceback
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from PySide6.QtCore import QThread, Signal
+import shiboken6
+from PySide6.QtCore import QObject, QThreadPool
 
-_running: set["BackgroundCall"] = set()
+from engine.api import DataError
+
+if TYPE_CHECKING:
+    from superqt.utils import FunctionWorker
+
+# superqt is imported on the first call (after the window is shown): importing it costs ~0.18 s of launch time
+
+#: Threads of the global pool: Qt's default is one per core (2 here), which would queue an Adapt
+#: behind a data set that is still decoding; these calls mostly wait or run short bursts.
+MIN_POOL_THREADS = 8
 
 
 def describe_error(exc: BaseException) -> str:
-    """An exception in words: engine DataErrors carry their own message, others get their type."""
-    if isinstance(exc, ValueError) and type(exc).__name__ in ("DataError", "CheckpointError"):
+    """An exception in words: engine DataErrors (CheckpointErrors too) carry their own message, others their type."""
+    if isinstance(exc, DataError):
         return str(exc)
     if isinstance(exc, OSError):
         return f"{exc.strerror or exc} ({exc.filename})" if exc.filename else str(exc)
     return f"unexpected error: {type(exc).__name__}: {exc}"
-
-
-class BackgroundCall(QThread):
-    """Call ``fn(*args)`` on a thread; emit ``succeeded(result)`` or ``failed(message, details)``."""
-
-    succeeded = Signal(object)  # the function's return value
-    failed = Signal(str, str)  # a plain-words message, and the traceback for the curious
-
-    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
-        super().__init__()
-        self._fn, self._args = fn, args
-        self.finished.connect(self._on_finished)
-
-    def run(self) -> None:  # noqa: D102 - runs on the worker thread
-        try:
-            result = self._fn(*self._args)
-        except Exception as exc:  # shown in the window, never only printed
-            self.failed.emit(describe_error(exc), traceback.format_exc())
-        else:
-            self.succeeded.emit(result)
-
-    def launch(self) -> "BackgroundCall":
-        _running.add(self)
-        self.start()
-        return self
-
-    def _on_finished(self) -> None:
-        self.wait()
-        _running.discard(self)
 
 
 def run_in_background(
@@ -60,20 +46,35 @@ def run_in_background(
     *args: Any,
     on_done: Callable[[Any], None] | None = None,
     on_error: Callable[[str, str], None] | None = None,
-) -> BackgroundCall:
-    """Start ``fn(*args)`` on its own thread and route the outcome to the callbacks."""
-    call = BackgroundCall(fn, *args)
+    owner: QObject | None = None,
+) -> FunctionWorker:
+    """Start ``fn(*args)`` on a pool thread; route its result or ``(message, traceback)`` to the callbacks
+    on the GUI thread (not at all once ``owner``, when given, has been destroyed)."""
+    from superqt.utils import create_worker
+
+    pool = QThreadPool.globalInstance()
+    if pool.maxThreadCount() < MIN_POOL_THREADS:
+        pool.setMaxThreadCount(MIN_POOL_THREADS)
+    # _ignore_errors: the error goes to on_error only (superqt would also re-raise it on the GUI
+    # thread, printing a traceback for a failure the window already reports in words)
+    worker = create_worker(fn, *args, _start_thread=False, _ignore_errors=True)
+    alive = (lambda: shiboken6.isValid(owner)) if owner is not None else (lambda: True)
     if on_done is not None:
-        call.succeeded.connect(on_done)
+        worker.returned.connect(lambda value: on_done(value) if alive() else None)
     if on_error is not None:
-        call.failed.connect(on_error)
-    return call.launch()
+        worker.errored.connect(
+            lambda exc: on_error(describe_error(exc), "".join(traceback.format_exception(exc))) if alive() else None
+        )
+    worker.start()
+    return worker
 
 
 def wait_for_background(timeout_ms: int = 30_000) -> bool:
     """Block until every running call has ended; True if all did within the timeout."""
-    ok = True
-    for call in list(_running):
-        ok = call.wait(timeout_ms) and ok
-        _running.discard(call)
-    return ok
+    from superqt.utils import WorkerBase
+
+    try:
+        WorkerBase.await_workers(timeout_ms)
+    except RuntimeError:  # superqt's word for "not all ended in time"
+        return False
+    return True

@@ -10,14 +10,11 @@ engine only through ``engine.api_export``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtWidgets import QCheckBox, QFileDialog, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from .confusion_view import ConfusionView
-
-if TYPE_CHECKING:
-    from .workspace.workspace import NewClassesWorkspace
 
 CLASSIFIER_FILTER = "Classifier (*.pt2);;All files (*)"
 
@@ -31,16 +28,20 @@ def _api() -> Any:
 class ClassInsightPanel(QWidget):
     """Per-class check (leave-one-out confusion) and Export classifier, for ``workspace``."""
 
-    def __init__(self, workspace: "NewClassesWorkspace", parent: QWidget | None = None) -> None:
+    def __init__(self, workspace: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ws = workspace
         self.check_button = QPushButton("Per-class check")
-        self.check_button.setToolTip("Hold out each example in turn, adapt on the rest and show which classes get "
-                                     "confused, with the images (needs 2+ examples per class)")
+        self.check_button.setToolTip(
+            "Hold out each example in turn, adapt on the rest and show which classes get "
+            "confused, with the images (needs 2+ examples per class)"
+        )
         self.check_button.clicked.connect(self.check)
         self.export_button = QPushButton("Export classifier…")
-        self.export_button.setToolTip("Write the adapted classifier to one .pt2 file that plain PyTorch loads "
-                                      "(torch.export); see the README for the five lines that use it")
+        self.export_button.setToolTip(
+            "Write the adapted classifier to one .pt2 file that plain PyTorch loads "
+            "(torch.export); see the README for the five lines that use it"
+        )
         self.export_button.clicked.connect(self._on_export)
         self.onnx = QCheckBox("also ONNX")
         ok, why = _api().onnx_status()
@@ -78,14 +79,21 @@ class ClassInsightPanel(QWidget):
             self.view.set_confusion(confusion)
             self.ws.show_message(f"per-class check: {confusion.source}.")
 
-        def failed(exc: BaseException) -> None:
+        def failed(message: str) -> None:
             self.check_button.setEnabled(True)
-            from .background import describe_error
+            self.ws.show_message(message, error=True)
 
-            self.ws.show_message(describe_error(exc), error=True)
-
-        self.ws._run(_api().leave_one_out_insight, algo, images, labels, names, self.ws.steps.value(),
-                     self.ws.inner_lr.value(), on_done=done, on_error=failed)
+        self.ws._run(
+            _api().leave_one_out_insight,
+            algo,
+            images,
+            labels,
+            names,
+            self.ws.steps.value(),
+            self.ws.inner_lr.value(),
+            on_done=done,
+            on_error=failed,
+        )
 
     # -- export ------------------------------------------------------------------
     def export(self, path: str) -> None:
@@ -101,19 +109,28 @@ class ClassInsightPanel(QWidget):
             extra = f" and {info.onnx_path}" if info.onnx_path else ""
             self.ws.show_message(f"exported {info.ways} classes to {info.path}{extra} ({info.bytes / 1e6:.1f} MB)")
 
-        self.ws._run(_api().export_classifier, learner, names, path, self.onnx.isChecked() and self.onnx.isEnabled(),
-                     {"from": "the New classes tab"}, on_done=done)
+        self.ws._run(
+            _api().export_classifier,
+            learner,
+            names,
+            path,
+            self.onnx.isChecked() and self.onnx.isEnabled(),
+            {"from": "the New classes tab"},
+            on_done=done,
+        )
 
     def _on_export(self) -> None:
         if self.ws._learner is None:
             self.ws.show_message("Press Adapt first: the exported file is the adapted classifier.", error=True)
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export the adapted classifier", "my-classifier.pt2", CLASSIFIER_FILTER)
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export the adapted classifier", "my-classifier.pt2", CLASSIFIER_FILTER
+        )
         if path:
             self.export(path)
 
 
-def install(workspace: "NewClassesWorkspace") -> ClassInsightPanel:
+def install(workspace: Any) -> ClassInsightPanel:
     """Add the panel under the class cards (the left column, beside the classes it describes)."""
     panel = ClassInsightPanel(workspace)
     workspace.insight = panel

@@ -1,9 +1,10 @@
 """The Compare tab: meta-train several algorithms on the same data and score them on the same test tasks.
 
 Settings other than the algorithm come from the Meta-train tab (its Data and
-Algorithm panels): same data, seed, task shape, iterations and time budget,
-so the differences are the algorithms'. The run itself is
-:func:`engine.compare.compare`, driven on the Meta-train tab's kind of worker
+Algorithm panels, read through the window's :class:`gui.app_state.AppState`):
+same data, seed, task shape, iterations and time budget, so the differences
+are the algorithms'. The run itself is :func:`engine.api.compare_work`
+(``engine.compare.compare``), driven on the Meta-train tab's kind of worker
 (:class:`gui.training_controller.TrainingController` with ``work=``); this
 view only folds its events (:class:`gui.compare_controller.CompareState`)
 into overlaid curves, a results table and, for the mixture of experts, the
@@ -11,8 +12,6 @@ gate chart.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
@@ -34,9 +33,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .compare_controller import CompareState, compare_work
+from engine import api
+from engine.config import SOURCE_LABELS, TrainConfig
+from engine.events import Finished
+
+from .app_state import AppState
+from .compare_controller import CompareState
 from .compare_insight import CompareInsightPanel
-from .data_panel import SOURCE_LABELS
 from .gate_chart import GateChart
 from .metrics_plot import style_metric_plots
 from .training_controller import TrainingController
@@ -59,13 +62,13 @@ def swatch(color: tuple[int, int, int]) -> QIcon:
 class CompareView(QWidget):
     """Checkable algorithm list, Start/Stop, overlaid curves, results table, gate chart, Export CSV."""
 
-    def __init__(self, window: Any, parent: QWidget | None = None) -> None:
-        """``window``: the MainWindow whose Meta-train panels and data this view shares."""
+    def __init__(self, app: AppState, parent: QWidget | None = None) -> None:
+        """``app``: the window's shared state (the Meta-train tab's engine, data, settings and run)."""
         super().__init__(parent)
-        self.window_ = window
+        self.app = app
         self.state: CompareState | None = None
         self.controller = TrainingController(self)
-        self.curves: dict[str, tuple[Any, Any, Any]] = {}
+        self.curves: dict[str, tuple[pg.PlotDataItem, pg.PlotDataItem, pg.PlotDataItem]] = {}
         self.colors: dict[str, tuple[int, int, int]] = {}
         self._dirty = False
 
@@ -86,7 +89,9 @@ class CompareView(QWidget):
         self.start_button = QPushButton("Start comparison")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
-        self.stop_button.setToolTip("End the comparison after the current task; algorithms already scored stay in the table")
+        self.stop_button.setToolTip(
+            "End the comparison after the current task; algorithms already scored stay in the table"
+        )
         self.message = QLabel("")
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -166,18 +171,25 @@ class CompareView(QWidget):
         self.controller.stateChanged.connect(self._on_state_changed)
         self.controller.eventsArrived.connect(self._on_events)
         self.controller.runFinished.connect(self._on_run_finished)
-        self.controller.runFailed.connect(lambda _g, message, _d: self.show_message(f"The comparison failed: {message}", error=True))
-        window.engineReady.connect(self._on_engine_ready)
-        window.tabs.currentChanged.connect(lambda _i: self.refresh_shared())
+        self.controller.runFailed.connect(
+            lambda _g, message, _d: self.show_message(f"The comparison failed: {message}", error=True)
+        )
+        app.engineReady.connect(self._on_engine_ready)
+        app.settingsChanged.connect(self.refresh_shared)
+        app.poolChanged.connect(lambda _pool: self.refresh_shared())
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_INTERVAL_MS)
         self._timer.timeout.connect(self._on_redraw)
         self._timer.start()
 
     # -- setup -----------------------------------------------------------------
-    def _on_engine_ready(self) -> None:
-        w = self.window_
-        for index, info in enumerate(a for a in w.engine.algorithms if a.available):
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        """Coming into view (its tab was chosen): the Meta-train tab's settings may have changed meanwhile."""
+        super().showEvent(event)
+        self.refresh_shared()
+
+    def _on_engine_ready(self, engine: api.EngineInfo) -> None:
+        for index, info in enumerate(a for a in engine.algorithms if a.available):
             self.colors[info.name] = PALETTE[index % len(PALETTE)]
             item = QListWidgetItem(info.name)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
@@ -187,12 +199,9 @@ class CompareView(QWidget):
             item.setIcon(swatch(self.colors[info.name]))
             self.algo_list.addItem(item)
         self.algo_list.setCurrentRow(0)
-        w.algorithm_panel.changed.connect(self.refresh_shared)
-        w.data.poolReady.connect(lambda _pool: self.refresh_shared())
-        w.data_panel.sourceChanged.connect(lambda *_: self.refresh_shared())
         self.refresh_shared()
 
-    def _on_current_algo(self, item: QListWidgetItem | None, _previous: Any = None) -> None:
+    def _on_current_algo(self, item: QListWidgetItem | None, _previous: QListWidgetItem | None = None) -> None:
         info = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
         if info is not None:
             self.note.setText(f"<b>{info.name}</b>: {info.summary}<br><i>{info.paper}</i>")
@@ -207,37 +216,38 @@ class CompareView(QWidget):
             item = self.algo_list.item(i)
             item.setCheckState(Qt.CheckState.Checked if item.text() in names else Qt.CheckState.Unchecked)
 
-    def _configs(self) -> list[Any]:
+    def _configs(self) -> list[TrainConfig]:
         """One TrainConfig per ticked algorithm, or a DataError saying why it cannot start."""
-        from engine.compare import configs_for
-        from engine.data import DataError
-        from engine.tasks import TaskSampler
-
-        w = self.window_
-        if w.engine is None:
-            raise DataError("the engine is still loading")
-        if w.controller.is_active:
-            raise DataError("a meta-training run is active in the Meta-train tab; stop it first "
-                            "(two runs would share the CPU and distort the timings)")
-        if w.data.pool is None:
-            raise DataError("the data is not loaded yet (see the Meta-train tab's Data panel)")
+        app = self.app
+        if not app.ready:
+            raise api.DataError("the engine is still loading")
+        if app.training_active:
+            raise api.DataError(
+                "a meta-training run is active in the Meta-train tab; stop it first "
+                "(two runs would share the CPU and distort the timings)"
+            )
+        if app.pool is None:
+            raise api.DataError("the data is not loaded yet (see the Meta-train tab's Data panel)")
         algos = self.checked_algorithms()
         if len(algos) < 2:
-            raise DataError("tick two or more algorithms to compare")
-        configs = configs_for(w.current_config(), algos)
-        c = configs[0]
-        for split in ("train", "test") + (("val",) if c.val_every else ()):
-            TaskSampler(w.data.pool, split, c.ways, c.shots, c.queries)
+            raise api.DataError("tick two or more algorithms to compare")
+        configs = api.compare_configs(app.current_config(), algos)
+        api.check_compare(app.pool, configs[0])
         return configs
 
     def refresh_shared(self) -> None:
         """Describe the settings every algorithm will share (they are edited in the Meta-train tab)."""
-        w = self.window_
-        if w.engine is None or w.algorithm_panel is None:
+        if not self.app.ready:
             return
-        c = w.current_config()
-        budget = f"{c.iterations:,} meta-iterations" + (f" or {c.time_budget:.0f} s, whichever comes first" if c.time_budget else "")
-        val = f"validation every {c.val_every} it. on {c.val_episodes} tasks" if c.val_every else "no validation curve (Validation every 0)"
+        c = self.app.current_config()
+        budget = f"{c.iterations:,} meta-iterations" + (
+            f" or {c.time_budget:.0f} s, whichever comes first" if c.time_budget else ""
+        )
+        val = (
+            f"validation every {c.val_every} it. on {c.val_episodes} tasks"
+            if c.val_every
+            else "no validation curve (Validation every 0)"
+        )
         self.shared.setText(
             f"Data: {SOURCE_LABELS.get(c.dataset, c.dataset)}<br>"
             f"Tasks: {c.ways}-way {c.shots}-shot, {c.queries} queries per class, meta-batch {c.meta_batch}<br>"
@@ -250,21 +260,19 @@ class CompareView(QWidget):
     # -- the run -------------------------------------------------------------------
     def start(self) -> None:
         """Start comparing the ticked algorithms (refused, with the reason shown, when it cannot)."""
-        from engine.data import DataError
-
         if self.controller.is_active:
             return
         try:
             configs = self._configs()
-        except DataError as exc:
+        except api.DataError as exc:
             self.show_message(f"Cannot start: {str(exc).replace('--', '')}", error=True)
             return
         self.state = CompareState([c.algo for c in configs])
         self._clear_results()
-        pool = self.window_.data.pool
+        pool = self.app.pool
         episodes = self.test_episodes.value()
         self.show_message(f"Comparing {', '.join(self.state.algos)} one after the other…")
-        self.controller.start(configs[0], pool, work=compare_work(configs, episodes, pool))
+        self.controller.start(configs[0], pool, work=api.compare_work(configs, episodes, pool))
 
     def stop(self) -> None:
         self.controller.stop()
@@ -314,10 +322,14 @@ class CompareView(QWidget):
         if state.current is not None and state.current in state.per_algo:
             p = state.per_algo[state.current]
             n = state.algos.index(state.current) + 1
-            step = "scoring on the test tasks" if p.finished is not None else f"iteration {p.metrics.train.size:,} of {p.total:,}"
+            step = (
+                "scoring on the test tasks"
+                if p.finished is not None
+                else f"iteration {p.metrics.train.size:,} of {p.total:,}"
+            )
             self.show_message(f"Training {state.current} ({n} of {len(state.algos)}): {step}…")
 
-    def _on_run_finished(self, _generation: int, _finished: Any) -> None:
+    def _on_run_finished(self, _generation: int, _finished: Finished | None) -> None:
         self._on_redraw(force=True)
         results = self.state.results if self.state is not None else None
         if results is None:
@@ -330,14 +342,16 @@ class CompareView(QWidget):
                     font = QFont(item.font())
                     font.setBold(True)
                     item.setFont(font)
-        c = self.window_.current_config() if self.window_.engine is not None else None
+        c = self.app.current_config() if self.app.ready else None
         chance = f" Chance is {100 / c.ways:.0f}%." if c is not None else ""
         done = "" if results.complete else " Stopped early: only the algorithms scored before the stop are listed."
         self.table_caption.setText(
             f"All algorithms were scored on the same {results.episodes} test tasks of held-out classes.{chance}{done}"
         )
         self.export_button.setEnabled(bool(results.rows))
-        self.show_message(f"Comparison {'finished' if results.complete else 'stopped'}: {len(results.rows)} algorithm(s) scored.")
+        self.show_message(
+            f"Comparison {'finished' if results.complete else 'stopped'}: {len(results.rows)} algorithm(s) scored."
+        )
 
     # -- drawing ---------------------------------------------------------------------
     def _ensure_curves(self, algo: str) -> None:
@@ -373,7 +387,13 @@ class CompareView(QWidget):
             self.table.setRowCount(row + 1)
         p = self.state.per_algo[algo]
         f, e = p.finished, p.evaluated
-        accuracy = f"{100 * e.accuracy:.1f}% ± {100 * e.ci95:.1f}" if e is not None else "scoring…" if f is not None else "training…"
+        accuracy = (
+            f"{100 * e.accuracy:.1f}% ± {100 * e.ci95:.1f}"
+            if e is not None
+            else "scoring…"
+            if f is not None
+            else "training…"
+        )
         cells = (
             algo,
             accuracy,
@@ -386,7 +406,9 @@ class CompareView(QWidget):
             item = QTableWidgetItem(text)
             if col == 0:
                 item.setIcon(swatch(self.colors.get(algo, (0, 0, 0))))
-                info = next((a for a in getattr(self.window_.engine, "algorithms", []) if a.name == algo), None)
+                info = next(
+                    (a for a in (self.app.engine.algorithms if self.app.engine else []) if a.name == algo), None
+                )
                 item.setToolTip(f"{info.summary}\n\n{info.paper}".strip() if info is not None else algo)
             elif col < 5:
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -395,8 +417,6 @@ class CompareView(QWidget):
     # -- output ------------------------------------------------------------------------
     def export_csv(self, path: str | None = None) -> str | None:
         """Write the results table as CSV (asks for a file when ``path`` is None); returns the path."""
-        from engine.compare import write_csv
-
         results = self.state.results if self.state is not None else None
         if results is None or not results.rows:
             return None
@@ -405,7 +425,7 @@ class CompareView(QWidget):
             if not path:
                 return None
         try:
-            write_csv(results, path)
+            api.write_compare_csv(results, path)
         except OSError as exc:
             self.show_message(f"Could not save {path}: {exc.strerror or exc}", error=True)
             return None

@@ -19,7 +19,15 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QScrollArea, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QScrollArea,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
 from .workspace.cards import array_to_pixmap
@@ -101,8 +109,11 @@ class ConfusionView(QWidget):
                 item = QTableWidgetItem(str(int(counts[i, j])) if counts[i, j] else "·")
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 item.setBackground(QBrush(_shade(float(fractions[i, j]), i == j)))
-                item.setToolTip(f"{names[i]} taken for {names[j]}: {int(counts[i, j])} of {int(counts[i].sum())}"
-                                if i != j else f"{names[i]} right: {int(counts[i, i])} of {int(counts[i].sum())}")
+                item.setToolTip(
+                    f"{names[i]} taken for {names[j]}: {int(counts[i, j])} of {int(counts[i].sum())}"
+                    if i != j
+                    else f"{names[i]} right: {int(counts[i, i])} of {int(counts[i].sum())}"
+                )
                 self.table.setItem(i, j, item)
             a = acc[i]
             cell = QTableWidgetItem("n/a" if np.isnan(a) else f"{100 * a:.0f}%")
@@ -112,9 +123,12 @@ class ConfusionView(QWidget):
             font.setBold(True)
             cell.setFont(font)
             self.table.setItem(i, n, cell)
-        self.caption.setText(f"{shown.source}: {100 * confusion.accuracy:.1f}% overall. "
-                             "Rows: true class, columns: predicted. Click a cell to see its images."
-                             if counts.sum() else f"{shown.source}: nothing was held out (every class needs 2+ examples).")
+        self.caption.setText(
+            f"{shown.source}: {100 * confusion.accuracy:.1f}% overall. "
+            "Rows: true class, columns: predicted. Click a cell to see its images."
+            if counts.sum()
+            else f"{shown.source}: nothing was held out (every class needs 2+ examples)."
+        )
         worst = self._most_confused()
         if worst is not None:
             self.show_cell(*worst)
@@ -129,19 +143,24 @@ class ConfusionView(QWidget):
 
     # -- the images of a cell --------------------------------------------------
     def show_cell(self, row: int, column: int) -> None:
-        """Show the images of true class ``row`` predicted as ``column`` (the accuracy column shows the row's misses)."""
+        """Show the images of true class ``row`` predicted as ``column`` (the accuracy column: the row's misses)."""
         if self.confusion is None or row >= len(self.confusion.class_names):
             return
         names = self.confusion.class_names
         if column >= len(names):  # the accuracy column: everything of this row that went wrong
-            images = [img for (i, j), imgs in sorted(self.confusion.images.items()) if i == row and j != row for img in imgs]
+            images = [
+                img for (i, j), imgs in sorted(self.confusion.images.items()) if i == row and j != row for img in imgs
+            ]
             what = f"{names[row]}: the examples taken for another class"
         else:
             images = list(self.confusion.images.get((row, column), []))
             what = f"{names[row]} → {names[column]}" + (" (right)" if row == column else "")
         self.table.setCurrentCell(row, column)
-        total = int(self.confusion.counts[row].sum() - self.confusion.counts[row, row]) if column >= len(names) \
+        total = (
+            int(self.confusion.counts[row].sum() - self.confusion.counts[row, row])
+            if column >= len(names)
             else int(self.confusion.counts[row, column])
+        )
         more = f" (showing {len(images)})" if len(images) < total else ""
         self.cell_caption.setText(f"{what}: {total} image(s){more}")
         self._clear_strip()

@@ -8,14 +8,14 @@ as the network's input: the pool's 28x28 uint8 pixels, scaled up by whole
 pixels (nearest neighbour) so nothing is smoothed away.
 
 The pool arrives already decoded (the data controller loads it on a worker);
-the browser only reads its tensors as numpy arrays (``.numpy()`` shares the
-memory, nothing is copied or computed).
+the browser reads it as numpy arrays (:func:`engine.api.pool_arrays` shares
+the memory, nothing is copied or computed). It follows the window's
+:class:`gui.app_state.AppState`: a newly loaded source replaces what it shows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMainWindow,
     QScrollArea,
     QSplitter,
     QTableWidget,
@@ -34,6 +35,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from engine import api
+
+from .app_state import AppState
 
 SPLIT_LABELS = {"train": "Meta-train", "val": "Validation", "test": "Test"}
 OVERVIEW = -1  # the list entry that shows the first example of every class
@@ -76,7 +81,7 @@ def to_pixmap(image: np.ndarray) -> QPixmap:
 
 @dataclass
 class PoolView:
-    """A ClassPool as numpy arrays for display (no copies of the images)."""
+    """A data pool as numpy arrays for display (no copies of the images)."""
 
     name: str
     images: np.ndarray  # uint8 [M, 28, 28]
@@ -87,10 +92,9 @@ class PoolView:
     summary: dict[str, dict[str, int]]
 
     @classmethod
-    def of(cls, pool: Any) -> "PoolView":
-        members = [pool.members(c).numpy() for c in range(pool.num_classes)]
-        return cls(pool.name, pool.images.numpy(), members, list(pool.class_names), list(pool.class_groups),
-                   {s: list(c) for s, c in pool.splits.items()}, pool.summary())
+    def of(cls, pool: api.Pool) -> "PoolView":
+        a = api.pool_arrays(pool)
+        return cls(a.name, a.images, a.members, a.class_names, a.class_groups, a.splits, a.summary)
 
     def examples(self, cls: int) -> np.ndarray:
         return self.images[self.members[cls]]
@@ -199,8 +203,8 @@ class DataBrowser(QDialog):
         self.grid.tileClicked.connect(self._on_tile_clicked)
 
     # -- data in ---------------------------------------------------------------
-    def set_pool(self, pool: Any, label: str = "") -> None:
-        """Show ``pool`` (a ClassPool; None shows that nothing is loaded)."""
+    def set_pool(self, pool: api.Pool | None, label: str = "") -> None:
+        """Show ``pool`` (None shows that nothing is loaded)."""
         self.view = PoolView.of(pool) if pool is not None else None
         self.counts.setRowCount(0)
         self.split_combo.blockSignals(True)
@@ -221,15 +225,23 @@ class DataBrowser(QDialog):
         for split in order:
             counts = v.summary[split]
             per_class = [len(v.members[c]) for c in v.splits[split]]
-            spread = f"{min(per_class)}–{max(per_class)}" if per_class and min(per_class) != max(per_class) else str(per_class[0] if per_class else 0)
+            if per_class and min(per_class) != max(per_class):
+                spread = f"{min(per_class)}–{max(per_class)}"
+            else:
+                spread = str(per_class[0] if per_class else 0)
             row = self.counts.rowCount()
             self.counts.insertRow(row)
-            for col, text in enumerate((SPLIT_LABELS.get(split, split), f"{counts['classes']:,}", f"{counts['examples']:,}", spread)):
+            for col, text in enumerate(
+                (SPLIT_LABELS.get(split, split), f"{counts['classes']:,}", f"{counts['examples']:,}", spread)
+            ):
                 self.counts.setItem(row, col, QTableWidgetItem(text))
             self.split_combo.addItem(f"{SPLIT_LABELS.get(split, split)} classes ({counts['classes']:,})", split)
         self.counts.resizeColumnsToContents()
-        self.counts.setFixedHeight(self.counts.horizontalHeader().height() + sum(
-            self.counts.rowHeight(r) for r in range(self.counts.rowCount())) + 2 * self.counts.frameWidth())
+        self.counts.setFixedHeight(
+            self.counts.horizontalHeader().height()
+            + sum(self.counts.rowHeight(r) for r in range(self.counts.rowCount()))
+            + 2 * self.counts.frameWidth()
+        )
 
     def select_class(self, cls: int) -> None:
         """Show the examples of class ``cls`` (switching to its split if needed)."""
@@ -262,13 +274,17 @@ class DataBrowser(QDialog):
         for c in v.splits[split]:
             group = v.class_groups[c] if c < len(v.class_groups) else ""
             name = v.class_names[c]
-            text = f"{name}  ({len(v.members[c])})" if not group or name.startswith(group) else f"{name}  [{group}] ({len(v.members[c])})"
+            text = (
+                f"{name}  ({len(v.members[c])})"
+                if not group or name.startswith(group)
+                else f"{name}  [{group}] ({len(v.members[c])})"
+            )
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, c)
             self.class_list.addItem(item)
         self.class_list.setCurrentRow(0)
 
-    def _on_class_changed(self, item: QListWidgetItem | None, _previous: Any = None) -> None:
+    def _on_class_changed(self, item: QListWidgetItem | None, _previous: QListWidgetItem | None = None) -> None:
         if item is None or self.view is None:
             return
         v, cls = self.view, item.data(Qt.ItemDataRole.UserRole)
@@ -277,7 +293,9 @@ class DataBrowser(QDialog):
             classes = v.splits[self.split_combo.currentData()][:MAX_OVERVIEW]
             self._shown, self._overview = list(classes), True
             self.grid.show_tiles(v.first_examples(classes), columns)
-            more = f" (the first {MAX_OVERVIEW})" if len(v.splits[self.split_combo.currentData()]) > MAX_OVERVIEW else ""
+            more = (
+                f" (the first {MAX_OVERVIEW})" if len(v.splits[self.split_combo.currentData()]) > MAX_OVERVIEW else ""
+            )
             self.grid_caption.setText(f"The first example of each class{more}. Click one to open its class.")
             if classes:
                 self._preview(v.members[classes[0]][0], v.class_names[classes[0]])
@@ -285,7 +303,9 @@ class DataBrowser(QDialog):
         images = v.examples(cls)
         self._shown, self._overview = list(v.members[cls]), False
         self.grid.show_tiles(images, columns)
-        self.grid_caption.setText(f"All {len(images)} examples of class “{v.class_names[cls]}”. Click one to enlarge it.")
+        self.grid_caption.setText(
+            f"All {len(images)} examples of class “{v.class_names[cls]}”. Click one to enlarge it."
+        )
         if len(images):
             self._preview(int(v.members[cls][0]), v.class_names[cls])
 
@@ -302,49 +322,33 @@ class DataBrowser(QDialog):
         h, w = image.shape
         self.preview_caption.setText(
             f"{name}, image #{int(image_index)}: {w}×{h} pixels, values {image.min()}–{image.max()} "
-            f"(model input {image.min() / 255:.2f}–{image.max() / 255:.2f}), {100 * (image > 127).mean():.0f}% stroke pixels"
+            f"(model input {image.min() / 255:.2f}–{image.max() / 255:.2f}), "
+            f"{100 * (image > 127).mean():.0f}% stroke pixels"
         )
 
 
-def open_data_browser(window: Any) -> DataBrowser:
-    """Show the window's data browser (one per window) on its current pool; it follows source changes."""
-    browser = getattr(window, "data_browser", None)
+def open_data_browser(window: QWidget, app: AppState) -> DataBrowser:
+    """Show ``window``'s data browser (one per window) on the current pool."""
+    browser = window.findChild(DataBrowser)
     if browser is None:
-        browser = window.data_browser = DataBrowser(window)
-    pool = window.data.pool if window.data is not None else None
-    browser.set_pool(pool, _label(window))
+        browser = DataBrowser(window)
+    browser.set_pool(app.pool, app.source_label)
     browser.show()
     browser.raise_()
     return browser
 
 
-def _label(window: Any) -> str:
-    from .data_panel import SOURCE_LABELS
-
-    panel = getattr(window, "data_panel", None)
-    return SOURCE_LABELS.get(panel.source(), panel.source()) if panel is not None else ""
-
-
-def install_data_browser(window: Any) -> QAction:
-    """Add Data > Browse data… (Ctrl+D) and the Data panel's "Browse data…" button to ``window``.
-
-    The browser, once open, follows the window's data controller: a newly
-    loaded source replaces what it shows.
-    """
-    action = QAction("&Browse data…", window, triggered=lambda: open_data_browser(window))
+def install_data_browser(window: QMainWindow, app: AppState) -> QAction:
+    """Add Data > Browse data… (Ctrl+D) to ``window``; the browser, once open, follows ``app``'s pool."""
+    action = QAction("&Browse data…", window, triggered=lambda: open_data_browser(window, app))
     action.setShortcut("Ctrl+D")
     action.setStatusTip("Classes and examples per split, samples of each class, and what the model sees")
     window.menuBar().addMenu("&Data").addAction(action)
-
-    def on_engine_ready() -> None:
-        window.data_panel.browseDataRequested.connect(lambda: open_data_browser(window))
-        window.data.poolReady.connect(lambda pool: _follow(window, pool))
-
-    window.engineReady.connect(on_engine_ready)
+    app.poolChanged.connect(lambda pool: _follow(window, app, pool))
     return action
 
 
-def _follow(window: Any, pool: Any) -> None:
-    browser = getattr(window, "data_browser", None)
-    if browser is not None and browser.isVisible():
-        browser.set_pool(pool, _label(window))
+def _follow(window: QWidget, app: AppState, pool: api.Pool | None) -> None:
+    browser = window.findChild(DataBrowser)
+    if browser is not None and browser.isVisible() and pool is not None:
+        browser.set_pool(pool, app.source_label)

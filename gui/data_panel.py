@@ -22,22 +22,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.config import SOURCE_LABELS
+
 from .episode_view import EpisodeView
 
-SOURCE_LABELS = {
-    "synthetic": "Built-in glyphs",
-    "omniglot": "Omniglot",
-    "mnist": "MNIST",
-    "fashion-mnist": "Fashion-MNIST",
-    "kmnist": "KMNIST",
-    "emnist": "EMNIST",
-    "folder": "Image folder",
-}
 SOURCE_HELP = {
     "synthetic": "Procedural pen-stroke glyphs made on this computer: no files needed, unlimited classes.",
     "omniglot": "Handwritten characters of 50 alphabets. Choose the folder that holds images_background.zip "
     "(and/or images_evaluation.zip, or the extracted folders).",
     "folder": "Your own images: choose a folder with one subfolder per class (e.g. cats/*.png, dogs/*.png).",
+    "classset": "A class set saved from the New classes tab (Save set…): choose its folder. Every class is in "
+    "every split, so use it to evaluate or to look at, not to meta-train on.",
 }
 
 
@@ -49,7 +44,8 @@ class DataPanel(QGroupBox):
     browseDataRequested = Signal()  # open the data browser
 
     def __init__(self, sources: list[tuple[str, bool]], parent: QWidget | None = None) -> None:
-        """``sources``: (engine name, available now) in display order."""
+        """``sources``: (engine name, available now) in display order; each is shown by its label
+        (``engine.config.SOURCE_LABELS``, which also names the CLI's ``--dataset`` word)."""
         super().__init__("Data", parent)
         self.source_combo = QComboBox()
         self.source_combo.setToolTip("Where the meta-training classes come from")
@@ -77,7 +73,9 @@ class DataPanel(QGroupBox):
         self.resample_button.setToolTip("Draw another random task with the current ways, shots and queries")
         self.resample_button.setEnabled(False)
         self.browse_data_button = QPushButton("Browse data…")
-        self.browse_data_button.setToolTip("See every class and example of this source, per split, as the model sees them (Ctrl+D)")
+        self.browse_data_button.setToolTip(
+            "See every class and example of this source, per split, as the model sees them (Ctrl+D)"
+        )
 
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder_edit, 1)
@@ -135,7 +133,9 @@ class DataPanel(QGroupBox):
     def _update_folder_row(self) -> None:
         needs_files = self.source() != "synthetic"
         self.folder_row.setEnabled(needs_files)
-        self.folder_edit.setPlaceholderText("choose the folder that holds the data…" if needs_files else "not needed: made on this computer")
+        self.folder_edit.setPlaceholderText(
+            "choose the folder that holds the data…" if needs_files else "not needed: made on this computer"
+        )
 
     def _emit(self) -> None:
         key = (self.source(), self.folder())

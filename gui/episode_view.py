@@ -36,7 +36,9 @@ def choose_blocks(ways: int, shots: int, queries: int, h: int = 28) -> int:
     return min(range(1, ways + 1), key=lambda b: abs(np.log(aspect(b) / TARGET_ASPECT)))
 
 
-def mosaic(support: np.ndarray, queries: np.ndarray, gap: int = GAP, section_gap: int = SECTION_GAP, blocks: int = 1) -> np.ndarray:
+def mosaic(
+    support: np.ndarray, queries: np.ndarray, gap: int = GAP, section_gap: int = SECTION_GAP, blocks: int = 1
+) -> np.ndarray:
     """Arrange ``support`` [ways, shots, H, W] and ``queries`` [ways, q, H, W] into one image.
 
     Row ``i`` holds class ``i``: its support examples, a wider gap, then its

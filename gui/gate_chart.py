@@ -4,14 +4,14 @@ Two uses: the gate over many evaluation tasks (compare mode: mean weight per
 expert and how often each expert weighs most, which says whether the experts
 specialise), and the gate of one task (a workspace's current support set).
 
-For one task, get the weights on the worker thread that adapted the model
-with :func:`task_gate` (``None`` for algorithms without a gate) and pass the
-numpy array to :meth:`GateChart.show_task` on the GUI thread.
+For one task, the weights come with the adaptation (``engine.api.AdaptResult.gate``,
+``None`` for algorithms without a gate); pass that numpy array to
+:meth:`GateChart.show_task` on the GUI thread.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -19,19 +19,6 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 MEAN_COLOR = (31, 119, 180)
 TOP_COLOR = (255, 127, 14)
-
-
-def task_gate(learner: Any) -> np.ndarray | None:
-    """The gate's weights [experts] for the support set ``learner`` was adapted to, or None.
-
-    ``learner`` is what ``Algorithm.adapt`` returned; only the mixture of
-    experts' learner carries a ``gate``. Call it where the learner was made
-    (worker thread); the result is a plain numpy array for display.
-    """
-    gate = getattr(learner, "gate", None)
-    if gate is None:
-        return None
-    return np.asarray(gate.detach().cpu().numpy(), dtype=np.float64)
 
 
 class GateChart(QWidget):
@@ -64,14 +51,23 @@ class GateChart(QWidget):
         axis.setTicks([[(i, str(i + 1)) for i in range(experts)]])
         self.plot.setXRange(-0.6, experts - 0.4, padding=0)
 
-    def _add_bars(self, name: str, values: np.ndarray, offset: float, width: float, color: tuple[int, int, int]) -> None:
+    def _add_bars(
+        self, name: str, values: np.ndarray, offset: float, width: float, color: tuple[int, int, int]
+    ) -> None:
         x = np.arange(len(values)) + offset
         bar = pg.BarGraphItem(x=x, height=values, width=width, brush=pg.mkBrush(*color), pen=pg.mkPen(None))
         self.plot.addItem(bar)
         self._bars.append(bar)
         self.values[name] = values
 
-    def show_summary(self, mean_gate: Any, top_share: Any, tasks: int, mean_entropy: float, max_entropy: float) -> None:
+    def show_summary(
+        self,
+        mean_gate: Sequence[float],
+        top_share: Sequence[float],
+        tasks: int,
+        mean_entropy: float,
+        max_entropy: float,
+    ) -> None:
         """Gate over ``tasks`` evaluation tasks: mean weight and top share per expert."""
         mean_gate, top_share = np.asarray(mean_gate, float), np.asarray(top_share, float)
         self._reset(len(mean_gate))
@@ -87,11 +83,13 @@ class GateChart(QWidget):
             f"{100 * specialised:.0f}% of the way from an even split to one expert per task."
         )
 
-    def show_task(self, weights: Any) -> None:
+    def show_task(self, weights: np.ndarray) -> None:
         """The gate's weights for one task (e.g. from :func:`task_gate`)."""
         weights = np.asarray(weights, float)
         self._reset(len(weights))
         self._add_bars("gate weight", weights, 0.0, 0.6, MEAN_COLOR)
         self.plot.setTitle("The gate for this task")
         top = int(np.argmax(weights)) + 1 if len(weights) else 0
-        self.caption.setText(f"Expert {top} weighs most ({100 * weights.max():.0f}%) for these support examples." if top else "")
+        self.caption.setText(
+            f"Expert {top} weighs most ({100 * weights.max():.0f}%) for these support examples." if top else ""
+        )

@@ -39,7 +39,7 @@ class GuiThreadGarbageCollector(QObject):
         self._timer.start()
 
     def collect_due(self) -> int:
-        """Collect the oldest generation whose count passed its threshold (as CPython would); return the objects found."""
+        """Collect the oldest generation whose count passed its threshold (as CPython would); return what was found."""
         if threading.get_ident() != self._owner:  # never off the GUI thread, whatever the caller
             return 0
         counts = gc.get_count()

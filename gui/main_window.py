@@ -3,6 +3,9 @@
 It opens before torch is imported: ``start_loading()`` (called right after
 ``show()``) builds the plots and imports the engine on a worker thread; the
 Data and Algorithm panels appear when the engine is ready (``engineReady``).
+It reaches the engine only through :mod:`engine.api` (plus the torch-free
+``engine.events`` and ``engine.config``) and shares what the other views need
+through one :class:`gui.app_state.AppState`.
 """
 
 from __future__ import annotations
@@ -10,18 +13,32 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, Qt, Signal
+import numpy as np
+from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
+from engine import api
+from engine.config import SOURCE_LABELS, TrainConfig
+from engine.events import Finished, IterationMetrics, Started, ValidationMetrics
+
+from .app_state import AppState
 from .background import run_in_background, wait_for_background
-from .data_panel import SOURCE_LABELS, DataPanel
+from .data_browser import DataBrowser, install_data_browser
+from .data_panel import SOURCE_HELP, DataPanel
 from .file_actions import FileActions
 from .run_controls import RunControls
 from .settings import open_settings, read_json, write_json
 from .training_controller import TrainingController
+
+if TYPE_CHECKING:  # imported when first needed (after show()): pyqtgraph and the tabs cost launch time
+    from .algorithm_panel import AlgorithmPanel
+    from .compare_view import CompareView
+    from .data_controller import DataController
+    from .metrics_plot import MetricsPlot
+    from .workspace import NewClassesWorkspace
 
 ERROR_STYLE = "color: #b00020;"
 LOADING_ENGINE = "the engine is still loading"
@@ -36,25 +53,24 @@ class MainWindow(QMainWindow):
     engineReady = Signal()  # panels built, settings restored
     modelChanged = Signal(str)  # path of the checkpoint of the current model (trained or opened)
 
-    def __init__(self, settings: Any = None, pool: Any = None, parent: QWidget | None = None) -> None:
-        """``settings``: a QSettings (default: :func:`gui.settings.open_settings`); ``pool``: a ClassPool used instead of the built-in glyphs."""
+    def __init__(self, settings: QSettings | None = None, pool: object = None, parent: QWidget | None = None) -> None:
+        """``settings``: a QSettings (default: :func:`gui.settings.open_settings`); ``pool``: an api.Pool (or an
+        engine ClassPool) used instead of the built-in glyphs."""
         super().__init__(parent)
         self.settings = settings if settings is not None else open_settings()
         self.injected_pool = pool
-        self.engine: Any = None  # EngineInfo once loaded
-        self.data = None  # DataController once loaded
+        self.state = AppState(self)  # what the other views share (engine, pool, settings, run, model)
+        self.state.modelChanged.connect(self.modelChanged)
+        self.data: DataController | None = None  # once the engine is loaded
         self.data_panel: DataPanel | None = None
-        self.algorithm_panel = None
-        self.plot = None
-        self.checkpoint: str | None = None  # the current model's checkpoint file
-        self.loaded_model: Any = None  # (algorithm, config) of an opened checkpoint
+        self.algorithm_panel: AlgorithmPanel | None = None
+        self.plot: MetricsPlot | None = None
         self._run_dir = Path(tempfile.mkdtemp(prefix="meta-playground-runs-"))
         self._episode_index = 0
         self._closed = False
-        self._run_config: Any = None
         self._start_when_ready = False  # Start was pressed while the engine or data was loading
-        self.compare_view = None  # the Compare tab (gui/compare_view.py), built in start_loading
-        self.workspace = None  # the New classes tab (gui/workspace), built in start_loading
+        self.compare_view: CompareView | None = None  # the Compare tab, built in start_loading
+        self.workspace: NewClassesWorkspace | None = None  # the New classes tab (gui/workspace), built in start_loading
 
         self.setWindowTitle("Meta Playground")
         self.resize(1280, 800)
@@ -94,6 +110,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.train_tab, "Meta-train")
 
         self.controller = TrainingController(self)
+        self.controller.stateChanged.connect(lambda _state: self.state.set_training_active(self.controller.is_active))
         self.controller.stateChanged.connect(self._on_state_changed)
         self.controller.eventsArrived.connect(self._on_events)
         self.controller.runFinished.connect(self._on_run_finished)
@@ -101,11 +118,12 @@ class MainWindow(QMainWindow):
         self.run_controls.startRequested.connect(self.start_run)
         self.run_controls.pauseToggled.connect(self.controller.toggle_pause)
         self.run_controls.stopRequested.connect(self.controller.stop)
-        self.files = FileActions(self)
+        self.files = FileActions(self.state, lambda: self.plot, self)
+        self.files.status.connect(lambda text: self.statusBar().showMessage(text))
+        self.files.error.connect(self.show_error)
+        self.files.opened.connect(self._on_model_opened)
         self._build_menus()
-        from .data_browser import install_data_browser
-
-        install_data_browser(self)  # Data > Browse data… and the Data panel's button
+        self.browse_action = install_data_browser(self, self.state)  # Data > Browse data…
         self.statusBar().showMessage("Loading PyTorch…")
         geometry = self.settings.value("window/geometry")
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
@@ -113,23 +131,36 @@ class MainWindow(QMainWindow):
         self._sync_actions()
 
     # -- public ----------------------------------------------------------------
+    @property
+    def engine(self) -> api.EngineInfo | None:
+        """What the engine offers, once loaded."""
+        return self.state.engine
+
+    @property
+    def checkpoint(self) -> str | None:
+        """The current model's checkpoint file (trained here or opened)."""
+        return self.state.checkpoint
+
+    @property
+    def data_browser(self) -> DataBrowser | None:
+        """The data browser, once opened (Data > Browse data…)."""
+        return self.findChild(DataBrowser)
+
     def add_workspace_tab(self, widget: QWidget, title: str) -> int:
         """Add a workspace (e.g. the "New classes" tab) right after Meta-train; returns its index."""
         return self.tabs.insertTab(1, widget, title)
 
     def start_loading(self) -> None:
         """Build the plots and import the engine in the background (call after ``show()``)."""
+        from .compare_view import CompareView
         from .metrics_plot import MetricsPlot
+        from .workspace import NewClassesWorkspace
 
         self.plot = MetricsPlot()
         self.right_layout.replaceWidget(self.plot_placeholder, self.plot)
         self.plot_placeholder.deleteLater()
-        from .compare_view import CompareView
-
-        self.compare_view = CompareView(self)
+        self.compare_view = CompareView(self.state)
         self.tabs.addTab(self.compare_view, "Compare")
-        from .workspace import NewClassesWorkspace
-
         self.workspace = NewClassesWorkspace()
         self.workspace.quickTrainRequested.connect(self.quick_train)
         self.modelChanged.connect(self.workspace.load_checkpoint)
@@ -137,18 +168,19 @@ class MainWindow(QMainWindow):
         sample = Path(__file__).resolve().parents[1] / "resources" / "sample_classes"
         if sample.is_dir():  # a new user can press Adapt as soon as there is a model
             self.workspace.load_folder(str(sample))
-        from .data_controller import load_engine
-
-        run_in_background(load_engine, on_done=self._on_engine_loaded, on_error=self._on_engine_failed)
+        run_in_background(api.load_engine, on_done=self._on_engine_loaded, on_error=self._on_engine_failed, owner=self)
 
     def quick_train(self) -> None:
-        """The workspace's way out when there is no model: the quick recipe (SimpleShot) on the built-in glyphs for a minute.
+        """The workspace's way out when there is no model: the quick recipe (SimpleShot) on the built-in glyphs
+        for a minute.
 
         The person watches it learn on the Meta-train tab; when it finishes the
         New classes tab receives the model (``modelChanged``).
         """
         self.data_panel.set_source("synthetic")
-        self.algorithm_panel.set_values({**self.engine.quick_recipe, "iterations": 100_000, "time_budget": QUICK_TRAIN_SECONDS})
+        self.algorithm_panel.set_values(
+            {**self.engine.quick_recipe, "iterations": 100_000, "time_budget": QUICK_TRAIN_SECONDS}
+        )
         self.tabs.setCurrentIndex(0)
         self.start_run()
 
@@ -156,10 +188,8 @@ class MainWindow(QMainWindow):
     def ready(self) -> bool:
         return self.engine is not None
 
-    def current_config(self) -> Any:
+    def current_config(self) -> TrainConfig:
         """The TrainConfig the panels describe (not validated)."""
-        from engine.config import TrainConfig
-
         values = {**self.engine.defaults, **self.algorithm_panel.values()}
         values.update(dataset=self.data_panel.source(), data_root=self.data_panel.folder() or None)
         return TrainConfig.from_dict(values)
@@ -172,9 +202,11 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage("The run will start as soon as the data is loaded…")
             return
         self._start_when_ready = False
-        config = self.current_config().replace(checkpoint=str(self._run_dir / f"run-{self.controller.generation + 1}.pt"))
-        label = f"#{self.controller.generation + 1} {config.algo} {config.ways}-way {config.shots}-shot, {SOURCE_LABELS.get(config.dataset, config.dataset)}"
-        self._run_config = config
+        config = self.current_config().replace(
+            checkpoint=str(self._run_dir / f"run-{self.controller.generation + 1}.pt")
+        )
+        source = SOURCE_LABELS.get(config.dataset, config.dataset)
+        label = f"#{self.controller.generation + 1} {config.algo} {config.ways}-way {config.shots}-shot, {source}"
         self.plot.begin_run(label)
         self.plot.set_run_active(True)
         self.run_controls.begin(config.iterations, config.time_budget)
@@ -183,7 +215,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Run {label} started")
 
     # -- engine and data -------------------------------------------------------
-    def _on_engine_loaded(self, info: Any) -> None:
+    def _on_engine_loaded(self, info: api.EngineInfo) -> None:
         if self._closed:
             return
         from .algorithm_panel import AlgorithmPanel
@@ -191,10 +223,15 @@ class MainWindow(QMainWindow):
         from .gui_thread_gc import settle_after_startup
 
         settle_after_startup()  # torch is imported: freeze what start-up made (see gui.gui_thread_gc)
-        self.engine = info
+        self.state.engine = info
         self.data = DataController(self.injected_pool, self)
+        self.data.poolChanged.connect(
+            lambda pool: self.state.set_pool(pool, SOURCE_LABELS.get(self.data_panel.source(), ""))
+        )
         self.data_panel = DataPanel(info.sources)
-        self.algorithm_panel = AlgorithmPanel(info.defaults, info.algorithms, info.backbones, info.cuda, shapes=info.shapes)
+        self.algorithm_panel = AlgorithmPanel(
+            info.defaults, info.algorithms, info.backbones, info.cuda, shapes=info.shapes
+        )
         self.algorithm_panel.set_values(read_json(self.settings, "run/hyperparameters", {}) or {})
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -211,11 +248,18 @@ class MainWindow(QMainWindow):
         self.data.episodeReady.connect(self._on_episode_ready)
         self.data.episodeFailed.connect(lambda message: self.data_panel.episode_view.show_text(message))
         self.data_panel.sourceChanged.connect(self._on_source_changed)
+        self.data_panel.sourceChanged.connect(lambda *_: self.state.settingsChanged.emit())
         self.data_panel.resampleRequested.connect(self._on_resample)
+        self.data_panel.browseDataRequested.connect(self.browse_action.trigger)
         self.algorithm_panel.changed.connect(self._on_settings_changed)
+        self.algorithm_panel.changed.connect(self.state.settingsChanged)
         self.statusBar().showMessage("Ready. Pick data and an algorithm, then press Start (Ctrl+R).", 8000)
-        self.data_panel.set_source(str(self.settings.value("data/source", "synthetic")), str(self.settings.value("data/folder", "") or ""))
+        self.data_panel.set_source(
+            str(self.settings.value("data/source", "synthetic")), str(self.settings.value("data/folder", "") or "")
+        )
         self._validate()
+        self.state.set_engine(info, self.current_config)
+        self._sync_actions()  # File > Open needs the panels, which exist from here on
         self.engineReady.emit()
 
     def _on_engine_failed(self, message: str, details: str) -> None:
@@ -227,9 +271,9 @@ class MainWindow(QMainWindow):
         self.data_panel.resample_button.setEnabled(False)
         if name != "synthetic" and not folder:
             self.data.pool = None
-            from .data_panel import SOURCE_HELP
-
-            self.data_panel.show_message(SOURCE_HELP.get(name, "Choose the folder that holds this data set (Browse…)."), error=False)
+            self.data_panel.show_message(
+                SOURCE_HELP.get(name, "Choose the folder that holds this data set (Browse…)."), error=False
+            )
             self.data_panel.episode_view.show_text("No data yet: choose its folder above.")
             self._validate()
             return
@@ -238,8 +282,8 @@ class MainWindow(QMainWindow):
         self._validate()
         self.data.load(name, folder, self.algorithm_panel.seed.value())
 
-    def _on_pool_ready(self, pool: Any) -> None:
-        summary = pool.summary()
+    def _on_pool_ready(self, pool: api.Pool) -> None:
+        summary = pool.summary
         counts = " / ".join(str(summary[s]["classes"]) for s in ("train", "val", "test") if s in summary)
         self.data_panel.show_message(f"{counts} classes for meta-training / validation / test.")
         self.data_panel.resample_button.setEnabled(True)
@@ -264,7 +308,7 @@ class MainWindow(QMainWindow):
         v = self.algorithm_panel.values()
         self.data.sample(v["ways"], v["shots"], v["queries"], v["seed"], self._episode_index)
 
-    def _on_episode_ready(self, support: Any, queries: Any, names: Any) -> None:
+    def _on_episode_ready(self, support: np.ndarray, queries: np.ndarray, names: tuple[str, ...]) -> None:
         self.data_panel.episode_view.show_episode(support, queries)
         ways, shots = support.shape[:2]
         shown = min(queries.shape[1], self.data_panel.episode_view.shown[2])
@@ -283,27 +327,28 @@ class MainWindow(QMainWindow):
         self.invalid_label.setText(f"Cannot start: {reason}" if reason else "")
         self.invalid_label.setVisible(bool(reason))
         self.run_controls.set_can_start(reason is None)
-        self.run_controls.start_button.setToolTip(f"Cannot start: {reason}" if reason else "Meta-train with the settings on the left (Ctrl+R)")
+        self.run_controls.start_button.setToolTip(
+            f"Cannot start: {reason}" if reason else "Meta-train with the settings on the left (Ctrl+R)"
+        )
         self._sync_actions()
         return reason is None
 
     def _invalid_reason(self) -> str | None:
         if self.engine is None:
             return LOADING_ENGINE
-        from engine.data import DataError
-        from engine.tasks import TaskSampler
-
         config = self.current_config()
         try:
             config.validate()
             if not any(a.name == config.algo and a.available for a in self.engine.algorithms):
-                raise DataError(f"the algorithm {config.algo} is not available yet")
+                raise api.DataError(f"the algorithm {config.algo} is not available yet")
             if self.data.pool is None:
-                return LOADING_DATA if config.dataset == "synthetic" or config.data_root else "choose the data folder first"
-            TaskSampler(self.data.pool, "train", config.ways, config.shots, config.queries)
-            if config.val_every:
-                TaskSampler(self.data.pool, "val", config.ways, config.shots, config.queries)
-        except DataError as exc:
+                return (
+                    LOADING_DATA
+                    if config.dataset == "synthetic" or config.data_root
+                    else "choose the data folder first"
+                )
+            api.check_episodes(self.data.pool, config, ("train", "val") if config.val_every else ("train",))
+        except api.DataError as exc:
             return str(exc).replace("--", "")
         return None
 
@@ -324,24 +369,27 @@ class MainWindow(QMainWindow):
     def _on_events(self, generation: int, events: list) -> None:
         last_iteration = None
         for event in events:
-            kind = type(event).__name__
-            if kind == "IterationMetrics":
+            if isinstance(event, IterationMetrics):
                 self.plot.add_iteration(event.iteration, event.loss, event.accuracy)
                 last_iteration = event
-            elif kind == "ValidationMetrics":
+            elif isinstance(event, ValidationMetrics):
                 self.plot.add_validation(event.iteration, event.accuracy, event.ci95)
                 self.statusBar().showMessage(
-                    f"Iteration {event.iteration}: validation accuracy {100 * event.accuracy:.1f}% ± {100 * event.ci95:.1f} "
+                    f"Iteration {event.iteration}: validation accuracy "
+                    f"{100 * event.accuracy:.1f}% ± {100 * event.ci95:.1f} "
                     f"on {event.episodes} tasks of held-out classes"
                 )
-            elif kind == "Started":
+            elif isinstance(event, Started):
                 self.statusBar().showMessage(f"Training on {event.device.upper()}: {event.parameters:,} parameters")
         if last_iteration is not None:
             self.run_controls.update_progress(
-                last_iteration.iteration, last_iteration.total, last_iteration.elapsed, last_iteration.processes,
+                last_iteration.iteration,
+                last_iteration.total,
+                last_iteration.elapsed,
+                last_iteration.processes,
             )
 
-    def _on_run_finished(self, generation: int, finished: Any) -> None:
+    def _on_run_finished(self, generation: int, finished: Finished | None) -> None:
         self.plot.set_run_active(False)
         self.plot.redraw_now()
         if finished is None:
@@ -354,8 +402,22 @@ class MainWindow(QMainWindow):
         self.run_controls.show_message(text, error=finished.reason in ("diverged", "out of memory"))
         self.statusBar().showMessage(text)
         if finished.checkpoint and Path(finished.checkpoint).is_file():
-            self.checkpoint = finished.checkpoint
-            self.modelChanged.emit(finished.checkpoint)
+            self.state.set_model(finished.checkpoint)
+
+    def _on_model_opened(self, path: str, opened: api.OpenedModel) -> None:
+        """File > Open model… succeeded: its settings and curves come back, and it becomes the current model."""
+        self.algorithm_panel.set_values(opened.config.to_dict())
+        self.plot.load_history(f"opened {Path(path).name}", opened.history)
+        self.plot.redraw_now()
+        val = opened.history.get("val_accuracy") or []
+        acc = f", validation accuracy {100 * val[-1]:.1f}%" if val else ""
+        c = opened.config
+        self.statusBar().showMessage(
+            f"Opened {Path(path).name}: {c.algo}, {c.backbone}, {c.ways}-way {c.shots}-shot, "
+            f"trained {opened.iteration} iterations{acc}"
+        )
+        self.run_controls.show_message("")
+        self.state.set_model(path)
 
     def _on_run_failed(self, generation: int, message: str, details: str) -> None:
         self.show_error(f"Run {generation} failed: {message}")
@@ -371,7 +433,9 @@ class MainWindow(QMainWindow):
         for action in self.files.actions():
             file_menu.addAction(action)
         self.export_classifier_action = QAction("Export &classifier…", self, triggered=self._on_export_classifier)
-        self.export_classifier_action.setToolTip("Write the New classes tab's adapted classifier to one file plain PyTorch loads")
+        self.export_classifier_action.setToolTip(
+            "Write the New classes tab's adapted classifier to one file plain PyTorch loads"
+        )
         file_menu.addAction(self.export_classifier_action)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close)
@@ -411,7 +475,9 @@ class MainWindow(QMainWindow):
         if not hasattr(self, "start_action"):
             return
         loading = self.invalid_label.text().endswith((LOADING_ENGINE, LOADING_DATA)) or self.engine is None
-        self.start_action.setEnabled(self.run_controls.start_button.isEnabled() or (loading and not self.controller.is_active))
+        self.start_action.setEnabled(
+            self.run_controls.start_button.isEnabled() or (loading and not self.controller.is_active)
+        )
         self.pause_action.setEnabled(self.run_controls.pause_button.isEnabled())
         self.pause_action.setText("&Resume" if self.controller.state == "paused" else "&Pause")
         self.stop_action.setEnabled(self.run_controls.stop_button.isEnabled())
@@ -420,7 +486,12 @@ class MainWindow(QMainWindow):
     def _restore_splitter(self, splitter: QSplitter, key: str) -> None:
         """Sizes are kept as proportions: the window may come back smaller (another screen)."""
         sizes = read_json(self.settings, key)
-        if isinstance(sizes, list) and len(sizes) == splitter.count() and all(isinstance(v, int) and v >= 0 for v in sizes) and any(sizes):
+        if (
+            isinstance(sizes, list)
+            and len(sizes) == splitter.count()
+            and all(isinstance(v, int) and v >= 0 for v in sizes)
+            and any(sizes)
+        ):
             splitter.setSizes(sizes)
 
     def save_settings(self) -> None:
@@ -451,7 +522,9 @@ class MainWindow(QMainWindow):
         """Run shortcuts pressed before the window was activated (no window manager) still act."""
         pressed = QKeySequence(event.keyCombination())
         for action in (self.start_action, self.pause_action, self.stop_action, *self.tab_actions):
-            if action.isEnabled() and any(s.matches(pressed) == QKeySequence.SequenceMatch.ExactMatch for s in action.shortcuts()):
+            if action.isEnabled() and any(
+                s.matches(pressed) == QKeySequence.SequenceMatch.ExactMatch for s in action.shortcuts()
+            ):
                 action.trigger()
                 return
         super().keyPressEvent(event)

@@ -90,12 +90,26 @@ class RunMetrics:
     def csv_rows(self) -> list[list[str]]:
         """Header plus one row per iteration; validation columns filled where measured."""
         val = {int(it): (acc, ci) for it, acc, ci in zip(self.val.column(0), self.val.column(1), self.val.column(2))}
-        rows = [["iteration", "loss", "loss_smoothed", "train_accuracy", "train_accuracy_smoothed", "val_accuracy", "val_ci95"]]
+        rows = [
+            [
+                "iteration",
+                "loss",
+                "loss_smoothed",
+                "train_accuracy",
+                "train_accuracy_smoothed",
+                "val_accuracy",
+                "val_ci95",
+            ]
+        ]
         t = self.train
         for r in range(t.size):
             it = int(t.column(0)[r])
             va, vc = val.get(it, (None, None))
-            rows.append([str(it)] + [f"{t.column(c)[r]:.6g}" for c in range(1, 5)] + ["" if va is None else f"{va:.6g}", "" if vc is None else f"{vc:.6g}"])
+            rows.append(
+                [str(it)]
+                + [f"{t.column(c)[r]:.6g}" for c in range(1, 5)]
+                + ["" if va is None else f"{va:.6g}", "" if vc is None else f"{vc:.6g}"]
+            )
         return rows
 
 
@@ -145,7 +159,11 @@ class MetricsPlot(QWidget):
         self.acc_raw = self.acc_plot.plot(pen=_pen((250, 200, 150)))
         self.acc_smooth = self.acc_plot.plot(pen=_pen(COLORS["train"], width=2), name="training (smoothed)")
         self.val_curve = self.acc_plot.plot(
-            pen=_pen(COLORS["val"], width=2), symbol="o", symbolSize=5, symbolBrush=COLORS["val"], name="validation ± 95% CI"
+            pen=_pen(COLORS["val"], width=2),
+            symbol="o",
+            symbolSize=5,
+            symbolBrush=COLORS["val"],
+            name="validation ± 95% CI",
         )
         self.val_upper = pg.PlotCurveItem(pen=pg.mkPen(None))
         self.val_lower = pg.PlotCurveItem(pen=pg.mkPen(None))
@@ -201,7 +219,9 @@ class MetricsPlot(QWidget):
         self.begin_run(label)
         for it, loss, acc in zip(history.get("iteration", []), history.get("loss", []), history.get("accuracy", [])):
             self.add_iteration(it, loss, acc)
-        for it, acc, ci in zip(history.get("val_iteration", []), history.get("val_accuracy", []), history.get("val_ci95", [])):
+        for it, acc, ci in zip(
+            history.get("val_iteration", []), history.get("val_accuracy", []), history.get("val_ci95", [])
+        ):
             self.add_validation(it, acc, ci)
 
     # -- redraw ----------------------------------------------------------------
@@ -211,7 +231,15 @@ class MetricsPlot(QWidget):
         self._dirty = False
         run = self.current
         if run is None:
-            for curve in (self.loss_raw, self.loss_smooth, self.acc_raw, self.acc_smooth, self.val_curve, self.val_upper, self.val_lower):
+            for curve in (
+                self.loss_raw,
+                self.loss_smooth,
+                self.acc_raw,
+                self.acc_smooth,
+                self.val_curve,
+                self.val_upper,
+                self.val_lower,
+            ):
                 curve.setData([], [])
             self._extent = None
             self._update_extent(None)
@@ -236,8 +264,13 @@ class MetricsPlot(QWidget):
         finite = [v[np.isfinite(v)] for v in losses]
         y_max = max((float(v.max()) for v in finite if v.size), default=1.0)
         wanted = (nice_ceiling(x_max), nice_ceiling(y_max))
-        if self._extent is not None and wanted[0] <= self._extent[0] and wanted[1] <= self._extent[1] \
-                and wanted[0] * 5 > self._extent[0] and wanted[1] * 5 > self._extent[1]:
+        if (
+            self._extent is not None
+            and wanted[0] <= self._extent[0]
+            and wanted[1] <= self._extent[1]
+            and wanted[0] * 5 > self._extent[0]
+            and wanted[1] * 5 > self._extent[1]
+        ):
             return
         self._extent = wanted
         self.loss_extent.setData([0.0, wanted[0]], [0.0, wanted[1]])
@@ -252,12 +285,34 @@ class MetricsPlot(QWidget):
         index = len(self.earlier)
         shade = (120 + 20 * (index % 5),) * 3
         items = [
-            self.loss_plot.plot(run.train.column(0).copy(), run.train.column(2).copy(), pen=_pen(shade, 150), name=f"earlier: {run.label}"),
+            self.loss_plot.plot(
+                run.train.column(0).copy(),
+                run.train.column(2).copy(),
+                pen=_pen(shade, 150),
+                name=f"earlier: {run.label}",
+            ),
         ]
         if run.val.size:
-            items.append(self.acc_plot.plot(run.val.column(0).copy(), run.val.column(1).copy(), pen=_pen(shade, 150), symbol="o", symbolSize=4, symbolBrush=shade, name=f"earlier: {run.label}"))
+            items.append(
+                self.acc_plot.plot(
+                    run.val.column(0).copy(),
+                    run.val.column(1).copy(),
+                    pen=_pen(shade, 150),
+                    symbol="o",
+                    symbolSize=4,
+                    symbolBrush=shade,
+                    name=f"earlier: {run.label}",
+                )
+            )
         else:
-            items.append(self.acc_plot.plot(run.train.column(0).copy(), run.train.column(4).copy(), pen=_pen(shade, 150), name=f"earlier: {run.label}"))
+            items.append(
+                self.acc_plot.plot(
+                    run.train.column(0).copy(),
+                    run.train.column(4).copy(),
+                    pen=_pen(shade, 150),
+                    name=f"earlier: {run.label}",
+                )
+            )
         for item in items:
             item.setZValue(-10)
         self.earlier.append((run, items))

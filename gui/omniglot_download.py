@@ -10,15 +10,12 @@ message says so and what to do instead. The engine does the work
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import shiboken6
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QPushButton
 from superqt.utils import create_worker
-
-if TYPE_CHECKING:
-    from .data_panel import DataPanel
 
 
 class _Relay(QObject):
@@ -36,19 +33,22 @@ class OmniglotDownloadButton(QPushButton):
 
     finished = Signal(object)  # the list of file paths, or the exception when it failed
 
-    def __init__(self, panel: "DataPanel") -> None:
+    def __init__(self, panel: Any) -> None:
         super().__init__("Download…")
         self.panel = panel
-        self.setToolTip("Fetch Omniglot (images_background.zip and images_evaluation.zip, about 9 MB) from Brenden "
-                        "Lake's repository through torchvision, into the Folder box's folder; needs the internet")
+        self.setToolTip(
+            "Fetch Omniglot (images_background.zip and images_evaluation.zip, about 9 MB) from Brenden "
+            "Lake's repository through torchvision, into the Folder box's folder; needs the internet"
+        )
         self.relay = _Relay(self)
         self.relay.progress.connect(self._on_progress)
         self.clicked.connect(self._on_clicked)
         self.worker: Any = None
 
     def _on_clicked(self) -> None:
-        folder = self.panel.folder() or QFileDialog.getExistingDirectory(self, "Download Omniglot into this folder",
-                                                                          str(Path.home()))
+        folder = self.panel.folder() or QFileDialog.getExistingDirectory(
+            self, "Download Omniglot into this folder", str(Path.home())
+        )
         if folder:
             self.download(folder)
 
@@ -80,7 +80,7 @@ class OmniglotDownloadButton(QPushButton):
         self.finished.emit(exc)
 
 
-def install(panel: "DataPanel") -> OmniglotDownloadButton:
+def install(panel: Any) -> OmniglotDownloadButton:
     """Put the button in the panel's folder row, visible while Omniglot is the chosen source."""
     button = OmniglotDownloadButton(panel)
     panel.download_button = button

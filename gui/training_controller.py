@@ -10,6 +10,12 @@ GUI's event queue with one queued signal per event.
 Each run gets a generation number; events of an older run that arrive late
 are dropped. Stop and pause go through the engine's ``RunControl``, which the
 loop checks between tasks, so Stop takes effect within one task.
+
+Why a ``QThread`` of its own and not superqt's pooled worker (which one-shot
+calls use, :mod:`gui.background`): the training thread lowers its own
+priority (:func:`lower_this_threads_priority`), and on Linux an unprivileged
+thread can never raise it back. A pooled thread would carry the lowered
+priority into the next Adapt or data load it runs; this thread ends with its run.
 """
 
 from __future__ import annotations
@@ -19,11 +25,17 @@ import os
 import sys
 import threading
 import traceback
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
+from engine import api
+from engine.config import TrainConfig
+from engine.events import Finished
+
 from .background import describe_error
+
+Work = Callable[[api.RunControl], Iterable[object]]  # a generator of events that honours the RunControl
 
 DRAIN_INTERVAL_MS = 33
 
@@ -51,29 +63,30 @@ def training_threads() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def _ObservedControl() -> Any:  # noqa: N802 - a class factory, so engine imports stay deferred
+class ObservedControl(api.RunControl):
     """The engine's RunControl, plus a flag saying the worker is blocked in a pause."""
-    from engine.trainer import RunControl
 
-    class ObservedControl(RunControl):
-        blocked = False
+    blocked = False
 
-        def wait_while_paused(self) -> float:
-            self.blocked = self.paused
-            try:
-                return super().wait_while_paused()
-            finally:
-                self.blocked = False
-
-    return ObservedControl()
+    def wait_while_paused(self) -> float:
+        self.blocked = self.paused
+        try:
+            return super().wait_while_paused()
+        finally:
+            self.blocked = False
 
 
 class TrainingThread(QThread):
-    """Iterates ``engine.trainer.run`` (or ``work(control)``) on a worker thread; events go to ``queue``."""
+    """Iterates ``engine.api.train`` (or ``work(control)``) on a worker thread; events go to ``queue``."""
 
     def __init__(
-        self, generation: int, config: Any, control: Any, pool: Any, queue: collections.deque,
-        work: Callable[[Any], Iterable[Any]] | None = None,
+        self,
+        generation: int,
+        config: TrainConfig,
+        control: ObservedControl,
+        pool: api.Pool | None,
+        queue: collections.deque,
+        work: Work | None = None,
     ) -> None:
         super().__init__()
         self.generation, self.config, self.control, self.pool = generation, config, control, pool
@@ -83,13 +96,11 @@ class TrainingThread(QThread):
 
     def run(self) -> None:  # noqa: D102 - runs on the worker thread
         try:
-            import torch
-
-            from engine.trainer import run as train
-
-            torch.set_num_threads(training_threads())
+            api.set_threads(training_threads())
             lower_this_threads_priority()
-            events = self.work(self.control) if self.work is not None else train(self.config, self.control, pool=self.pool)
+            events = (
+                self.work(self.control) if self.work is not None else api.train(self.config, self.control, self.pool)
+            )
             for event in events:
                 self.queue.append((self.generation, event))
         except Exception as exc:  # reported in the window by the controller
@@ -112,10 +123,10 @@ class TrainingController(QObject):
         super().__init__(parent)
         self._queue: collections.deque = collections.deque()
         self._thread: TrainingThread | None = None
-        self._control: Any = None
+        self._control: ObservedControl | None = None
         self._generation = 0
         self._state = "idle"
-        self._last_finished: Any = None
+        self._last_finished: Finished | None = None
         self._drain = QTimer(self)
         self._drain.setInterval(DRAIN_INTERVAL_MS)
         self._drain.timeout.connect(self._on_drain)
@@ -144,7 +155,7 @@ class TrainingController(QObject):
         return bool(self._queue)
 
     # -- commands --------------------------------------------------------------
-    def start(self, config: Any, pool: Any = None, work: Callable[[Any], Iterable[Any]] | None = None) -> int:
+    def start(self, config: TrainConfig, pool: api.Pool | None = None, work: Work | None = None) -> int:
         """Start meta-training ``config`` (on ``pool`` if given); return the run id.
 
         ``work(control)``, when given, is iterated instead of ``trainer.run``:
@@ -153,7 +164,7 @@ class TrainingController(QObject):
         if self._thread is not None:
             raise RuntimeError("a run is already active; stop it first")
         self._generation += 1
-        self._control = _ObservedControl()
+        self._control = ObservedControl()
         self._queue.clear()
         thread = TrainingThread(self._generation, config, self._control, pool, self._queue, work)
         thread.finished.connect(lambda t=thread: self._on_thread_finished(t))
@@ -208,7 +219,7 @@ class TrainingController(QObject):
             if generation != self._generation:
                 continue  # a late event of an older run
             batch.append(event)
-            if type(event).__name__ == "Finished":
+            if isinstance(event, Finished):
                 self._last_finished = event
         if batch:
             self.eventsArrived.emit(self._generation, batch)

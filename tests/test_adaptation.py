@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from engine.adaptation import adapt_with_progress, as_model_input, embedding_projection, predict_probabilities, predict_query
+from engine.adaptation import (
+    adapt_with_progress,
+    as_model_input,
+    embedding_projection,
+    predict_probabilities,
+    predict_query,
+)
 from engine.algorithms.base import StepStats
 from engine.checkpoint import save_checkpoint
 from engine.classset import ClassSet, load_classset, save_classset

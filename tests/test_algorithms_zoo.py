@@ -26,7 +26,9 @@ from engine.trainer import build_model_and_algorithm, evaluate, meta_step, resto
 NEW = ("reptile", "anil", "metasgd", "finetune", "blackbox", "moe")
 
 
-def make_task(ways: int = 5, shots: int = 1, queries: int = 2, seed: int = 0, classes: tuple[int, ...] | None = None) -> Task:
+def make_task(
+    ways: int = 5, shots: int = 1, queries: int = 2, seed: int = 0, classes: tuple[int, ...] | None = None
+) -> Task:
     g = torch.Generator().manual_seed(seed)
     return Task(
         support_x=torch.rand(ways * shots, 1, 28, 28, generator=g),

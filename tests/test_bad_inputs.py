@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_cli import cli
 
 import engine.trainer as trainer
 from engine.challenge import load_runs
@@ -35,8 +36,6 @@ from engine.data.images import load_image
 from engine.data.omniglot import load_omniglot
 from engine.events import Finished
 from engine.tasks import TaskSampler
-
-from test_cli import cli
 
 TALLY: dict = {"tried": 0, "handled": 0, "crashed": 0, "failures": []}
 CASES: dict[str, tuple[str, Callable]] = {}
@@ -99,7 +98,9 @@ def checkpoint_file(path: Path, **config) -> Path:
 
 
 def classset(root: Path) -> Path:
-    save_classset(root, ClassSet(["a", "b"], [[np.zeros((28, 28), np.uint8)] * 2, [np.full((28, 28), 255, np.uint8)] * 2]))
+    save_classset(
+        root, ClassSet(["a", "b"], [[np.zeros((28, 28), np.uint8)] * 2, [np.full((28, 28), 255, np.uint8)] * 2])
+    )
     return root
 
 
@@ -133,7 +134,12 @@ image_case("zero-byte image", lambda: b"")
 image_case("truncated png", lambda: png()[:60])
 image_case("truncated png (header only)", lambda: png()[:8])
 image_case("truncated jpeg", lambda: jpeg()[: len(jpeg()) // 2], "x.jpg")
-image_case("png with a damaged data stream", lambda: (lambda b: b[:b.find(b"IDAT") + 6] + bytes([b[b.find(b"IDAT") + 6] ^ 0xFF]) + b[b.find(b"IDAT") + 7:])(png()))
+image_case(
+    "png with a damaged data stream",
+    lambda: (lambda b: b[: b.find(b"IDAT") + 6] + bytes([b[b.find(b"IDAT") + 6] ^ 0xFF]) + b[b.find(b"IDAT") + 7 :])(
+        png()
+    ),
+)
 image_case("text named .png", lambda: b"hello, this is not an image\n")
 image_case("html named .jpg", lambda: b"<html><body>404</body></html>", "x.jpg")
 image_case("random bytes named .png", lambda: np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
@@ -305,6 +311,7 @@ def _zip_flat(tmp_path):
         with zipfile.ZipFile(p, "w") as zf:
             for i in range(10):
                 zf.writestr(f"{i}.png", png())
+
     return _omniglot(tmp_path, make)
 
 
@@ -333,12 +340,15 @@ def _zip_encrypted(tmp_path):
                 data[at + flag_at] |= 0x1
                 at = data.find(sig, at + 4)
         p.write_bytes(bytes(data))
+
     return _omniglot(tmp_path, make)
 
 
 @case("zip with a damaged image inside")
 def _zip_bad_png(tmp_path):
-    return _omniglot(tmp_path, lambda p: omniglot_zip(p, {"images_background/A/character03/0.png": b"\x89PNG\r\n\x1a\n!"}))
+    return _omniglot(
+        tmp_path, lambda p: omniglot_zip(p, {"images_background/A/character03/0.png": b"\x89PNG\r\n\x1a\n!"})
+    )
 
 
 @case("zip with only one alphabet")
@@ -397,7 +407,10 @@ def _restore(path: Path):
 
 @case("checkpoint that is not ours (a bare state_dict)")
 def _ckpt_foreign(tmp_path):
-    torch.save(trainer.build_model_and_algorithm(TrainConfig(device="cpu"), torch.device("cpu")).model.state_dict(), tmp_path / "m.pt")
+    torch.save(
+        trainer.build_model_and_algorithm(TrainConfig(device="cpu"), torch.device("cpu")).model.state_dict(),
+        tmp_path / "m.pt",
+    )
     return _restore(tmp_path / "m.pt")
 
 
@@ -468,13 +481,21 @@ def _mf_huge(tmp_path):
 
 @case("manifest referencing a missing file")
 def _mf_missing(tmp_path):
-    m = {"format": "meta-playground-classset", "version": 1, "classes": [{"name": "a", "folder": "00-a", "examples": ["007.png"]}]}
+    m = {
+        "format": "meta-playground-classset",
+        "version": 1,
+        "classes": [{"name": "a", "folder": "00-a", "examples": ["007.png"]}],
+    }
     return _manifest(tmp_path, json.dumps(m))
 
 
 @case("manifest with examples that are not names")
 def _mf_ints(tmp_path):
-    m = {"format": "meta-playground-classset", "version": 1, "classes": [{"name": "a", "folder": "00-a", "examples": [1, 2]}]}
+    m = {
+        "format": "meta-playground-classset",
+        "version": 1,
+        "classes": [{"name": "a", "folder": "00-a", "examples": [1, 2]}],
+    }
     return _manifest(tmp_path, json.dumps(m))
 
 
@@ -491,13 +512,19 @@ def _mf_bad_png(tmp_path):
 @pytest.fixture(scope="module", autouse=True)
 def _tally_to_cache(request):
     yield
-    request.config.cache.set("meta-playground/bad-inputs", {k: TALLY[k] for k in ("tried", "handled", "crashed", "failures")})
+    request.config.cache.set(
+        "meta-playground/bad-inputs", {k: TALLY[k] for k in ("tried", "handled", "crashed", "failures")}
+    )
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_input_is_handled(name, tmp_path, request):
     expect, fn = CASES[name]
-    args = [request.getfixturevalue("small_glyph_pool")] if "small_glyph_pool" in fn.__code__.co_varnames[: fn.__code__.co_argcount] else []
+    args = (
+        [request.getfixturevalue("small_glyph_pool")]
+        if "small_glyph_pool" in fn.__code__.co_varnames[: fn.__code__.co_argcount]
+        else []
+    )
     TALLY["tried"] += 1
     try:
         fn(tmp_path, *args)
@@ -508,7 +535,9 @@ def test_bad_input_is_handled(name, tmp_path, request):
         TALLY["crashed"] += 1
         TALLY["failures"].append(f"{name}: crashed with {exc.__class__.__name__}")
         raise
-    clear = outcome == expect and (outcome == "loaded" or (message.strip() != "" and "\n" not in message and len(message) < 600))
+    clear = outcome == expect and (
+        outcome == "loaded" or (message.strip() != "" and "\n" not in message and len(message) < 600)
+    )
     if not clear:
         TALLY["failures"].append(f"{name}: {outcome} ({message!r}), expected {expect}")
     assert outcome == expect, f"{name}: {outcome} ({message}), expected {expect}"
@@ -520,8 +549,18 @@ def test_bad_input_is_handled(name, tmp_path, request):
 def test_diverging_maml_stops_with_a_message_and_finite_weights(small_glyph_pool, tmp_path):
     """Inner learning rate 1e6: the run ends 'diverged', says so, and the saved weights hold no NaN."""
     TALLY["tried"] += 1
-    config = TrainConfig(algo="maml", inner_lr=1e6, ways=5, shots=1, queries=2, meta_batch=2, iterations=5,
-                         val_every=0, device="cpu", checkpoint=str(tmp_path / "m.pt"))
+    config = TrainConfig(
+        algo="maml",
+        inner_lr=1e6,
+        ways=5,
+        shots=1,
+        queries=2,
+        meta_batch=2,
+        iterations=5,
+        val_every=0,
+        device="cpu",
+        checkpoint=str(tmp_path / "m.pt"),
+    )
     events = list(trainer.run(config, pool=small_glyph_pool))
     end = events[-1]
     assert isinstance(end, Finished) and end.reason == "diverged", end
@@ -558,8 +597,16 @@ def _cli_zip_escape(tmp_path):
 
 
 def _cli_crafted_pickle(tmp_path):
-    torch.save({"format": "meta-playground-checkpoint", "version": 1, "config": {}, "model": {},
-                "x": _Exploit(str(tmp_path / "pwned"))}, tmp_path / "evil.pt")
+    torch.save(
+        {
+            "format": "meta-playground-checkpoint",
+            "version": 1,
+            "config": {},
+            "model": {},
+            "x": _Exploit(str(tmp_path / "pwned")),
+        },
+        tmp_path / "evil.pt",
+    )
     return ["eval", "--checkpoint", str(tmp_path / "evil.pt"), "--episodes", "2"], "refused"
 
 
@@ -571,8 +618,21 @@ def _cli_foreign_checkpoint(tmp_path):
 def _cli_bad_manifest(tmp_path):
     ckpt = checkpoint_file(tmp_path / "m.pt")
     root = classset(tmp_path / "set")
-    (root / "manifest.json").write_text('{"format": "meta-playground-classset", "version": 1, "classes": [{"name": "a", "folder": "../..", "examples": []}]}')
-    return ["eval", "--checkpoint", str(ckpt), "--dataset", "classset", "--data-root", str(root), "--episodes", "2"], "plain"
+    (root / "manifest.json").write_text(
+        '{"format": "meta-playground-classset", "version": 1, '
+        '"classes": [{"name": "a", "folder": "../..", "examples": []}]}'
+    )
+    return [
+        "eval",
+        "--checkpoint",
+        str(ckpt),
+        "--dataset",
+        "classset",
+        "--data-root",
+        str(root),
+        "--episodes",
+        "2",
+    ], "plain"
 
 
 def _cli_runs_escape(tmp_path):
@@ -613,11 +673,30 @@ def test_cli_bad_input_exits_2_with_one_line(name, tmp_path):
 def test_cli_diverging_run_exits_2_and_keeps_finite_weights(tmp_path):
     TALLY["tried"] += 1
     ckpt = tmp_path / "m.pt"
-    result = cli("train", "--algo", "maml", "--inner-lr", "1e6", "--iterations", "3", "--meta-batch", "1",
-                 "--queries", "2", "--val-every", "0", "--device", "cpu", "--checkpoint", str(ckpt))
+    result = cli(
+        "train",
+        "--algo",
+        "maml",
+        "--inner-lr",
+        "1e6",
+        "--iterations",
+        "3",
+        "--meta-batch",
+        "1",
+        "--queries",
+        "2",
+        "--val-every",
+        "0",
+        "--device",
+        "cpu",
+        "--checkpoint",
+        str(ckpt),
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "learning rate" in errors[0] and result.stderr.rstrip().endswith(errors[0]), result.stderr
+    assert len(errors) == 1 and "learning rate" in errors[0] and result.stderr.rstrip().endswith(errors[0]), (
+        result.stderr
+    )
     algo, _, _ = trainer.restore(str(ckpt))
     assert all(torch.isfinite(p).all() for p in algo.model.state_dict().values() if p.is_floating_point())
     TALLY["handled"] += 1
@@ -626,7 +705,9 @@ def test_cli_diverging_run_exits_2_and_keeps_finite_weights(tmp_path):
 def test_tally_no_bad_input_crashed(capsys):
     """Runs last in this module: print the tally (also in .pytest_cache/v/meta-playground/bad-inputs)."""
     with capsys.disabled():
-        print(f"\nbad inputs: {TALLY['tried']} tried, {TALLY['handled']} handled with a clear message, "
-              f"{TALLY['crashed']} crashed")
+        print(
+            f"\nbad inputs: {TALLY['tried']} tried, {TALLY['handled']} handled with a clear message, "
+            f"{TALLY['crashed']} crashed"
+        )
     assert TALLY["crashed"] == 0, TALLY["failures"]
     assert TALLY["handled"] == TALLY["tried"], TALLY["failures"]

@@ -26,14 +26,22 @@ def tasks(count: int, queries: int, seed: int = 0, dtype=torch.float64) -> list[
     for _ in range(count):
         support = (torch.rand(2 * WAYS, 1, 28, 28, generator=g) > 0.8).to(dtype)
         query = (torch.rand(queries * WAYS, 1, 28, 28, generator=g) > 0.8).to(dtype)
-        out.append(Task(support, torch.arange(WAYS).repeat(2), query, torch.arange(WAYS).repeat(queries), tuple(range(WAYS))))
+        out.append(
+            Task(support, torch.arange(WAYS).repeat(2), query, torch.arange(WAYS).repeat(queries), tuple(range(WAYS)))
+        )
     return out
 
 
-def meta_gradient(name: str, batch: list[Task], batch_tasks: bool, first_order: bool = False) -> tuple[list[torch.Tensor], float, float, Conv4]:
+def meta_gradient(
+    name: str, batch: list[Task], batch_tasks: bool, first_order: bool = False
+) -> tuple[list[torch.Tensor], float, float, Conv4]:
     torch.manual_seed(0)
     model = Conv4(ways=WAYS).double()
-    algo = build_algorithm(name, model, AlgoConfig(ways=WAYS, inner_steps=2, inner_lr=0.4, first_order=first_order, batch_tasks=batch_tasks))
+    algo = build_algorithm(
+        name,
+        model,
+        AlgoConfig(ways=WAYS, inner_steps=2, inner_lr=0.4, first_order=first_order, batch_tasks=batch_tasks),
+    )
     loss, acc = algo.meta_gradient(batch)
     return [p.grad.clone() for p in model.parameters()], loss, acc, model
 
@@ -129,8 +137,9 @@ def test_auto_batches_on_cuda_only_and_the_flag_overrides():
 
 
 def test_a_run_with_batched_tasks_trains(small_glyph_pool):
-    config = TrainConfig(algo="maml", ways=WAYS, shots=1, queries=2, meta_batch=4, iterations=3, val_every=0,
-                         workers=1, batch_tasks="on")
+    config = TrainConfig(
+        algo="maml", ways=WAYS, shots=1, queries=2, meta_batch=4, iterations=3, val_every=0, workers=1, batch_tasks="on"
+    )
     events = list(run(config, RunControl(), pool=small_glyph_pool))
     losses = [e.loss for e in events if isinstance(e, IterationMetrics)]
     assert len(losses) == 3 and all(math.isfinite(v) for v in losses)

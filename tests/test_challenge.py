@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 from PIL import Image
 
-from conftest import REPO
 from engine.algorithms import AlgoConfig
 from engine.algorithms.maml import MAML
 from engine.algorithms.protonet import ProtoNet
@@ -128,7 +128,7 @@ def test_run_challenge_scores_every_run(runs_folder, algo_cls):
     algo = algo_cls(Conv4(ways=5), AlgoConfig(ways=5))  # a 5-way head meets 20-way runs
     result = run_challenge(algo, load_runs(root))
     assert result["runs"] == RUNS and len(result["per_run"]) == RUNS
-    assert 0.0 <= result["error_rate"] <= 100.0
+    assert 0.0 <= result["error_rate"] <= 1.0
     assert result["error_rate"] == pytest.approx(sum(result["per_run"]) / RUNS)
 
 
@@ -140,7 +140,7 @@ def test_oracle_exact_copies_score_zero_error(small_glyph_pool, tmp_path):
     assert run_challenge(untrained_protonet(), runs)["error_rate"] == 0.0
     # and the scorer really looks at the labels: a shuffled key scores badly
     shuffled = [type(r)(r.name, r.support_x, r.query_x, r.query_y.roll(1)) for r in runs]
-    assert run_challenge(untrained_protonet(), shuffled)["error_rate"] == 100.0
+    assert run_challenge(untrained_protonet(), shuffled)["error_rate"] == 1.0
 
 
 def test_cli_omniglot_challenge(runs_folder, small_glyph_pool, tmp_path):
@@ -157,4 +157,4 @@ def test_cli_omniglot_challenge(runs_folder, small_glyph_pool, tmp_path):
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["runs"] == RUNS and len(summary["per_run"]) == RUNS
-    assert 0.0 <= summary["error_rate"] <= 100.0
+    assert 0.0 <= summary["error_rate"] <= 1.0

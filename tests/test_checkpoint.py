@@ -86,7 +86,9 @@ def test_resume_continues_from_saved_iteration(tmp_path, small_glyph_pool):
     assert load_checkpoint(path)["iteration"] == 6
     # resuming is the same as never having stopped: weights, optimiser state and episodes all carry over
     straight = finished(train(small_config(tmp_path / "straight.pt", iterations=6), small_glyph_pool)[0])
-    torch.testing.assert_close(torch.tensor(second.history["loss"]), torch.tensor(straight.history["loss"]), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        torch.tensor(second.history["loss"]), torch.tensor(straight.history["loss"]), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_resume_refuses_a_different_architecture(tmp_path, small_glyph_pool, checkpoint):
@@ -151,7 +153,9 @@ def test_zero_byte_and_random_bytes_and_missing(tmp_path):
     with pytest.raises(CheckpointError, match="empty"):
         load_checkpoint(empty)
     noise = tmp_path / "noise.pt"
-    noise.write_bytes(torch.randint(0, 256, (4096,), generator=torch.Generator().manual_seed(0), dtype=torch.uint8).numpy().tobytes())
+    noise.write_bytes(
+        torch.randint(0, 256, (4096,), generator=torch.Generator().manual_seed(0), dtype=torch.uint8).numpy().tobytes()
+    )
     with pytest.raises(CheckpointError):
         load_checkpoint(noise)
     text = tmp_path / "notes.txt"

@@ -72,12 +72,54 @@ def _write_manifest(root, manifest):
         ({"format": "meta-playground-classset", "version": "1", "classes": [{}]}, "version"),
         ({"format": "meta-playground-classset", "version": 1, "classes": []}, "non-empty list"),
         ({"format": "meta-playground-classset", "version": 1, "classes": ["x"]}, "must be an object"),
-        ({"format": "meta-playground-classset", "version": 1, "classes": [{"name": "", "folder": "00-a", "examples": []}]}, "name"),
-        ({"format": "meta-playground-classset", "version": 1, "classes": [{"name": "a", "folder": "..", "examples": []}]}, "plain"),
-        ({"format": "meta-playground-classset", "version": 1, "classes": [{"name": "a", "folder": "/etc", "examples": []}]}, "plain"),
-        ({"format": "meta-playground-classset", "version": 1, "classes": [{"name": "a", "folder": "00-a", "examples": ["../../x.png"]}]}, "plain"),
-        ({"format": "meta-playground-classset", "version": 1, "classes": [{"name": "a", "folder": "00-a", "examples": "000.png"}]}, "list of file names"),
-        ({"format": "meta-playground-classset", "version": 1, "classes": [{"name": "a", "folder": "00-a", "examples": ["009.png"]}]}, "missing"),
+        (
+            {
+                "format": "meta-playground-classset",
+                "version": 1,
+                "classes": [{"name": "", "folder": "00-a", "examples": []}],
+            },
+            "name",
+        ),
+        (
+            {
+                "format": "meta-playground-classset",
+                "version": 1,
+                "classes": [{"name": "a", "folder": "..", "examples": []}],
+            },
+            "plain",
+        ),
+        (
+            {
+                "format": "meta-playground-classset",
+                "version": 1,
+                "classes": [{"name": "a", "folder": "/etc", "examples": []}],
+            },
+            "plain",
+        ),
+        (
+            {
+                "format": "meta-playground-classset",
+                "version": 1,
+                "classes": [{"name": "a", "folder": "00-a", "examples": ["../../x.png"]}],
+            },
+            "plain",
+        ),
+        (
+            {
+                "format": "meta-playground-classset",
+                "version": 1,
+                "classes": [{"name": "a", "folder": "00-a", "examples": "000.png"}],
+            },
+            "list of file names",
+        ),
+        (
+            {
+                "format": "meta-playground-classset",
+                "version": 1,
+                "classes": [{"name": "a", "folder": "00-a", "examples": ["009.png"]}],
+            },
+            "missing",
+        ),
     ],
 )
 def test_malformed_manifests_are_refused(tmp_path, manifest, message):

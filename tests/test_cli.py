@@ -9,10 +9,18 @@ import sys
 import zipfile
 
 import pytest
-
 from conftest import REPO
 
-TRAIN_KEYS = {"iterations", "seconds", "tasks_per_second", "train_loss", "train_acc", "val_acc", "val_ci95", "checkpoint"}
+TRAIN_KEYS = {
+    "iterations",
+    "seconds",
+    "tasks_per_second",
+    "train_loss",
+    "train_acc",
+    "val_acc",
+    "val_ci95",
+    "checkpoint",
+}
 
 
 def cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -38,8 +46,20 @@ def trained(tmp_path_factory):
     """One short CLI training run shared by the tests below: (completed process, checkpoint path)."""
     path = tmp_path_factory.mktemp("cli") / "model.pt"
     result = cli(
-        "train", "--iterations", "4", "--meta-batch", "2", "--val-every", "2", "--val-episodes", "4",
-        "--queries", "5", "--json", "--checkpoint", str(path),
+        "train",
+        "--iterations",
+        "4",
+        "--meta-batch",
+        "2",
+        "--val-every",
+        "2",
+        "--val-episodes",
+        "4",
+        "--queries",
+        "5",
+        "--json",
+        "--checkpoint",
+        str(path),
     )
     return result, path
 
@@ -76,7 +96,9 @@ def test_missing_data_root_argument():
 
 def test_empty_zip(tmp_path):
     zipfile.ZipFile(tmp_path / "images_background_small1.zip", "w").close()
-    assert_bad_input(cli("train", "--dataset", "omniglot", "--data-root", str(tmp_path)), "images_background_small1.zip")
+    assert_bad_input(
+        cli("train", "--dataset", "omniglot", "--data-root", str(tmp_path)), "images_background_small1.zip"
+    )
 
 
 def test_broken_zip(tmp_path):
@@ -106,7 +128,9 @@ def test_eval_ways_larger_than_classes(trained):
 
 def test_challenge_missing_runs(trained):
     _, path = trained
-    assert_bad_input(cli("omniglot-challenge", "--checkpoint", str(path), "--runs", "/nonexistent/all_runs.zip"), "/nonexistent")
+    assert_bad_input(
+        cli("omniglot-challenge", "--checkpoint", str(path), "--runs", "/nonexistent/all_runs.zip"), "/nonexistent"
+    )
 
 
 def test_bad_argument_in_a_real_process():

@@ -38,7 +38,12 @@ def recorded_evaluations(monkeypatch):
 def test_compare_trains_each_algorithm_and_scores_all_on_the_same_test_episodes(small_glyph_pool, recorded_evaluations):
     items = list(compare(configs_for(BASE, ["protonet", "moe"]), test_episodes=4, pool=small_glyph_pool))
     tagged = [i for i in items if isinstance(i, AlgoEvent)]
-    assert [type(i.event) for i in tagged if i.algo == "protonet"] == [Started, IterationMetrics, IterationMetrics, Finished]
+    assert [type(i.event) for i in tagged if i.algo == "protonet"] == [
+        Started,
+        IterationMetrics,
+        IterationMetrics,
+        Finished,
+    ]
     assert [i.algo for i in tagged] == ["protonet"] * 4 + ["moe"] * 4
     started = [i.event for i in tagged if isinstance(i.event, Started)]
     assert [s.config["algo"] for s in started] == ["protonet", "moe"]
@@ -63,7 +68,12 @@ def test_compare_trains_each_algorithm_and_scores_all_on_the_same_test_episodes(
 def test_compare_stops_between_tasks_and_reports_what_it_has(small_glyph_pool):
     control = RunControl()
     items = []
-    for item in compare(configs_for(BASE.replace(iterations=50), ["protonet", "moe"]), test_episodes=2, pool=small_glyph_pool, control=control):
+    for item in compare(
+        configs_for(BASE.replace(iterations=50), ["protonet", "moe"]),
+        test_episodes=2,
+        pool=small_glyph_pool,
+        control=control,
+    ):
         items.append(item)
         if isinstance(item, AlgoEvent) and isinstance(item.event, IterationMetrics):
             control.stop()
@@ -85,10 +95,28 @@ def test_bad_comparisons_are_refused_with_the_fix():
 def test_cli_compare_prints_a_table_writes_csv_and_ends_with_json(small_glyph_pool, monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(cmp, "load_source", lambda *a, **k: small_glyph_pool)
     out_csv = tmp_path / "results.csv"
-    rc = main([
-        "compare", "--algos", "protonet,moe", "--iterations", "2", "--meta-batch", "1", "--queries", "2",
-        "--val-every", "0", "--test-episodes", "3", "--device", "cpu", "--csv", str(out_csv), "--json",
-    ])
+    rc = main(
+        [
+            "compare",
+            "--algos",
+            "protonet,moe",
+            "--iterations",
+            "2",
+            "--meta-batch",
+            "1",
+            "--queries",
+            "2",
+            "--val-every",
+            "0",
+            "--test-episodes",
+            "3",
+            "--device",
+            "cpu",
+            "--csv",
+            str(out_csv),
+            "--json",
+        ]
+    )
     assert rc == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].split()[:2] == ["algorithm", "accuracy"]

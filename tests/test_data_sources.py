@@ -49,7 +49,9 @@ def test_mnist_reads_gzipped_and_raw_idx_with_fixed_class_split(mnist_root):
     pool = load_source("mnist", root)
     assert pool.name == "mnist" and pool.class_names == [str(d) for d in range(10)]
     assert pool.images.shape == (150, 28, 28) and pool.images.dtype == torch.uint8
-    assert torch.equal(pool.images, torch.from_numpy(images)) and torch.equal(pool.labels, torch.from_numpy(labels).long())
+    assert torch.equal(pool.images, torch.from_numpy(images)) and torch.equal(
+        pool.labels, torch.from_numpy(labels).long()
+    )
     assert [pool.count(c) for c in range(10)] == [15] * 10
     assert pool.splits == {"train": [0, 1, 2, 3, 4, 5], "val": [6, 7], "test": [8, 9]}
 
@@ -77,13 +79,16 @@ def test_emnist_balanced_is_turned_upright(tmp_path):
     assert pool.splits["train"] == list(range(29)) and pool.splits["test"] == list(range(38, 47))
 
 
-@pytest.mark.parametrize("damage, needle", [
-    (lambda b: b[:-10], "truncated"),
-    (lambda b: b + b"\0" * 7, "longer than its header"),
-    (lambda b: b"\x08\x03" + b[2:], "bad magic"),
-    (lambda b: b[:2] + b"\x0d" + b[3:], "not unsigned bytes"),
-    (lambda b: b"\x1f\x8b" + b"garbage" * 10, "un-gzip"),
-])
+@pytest.mark.parametrize(
+    "damage, needle",
+    [
+        (lambda b: b[:-10], "truncated"),
+        (lambda b: b + b"\0" * 7, "longer than its header"),
+        (lambda b: b"\x08\x03" + b[2:], "bad magic"),
+        (lambda b: b[:2] + b"\x0d" + b[3:], "not unsigned bytes"),
+        (lambda b: b"\x1f\x8b" + b"garbage" * 10, "un-gzip"),
+    ],
+)
 def test_corrupt_idx_is_a_clear_data_error(tmp_path, damage, needle):
     path = write_idx(tmp_path / "x-idx3-ubyte", np.zeros((3, 28, 28), np.uint8))
     path.write_bytes(damage(path.read_bytes()))
@@ -122,8 +127,12 @@ def offline(monkeypatch):
         calls.append(args[0] if args else kwargs)
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
-    for module, name in ((tv_mnist, "download_and_extract_archive"), (tv_utils, "download_and_extract_archive"),
-                         (tv_utils, "download_url"), (urllib.request, "urlopen")):
+    for module, name in (
+        (tv_mnist, "download_and_extract_archive"),
+        (tv_utils, "download_and_extract_archive"),
+        (tv_utils, "download_url"),
+        (urllib.request, "urlopen"),
+    ):
         monkeypatch.setattr(module, name, refuse)
     return calls
 
@@ -142,6 +151,7 @@ def test_missing_files_name_the_files_and_the_folder(tmp_path, offline, allow_do
 
 
 # ---- image folders ---------------------------------------------------------------------------
+
 
 def _glyph(size: tuple[int, int], seed: int) -> Image.Image:
     """Dark strokes on light paper, as a scan or a drawing would be."""
@@ -164,8 +174,14 @@ def _save_mode(img: Image.Image, path: Path, mode: str) -> None:
         img.convert(mode).save(path)
 
 
-FORMATS = [("png", "RGBA", (40, 40)), ("png", "L", (28, 28)), ("png", "P", (64, 48)), ("jpg", "RGB", (105, 90)),
-           ("jpg", "L", (30, 33)), ("png", "I;16", (50, 50))]
+FORMATS = [
+    ("png", "RGBA", (40, 40)),
+    ("png", "L", (28, 28)),
+    ("png", "P", (64, 48)),
+    ("jpg", "RGB", (105, 90)),
+    ("jpg", "L", (30, 33)),
+    ("png", "I;16", (50, 50)),
+]
 
 
 def make_folder(root: Path, counts: dict[str, int]) -> Path:
@@ -212,6 +228,7 @@ def test_folder_with_two_classes_needs_all_classes(tmp_path):
 
 # ---- cross-domain evaluation, end to end ----------------------------------------------------
 
+
 @pytest.mark.slow
 def test_cli_cross_domain_eval_synthetic_checkpoint_on_mnist_idx(tmp_path, mnist_root):
     ck = tmp_path / "tiny.pt"
@@ -219,18 +236,70 @@ def test_cli_cross_domain_eval_synthetic_checkpoint_on_mnist_idx(tmp_path, mnist
     def cli(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "main.py", *args], cwd=REPO, capture_output=True, text=True, timeout=300)
 
-    train = cli("train", "--dataset", "synthetic", "--algo", "protonet", "--iterations", "2", "--meta-batch", "1",
-                "--queries", "2", "--val-every", "0", "--device", "cpu", "--checkpoint", str(ck), "--json")
+    train = cli(
+        "train",
+        "--dataset",
+        "synthetic",
+        "--algo",
+        "protonet",
+        "--iterations",
+        "2",
+        "--meta-batch",
+        "1",
+        "--queries",
+        "2",
+        "--val-every",
+        "0",
+        "--device",
+        "cpu",
+        "--checkpoint",
+        str(ck),
+        "--json",
+    )
     assert train.returncode == 0, train.stderr
-    result = cli("eval", "--checkpoint", str(ck), "--dataset", "mnist", "--data-root", str(mnist_root[0]),
-                 "--ways", "10", "--shots", "1", "--queries", "2", "--episodes", "4", "--device", "cpu", "--json")
+    result = cli(
+        "eval",
+        "--checkpoint",
+        str(ck),
+        "--dataset",
+        "mnist",
+        "--data-root",
+        str(mnist_root[0]),
+        "--ways",
+        "10",
+        "--shots",
+        "1",
+        "--queries",
+        "2",
+        "--episodes",
+        "4",
+        "--device",
+        "cpu",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert 0.0 <= out["accuracy"] <= 1.0 and out["episodes"] == 4
     assert "cross-domain evaluation (synthetic -> mnist)" in result.stderr and "10-way" in result.stderr
-    split_only = cli("eval", "--checkpoint", str(ck), "--dataset", "mnist", "--data-root", str(mnist_root[0]),
-                     "--ways", "10", "--episodes", "2", "--no-all-classes", "--device", "cpu")
+    split_only = cli(
+        "eval",
+        "--checkpoint",
+        str(ck),
+        "--dataset",
+        "mnist",
+        "--data-root",
+        str(mnist_root[0]),
+        "--ways",
+        "10",
+        "--episodes",
+        "2",
+        "--no-all-classes",
+        "--device",
+        "cpu",
+    )
     assert split_only.returncode == 2 and "only 2 qualify" in split_only.stderr  # the own split has digits 8-9 only
     missing = cli("eval", "--checkpoint", str(ck), "--dataset", "kmnist", "--data-root", str(tmp_path / "empty"))
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1, missing.stderr
-    assert "t10k-labels-idx1-ubyte.gz" in missing.stderr and str(tmp_path / "empty" / "KMNIST" / "raw") in missing.stderr
+    assert (
+        "t10k-labels-idx1-ubyte.gz" in missing.stderr and str(tmp_path / "empty" / "KMNIST" / "raw") in missing.stderr
+    )

@@ -18,11 +18,20 @@ from dataclasses import replace
 
 import pytest
 import torch
-
 from conftest import REPO
+
 from engine.config import TrainConfig
 from engine.data import DataError, make_glyph_pool
-from engine.distributed import DistContext, average_gradients, average_scalars, broadcast_flag, init_from_env, shard, shutdown, sync_step
+from engine.distributed import (
+    DistContext,
+    average_gradients,
+    average_scalars,
+    broadcast_flag,
+    init_from_env,
+    shard,
+    shutdown,
+    sync_step,
+)
 from engine.tasks import TaskSampler
 from engine.trainer import build_model_and_algorithm, meta_step, restore, run
 
@@ -50,20 +59,26 @@ def float64_algo_and_tasks(pool, size: int, offset: int = 0):
     """Second-order MAML on Conv-4 and its tasks in float64, where summation order costs ~1e-15, not float32 noise."""
     algo = build_model_and_algorithm(CONFIG, torch.device("cpu"))
     algo.model.double()
-    tasks = [replace(t, support_x=t.support_x.double(), query_x=t.query_x.double()) for t in sampler(pool).batch(0, size, offset)]
+    tasks = [
+        replace(t, support_x=t.support_x.double(), query_x=t.query_x.double())
+        for t in sampler(pool).batch(0, size, offset)
+    ]
     return algo, tasks
 
 
 def _worker(rank: int, port: int, pool, out_dir: str) -> None:
     """One torchrun-like process: join via env://, meta-step on its share, save what it holds."""
     torch.set_num_threads(1)
-    os.environ.update(WORLD_SIZE=str(WORLD), RANK=str(rank), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(
+        WORLD_SIZE=str(WORLD), RANK=str(rank), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     ctx = init_from_env("cpu")
     try:
         share, offset = shard(CONFIG.meta_batch, ctx)  # as the trainer splits it
         algo, tasks = float64_algo_and_tasks(pool, share, offset)
         optimizer = torch.optim.SGD(algo.outer_parameters(), lr=0.0)  # a step that leaves weights and .grad as they are
-        loss, acc = meta_step(algo, optimizer, tasks, sync=lambda l, a: sync_step(algo.outer_parameters(), l, a, ctx))
+        sync = lambda loss, acc: sync_step(algo.outer_parameters(), loss, acc, ctx)  # noqa: E731
+        loss, acc = meta_step(algo, optimizer, tasks, sync=sync)
         grads = {k: p.grad.clone() for k, p in algo.model.named_parameters()}
 
         # parameters with a gradient on some ranks only, or on none
@@ -172,11 +187,35 @@ def test_torchrun_cli_trains_and_rank0_writes_one_json_line_and_checkpoint(tmp_p
     env["PYTHONPATH"] = str(REPO)
     result = subprocess.run(
         [
-            sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port", str(free_port()),
-            "main.py", "train", "--iterations", "3", "--meta-batch", "4", "--val-every", "3", "--val-episodes", "4",
-            "--queries", "5", "--device", "cpu", "--json", "--checkpoint", str(path),
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=2",
+            "--master_port",
+            str(free_port()),
+            "main.py",
+            "train",
+            "--iterations",
+            "3",
+            "--meta-batch",
+            "4",
+            "--val-every",
+            "3",
+            "--val-episodes",
+            "4",
+            "--queries",
+            "5",
+            "--device",
+            "cpu",
+            "--json",
+            "--checkpoint",
+            str(path),
         ],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=240,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert result.returncode == 0, result.stderr
     json_lines = [line for line in result.stdout.splitlines() if line.startswith("{")]

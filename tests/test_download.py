@@ -25,7 +25,7 @@ def png(seed: int) -> bytes:
     img = np.full((105, 105), 255, np.uint8)
     for _ in range(3):
         r, c = rng.integers(10, 90, 2)
-        img[r:r + 12, c:c + 4] = 0
+        img[r : r + 12, c : c + 4] = 0
     buf = io.BytesIO()
     Image.fromarray(img).convert("1").save(buf, format="PNG")
     return buf.getvalue()
@@ -37,7 +37,10 @@ def omniglot_zip(path: Path, top: str, alphabets: int = 2, characters: int = 3, 
         for a in range(alphabets):
             for c in range(1, characters + 1):
                 for d in range(1, drawers + 1):
-                    z.writestr(f"{top}/{top[-4:]}_Alphabet{a}/character{c:02d}/{c:02d}{a:02d}_{d:02d}.png", png(a * 100 + c * 10 + d))
+                    z.writestr(
+                        f"{top}/{top[-4:]}_Alphabet{a}/character{c:02d}/{c:02d}{a:02d}_{d:02d}.png",
+                        png(a * 100 + c * 10 + d),
+                    )
 
 
 def runs_zip(path: Path) -> None:

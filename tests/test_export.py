@@ -11,8 +11,8 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-
 from conftest import REPO
+
 from engine import trainer
 from engine.checkpoint import save_checkpoint
 from engine.cli import main as cli_main
@@ -71,8 +71,20 @@ def test_exported_file_matches_the_learner_in_a_fresh_process(tmp_path, small_gl
     np.save(tmp_path / "q.npy", queries)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     done = subprocess.run(
-        [sys.executable, "-c", FRESH, str(out), str(tmp_path / "q.npy"), str(tmp_path / "each.npy"), str(tmp_path / "batch.npy")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180,
+        [
+            sys.executable,
+            "-c",
+            FRESH,
+            str(out),
+            str(tmp_path / "q.npy"),
+            str(tmp_path / "each.npy"),
+            str(tmp_path / "batch.npy"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == ["alpha", "beta", "gamma", "delta", "omega"]
@@ -118,8 +130,13 @@ def test_foreign_truncated_and_missing_files_are_refused(tmp_path, small_glyph_p
         z.writestr("archive/data.pkl", b"x")
     plain = torch.export.export(torch.nn.Linear(2, 2), (torch.zeros(1, 2),))
     torch.export.save(plain, tmp_path / "other_program.pt2")
-    cases = {"truncated.pt2": "damaged or truncated|not an exported", "text.pt2": "not an exported",
-             "foreign.pt2": "not a Meta Playground", "other_program.pt2": "not a Meta Playground", "missing.pt2": "does not exist"}
+    cases = {
+        "truncated.pt2": "damaged or truncated|not an exported",
+        "text.pt2": "not an exported",
+        "foreign.pt2": "not a Meta Playground",
+        "other_program.pt2": "not a Meta Playground",
+        "missing.pt2": "does not exist",
+    }
     for name, message in cases.items():
         with pytest.raises(DataError, match=message):
             load_classifier(tmp_path / name)
@@ -137,16 +154,43 @@ def test_export_cli_refuses_bad_input_with_one_line(tmp_path, capsys, small_glyp
     algo = trainer.build_model_and_algorithm(TrainConfig(device="cpu"), torch.device("cpu"))
     save_checkpoint(checkpoint, config=TrainConfig(device="cpu").to_dict(), model_state=algo.model.state_dict())
     bad = {
-        "no such support": ["--checkpoint", checkpoint, "--support", str(tmp_path / "nope"), "--out", str(tmp_path / "o.pt2")],
-        "not a checkpoint": ["--checkpoint", str(SAMPLE_CLASSES / "manifest.json"), "--support", str(SAMPLE_CLASSES),
-                             "--out", str(tmp_path / "o.pt2")],
+        "no such support": [
+            "--checkpoint",
+            checkpoint,
+            "--support",
+            str(tmp_path / "nope"),
+            "--out",
+            str(tmp_path / "o.pt2"),
+        ],
+        "not a checkpoint": [
+            "--checkpoint",
+            str(SAMPLE_CLASSES / "manifest.json"),
+            "--support",
+            str(SAMPLE_CLASSES),
+            "--out",
+            str(tmp_path / "o.pt2"),
+        ],
     }
     for _, args in bad.items():
         assert cli_main(["export", *args]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error:")
     if not onnx_status()[0]:
-        assert cli_main(["export", "--checkpoint", checkpoint, "--support", str(SAMPLE_CLASSES),
-                         "--out", str(tmp_path / "o.pt2"), "--onnx", str(tmp_path / "o.onnx")]) == 2
+        assert (
+            cli_main(
+                [
+                    "export",
+                    "--checkpoint",
+                    checkpoint,
+                    "--support",
+                    str(SAMPLE_CLASSES),
+                    "--out",
+                    str(tmp_path / "o.pt2"),
+                    "--onnx",
+                    str(tmp_path / "o.onnx"),
+                ]
+            )
+            == 2
+        )
         assert "pip install onnx" in capsys.readouterr().err
     assert not (tmp_path / "o.onnx").exists()

@@ -69,7 +69,13 @@ def test_maml_meta_gradient_equals_the_plain_nchw_network(first_order):
     g = torch.Generator().manual_seed(4)
     # a small support set (NCHW) and a query batch large enough for channels-last
     queries = CHANNELS_LAST_MIN_BATCH // 3 + 1
-    task = Task(strokes(6, g), torch.arange(3).repeat(2), strokes(3 * queries, g), torch.arange(3).repeat(queries), classes=(0, 1, 2))
+    task = Task(
+        strokes(6, g),
+        torch.arange(3).repeat(2),
+        strokes(3 * queries, g),
+        torch.arange(3).repeat(queries),
+        classes=(0, 1, 2),
+    )
     grads = []
     for model in (ours, plain):
         algo = MAML(model, AlgoConfig(ways=3, inner_lr=0.4, inner_steps=2, first_order=first_order))
@@ -111,8 +117,13 @@ FAULTS = textwrap.dedent(
 
 
 def page_faults(mode: str) -> tuple[str, int]:
-    out = subprocess.run([sys.executable, "-c", FAULTS, str(REPO), mode], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "META_PLAYGROUND_ALLOCATOR": ""})
+    out = subprocess.run(
+        [sys.executable, "-c", FAULTS, str(REPO), mode],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "META_PLAYGROUND_ALLOCATOR": ""},
+    )
     assert out.returncode == 0, out.stderr
     applied, faults = out.stdout.split()
     return applied, int(faults)
@@ -132,8 +143,11 @@ def _conv_output_layouts(model: nn.Module) -> list[bool]:
     """Hooks recording, per call of the first Conv2d, whether its output came out channels-last."""
     seen: list[bool] = []
     conv = next(m for m in model.modules() if isinstance(m, Conv2d))
-    conv.register_forward_hook(lambda _m, _i, out: seen.append(
-        out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()))
+    conv.register_forward_hook(
+        lambda _m, _i, out: seen.append(
+            out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()
+        )
+    )
     return seen
 
 
@@ -164,5 +178,7 @@ def test_maml_adaptation_runs_its_support_steps_channels_last():
     algo.adapt(support, torch.arange(5).repeat(2), steps=3)
     assert seen and all(seen)  # a 10-image support set: NCHW in meta-training, channels-last here
     seen.clear()
-    algo.task_loss(Task(support, torch.arange(5).repeat(2), strokes(10, g).float(), torch.arange(5).repeat(2), tuple(range(5))))
+    algo.task_loss(
+        Task(support, torch.arange(5).repeat(2), strokes(10, g).float(), torch.arange(5).repeat(2), tuple(range(5)))
+    )
     assert seen and not any(seen)  # meta-training keeps small batches NCHW

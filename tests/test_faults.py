@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 
 import engine.trainer as trainer
 from engine.algorithms.protonet import ProtoNet
@@ -26,8 +27,6 @@ from engine.checkpoint import load_checkpoint
 from engine.classset import load_classset
 from engine.config import TrainConfig
 from engine.events import Finished, IterationMetrics
-
-from conftest import REPO
 
 # ---- SIGKILL in the middle of a save ----
 
@@ -54,7 +53,8 @@ import os, sys, time, numpy as np
 import engine.classset as cs
 from PIL import Image
 path, signal_file, where = sys.argv[1], sys.argv[2], sys.argv[3]
-cs.save_classset(path, cs.ClassSet(["one", "two"], [[np.full((28, 28), 1, np.uint8)] * 2, [np.full((28, 28), 2, np.uint8)]]))
+examples = [[np.full((28, 28), 1, np.uint8)] * 2, [np.full((28, 28), 2, np.uint8)]]
+cs.save_classset(path, cs.ClassSet(["one", "two"], examples))
 def hang():
     open(signal_file, "w").close()
     time.sleep(120)
@@ -82,8 +82,12 @@ def kill_mid_save(script: str, *args: str, tmp_path: Path) -> None:
     """Run ``script`` in a child, wait (bounded) for it to signal it is mid-write, then SIGKILL it."""
     signal_file = tmp_path / "mid-write"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script), args[0], str(signal_file), *args[1:]],
-                             cwd=REPO, env=env, stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script), args[0], str(signal_file), *args[1:]],
+        cwd=REPO,
+        env=env,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 180
         while not signal_file.exists():
@@ -125,12 +129,23 @@ def test_sigkill_while_saving_a_class_set_keeps_the_previous_one(tmp_path, where
 
 
 def tiny_config(tmp_path, **changes) -> TrainConfig:
-    return TrainConfig(algo="protonet", ways=3, shots=1, queries=2, meta_batch=1, iterations=6, val_every=0,
-                       device="cpu", seed=3, checkpoint=str(tmp_path / "m.pt")).replace(**changes)
+    return TrainConfig(
+        algo="protonet",
+        ways=3,
+        shots=1,
+        queries=2,
+        meta_batch=1,
+        iterations=6,
+        val_every=0,
+        device="cpu",
+        seed=3,
+        checkpoint=str(tmp_path / "m.pt"),
+    ).replace(**changes)
 
 
 def run_with_fault(config, pool, monkeypatch, fault, at: int = 3):
-    """Run with ``fault(algo, loss, acc)`` replacing meta-step number ``at``; return (events, algo, weights before it)."""
+    """Run with ``fault(algo, loss, acc)`` replacing meta-step number ``at``; return (events, algo, weights
+    before it)."""
     original = ProtoNet.meta_gradient
     calls = {"n": 0}
     seen: dict = {}
@@ -183,7 +198,10 @@ def cpu_oom(algo, loss, acc):
 
 
 def runtime_oom(algo, loss, acc):
-    raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: not enough memory: you tried to allocate 1 GB; out of memory")
+    raise RuntimeError(
+        "[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: not enough memory: "
+        "you tried to allocate 1 GB; out of memory"
+    )
 
 
 @pytest.mark.parametrize("fault", [oom, cpu_oom, runtime_oom], ids=["cuda-oom", "memory-error", "runtime-oom"])
@@ -218,8 +236,26 @@ sys.exit(main(sys.argv[1:]))
 def test_cli_out_of_memory_exits_2_with_one_line(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run(
-        [sys.executable, "-c", OOM_CLI, "train", "--iterations", "3", "--meta-batch", "64", "--val-every", "0",
-         "--device", "cpu"], cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+        [
+            sys.executable,
+            "-c",
+            OOM_CLI,
+            "train",
+            "--iterations",
+            "3",
+            "--meta-batch",
+            "64",
+            "--val-every",
+            "0",
+            "--device",
+            "cpu",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "out of memory" in errors[0] and "--meta-batch" in errors[0], result.stderr

@@ -68,7 +68,9 @@ def mutated(draw, seed: bytes) -> bytes:
 image_bytes = st.one_of(
     st.binary(max_size=600),
     st.sampled_from(list(SEEDS.values())).flatmap(mutated),
-    st.sampled_from([v[:16] for v in SEEDS.values()]).flatmap(lambda head: st.binary(max_size=300).map(lambda b: head + b)),
+    st.sampled_from([v[:16] for v in SEEDS.values()]).flatmap(
+        lambda head: st.binary(max_size=300).map(lambda b: head + b)
+    ),
 )
 
 
@@ -102,10 +104,32 @@ def _png() -> bytes:
 
 
 PNG = _png()
-segment = st.sampled_from(["A", "B", "C", "character01", "images_background", "..", ".", "", "run01", "training", "test",
-                           "class01.png", "item01.png", "class_labels.txt", "x.png", "/", "\\", "é", "a:b"])
+segment = st.sampled_from(
+    [
+        "A",
+        "B",
+        "C",
+        "character01",
+        "images_background",
+        "..",
+        ".",
+        "",
+        "run01",
+        "training",
+        "test",
+        "class01.png",
+        "item01.png",
+        "class_labels.txt",
+        "x.png",
+        "/",
+        "\\",
+        "é",
+        "a:b",
+    ]
+)
 entry_name = st.one_of(st.lists(segment, min_size=1, max_size=5).map("/".join), st.text(max_size=40)).filter(
-    lambda n: n and "\x00" not in n)
+    lambda n: n and "\x00" not in n
+)
 entry_data = st.one_of(st.just(PNG), st.binary(max_size=200), mutated(PNG))
 
 
@@ -164,12 +188,19 @@ labels_text = st.one_of(st.lists(labels_line, max_size=4).map("\n".join), st.tex
 
 
 @FUZZ
-@given(st.lists(st.tuples(entry_name, entry_data), max_size=8), st.lists(st.tuples(st.sampled_from(["run01", "x/run02", "../run03", "run04"]), labels_text), min_size=1, max_size=3))
+@given(
+    st.lists(st.tuples(entry_name, entry_data), max_size=8),
+    st.lists(
+        st.tuples(st.sampled_from(["run01", "x/run02", "../run03", "run04"]), labels_text), min_size=1, max_size=3
+    ),
+)
 def test_challenge_zip_reader_on_arbitrary_entries(entries, runs):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "all_runs.zip"
         good = [("run01/training/class01.png", PNG), ("run01/test/item01.png", PNG)]
-        write_zip(path, good + entries + [(f"{r}/class_labels.txt", t.encode("utf-8", "surrogatepass")) for r, t in runs])
+        write_zip(
+            path, good + entries + [(f"{r}/class_labels.txt", t.encode("utf-8", "surrogatepass")) for r, t in runs]
+        )
         try:
             result = load_runs(path)
         except DataError:
@@ -189,15 +220,19 @@ manifest_class = st.fixed_dictionaries(
     optional={
         "name": st.one_of(st.text(max_size=10), json_value),
         "folder": st.one_of(st.sampled_from(["00-a", "01-b", "..", "/etc", "00-a/..", "missing", ""]), json_value),
-        "examples": st.one_of(st.lists(st.sampled_from(["000.png", "001.png", "../000.png", "nope.png", "x"]), max_size=3), json_value),
+        "examples": st.one_of(
+            st.lists(st.sampled_from(["000.png", "001.png", "../000.png", "nope.png", "x"]), max_size=3), json_value
+        ),
     },
 )
 manifest = st.one_of(
     json_value,
     st.fixed_dictionaries(
-        {"format": st.sampled_from([FORMAT, "other"]),
-         "version": st.one_of(st.sampled_from([1, 0, -1, 2, True, "1", 1.0]), json_value),
-         "classes": st.one_of(st.lists(manifest_class, max_size=3), json_value)}
+        {
+            "format": st.sampled_from([FORMAT, "other"]),
+            "version": st.one_of(st.sampled_from([1, 0, -1, 2, True, "1", 1.0]), json_value),
+            "classes": st.one_of(st.lists(manifest_class, max_size=3), json_value),
+        }
     ),
 )
 
@@ -207,7 +242,9 @@ manifest = st.one_of(
 def test_manifest_reader_on_arbitrary_json(value):
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "set"
-        save_classset(root, ClassSet(["a", "b"], [[np.zeros((28, 28), np.uint8)] * 2, [np.full((28, 28), 9, np.uint8)]]))
+        save_classset(
+            root, ClassSet(["a", "b"], [[np.zeros((28, 28), np.uint8)] * 2, [np.full((28, 28), 9, np.uint8)]])
+        )
         (root / "manifest.json").write_text(json.dumps(value, allow_nan=True))
         try:
             cs = load_classset(root)

@@ -20,7 +20,9 @@ def _env(tmp_path: Path, **extra: str) -> dict:
 
 
 def test_main_py_opens_the_window_and_quits_by_itself(tmp_path):
-    env = _env(tmp_path, QT_QPA_PLATFORM="offscreen", META_PLAYGROUND_QUIT_AFTER_MS="1500", META_PLAYGROUND_ANNOUNCE_SHOWN="1")
+    env = _env(
+        tmp_path, QT_QPA_PLATFORM="offscreen", META_PLAYGROUND_QUIT_AFTER_MS="1500", META_PLAYGROUND_ANNOUNCE_SHOWN="1"
+    )
     proc = subprocess.run([sys.executable, str(REPO / "main.py")], env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
     assert "window shown" in proc.stdout
@@ -29,7 +31,9 @@ def test_main_py_opens_the_window_and_quits_by_itself(tmp_path):
 
 
 def test_without_a_display_the_app_says_what_to_do_in_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, str(REPO / "main.py")], env=_env(tmp_path), capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "main.py")], env=_env(tmp_path), capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "QT_QPA_PLATFORM=offscreen" in lines[0]

@@ -12,7 +12,16 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-TINY = {"iterations": 5, "meta_batch": 1, "queries": 2, "val_every": 5, "val_episodes": 2, "ways": 5, "shots": 1, "time_budget": None}
+TINY = {
+    "iterations": 5,
+    "meta_batch": 1,
+    "queries": 2,
+    "val_every": 5,
+    "val_episodes": 2,
+    "ways": 5,
+    "shots": 1,
+    "time_budget": None,
+}
 LONG = {**TINY, "iterations": 100_000, "val_every": 0}
 ALGOS = ["protonet", "anil", "moe"]
 
@@ -51,7 +60,11 @@ def test_a_comparison_of_three_algorithms_fills_the_table_curves_gate_and_csv(qt
         accuracy, ci = cell(view, row, 1).rstrip().split("% ± ")
         assert 0.0 <= float(accuracy) <= 100.0 and float(ci) >= 0.0
         assert float(cell(view, row, 3)) > 0.0  # tasks/s
-        assert float(cell(view, row, 2).removesuffix(" s")) > 0.0 and cell(view, row, 4) == "5" and cell(view, row, 5) == "completed"
+        assert (
+            float(cell(view, row, 2).removesuffix(" s")) > 0.0
+            and cell(view, row, 4) == "5"
+            and cell(view, row, 5) == "completed"
+        )
         loss, train, val = view.curves[algo]
         x, y = loss.getData()
         assert list(x) == [1, 2, 3, 4, 5] and np.all(y > 0)
@@ -81,7 +94,10 @@ def test_stop_ends_the_comparison_and_leaves_no_thread(qtbot, make_window):
     view = window.compare_view
     view.set_checked(["protonet", "moe"])
     view.start()
-    qtbot.waitUntil(lambda: bool(view.state.per_algo) and next(iter(view.state.per_algo.values())).metrics.train.size >= 2, timeout=30_000)
+    qtbot.waitUntil(
+        lambda: bool(view.state.per_algo) and next(iter(view.state.per_algo.values())).metrics.train.size >= 2,
+        timeout=30_000,
+    )
     with qtbot.waitSignal(view.controller.runFinished, timeout=5_000):
         view.stop_button.click()
         assert view.controller.state == "stopping"
@@ -106,7 +122,10 @@ def test_closing_the_window_during_a_comparison_stops_it(qtbot, make_window):
 
 @pytest.mark.parametrize(
     "ticked, values, expected",
-    [(["protonet"], {}, "tick two or more algorithms"), (["protonet", "moe"], {"ways": 20}, "20-way tasks need 20 classes")],
+    [
+        (["protonet"], {}, "tick two or more algorithms"),
+        (["protonet", "moe"], {"ways": 20}, "20-way tasks need 20 classes"),
+    ],
     ids=["one-algorithm", "too-many-ways-for-the-test-split"],
 )
 def test_an_impossible_comparison_is_refused_in_place(make_window, ticked, values, expected):
@@ -122,15 +141,18 @@ def test_task_gate_reads_one_tasks_gate_and_the_chart_shows_it(qtbot, small_glyp
     from engine.algorithms import AlgoConfig
     from engine.algorithms.moe import MixtureOfExperts
     from engine.algorithms.protonet import ProtoNet
+    from engine.api import task_gate
     from engine.models import Conv4
     from engine.tasks import TaskSampler
-    from gui.gate_chart import GateChart, task_gate
+    from gui.gate_chart import GateChart
 
     task = TaskSampler(small_glyph_pool, "test", 5, 1, 2, seed=0).episode(0)
     moe = MixtureOfExperts(Conv4(ways=5, channels=8), AlgoConfig(ways=5))
     weights = task_gate(moe.adapt(task.support_x, task.support_y))
     assert isinstance(weights, np.ndarray) and weights.shape == (4,) and weights.sum() == pytest.approx(1.0, abs=1e-5)
-    assert task_gate(ProtoNet(Conv4(ways=5, channels=8), AlgoConfig(ways=5)).adapt(task.support_x, task.support_y)) is None
+    assert (
+        task_gate(ProtoNet(Conv4(ways=5, channels=8), AlgoConfig(ways=5)).adapt(task.support_x, task.support_y)) is None
+    )
     chart = GateChart()
     qtbot.addWidget(chart)
     chart.show_task(weights)

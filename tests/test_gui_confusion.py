@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.confusion import KEEP_PER_CELL, Confusion
 from engine.config import TrainConfig
+from engine.confusion import KEEP_PER_CELL, Confusion
 from engine.trainer import build_model_and_algorithm
 from gui.confusion_view import MAX_CLASSES_SHOWN, ConfusionView
 from gui.workspace import NewClassesWorkspace
@@ -20,8 +20,12 @@ SAMPLE = Path(__file__).resolve().parents[1] / "resources" / "sample_classes"
 def confusion_of(counts: np.ndarray, names: list[str] | None = None) -> Confusion:
     """A confusion whose cell (i, j) keeps images filled with the value (10 * i + j) % 256 (to tell them apart)."""
     n = len(counts)
-    images = {(i, j): [np.full((28, 28), (10 * i + j) % 256, np.uint8)] * min(int(counts[i, j]), KEEP_PER_CELL)
-              for i in range(n) for j in range(n) if counts[i, j]}
+    images = {
+        (i, j): [np.full((28, 28), (10 * i + j) % 256, np.uint8)] * min(int(counts[i, j]), KEEP_PER_CELL)
+        for i in range(n)
+        for j in range(n)
+        if counts[i, j]
+    }
     return Confusion(names or [f"c{i}" for i in range(n)], counts, images, "test")
 
 
@@ -85,8 +89,11 @@ def test_per_class_check_and_export_from_the_new_classes_tab(workspace, qtbot, t
     images, _ = ws.board.support()
     from engine.adaptation import predict_probabilities
 
-    np.testing.assert_allclose(loaded.probabilities(torch.from_numpy(images[:1])).numpy(),
-                               predict_probabilities(ws._learner, images[:1]), atol=1e-5)
+    np.testing.assert_allclose(
+        loaded.probabilities(torch.from_numpy(images[:1])).numpy(),
+        predict_probabilities(ws._learner, images[:1]),
+        atol=1e-5,
+    )
     ok, why = __import__("engine.api_export", fromlist=["onnx_status"]).onnx_status()
     assert panel.onnx.isEnabled() == ok and panel.onnx.toolTip() == why
 

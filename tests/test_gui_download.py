@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import socket
 
-from gui.data_panel import DataPanel
 from test_download import mirror  # noqa: F401 - the fixture
+
+from gui.data_panel import DataPanel
 
 SOURCES = [("synthetic", True), ("omniglot", True), ("folder", True)]
 
@@ -15,7 +16,9 @@ def test_the_button_downloads_with_progress_and_selects_the_folder(qtbot, mirror
     monkeypatch.setenv("META_PLAYGROUND_OMNIGLOT_URL", base)
     import tqdm
 
-    monkeypatch.setattr(tqdm.tqdm, "monitor_interval", 0)  # torchvision's progress bar would leave tqdm's monitor thread
+    monkeypatch.setattr(
+        tqdm.tqdm, "monitor_interval", 0
+    )  # torchvision's progress bar would leave tqdm's monitor thread
     panel = DataPanel(SOURCES)
     qtbot.addWidget(panel)
     button = panel.download_button

@@ -11,7 +11,9 @@ def test_new_classes_tab_receives_the_trained_model_and_the_sample_set(qtbot, ma
     assert titles[:1] == ["Meta-train"] and "New classes" in titles and "Compare" in titles
     workspace = window.workspace
     assert workspace.current_model() is None and workspace.quick_train_button.isVisibleTo(workspace)
-    qtbot.waitUntil(lambda: workspace.board.count == 5 and not workspace.board.missing(), timeout=20_000)  # the sample set
+    qtbot.waitUntil(
+        lambda: workspace.board.count == 5 and not workspace.board.missing(), timeout=20_000
+    )  # the sample set
     with qtbot.waitSignal(workspace.modelReady, timeout=60_000):
         with qtbot.waitSignal(window.controller.runFinished, timeout=60_000):
             window.start_run()
@@ -29,7 +31,9 @@ def test_quick_train_request_starts_the_quick_recipe_on_the_glyphs(qtbot, make_w
     values = window.algorithm_panel.values()
     assert values["algo"] == QUICK_RECIPE["algo"] == "simpleshot" and values["time_budget"] == 60.0
     # the one-minute recipe (engine.config.QUICK_RECIPE): batches of 32 classes x 2 images
-    assert {k: values[k] for k in ("ways", "shots", "queries", "meta_batch")} == {k: v for k, v in QUICK_RECIPE.items() if k != "algo"}
+    assert {k: values[k] for k in ("ways", "shots", "queries", "meta_batch")} == {
+        k: v for k, v in QUICK_RECIPE.items() if k != "algo"
+    }
     assert window.data_panel.source() == "synthetic"
     qtbot.waitUntil(lambda: window.controller.is_active, timeout=20_000)
     with qtbot.waitSignal(window.controller.runFinished, timeout=10_000):

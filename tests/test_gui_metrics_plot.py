@@ -7,7 +7,9 @@ import pytest
 from gui.metrics_plot import MetricsPlot, nice_ceiling
 
 
-@pytest.mark.parametrize("value, ceiling", [(0.2, 1), (1, 1), (1.5, 2), (2, 2), (2.1, 5), (7, 10), (11, 20), (480, 500), (501, 1000)])
+@pytest.mark.parametrize(
+    "value, ceiling", [(0.2, 1), (1, 1), (1.5, 2), (2, 2), (2.1, 5), (7, 10), (11, 20), (480, 500), (501, 1000)]
+)
 def test_nice_ceiling(value, ceiling):
     assert nice_ceiling(value) == ceiling
 

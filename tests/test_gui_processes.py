@@ -5,12 +5,20 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from conftest import child_pids
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="helper processes need POSIX")
 
-RUN = {"algo": "fomaml", "ways": 5, "shots": 1, "queries": 2, "meta_batch": 4, "iterations": 100_000, "val_every": 0, "workers": 2}
+RUN = {
+    "algo": "fomaml",
+    "ways": 5,
+    "shots": 1,
+    "queries": 2,
+    "meta_batch": 4,
+    "iterations": 100_000,
+    "val_every": 0,
+    "workers": 2,
+}
 
 
 def test_a_run_with_two_processes_says_so_and_stops_without_leftovers(qtbot, make_window):

@@ -58,7 +58,7 @@ def test_a_worker_that_allocates_leaves_cycles_to_the_gui_thread(qtbot, qapp):
 WARM_CHECK = """
 import sys
 sys.path.insert(0, sys.argv[1])
-from gui.data_controller import load_engine
+from engine.api import load_engine
 load_engine()
 before = set(sys.modules)
 import torch

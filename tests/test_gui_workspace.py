@@ -43,7 +43,9 @@ def _algo(name):
 def _mouse(widget, kind, x, y):
     buttons = Qt.MouseButton.NoButton if kind == QEvent.Type.MouseButtonRelease else Qt.MouseButton.LeftButton
     pos = QPointF(x, y)
-    event = QMouseEvent(kind, pos, widget.mapToGlobal(pos), Qt.MouseButton.LeftButton, buttons, Qt.KeyboardModifier.NoModifier)
+    event = QMouseEvent(
+        kind, pos, widget.mapToGlobal(pos), Qt.MouseButton.LeftButton, buttons, Qt.KeyboardModifier.NoModifier
+    )
     QApplication.sendEvent(widget, event)
 
 
@@ -81,6 +83,7 @@ def test_canvas_eraser_undo_and_clear(workspace):
 
 def _odd_images(tmp: Path) -> list[Path]:
     """Dark strokes on light paper in awkward formats; each has ink in a central cross."""
+
     def cross(size, mode, ink, paper):
         img = Image.new(mode, (size, size), paper)
         d = ImageDraw.Draw(img)
@@ -93,13 +96,20 @@ def _odd_images(tmp: Path) -> list[Path]:
     rgba = Image.new("RGBA", (120, 90), (0, 0, 0, 0))  # transparent paper, opaque black ink
     ImageDraw.Draw(rgba).line((20, 45, 100, 45), fill=(0, 0, 0, 255), width=8)
     ImageDraw.Draw(rgba).line((60, 10, 60, 80), fill=(0, 0, 0, 255), width=8)
-    paths.append(tmp / "rgba.png"); rgba.save(paths[-1])
-    paths.append(tmp / "deep.png"); cross(64, "I;16", 500, 60000).save(paths[-1])
-    paths.append(tmp / "palette.gif"); cross(50, "RGB", (10, 10, 120), (250, 250, 240)).convert("P", palette=Image.Palette.ADAPTIVE).save(paths[-1])
-    paths.append(tmp / "huge.png"); cross(4000, "L", 0, 255).save(paths[-1])
-    tiny = Image.new("L", (3, 3), 255); tiny.putpixel((1, 1), 0)
-    paths.append(tmp / "tiny.bmp"); tiny.save(paths[-1])
-    paths.append(tmp / "colour.jpg"); cross(200, "RGB", (200, 0, 0), (255, 255, 255)).save(paths[-1], quality=95)
+    paths.append(tmp / "rgba.png")
+    rgba.save(paths[-1])
+    paths.append(tmp / "deep.png")
+    cross(64, "I;16", 500, 60000).save(paths[-1])
+    paths.append(tmp / "palette.gif")
+    cross(50, "RGB", (10, 10, 120), (250, 250, 240)).convert("P", palette=Image.Palette.ADAPTIVE).save(paths[-1])
+    paths.append(tmp / "huge.png")
+    cross(4000, "L", 0, 255).save(paths[-1])
+    tiny = Image.new("L", (3, 3), 255)
+    tiny.putpixel((1, 1), 0)
+    paths.append(tmp / "tiny.bmp")
+    tiny.save(paths[-1])
+    paths.append(tmp / "colour.jpg")
+    cross(200, "RGB", (200, 0, 0), (255, 255, 255)).save(paths[-1], quality=95)
     return paths
 
 
@@ -225,8 +235,21 @@ def _tablet(widget, kind, x, y, pressure):
 
     pos = QPointF(x, y)
     buttons = Qt.MouseButton.NoButton if kind == QEvent.Type.TabletRelease else Qt.MouseButton.LeftButton
-    event = QTabletEvent(kind, QPointingDevice.primaryPointingDevice(), pos, widget.mapToGlobal(pos), pressure,
-                         0.0, 0.0, 0.0, 0.0, 0.0, Qt.KeyboardModifier.NoModifier, Qt.MouseButton.LeftButton, buttons)
+    event = QTabletEvent(
+        kind,
+        QPointingDevice.primaryPointingDevice(),
+        pos,
+        widget.mapToGlobal(pos),
+        pressure,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.MouseButton.LeftButton,
+        buttons,
+    )
     QApplication.sendEvent(widget, event)
 
 

@@ -46,10 +46,15 @@ def held_out_accuracy(algo, pool) -> tuple[float, float]:
 
 @pytest.mark.slow
 def test_protonet_learns_held_out_classes(glyph_pool, monkeypatch):
-    algo, done = meta_train(glyph_pool, monkeypatch, algo="protonet", queries=5, meta_batch=2, outer_lr=0.005, iterations=200)
+    algo, done = meta_train(
+        glyph_pool, monkeypatch, algo="protonet", queries=5, meta_batch=2, outer_lr=0.005, iterations=200
+    )
     before = done.history["accuracy"][:10]
     acc, ci = held_out_accuracy(algo, glyph_pool)
-    figures = f"test accuracy {acc:.3f} +- {ci:.3f} after {done.iterations} iterations in {done.seconds:.1f} s ({done.reason})"
+    figures = (
+        f"test accuracy {acc:.3f} +- {ci:.3f} after {done.iterations} iterations "
+        f"in {done.seconds:.1f} s ({done.reason})"
+    )
     print(figures)
     assert acc >= 0.80, figures
     assert sum(done.history["accuracy"][-10:]) > sum(before), "training accuracy did not rise"
@@ -58,9 +63,20 @@ def test_protonet_learns_held_out_classes(glyph_pool, monkeypatch):
 @pytest.mark.slow
 def test_maml_learns_held_out_classes(glyph_pool, monkeypatch):
     algo, done = meta_train(
-        glyph_pool, monkeypatch, algo="maml", queries=5, meta_batch=2, outer_lr=0.003, inner_steps=1, inner_lr=0.4, iterations=200
+        glyph_pool,
+        monkeypatch,
+        algo="maml",
+        queries=5,
+        meta_batch=2,
+        outer_lr=0.003,
+        inner_steps=1,
+        inner_lr=0.4,
+        iterations=200,
     )
     acc, ci = held_out_accuracy(algo, glyph_pool)
-    figures = f"test accuracy {acc:.3f} +- {ci:.3f} after {done.iterations} iterations in {done.seconds:.1f} s ({done.reason})"
+    figures = (
+        f"test accuracy {acc:.3f} +- {ci:.3f} after {done.iterations} iterations "
+        f"in {done.seconds:.1f} s ({done.reason})"
+    )
     print(figures)
     assert acc >= 0.50, figures  # chance is 0.2; an untrained Conv-4 scores ~0.3 after one MAML step

@@ -64,7 +64,9 @@ def reference_forward(p: list[torch.Tensor], x: torch.Tensor, bn) -> torch.Tenso
     return F.linear(h.flatten(1), hw, hb)
 
 
-def reference_meta_gradient(model: nn.Module, tasks: list[Task], steps: int, first_order: bool, bn) -> list[torch.Tensor]:
+def reference_meta_gradient(
+    model: nn.Module, tasks: list[Task], steps: int, first_order: bool, bn
+) -> list[torch.Tensor]:
     leaves = [p.detach().clone().requires_grad_() for p in model.parameters()]
     total = 0.0
     for task in tasks:
@@ -132,9 +134,7 @@ def test_second_order_matches_reference(steps, bn):
 
 
 @pytest.mark.parametrize("steps", [1, 3])
-@pytest.mark.parametrize(
-    "cls,flag", [(FOMAML, False), (MAML, True)], ids=["FOMAML-class", "MAML-first_order-flag"]
-)
+@pytest.mark.parametrize("cls,flag", [(FOMAML, False), (MAML, True)], ids=["FOMAML-class", "MAML-first_order-flag"])
 def test_first_order_matches_reference(steps, cls, flag):
     model, tasks = tiny_model(), make_tasks(seed=10 + steps)
     names = [n for n, _ in model.named_parameters()]

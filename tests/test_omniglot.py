@@ -38,7 +38,11 @@ def test_splits_by_alphabet_disjoint_and_covering(omniglot_small1_pool):
     assert all(parts.values())
     assert sum(len(p) for p in parts.values()) == pool.num_classes == len(set().union(*parts.values()))
     alphabets = {s: {pool.class_groups[c] for c in p} for s, p in parts.items()}
-    assert not (alphabets["train"] & alphabets["val"] or alphabets["train"] & alphabets["test"] or alphabets["val"] & alphabets["test"])
+    assert not (
+        alphabets["train"] & alphabets["val"]
+        or alphabets["train"] & alphabets["test"]
+        or alphabets["val"] & alphabets["test"]
+    )
     # rotations of a character stay in its split
     for s, p in parts.items():
         for c in p:

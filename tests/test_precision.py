@@ -20,14 +20,18 @@ def test_bf16_meta_step_keeps_float32_weights_and_close_gradients(small_glyph_po
         algo = build_model_and_algorithm(config, torch.device("cpu"))
         optimizer = torch.optim.SGD(algo.outer_parameters(), lr=0.0)
         loss, _ = meta_step(algo, optimizer, tasks, precision=precision)
-        assert loss == loss and all(p.dtype == torch.float32 and p.grad.dtype == torch.float32 for p in algo.model.parameters())
+        assert loss == loss and all(
+            p.dtype == torch.float32 and p.grad.dtype == torch.float32 for p in algo.model.parameters()
+        )
         grads[precision] = torch.cat([p.grad.flatten() for p in algo.model.parameters()])
     relative = ((grads["bf16"] - grads["fp32"]).norm() / grads["fp32"].norm()).item()
     assert 0 < relative < 0.5  # bf16 really was used (not bit-identical), and it is the same gradient up to rounding
 
 
 def test_a_bf16_run_finishes_and_unknown_precision_is_refused(small_glyph_pool):
-    config = TrainConfig(algo="protonet", iterations=3, meta_batch=2, queries=5, val_every=3, val_episodes=4, precision="bf16")
+    config = TrainConfig(
+        algo="protonet", iterations=3, meta_batch=2, queries=5, val_every=3, val_episodes=4, precision="bf16"
+    )
     finished = [e for e in run(config, pool=small_glyph_pool) if isinstance(e, Finished)][0]
     assert finished.reason == "completed" and finished.val_acc is not None
     with pytest.raises(DataError, match="precision"):

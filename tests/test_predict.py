@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import REPO
+
 from engine import trainer
 from engine.cli import main as cli_main
 from engine.config import TrainConfig
@@ -22,7 +22,9 @@ NAMES = ["alpha", "beta", "gamma", "delta", "omega"]
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, small_glyph_pool):
     path = tmp_path_factory.mktemp("predict") / "model.pt"
-    cfg = TrainConfig(algo="protonet", device="cpu", val_every=0, iterations=3, meta_batch=2, queries=2, checkpoint=str(path))
+    cfg = TrainConfig(
+        algo="protonet", device="cpu", val_every=0, iterations=3, meta_batch=2, queries=2, checkpoint=str(path)
+    )
     for _ in trainer.run(cfg, pool=small_glyph_pool):
         pass
     return str(path)
@@ -46,8 +48,17 @@ def predictions(lines: list[str]) -> list[dict]:
 
 
 def test_predict_prints_a_line_per_image_and_json_last(capsys, checkpoint):
-    code, out, _ = run(capsys, "predict", "--checkpoint", checkpoint, "--support", str(SAMPLE_CLASSES),
-                       "--query", str(SAMPLE_QUERIES), "--json")
+    code, out, _ = run(
+        capsys,
+        "predict",
+        "--checkpoint",
+        checkpoint,
+        "--support",
+        str(SAMPLE_CLASSES),
+        "--query",
+        str(SAMPLE_QUERIES),
+        "--json",
+    )
     assert code == 0
     preds = predictions(out)
     files = sorted(str(p) for p in SAMPLE_QUERIES.iterdir())
@@ -118,7 +129,9 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, checkpoint, classifi
 
 
 def test_eval_per_class_gives_fractions_and_matches_the_accuracy(capsys, checkpoint):
-    code, out, _ = run(capsys, "eval", "--checkpoint", checkpoint, "--episodes", "6", "--queries", "3", "--per-class", "--json")
+    code, out, err = run(
+        capsys, "eval", "--checkpoint", checkpoint, "--episodes", "6", "--queries", "3", "--per-class", "--json"
+    )
     assert code == 0
     result = json.loads(out[-1])
     per = result["per_class"]
@@ -131,7 +144,7 @@ def test_eval_per_class_gives_fractions_and_matches_the_accuracy(capsys, checkpo
     for name, acc in per["per_class_accuracy"].items():
         i = per["classes"].index(name)
         assert acc == pytest.approx(counts[i, i] / counts[i].sum())
-    assert any(line.startswith("per-class accuracy") for line in out)
+    assert any(line.startswith("per-class accuracy") for line in err)  # with --json, the text goes to stderr
 
 
 def test_leave_one_out_confusion_counts_every_held_out_example(small_glyph_pool):
@@ -156,8 +169,9 @@ def test_compare_insight_scores_the_shared_test_episodes(checkpoint, small_glyph
 
     algo, config, _ = trainer.restore(checkpoint, "cpu")
     result = compare_insight(checkpoint, config, small_glyph_pool, episodes=4)
-    tasks = TaskSampler(small_glyph_pool, "test", config.ways, config.shots, config.queries,
-                        seed=config.seed + TEST_SEED_OFFSET).fixed(4)
+    tasks = TaskSampler(
+        small_glyph_pool, "test", config.ways, config.shots, config.queries, seed=config.seed + TEST_SEED_OFFSET
+    ).fixed(4)
     accuracy, _ = trainer.evaluate(algo, tasks, torch.device("cpu"))
     assert result.algo == "protonet" and result.confusion.counts.sum() == 4 * config.ways * config.queries
     assert result.confusion.accuracy == pytest.approx(accuracy, abs=1e-6)

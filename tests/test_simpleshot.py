@@ -8,11 +8,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import torch
 import torch.nn.functional as F
+from test_algorithms_zoo import make_task
 
 from engine.algorithms.simpleshot import DISTANCE_SCALE
 from engine.config import QUICK_RECIPE, TrainConfig, app_defaults, recommended_shape
+from engine.models import with_support
 from engine.trainer import build_model_and_algorithm, meta_step
-from test_algorithms_zoo import make_task
 
 
 def _algo(**overrides):
@@ -23,7 +24,8 @@ def test_adapt_is_the_nearest_mean_of_normalised_features():
     algo = _algo()
     task = make_task(ways=4, shots=3, queries=5, seed=2)
     with torch.no_grad():
-        feats = F.normalize(algo.model.features(torch.cat([task.support_x, task.query_x])), dim=1)
+        # inductive scoring: queries are normalised with the support set's BatchNorm statistics
+        feats = F.normalize(with_support(algo.model.features, task.support_x, task.query_x), dim=1)
         n = len(task.support_x)
         means = torch.stack([feats[:n][task.support_y == c].mean(0) for c in range(4)])
         expected = -DISTANCE_SCALE * torch.cdist(feats[n:], means).pow(2)
@@ -62,7 +64,8 @@ def test_the_window_starts_on_the_quick_recipe_and_other_algorithms_keep_their_s
 
 
 def test_switching_algorithm_swaps_an_untouched_task_shape_only(qtbot):
-    from gui.algorithm_panel import AlgorithmInfo, AlgorithmPanel
+    from engine.api import AlgorithmInfo
+    from gui.algorithm_panel import AlgorithmPanel
 
     names = ["simpleshot", "maml", "protonet"]
     panel = AlgorithmPanel(app_defaults().to_dict(), [AlgorithmInfo(n, True) for n in names], ["conv4"], False,

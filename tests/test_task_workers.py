@@ -13,8 +13,8 @@ import time
 
 import pytest
 import torch
-
 from conftest import REPO, child_pids
+
 from engine.config import TrainConfig
 from engine.events import Finished, IterationMetrics, Started
 from engine.task_workers import TaskWorkers, default_workers, plan_workers
@@ -96,7 +96,9 @@ def test_a_helper_that_dies_is_replaced_by_the_parent(small_glyph_pool):
 def test_a_run_with_helpers_trains_stops_and_leaves_no_process(small_glyph_pool):
     before = child_pids()
     control = RunControl()
-    config = TrainConfig(algo="fomaml", queries=3, meta_batch=4, iterations=10_000, val_every=0, device="cpu", workers=2)
+    config = TrainConfig(
+        algo="fomaml", queries=3, meta_batch=4, iterations=10_000, val_every=0, device="cpu", workers=2
+    )
     events = run(config, control, pool=small_glyph_pool)
     started = next(events)
     assert isinstance(started, Started) and started.processes == 2
@@ -121,7 +123,9 @@ def test_plan_workers(small_glyph_pool):
     assert plan_workers(3, maml, cpu, meta_batch=8, distributed=False) == 3
     assert plan_workers(0, maml, cpu, meta_batch=8, distributed=False) == default_workers()
     assert plan_workers(4, maml, cpu, meta_batch=2, distributed=False) == 2  # one task per process at least
-    assert plan_workers(2, finetune, cpu, meta_batch=8, distributed=False) == 2  # its mask of seen classes travels along
+    assert (
+        plan_workers(2, finetune, cpu, meta_batch=8, distributed=False) == 2
+    )  # its mask of seen classes travels along
     finetune.shares_tasks = False
     assert plan_workers(2, finetune, cpu, meta_batch=8, distributed=False) == 1  # an algorithm that cannot share
     assert plan_workers(2, maml, cpu, meta_batch=8, distributed=True) == 1  # torchrun shares already
@@ -139,7 +143,8 @@ def test_default_workers_honours_the_override(monkeypatch):
 def test_a_script_without_a_main_guard_can_use_helpers(tmp_path):
     """multiprocessing's spawn would re-run such a script in each child; helpers are started without it."""
     script = tmp_path / "unguarded.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(REPO)!r})
         from engine.config import TrainConfig
@@ -153,7 +158,8 @@ def test_a_script_without_a_main_guard_can_use_helpers(tmp_path):
                 most = max(most, event.processes)
             if isinstance(event, Finished):
                 print("finished", event.reason, "processes", most)
-    """))
+    """)
+    )
     env = {**os.environ, "META_PLAYGROUND_WORKERS": "2"}
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -185,7 +191,9 @@ def test_a_helper_that_cannot_start_is_reported(monkeypatch):
 def test_a_run_whose_helper_dies_goes_on_and_says_so(small_glyph_pool):
     before = child_pids()
     control = RunControl()
-    config = TrainConfig(algo="protonet", queries=3, meta_batch=4, iterations=10_000, val_every=0, device="cpu", workers=2)
+    config = TrainConfig(
+        algo="protonet", queries=3, meta_batch=4, iterations=10_000, val_every=0, device="cpu", workers=2
+    )
     deadline = time.monotonic() + 90
     shared, after_kill, finished = 0, 0, None
     for event in run(config, control, pool=small_glyph_pool):

@@ -139,7 +139,8 @@ def _assert_disjoint_and_covering(pool: ClassPool) -> None:
 
 def test_glyph_splits_are_disjoint(small_glyph_pool):
     _assert_disjoint_and_covering(small_glyph_pool)
-    names = {s: {small_glyph_pool.class_names[c] for c in small_glyph_pool.split_classes(s)} for s in ("train", "val", "test")}
+    pool = small_glyph_pool
+    names = {s: {pool.class_names[c] for c in pool.split_classes(s)} for s in ("train", "val", "test")}
     assert not (names["train"] & names["test"])
 
 

@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from torch import nn
 
-from .base import AlgoConfig, Algorithm, Interrupted, Learner, StepStats
+from ..config import ALGORITHM_CHOICES
 from .anil import ANIL
+from .base import AlgoConfig, Algorithm, Interrupted, Learner, StepStats
 from .blackbox import BlackBox
 from .finetune import Finetune
 from .maml import FOMAML, MAML
 from .metasgd import MetaSGD
 from .moe import MixtureOfExperts
+from .protohead import ProtoHead
 from .protonet import ProtoNet
 from .reptile import Reptile
 from .simpleshot import SimpleShot
 
-ALGORITHMS: dict[str, type[Algorithm]] = {
-    cls.name: cls for cls in (MAML, FOMAML, Reptile, ANIL, MetaSGD, ProtoNet, BlackBox, MixtureOfExperts, Finetune, SimpleShot)
+_CLASSES = {
+    cls.name: cls
+    for cls in (
+        MAML, FOMAML, Reptile, ANIL, MetaSGD, ProtoNet, BlackBox, MixtureOfExperts, Finetune, SimpleShot, ProtoHead
+    )
 }
+#: Name -> class, in the order of the one list of names (engine.config.ALGORITHM_CHOICES, torch-free).
+ALGORITHMS: dict[str, type[Algorithm]] = {name: _CLASSES[name] for name in ALGORITHM_CHOICES}
 
 
 def build_algorithm(name: str, model: nn.Module, config: AlgoConfig) -> Algorithm:

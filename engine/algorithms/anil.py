@@ -74,7 +74,9 @@ class ANIL(MAML):
             support = self.model.features(support_x)
         head = {k: v.detach().requires_grad_() for k, v in self.head_params(ways).items()}
         with torch.enable_grad():
-            head = self.inner_loop(head, support, support_y, steps, lr, create_graph=False, on_step=on_step, forward=head_forward)
+            head = self.inner_loop(
+                head, support, support_y, steps, lr, create_graph=False, on_step=on_step, forward=head_forward
+            )
         params = {k: v.detach() for k, v in self.model.named_parameters()}
         params.update({k: v.detach() for k, v in head.items()})
         return FunctionalLearner(self.model, params, support_x, ways)

@@ -10,39 +10,19 @@ from __future__ import annotations
 
 import itertools
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from typing import Callable, ClassVar, Iterable
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
+from ..config import AlgoConfig
+from ..events import StepStats
 from ..tasks import Task
 
 
 class Interrupted(Exception):
     """Raised inside a meta-step when a stop was requested; the partial step is discarded."""
-
-
-@dataclass(frozen=True)
-class AlgoConfig:
-    """Hyperparameters an algorithm reads (the trainer's config carries them)."""
-
-    ways: int = 5
-    inner_steps: int = 1
-    inner_lr: float = 0.4
-    first_order: bool = False
-    batch_tasks: bool = False  # MAML/FOMAML: one vmap over the meta-batch (engine.algorithms.batched), for GPUs
-
-
-@dataclass(frozen=True)
-class StepStats:
-    """What one adaptation step achieved on the support set."""
-
-    step: int
-    loss: float
-    accuracy: float
-    loo_accuracy: float | None = None
 
 
 StepCallback = Callable[[StepStats], None]
@@ -84,7 +64,9 @@ class Learner(ABC):
         return self.logits(x), self.embed(x)
 
     @torch.no_grad()
-    def report_support_fit(self, support_x: torch.Tensor, support_y: torch.Tensor, on_step: "StepCallback | None") -> "Learner":
+    def report_support_fit(
+        self, support_x: torch.Tensor, support_y: torch.Tensor, on_step: "StepCallback | None"
+    ) -> "Learner":
         """For learners made in one pass: report how they fit their support set as step 0.
 
         The pass's embedding of the support set is kept as ``support_embedding``: it is

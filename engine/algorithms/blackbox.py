@@ -18,12 +18,12 @@ the same slots in whichever process computes it (engine.task_workers).
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..data.base import DataError
+from ..models import support_statistics, with_support
 from ..tasks import Task
 from .base import AlgoConfig, Algorithm, Learner, StepCallback, accuracy, ways_of
 
@@ -37,7 +37,9 @@ class SupportReader(nn.Module):
         super().__init__()
         self.max_ways = max_ways
         self.token = nn.Linear(dim + max_ways, hidden)
-        self.context = nn.TransformerEncoderLayer(hidden, heads, dim_feedforward=2 * hidden, dropout=0.0, batch_first=True)
+        self.context = nn.TransformerEncoderLayer(
+            hidden, heads, dim_feedforward=2 * hidden, dropout=0.0, batch_first=True
+        )
         self.query = nn.Linear(dim, hidden)
         self.attend = nn.MultiheadAttention(hidden, heads, dropout=0.0, batch_first=True)
         self.readout = nn.Linear(2 * hidden, max_ways)
@@ -60,18 +62,22 @@ class AttentionLearner(Learner):
         self.algo, self.support_x, self.support_y, self.ways = algo, support_x, support_y, ways
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.algo.forward(self.support_x, self.support_y, x, torch.arange(self.ways, device=x.device))
+        with support_statistics(len(self.support_x)):  # inductive: each query with the support set alone
+            return self.algo.forward(self.support_x, self.support_y, x, torch.arange(self.ways, device=x.device))
 
     @torch.no_grad()
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.algo.model.features(torch.cat([self.support_x, x]))[len(self.support_x):]
+        return with_support(self.algo.model.features, self.support_x, x)[len(self.support_x):]
 
 
 class BlackBox(Algorithm):
     """Support set in, predictions out: no gradient steps at adaptation."""
 
     name = "blackbox"
-    paper = "Model-based meta-learning in the spirit of SNAIL (Mishra et al., ICLR 2018) and MANN (Santoro et al., ICML 2016)"
+    paper = (
+        "Model-based meta-learning in the spirit of SNAIL (Mishra et al., ICLR 2018) "
+        "and MANN (Santoro et al., ICML 2016)"
+    )
     summary = (
         "A network that reads the labelled support set and the query together and outputs "
         "the answer directly (attention over the support set): adapting is one forward pass."
@@ -81,18 +87,24 @@ class BlackBox(Algorithm):
         super().__init__(model, config)
         self.reader = self.extra = SupportReader(model.head.in_features).to(model.head.weight.device)
 
-    def forward(self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor, slots: torch.Tensor
+    ) -> torch.Tensor:
         """Logits [n, ways] of the queries; class c of the task sits in label slot ``slots[c]``."""
         ways = len(slots)
         if ways > MAX_WAYS:
-            raise DataError(f"the black-box learner reads at most {MAX_WAYS} classes per task (got {ways}); use fewer ways")
+            raise DataError(
+                f"the black-box learner reads at most {MAX_WAYS} classes per task (got {ways}); use fewer ways"
+            )
         n = len(support_x)
         emb = self.model.features(torch.cat([support_x, query_x]))
         out = self.reader(emb[:n], slots[support_y], emb[n:])
         return out[:, slots]
 
     def task_loss(self, task: Task) -> tuple[torch.Tensor, float]:
-        draw = torch.Generator().manual_seed(hash(task.classes) & 0x7FFF_FFFF_FFFF_FFFF)  # ints hash the same in every process
+        draw = torch.Generator().manual_seed(
+            hash(task.classes) & 0x7FFF_FFFF_FFFF_FFFF
+        )  # ints hash the same in every process
         slots = torch.randperm(MAX_WAYS, generator=draw)[: task.ways].to(task.support_y.device)
         logits = self.forward(task.support_x, task.support_y, task.query_x, slots)
         return F.cross_entropy(logits, task.query_y), accuracy(logits, task.query_y)
@@ -107,6 +119,7 @@ class BlackBox(Algorithm):
     ) -> Learner:
         ways = ways_of(support_y)
         if ways > MAX_WAYS:
-            raise DataError(f"the black-box learner reads at most {MAX_WAYS} classes per task (got {ways}); use fewer ways")
+            raise DataError(
+                f"the black-box learner reads at most {MAX_WAYS} classes per task (got {ways}); use fewer ways"
+            )
         return AttentionLearner(self, support_x, support_y, ways).report_support_fit(support_x, support_y, on_step)
-

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.base import DataError
+from ..models import with_support
 from ..tasks import Task
 from .base import AlgoConfig, Algorithm, Learner, StepCallback, StepStats, accuracy, ways_of
 
@@ -33,11 +34,13 @@ FIT_LR = 0.01
 
 @torch.no_grad()
 def fit_logistic_regression(
-    feats: torch.Tensor, labels: torch.Tensor, ways: int, steps: int, lr: float, on_step: StepCallback | None = None
+    feats: torch.Tensor, labels: torch.Tensor, ways: int, steps: int, lr: float, on_step: StepCallback | None = None,
+    init: torch.Tensor | None = None,
 ) -> nn.Linear:
-    """A fresh linear head fitted by full-batch Adam from zero (hand-written gradient: no autograd,
-    about 10x faster than ``torch.optim.Adam`` on a 5-example problem, where per-call overhead dominates)."""
-    weight = feats.new_zeros(ways, feats.shape[1] + 1)  # bias as the last column
+    """A linear head fitted by full-batch Adam, from zero or from ``init`` [ways, dim + 1] (bias last)
+    (hand-written gradient: no autograd, about 10x faster than ``torch.optim.Adam`` on a 5-example
+    problem, where per-call overhead dominates)."""
+    weight = feats.new_zeros(ways, feats.shape[1] + 1) if init is None else init.clone()  # bias as the last column
     x = torch.cat([feats, feats.new_ones(len(feats), 1)], 1)
     target = F.one_hot(labels, ways).to(feats.dtype)
     m, v = torch.zeros_like(weight), torch.zeros_like(weight)
@@ -67,7 +70,7 @@ class LinearProbe(Learner):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return self.features(torch.cat([self.support_x, x]))[len(self.support_x):]
+            return with_support(self.features, self.support_x, x)[len(self.support_x):]
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(x))
@@ -100,7 +103,9 @@ class Finetune(Algorithm):
     def global_labels(self, task: Task) -> torch.Tensor:
         """Pool class ids of the task's support then query examples."""
         if max(task.classes) >= CAPACITY:
-            raise DataError(f"the fine-tune baseline holds {CAPACITY} classes, but the data has class id {max(task.classes)}")
+            raise DataError(
+                f"the fine-tune baseline holds {CAPACITY} classes, but the data has class id {max(task.classes)}"
+            )
         ids = torch.tensor(task.classes, device=task.support_y.device)
         return ids[torch.cat([task.support_y, task.query_y])]
 
@@ -121,7 +126,7 @@ class Finetune(Algorithm):
         logits = self.big_head(feats).masked_fill(~self.seen, float("-inf"))
         loss = F.cross_entropy(logits, labels)
         ids = torch.tensor(task.classes, device=logits.device)
-        local = logits[len(task.support_x):, ids].detach()
+        local = logits[len(task.support_x) :, ids].detach()
         return loss, accuracy(local, task.query_y)
 
     def adapt(
@@ -140,7 +145,11 @@ class Finetune(Algorithm):
         return LinearProbe(self.model.features, head, support_x, ways)
 
     def extra_state(self) -> dict[str, torch.Tensor]:
-        return {"big_head.weight": self.big_head.weight.detach(), "big_head.bias": self.big_head.bias.detach(), "seen": self.seen}
+        return {
+            "big_head.weight": self.big_head.weight.detach(),
+            "big_head.bias": self.big_head.bias.detach(),
+            "seen": self.seen,
+        }
 
     def load_extra_state(self, state: dict[str, torch.Tensor]) -> None:
         with torch.no_grad():

@@ -23,7 +23,7 @@ from torch import nn
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from ..models import channels_last_small_batches
+from ..models import channels_last_small_batches, with_support
 from ..tasks import Task
 from .batched import batched_meta_gradient, can_batch
 from .base import Algorithm, Interrupted, Learner, StepCallback, StepStats, accuracy, ways_of
@@ -40,26 +40,29 @@ def sub_params(params: Params, prefix: str) -> Params:
 class FunctionalLearner(Learner):
     """A model evaluated with adapted parameters.
 
-    BatchNorm uses batch statistics, so queries are run together with the
-    support set: a single drawn query then gets sensible statistics and its
-    prediction does not depend on which other queries are in the batch.
+    BatchNorm uses batch statistics, so queries run in one batch with the support
+    set and are normalised with the support rows' statistics (``with_support``):
+    a query's prediction depends on the support set and itself alone.
     """
 
     def __init__(self, model: nn.Module, params: Params, support_x: torch.Tensor, ways: int) -> None:
         self.model, self.params, self.support_x, self.ways = model, params, support_x, ways
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        out = functional_call(self.model, self.params, (torch.cat([self.support_x, x]),))
+        out = with_support(lambda b: functional_call(self.model, self.params, (b,)), self.support_x, x)
         return out[len(self.support_x):]
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        features = sub_params(self.params, "features")
+        return with_support(lambda b: functional_call(self.model.features, features, (b,)), self.support_x, x)
 
     @torch.no_grad()
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        feats = functional_call(self.model.features, sub_params(self.params, "features"), (torch.cat([self.support_x, x]),))
-        return feats[len(self.support_x):]
+        return self._features(x)[len(self.support_x):]
 
     @torch.no_grad()
     def logits_and_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        feats = functional_call(self.model.features, sub_params(self.params, "features"), (torch.cat([self.support_x, x]),))
+        feats = self._features(x)
         logits = functional_call(self.model.head, sub_params(self.params, "head"), (feats,))
         n = len(self.support_x)
         return logits[n:], feats[n:]

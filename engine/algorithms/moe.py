@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..models import support_statistics
 from ..tasks import Task
 from .base import AlgoConfig, Algorithm, Learner, StepCallback, accuracy, ways_of
 from .protonet import compute_prototypes, squared_distances
@@ -61,7 +62,8 @@ class MixtureLearner(Learner):
             self.gate = algo.gate_weights(support_x, support_y)
 
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.algo.classify(self.support_x, self.support_y, x, self.ways)
+        with support_statistics(len(self.support_x)):  # inductive: each query with the support set alone
+            return self.algo.classify(self.support_x, self.support_y, x, self.ways)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self._forward(x)[0]
@@ -93,7 +95,9 @@ class MixtureOfExperts(Algorithm):
         """The gate's distribution over experts [E] for this support set."""
         return self.mixture.gate_weights(self.model.features(support_x))
 
-    def classify(self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor, ways: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def classify(
+        self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor, ways: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits [n, ways] and gated query embeddings [n, dim] (one forward, support and queries together)."""
         n = len(support_x)
         feats = self.model.features(torch.cat([support_x, query_x]))
@@ -116,7 +120,6 @@ class MixtureOfExperts(Algorithm):
     ) -> Learner:
         ways = ways_of(support_y)
         return MixtureLearner(self, support_x, support_y, ways).report_support_fit(support_x, support_y, on_step)
-
 
 
 @torch.no_grad()

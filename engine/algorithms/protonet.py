@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..models import with_support
 from ..tasks import Task
 from .base import Algorithm, Learner, StepCallback, accuracy, ways_of
 
@@ -36,7 +37,7 @@ class ProtoLearner(Learner):
         self.features, self.support_x, self.support_y, self.ways = features, support_x, support_y, ways
 
     def _embed_with_support(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        emb = self.features(torch.cat([self.support_x, x]))
+        emb = with_support(self.features, self.support_x, x)
         n = len(self.support_x)
         return compute_prototypes(emb[:n], self.support_y, self.ways), emb[n:]
 
@@ -85,4 +86,6 @@ class ProtoNet(Algorithm):
     ) -> Learner:
         ways = ways_of(support_y)
         # the support set scored against its own prototypes (batch statistics of support + itself = of support)
-        return ProtoLearner(self.model.features, support_x, support_y, ways).report_support_fit(support_x, support_y, on_step)
+        return ProtoLearner(self.model.features, support_x, support_y, ways).report_support_fit(
+            support_x, support_y, on_step
+        )

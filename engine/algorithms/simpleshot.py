@@ -27,7 +27,6 @@ from .base import Learner, StepCallback, ways_of
 from .finetune import Finetune
 from .protonet import ProtoLearner
 
-
 #: squared distances between unit vectors lie in [0, 4]; as logits they would give a nearly flat
 #: softmax, so they are scaled by this. 20 minimised the negative log-likelihood of 5-way 1-shot
 #: validation queries on Omniglot (among 1-50; mean top probability 0.94 at 95% accuracy).

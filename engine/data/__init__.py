@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..config import DATASET_CHOICES
 from .base import SPLITS, ClassPool, DataError, every_class
 from .glyphs import make_glyph_pool
 
-SOURCES = ("synthetic", "omniglot", "mnist", "fashion-mnist", "kmnist", "emnist", "folder", "classset")
+SOURCES = DATASET_CHOICES  # the one list of source names (engine.config, with the window's labels)
 MNIST_FAMILY = ("mnist", "fashion-mnist", "kmnist", "emnist")
 
 

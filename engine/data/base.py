@@ -11,11 +11,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..errors import DataError
+
 SPLITS = ("train", "val", "test")
-
-
-class DataError(ValueError):
-    """Bad or missing input data; the message says what is wrong and how to fix it."""
 
 
 @dataclass
@@ -106,7 +104,9 @@ def every_class(num_classes: int) -> dict[str, list[int]]:
     return {s: list(range(num_classes)) for s in SPLITS}
 
 
-def split_by_class(num_classes: int, seed: int = 0, fractions: tuple[float, float] = (0.2, 0.2)) -> dict[str, list[int]]:
+def split_by_class(
+    num_classes: int, seed: int = 0, fractions: tuple[float, float] = (0.2, 0.2)
+) -> dict[str, list[int]]:
     """Deterministic class-level split (used when there are no groups to split by)."""
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(num_classes, generator=g).tolist()
@@ -115,7 +115,7 @@ def split_by_class(num_classes: int, seed: int = 0, fractions: tuple[float, floa
     if num_classes - n_test - n_val < 1:
         raise DataError(f"need at least 3 classes to make train/val/test splits, found {num_classes}")
     return {
-        "train": sorted(perm[n_test + n_val:]),
-        "val": sorted(perm[n_test:n_test + n_val]),
+        "train": sorted(perm[n_test + n_val :]),
+        "val": sorted(perm[n_test : n_test + n_val]),
         "test": sorted(perm[:n_test]),
     }

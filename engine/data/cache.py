@@ -123,28 +123,47 @@ def _validated(data: dict) -> ClassPool:
     names, groups, splits = data["class_names"], data["class_groups"], data["splits"]
     n = len(names)
     ok = (
-        isinstance(images, torch.Tensor) and images.dtype == torch.uint8 and images.dim() == 3
-        and isinstance(labels, torch.Tensor) and labels.dtype == torch.int64 and labels.shape == (len(images),)
-        and isinstance(names, list) and all(isinstance(s, str) for s in names)
-        and isinstance(groups, list) and len(groups) == n and all(isinstance(s, str) for s in groups)
-        and isinstance(splits, dict) and all(isinstance(v, list) and all(isinstance(i, int) and 0 <= i < n for i in v) for v in splits.values())
+        isinstance(images, torch.Tensor)
+        and images.dtype == torch.uint8
+        and images.dim() == 3
+        and isinstance(labels, torch.Tensor)
+        and labels.dtype == torch.int64
+        and labels.shape == (len(images),)
+        and isinstance(names, list)
+        and all(isinstance(s, str) for s in names)
+        and isinstance(groups, list)
+        and len(groups) == n
+        and all(isinstance(s, str) for s in groups)
+        and isinstance(splits, dict)
+        and all(isinstance(v, list) and all(isinstance(i, int) and 0 <= i < n for i in v) for v in splits.values())
         and (len(labels) == 0 or (int(labels.min()) >= 0 and int(labels.max()) < n))
         and isinstance(data.get("name"), str)
     )
     if not ok:
         raise ValueError("inconsistent contents")
-    return ClassPool(images=images, labels=labels, class_names=names, class_groups=groups,
-                     splits={str(k): v for k, v in splits.items()}, name=data["name"])
+    return ClassPool(
+        images=images,
+        labels=labels,
+        class_names=names,
+        class_groups=groups,
+        splits={str(k): v for k, v in splits.items()},
+        name=data["name"],
+    )
 
 
 def _write(path: Path, fingerprint: str, pool: ClassPool) -> None:
     from ..checkpoint import atomic_write
 
     data = {
-        "format": FORMAT, "version": VERSION, "fingerprint": fingerprint,
-        "images": pool.images.contiguous(), "labels": pool.labels.to(torch.int64),
-        "class_names": list(pool.class_names), "class_groups": list(pool.class_groups),
-        "splits": {k: list(v) for k, v in pool.splits.items()}, "name": pool.name,
+        "format": FORMAT,
+        "version": VERSION,
+        "fingerprint": fingerprint,
+        "images": pool.images.contiguous(),
+        "labels": pool.labels.to(torch.int64),
+        "class_names": list(pool.class_names),
+        "class_groups": list(pool.class_groups),
+        "splits": {k: list(v) for k, v in pool.splits.items()},
+        "name": pool.name,
     }
     try:
         atomic_write(path, lambda f: torch.save(data, f))

@@ -76,7 +76,9 @@ def open_image(source: str | os.PathLike | bytes | BinaryIO, name: str | None = 
     except FileNotFoundError:
         raise DataError(f"{label}: file not found") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise DataError(f"{label}: claims too many pixels to decode safely (limit {MAX_PIXELS:,}); resize it first") from None
+        raise DataError(
+            f"{label}: claims too many pixels to decode safely (limit {MAX_PIXELS:,}); resize it first"
+        ) from None
     except UnidentifiedImageError as exc:
         raise DataError(f"{label}: not a readable image ({exc.__class__.__name__})") from None
     except (OSError, ValueError, SyntaxError) as exc:

@@ -168,7 +168,8 @@ def _download(spec: Spec, root: Path) -> None:
         if spec.name == "emnist":
             datasets.EMNIST(str(root), split="balanced", train=True, download=True)
         else:
-            cls = {"mnist": datasets.MNIST, "fashion-mnist": datasets.FashionMNIST, "kmnist": datasets.KMNIST}[spec.name]
+            classes = {"mnist": datasets.MNIST, "fashion-mnist": datasets.FashionMNIST, "kmnist": datasets.KMNIST}
+            cls = classes[spec.name]
             cls(str(root), train=True, download=True)
     except Exception as exc:  # no network, a proxy, a bad mirror: all say the same thing to the user
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else exc.__class__.__name__
@@ -213,7 +214,7 @@ def split_by_index(num_classes: int) -> dict[str, list[int]]:
     if n_train < 1:
         raise DataError(f"need at least 3 classes for train/val/test splits, found {num_classes}")
     order = list(range(num_classes))
-    return {"train": order[:n_train], "val": order[n_train:n_train + n_val], "test": order[n_train + n_val:]}
+    return {"train": order[:n_train], "val": order[n_train : n_train + n_val], "test": order[n_train + n_val :]}
 
 
 def load_mnist(name: str, root: str | Path, allow_download: bool = False) -> ClassPool:

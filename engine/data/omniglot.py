@@ -46,7 +46,10 @@ def _read_zip(path: Path) -> dict[tuple[str, str], list[tuple[str, bytes]]]:
                 if parts[0] == "/" or ".." in parts or ":" in parts[0]:  # read in memory only, but never trusted
                     raise DataError(f"{path}: entry {info.filename!r} points outside the archive; this zip is refused")
                 if info.file_size > MAX_ENTRY_BYTES:
-                    raise DataError(f"{path}: entry {info.filename!r} unpacks to {info.file_size:,} bytes, too large for a glyph image")
+                    raise DataError(
+                        f"{path}: entry {info.filename!r} unpacks to {info.file_size:,} bytes, "
+                        "too large for a glyph image"
+                    )
                 alphabet, character = parts[-3], parts[-2]
                 out[(alphabet, character)].append((info.filename, zf.read(info)))
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError, NotImplementedError, ValueError) as exc:

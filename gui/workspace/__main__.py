@@ -19,14 +19,19 @@ RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gui.workspace", description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", help="a meta-trained model (main.py train --checkpoint F)")
-    parser.add_argument("--classset", default=str(RESOURCES / "sample_classes"), help="class set to open [the sample set]")
+    parser.add_argument(
+        "--classset", default=str(RESOURCES / "sample_classes"), help="class set to open [the sample set]"
+    )
     parser.add_argument("--demo", action="store_true", help="adapt at once and draw a sample query")
     parser.add_argument("--steps", type=int, default=10, help="adaptation steps [10]")
-    parser.add_argument("--compare", action="store_true", help="with --demo: adapt again at half the inner lr (two curves)")
+    parser.add_argument(
+        "--compare", action="store_true", help="with --demo: adapt again at half the inner lr (two curves)"
+    )
     args = parser.parse_args(argv)
 
+    from engine import api
+
     from ..app import application
-    from . import jobs
     from .workspace import NewClassesWorkspace
 
     app = application()
@@ -37,12 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     def quick_train() -> None:
         ws.quick_train_button.setEnabled(False)
         ws.banner.setText("Meta-training SimpleShot on the built-in glyphs (about a minute)…")
-        ws._run(jobs.quick_train_job, on_done=lambda r: ws.set_model(*r))
+        ws._run(api.quick_train, on_done=ws.set_model)
 
     ws.quickTrainRequested.connect(quick_train)
     if args.classset and Path(args.classset).is_dir():
         ws.load_folder(args.classset)
     if args.demo:
+
         def draw_query() -> None:
             query = RESOURCES / "sample_queries"
             files = sorted(query.glob("*.png")) if query.is_dir() else []

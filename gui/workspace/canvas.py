@@ -65,7 +65,9 @@ class DrawingCanvas(QWidget):
         arr = np.ascontiguousarray(raster, dtype=np.uint8)
         img = QImage(arr.data, arr.shape[1], arr.shape[0], arr.strides[0], QImage.Format.Format_Grayscale8).copy()
         self._push_undo()
-        self._image = img.scaled(self._size, self._size, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation)
+        self._image = img.scaled(
+            self._size, self._size, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation
+        )
         self.update()
         self._announce()
 

@@ -45,7 +45,9 @@ def array_to_pixmap(image: np.ndarray, side: int) -> QPixmap:
     """uint8 [h, w] grey -> a ``side`` x ``side`` pixmap (nearest neighbour: pixels stay visible)."""
     arr = np.ascontiguousarray(image, dtype=np.uint8)
     qimg = QImage(arr.data, arr.shape[1], arr.shape[0], arr.strides[0], QImage.Format.Format_Grayscale8).copy()
-    return QPixmap.fromImage(qimg.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation))
+    return QPixmap.fromImage(
+        qimg.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
+    )
 
 
 class ClassCard(QFrame):
@@ -57,7 +59,9 @@ class ClassCard(QFrame):
     filesDropped = Signal(int, list)  # (class index, [paths]) dropped on the card
     clearRequested = Signal(int)  # remove all examples of this class
 
-    def __init__(self, index: int, name: str, examples: list[np.ndarray], is_selected: bool, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, index: int, name: str, examples: list[np.ndarray], is_selected: bool, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.index = index
         self.setAcceptDrops(True)

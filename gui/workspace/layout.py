@@ -1,135 +1,157 @@
-"""The workspace's widgets and their wiring, kept apart from its behaviour (``workspace.py``).
+"""The workspace's widgets and how they are laid out, kept apart from its behaviour (``workspace.py``).
 
 Left: the class cards with the class count and file buttons. Middle: the
 drawing canvas, its tools and the 28x28 view of what the model sees. Right:
 Adapt (steps, inner learning rate, live chart), class probabilities and the
 embedding view, in a vertical splitter.
+
+:func:`build_ui` creates the widgets, lays them out on the workspace and
+returns them in a :class:`WorkspaceUi`; the workspace keeps the ones it uses
+and connects their signals itself (only the purely visual wiring, such as the
+brush slider, is done here).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QCheckBox, QDoubleSpinBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSlider,
-    QSpinBox, QSplitter, QVBoxLayout, QWidget,
+    QCheckBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
 )
 
 from ..gate_chart import GateChart
-from .board import MAX_CLASSES, MIN_CLASSES
+from .board import MAX_CLASSES, MIN_CLASSES, ClassBoard
 from .canvas import DrawingCanvas
 from .cards import CardsPanel
 from .charts import AdaptationChart, EmbeddingView, ProbabilityBars
 
-if TYPE_CHECKING:
-    from .workspace import NewClassesWorkspace
+
+@dataclass(frozen=True)
+class WorkspaceUi:
+    """The widgets the workspace talks to (the rest only sits in the layout)."""
+
+    banner: QLabel
+    quick_train_button: QPushButton
+    class_count: QSpinBox
+    load_images_button: QPushButton
+    load_folder_button: QPushButton
+    save_set_button: QPushButton
+    undo_button: QPushButton
+    cards: CardsPanel
+    canvas: DrawingCanvas
+    preview: QLabel
+    add_button: QPushButton
+    load_query_button: QPushButton
+    steps: QSpinBox
+    inner_lr: QDoubleSpinBox
+    adapt_button: QPushButton
+    status: QLabel
+    chart: AdaptationChart
+    bars: ProbabilityBars
+    embedding: EmbeddingView
+    gate: GateChart
 
 
-def setup_ui(ws: "NewClassesWorkspace") -> None:
-    """Create the widgets as attributes of ``ws`` and wire them to its slots (like Designer's setupUi)."""
-    ws.banner = QLabel()
-    ws.banner.setWordWrap(True)
-    ws.quick_train_button = QPushButton("Quick meta-train on built-in glyphs (~1 min)")
-    ws.quick_train_button.clicked.connect(ws.quickTrainRequested)
+def build_ui(parent: QWidget, board: ClassBoard) -> WorkspaceUi:
+    """Create the workspace's widgets, lay them out on ``parent`` and return the ones it uses."""
+    banner = QLabel()
+    banner.setWordWrap(True)
+    quick_train_button = QPushButton("Quick meta-train on built-in glyphs (~1 min)")
     banner_row = QHBoxLayout()
-    banner_row.addWidget(ws.banner, 1)
-    banner_row.addWidget(ws.quick_train_button)
+    banner_row.addWidget(banner, 1)
+    banner_row.addWidget(quick_train_button)
 
-    ws.class_count = QSpinBox(minimum=MIN_CLASSES, maximum=MAX_CLASSES, value=ws.board.count)
-    ws.class_count.setPrefix("classes: ")
-    ws.class_count.valueChanged.connect(ws.board.set_count)
-    buttons = {
-        "Load images…": ws._on_load_images, "Load folder / set…": ws._on_load_folder,
-        "Save set…": ws._on_save_set, "Undo": ws.board.undo,
-    }
+    class_count = QSpinBox(minimum=MIN_CLASSES, maximum=MAX_CLASSES, value=board.count)
+    class_count.setPrefix("classes: ")
+    file_buttons = [QPushButton(text) for text in ("Load images…", "Load folder / set…", "Save set…", "Undo")]
     top = QHBoxLayout()
-    top.addWidget(ws.class_count)
-    for text, slot in buttons.items():
-        b = QPushButton(text)
-        b.clicked.connect(slot)
+    top.addWidget(class_count)
+    for b in file_buttons:
         top.addWidget(b)
     top.addStretch(1)
-    ws.cards = CardsPanel(ws.board)
-    ws.cards.filesDropped.connect(ws._load_files_into)
+    cards = CardsPanel(board)
     left = QWidget()
     lv = QVBoxLayout(left)
     lv.setContentsMargins(0, 0, 0, 0)
     lv.addLayout(top)
-    lv.addWidget(ws.cards, 1)
-    from ..class_insight import install
+    lv.addWidget(cards, 1)
 
-    install(ws)  # per-class check + Export classifier, under the cards (gui/class_insight.py)
-
-    ws.canvas = DrawingCanvas()
-    ws.canvas.strokeFinished.connect(ws._on_drawing_changed)
-    ws.canvas.cleared.connect(ws._on_drawing_cleared)
-    ws.brush = QSlider(Qt.Orientation.Horizontal, minimum=4, maximum=40, value=int(ws.canvas.brush))
-    ws.brush.setToolTip("brush size (the model's view keeps an even line width)")
-    ws.brush.valueChanged.connect(lambda v: setattr(ws.canvas, "brush", float(v)))
-    ws.eraser = QCheckBox("eraser")
-    ws.eraser.toggled.connect(lambda on: setattr(ws.canvas, "eraser", on))
+    canvas = DrawingCanvas()
+    brush = QSlider(Qt.Orientation.Horizontal, minimum=4, maximum=40, value=int(canvas.brush))
+    brush.setToolTip("brush size (the model's view keeps an even line width)")
+    brush.valueChanged.connect(lambda v: setattr(canvas, "brush", float(v)))
+    eraser = QCheckBox("eraser")
+    eraser.toggled.connect(lambda on: setattr(canvas, "eraser", on))
     clear, undo_stroke = QPushButton("Clear"), QPushButton("Undo stroke")
-    clear.clicked.connect(ws.canvas.clear)
-    undo_stroke.clicked.connect(ws.canvas.undo)
+    clear.clicked.connect(canvas.clear)
+    undo_stroke.clicked.connect(canvas.undo)
     tools = QGridLayout()
     tools.addWidget(QLabel("brush"), 0, 0)
-    tools.addWidget(ws.brush, 0, 1, 1, 2)
-    tools.addWidget(ws.eraser, 1, 0)
+    tools.addWidget(brush, 0, 1, 1, 2)
+    tools.addWidget(eraser, 1, 0)
     tools.addWidget(clear, 1, 1)
     tools.addWidget(undo_stroke, 1, 2)
-    ws.preview = QLabel()
-    ws.preview.setFixedSize(112, 112)
-    ws.preview.setStyleSheet("background: black; border: 1px solid gray;")
-    ws.add_button = QPushButton("Add to class")
-    ws.add_button.clicked.connect(ws.add_drawing)
+    preview = QLabel()
+    preview.setFixedSize(112, 112)
+    preview.setStyleSheet("background: black; border: 1px solid gray;")
+    add_button = QPushButton("Add to class")
     load_query = QPushButton("Load query…")
-    load_query.clicked.connect(ws._on_load_query)
     preview_box = QHBoxLayout()
     caption = QLabel("what the model sees\n(28×28)")
     caption.setStyleSheet("color: gray;")
     side = QVBoxLayout()
     side.addWidget(caption)
-    side.addWidget(ws.add_button)
+    side.addWidget(add_button)
     side.addWidget(load_query)
     side.addStretch(1)
-    preview_box.addWidget(ws.preview)
+    preview_box.addWidget(preview)
     preview_box.addLayout(side)
     middle = QWidget()
     mv = QVBoxLayout(middle)
     mv.setContentsMargins(0, 0, 0, 0)
     mv.addWidget(QLabel("Draw an example, or a query to test:"))
-    mv.addWidget(ws.canvas, 0, Qt.AlignmentFlag.AlignHCenter)
+    mv.addWidget(canvas, 0, Qt.AlignmentFlag.AlignHCenter)
     mv.addLayout(tools)
     mv.addLayout(preview_box)
     mv.addStretch(1)
 
-    ws.steps = QSpinBox(minimum=0, maximum=200, value=10)
-    ws.steps.setPrefix("steps: ")
-    ws.inner_lr = QDoubleSpinBox(minimum=0.001, maximum=5.0, value=0.4, singleStep=0.05, decimals=3)
-    ws.inner_lr.setPrefix("inner lr: ")
-    ws.adapt_button = QPushButton("Adapt")
-    ws.adapt_button.setDefault(True)
-    ws.adapt_button.clicked.connect(ws.adapt)
+    steps = QSpinBox(minimum=0, maximum=200, value=10)
+    steps.setPrefix("steps: ")
+    inner_lr = QDoubleSpinBox(minimum=0.001, maximum=5.0, value=0.4, singleStep=0.05, decimals=3)
+    inner_lr.setPrefix("inner lr: ")
+    adapt_button = QPushButton("Adapt")
+    adapt_button.setDefault(True)
     controls = QHBoxLayout()
-    for w in (ws.steps, ws.inner_lr, ws.adapt_button):
+    for w in (steps, inner_lr, adapt_button):
         controls.addWidget(w)
-    ws.status = QLabel()
-    ws.status.setWordWrap(True)
-    ws.chart = AdaptationChart()
-    ws.bars = ProbabilityBars()
-    ws.embedding = EmbeddingView()
+    status = QLabel()
+    status.setWordWrap(True)
+    chart = AdaptationChart()
+    bars = ProbabilityBars()
+    embedding = EmbeddingView()
     right = QSplitter(Qt.Orientation.Vertical)
     adapt_box = QGroupBox("Adapt to these classes")
     av = QVBoxLayout(adapt_box)
     av.addLayout(controls)
-    av.addWidget(ws.status)
-    av.addWidget(ws.chart, 1)
-    ws.gate = GateChart()  # the mixture of experts' gate for these classes; hidden for other algorithms
-    ws.gate.setVisible(False)
-    ws.gate.setMaximumHeight(170)
-    av.addWidget(ws.gate)
-    for w in (adapt_box, ws.bars, ws.embedding):
+    av.addWidget(status)
+    av.addWidget(chart, 1)
+    gate = GateChart()  # the mixture of experts' gate for these classes; hidden for other algorithms
+    gate.setVisible(False)
+    gate.setMaximumHeight(170)
+    av.addWidget(gate)
+    for w in (adapt_box, bars, embedding):
         right.addWidget(w)
     right.setSizes([360, 150, 210])
 
@@ -137,7 +159,25 @@ def setup_ui(ws: "NewClassesWorkspace") -> None:
     for w in (left, middle, right):
         splitter.addWidget(w)
     splitter.setSizes([380, 300, 480])
-    layout = QVBoxLayout(ws)
+    layout = QVBoxLayout(parent)
     layout.addLayout(banner_row)
     layout.addWidget(splitter, 1)
-
+    return WorkspaceUi(
+        banner,
+        quick_train_button,
+        class_count,
+        *file_buttons,
+        cards,
+        canvas,
+        preview,
+        add_button,
+        load_query,
+        steps,
+        inner_lr,
+        adapt_button,
+        status,
+        chart,
+        bars,
+        embedding,
+        gate,
+    )

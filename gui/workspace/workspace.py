@@ -3,8 +3,9 @@
 Layout: class cards (left), the drawing canvas with the model's 28x28 view
 (middle), Adapt with its live chart, the class probabilities and the
 embedding view (right). Torch never runs on the GUI thread: adapting,
-predicting, loading and saving go through superqt workers (``jobs.py``); the
-canvas preview calls ``engine.sketch`` directly because it is numpy only.
+predicting, loading and saving are :mod:`engine.api` calls on superqt workers
+(:func:`gui.background.run_in_background`); the canvas preview calls
+``api.sketch_to_input`` directly because it is numpy only.
 
 Each Adapt gets a generation number; results of an older generation (a
 worker still finishing after a newer Adapt was pressed) are dropped.
@@ -13,20 +14,20 @@ worker still finishing after a newer Adapt was pressed) are dropped.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
-import shiboken6
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QWidget
-from superqt.utils import WorkerBase, create_worker
 
-from ..background import describe_error
-from . import jobs
+from engine import api
+from engine.events import StepStats
+
+from ..background import run_in_background, wait_for_background
 from .board import ClassBoard
 from .cards import array_to_pixmap
-from .layout import setup_ui
+from .layout import build_ui
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp *.pgm *.ppm);;All files (*)"
 
@@ -35,7 +36,7 @@ class _Relay(QObject):
     """Carries adaptation steps from the worker thread to the GUI thread (queued)."""
 
     step = Signal(int, object)  # (generation, StepStats)
-    ready = Signal(int, object, object)  # (generation, jobs.AdaptResult, (images, labels, names))
+    ready = Signal(int, object, object)  # (generation, api.AdaptResult, (images, labels, names))
 
 
 class NewClassesWorkspace(QWidget):
@@ -43,24 +44,25 @@ class NewClassesWorkspace(QWidget):
 
     Parameters
     ----------
-    model_source : returns the current engine ``Algorithm`` (or None when
-        there is no meta-trained model); treated as an opaque handle
+    model_source : returns the current model (an ``engine.api.Model``, or an
+        engine Algorithm, which is wrapped; None when there is no meta-trained model)
     checkpoint : for standalone use: a checkpoint to restore in a worker
     """
 
     quickTrainRequested = Signal()  # the person asked for a quick meta-training run on the glyphs
-    adapted = Signal(object)  # jobs.AdaptResult, after an Adapt finished
-    predicted = Signal(object)  # jobs.PredictResult, after a query was scored
+    adapted = Signal(object)  # api.AdaptResult, after an Adapt finished
+    predicted = Signal(object)  # api.PredictResult, after a query was scored
     failed = Signal(str)  # a problem shown in place (also emitted for tests and the main window)
     leaveOneOut = Signal(object)  # leave-one-out accuracy (or None for one shot): the Adapt is complete
     modelReady = Signal()  # a model is available for Adapt (loaded, quick-trained or from the source)
 
-    def __init__(self, model_source: Callable[[], Any] | None = None, checkpoint: str | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, model_source: Callable[[], object] | None = None, checkpoint: str | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Meta Playground - New classes")
         self._model_source = model_source
-        self._own_model: Any = None
-        self._learner: Any = None
+        self._own_model: api.Model | None = None
+        self._learner: object = None  # api.AdaptResult.learner: an opaque handle for api.predict
         self._support: tuple[np.ndarray, np.ndarray] | None = None
         self._names: list[str] = []
         self._generation = 0
@@ -69,10 +71,9 @@ class NewClassesWorkspace(QWidget):
         self._query: np.ndarray | None = None
         self._predicting = False
         self._pending_query: np.ndarray | None = None
-        self._workers: set[WorkerBase] = set()
         self.last_adapt_ms: float | None = None
         self._last_step = 0
-        self._seen_model: Any = None
+        self._seen_model: object = None
         self._own_description = ""
         self._ready_text = ""
         self.board = ClassBoard(5, self)
@@ -82,7 +83,9 @@ class NewClassesWorkspace(QWidget):
         self._build()
         self.board.changed.connect(self._on_board_changed)
         self.board.selectionChanged.connect(self._on_selection_changed)
-        QShortcut(QKeySequence.StandardKey.Undo, self, self.board.undo, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        QShortcut(
+            QKeySequence.StandardKey.Undo, self, self.board.undo, context=Qt.ShortcutContext.WidgetWithChildrenShortcut
+        )
         self._on_selection_changed(self.board.selected)
         if checkpoint:
             self.load_checkpoint(checkpoint)
@@ -91,18 +94,40 @@ class NewClassesWorkspace(QWidget):
 
     # -- layout ----------------------------------------------------------------
     def _build(self) -> None:
-        setup_ui(self)
+        """Create the widgets (layout.py), keep the ones this class uses and connect them to its slots."""
+        ui = build_ui(self, self.board)
+        self.banner, self.quick_train_button, self.class_count = ui.banner, ui.quick_train_button, ui.class_count
+        self.cards, self.canvas, self.preview, self.add_button = ui.cards, ui.canvas, ui.preview, ui.add_button
+        self.steps, self.inner_lr, self.adapt_button, self.status = ui.steps, ui.inner_lr, ui.adapt_button, ui.status
+        self.chart, self.bars, self.embedding, self.gate = ui.chart, ui.bars, ui.embedding, ui.gate
+        ui.quick_train_button.clicked.connect(self.quickTrainRequested)
+        ui.class_count.valueChanged.connect(self.board.set_count)
+        ui.load_images_button.clicked.connect(self._on_load_images)
+        ui.load_folder_button.clicked.connect(self._on_load_folder)
+        ui.save_set_button.clicked.connect(self._on_save_set)
+        ui.undo_button.clicked.connect(self.board.undo)
+        ui.cards.filesDropped.connect(self._load_files_into)
+        ui.canvas.strokeFinished.connect(self._on_drawing_changed)
+        ui.canvas.cleared.connect(self._on_drawing_cleared)
+        ui.add_button.clicked.connect(self.add_drawing)
+        ui.load_query_button.clicked.connect(self._on_load_query)
+        ui.adapt_button.clicked.connect(self.adapt)
+        from ..class_insight import install
+
+        install(self)  # Per-class check + Export classifier, under the cards (gui/class_insight.py)
 
     # -- the model -------------------------------------------------------------
-    def current_model(self) -> Any:
-        """The Algorithm to adapt: the one loaded here, else the main window's, else None."""
+    def current_model(self) -> api.Model | None:
+        """The model to adapt: the one loaded here, else the model source's, else None."""
         if self._own_model is not None:
             return self._own_model
-        return self._model_source() if self._model_source is not None else None
+        source = self._model_source() if self._model_source is not None else None
+        return api.as_model(source) if source is not None else None
 
-    def set_model(self, algo: Any, description: str = "") -> None:
-        """Use ``algo`` (e.g. after a quick meta-training run); earlier adaptations are dropped."""
-        self._own_model, self._own_description = algo, description
+    def set_model(self, model: object, description: str = "") -> None:
+        """Use ``model`` (an api.Model or an engine Algorithm, e.g. after a quick meta-training run); earlier
+        adaptations are dropped."""
+        self._own_model, self._own_description = api.as_model(model, description), description
         self._learner = None
         self._view: dict | None = None  # the embedding view made at Adapt time (predictions reuse its axes)
         self.refresh_model(description)
@@ -114,22 +139,25 @@ class NewClassesWorkspace(QWidget):
         module must never run in two threads (``functional_call`` swaps its weights).
         """
         self._show_model_state("loading the model…")
-        self._run(jobs.load_model_job, path, on_done=self._on_model_loaded)
+        self._run(api.open_model, path, on_done=lambda opened: self.set_model(opened.model))
 
     def refresh_model(self, description: str = "") -> None:
         """Re-read the model source (the main window calls this when its model changes)."""
-        algo = self.current_model()
-        if algo is None:
-            self._show_model_state("No meta-trained model yet: meta-train one (or open a checkpoint) first, "
-                                   "or start a quick run on the built-in glyphs.", need_model=True)
+        model = self.current_model()
+        if model is None:
+            self._show_model_state(
+                "No meta-trained model yet: meta-train one (or open a checkpoint) first, "
+                "or start a quick run on the built-in glyphs.",
+                need_model=True,
+            )
             return
-        config = getattr(algo, "config", None)
-        if algo is not self._seen_model and config is not None and hasattr(config, "inner_lr"):
-            self.inner_lr.setValue(float(config.inner_lr))  # a new model: start from its own rate
-        self._seen_model = algo
-        name = getattr(algo, "name", "model")
-        description = description or (self._own_description if algo is self._own_model else "")
-        self._show_model_state(f"Model: {description or name}. Draw or load a few examples per class, then press Adapt.")
+        if model.handle is not self._seen_model and model.inner_lr is not None:
+            self.inner_lr.setValue(model.inner_lr)  # a new model: start from its own rate
+        self._seen_model = model.handle
+        description = description or model.description
+        self._show_model_state(
+            f"Model: {description or model.name}. Draw or load a few examples per class, then press Adapt."
+        )
         self.modelReady.emit()
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
@@ -143,26 +171,17 @@ class NewClassesWorkspace(QWidget):
         self.banner.setStyleSheet("color: #a05000; font-weight: bold;" if need_model else "")
         self.quick_train_button.setVisible(need_model)
 
-    def _on_model_loaded(self, result: tuple[Any, str]) -> None:
-        self.set_model(*result)
-
     # -- workers ---------------------------------------------------------------
-    def _run(self, fn: Callable, *args: Any, on_done: Callable[[Any], None], on_error: Callable[[BaseException], None] | None = None) -> WorkerBase:
-        # _ignore_errors: the error goes to on_error only (superqt would also re-raise it on the GUI
-        # thread, printing a traceback for a failure the workspace already reports in words)
-        worker = create_worker(fn, *args, _start_thread=False, _ignore_errors=True)
-        report = on_error or (lambda exc: self.show_message(describe_error(exc), error=True))
-        # a job may end after its window has closed (a checkpoint load at exit): then nobody is told
-        worker.returned.connect(lambda value: on_done(value) if shiboken6.isValid(self) else None)
-        worker.errored.connect(lambda exc: report(exc) if shiboken6.isValid(self) else None)
-        worker.finished.connect(lambda: self._workers.discard(worker))
-        self._workers.add(worker)
-        worker.start()
-        return worker
+    def _run(
+        self, fn: Callable, *args: object, on_done: Callable, on_error: Callable[[str], None] | None = None
+    ) -> None:
+        """``fn(*args)`` on a worker; a job ending after its window closed (a checkpoint load at exit) tells nobody."""
+        report = on_error or (lambda message: self.show_message(message, error=True))
+        run_in_background(fn, *args, on_done=on_done, on_error=lambda message, _details: report(message), owner=self)
 
     def wait_for_workers(self, msecs: int = 10_000) -> None:
-        """Block until this workspace's workers are done (before the application exits)."""
-        WorkerBase.await_workers(msecs)
+        """Block until the workers are done (before the application exits)."""
+        wait_for_background(msecs)
 
     def show_message(self, text: str, error: bool = False) -> None:
         self.status.setText(text)
@@ -173,9 +192,9 @@ class NewClassesWorkspace(QWidget):
     # -- adapting --------------------------------------------------------------
     def adapt(self) -> None:
         """Adapt the current model to the cards' examples on a worker thread."""
-        algo = self.current_model()
+        model = self.current_model()
         self.refresh_model()
-        if algo is None:
+        if model is None:
             self.show_message("There is no meta-trained model to adapt yet (see the note at the top).", error=True)
             return
         missing = self.board.missing()
@@ -187,7 +206,7 @@ class NewClassesWorkspace(QWidget):
         steps, lr = self.steps.value(), self.inner_lr.value()
         self._generation += 1
         gen = self._generation
-        is_proto = not getattr(algo, "adapts_by_steps", True)  # adapting is one pass (class means)
+        is_proto = not model.adapts_by_steps  # adapting is one pass (class means)
         self.chart.start_run("prototypes" if is_proto else f"{steps} steps, lr {lr:g}", 0 if is_proto else steps)
         self._adapting, self._adapt_began = True, time.perf_counter()
         self.adapt_button.setEnabled(False)
@@ -196,18 +215,23 @@ class NewClassesWorkspace(QWidget):
         names = list(self.board.names)
         relay = self._relay
         self._run(
-            jobs.adapt_job, algo, images, labels, steps, lr,
+            api.adapt,
+            model,
+            images,
+            labels,
+            steps,
+            lr,
             lambda stats: relay.step.emit(gen, stats),
             lambda result: relay.ready.emit(gen, result, (images, labels, names)),
             on_done=lambda loo: self._on_leave_one_out(gen, loo),
-            on_error=lambda exc: self._on_adapt_failed(gen, exc),
+            on_error=lambda message: self._on_adapt_failed(gen, message),
         )
 
-    def _on_step(self, gen: int, stats: Any) -> None:
+    def _on_step(self, gen: int, stats: StepStats) -> None:
         if gen == self._generation:
             self.chart.add_step(stats.step, stats.loss, stats.accuracy, stats.loo_accuracy)
 
-    def _on_adapted(self, gen: int, result: jobs.AdaptResult, support: tuple) -> None:
+    def _on_adapted(self, gen: int, result: api.AdaptResult, support: tuple) -> None:
         """The learner is ready: testing can start while leave-one-out still runs."""
         if gen != self._generation:
             return
@@ -224,7 +248,11 @@ class NewClassesWorkspace(QWidget):
         acc = f"support accuracy {100 * last.acc[-1]:.0f}%" if last and last.acc else ""
         self._ready_text = f"ready in {self.last_adapt_ms:.0f} ms: {acc}"
         k = min(self.board.shots()) if self.board.count == len(names) else 1
-        self.show_message(self._ready_text + (" (leave-one-out accuracy on its way…)" if k >= 2 else "") + ". Draw a query to test it.")
+        self.show_message(
+            self._ready_text
+            + (" (leave-one-out accuracy on its way…)" if k >= 2 else "")
+            + ". Draw a query to test it."
+        )
         self.adapted.emit(result)
         if self._query is not None:
             self._request_prediction(self._query)
@@ -239,17 +267,17 @@ class NewClassesWorkspace(QWidget):
             self.show_message(f"{self._ready_text}, leave-one-out {100 * loo:.0f}%. Draw a query to test it.")
         self.leaveOneOut.emit(loo)
 
-    def _on_adapt_failed(self, gen: int, exc: BaseException) -> None:
+    def _on_adapt_failed(self, gen: int, message: str) -> None:
         if gen == self._generation:
             self._adapting = False
             self.adapt_button.setEnabled(self.current_model() is not None)
-            self.show_message(describe_error(exc), error=True)
+            self.show_message(message, error=True)
 
     # -- drawing and predicting -----------------------------------------------------
     def _on_drawing_changed(self, raster: np.ndarray) -> None:
         try:
-            self._query = jobs.sketch_job(raster)
-        except ValueError as exc:  # DataError: nothing drawn
+            self._query = api.sketch_to_input(raster)
+        except api.DataError as exc:  # nothing drawn
             self._on_drawing_cleared()
             self.show_message(str(exc))
             return
@@ -271,10 +299,18 @@ class NewClassesWorkspace(QWidget):
             return
         self._predicting = True
         gen, (images, labels) = self._generation, self._support
-        self._run(jobs.predict_job, self._learner, images, labels, query, self._view,
-                  on_done=lambda r: self._on_predicted(gen, r), on_error=self._on_predict_failed)
+        self._run(
+            api.predict,
+            self._learner,
+            images,
+            labels,
+            query,
+            self._view,
+            on_done=lambda r: self._on_predicted(gen, r),
+            on_error=self._on_predict_failed,
+        )
 
-    def _on_predicted(self, gen: int, result: jobs.PredictResult) -> None:
+    def _on_predicted(self, gen: int, result: api.PredictResult) -> None:
         self._predicting = False
         if gen == self._generation and self._query is not None:
             self.bars.set_probabilities(result.probabilities, self._names)
@@ -284,9 +320,9 @@ class NewClassesWorkspace(QWidget):
             query, self._pending_query = self._pending_query, None
             self._request_prediction(query)
 
-    def _on_predict_failed(self, exc: BaseException) -> None:
+    def _on_predict_failed(self, message: str) -> None:
         self._predicting, self._pending_query = False, None
-        self.show_message(describe_error(exc), error=True)
+        self.show_message(message, error=True)
 
     def add_drawing(self) -> None:
         """Put the model's view of the drawing on the selected card and clear the canvas."""
@@ -320,10 +356,17 @@ class NewClassesWorkspace(QWidget):
             images, problems = result
             if index < self.board.count:
                 self.board.add(index, images)
-            note = f"; skipped: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "") if problems else ""
-            self.show_message(f"added {len(images)} example(s) to {self.board.names[min(index, self.board.count - 1)]}{note}", error=bool(problems))
+            note = (
+                f"; skipped: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
+                if problems
+                else ""
+            )
+            self.show_message(
+                f"added {len(images)} example(s) to {self.board.names[min(index, self.board.count - 1)]}{note}",
+                error=bool(problems),
+            )
 
-        self._run(jobs.load_images_job, list(paths), on_done=done)
+        self._run(api.load_images, list(paths), on_done=done)
 
     def _on_load_images(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, "Add images to the selected class", "", IMAGE_FILTER)
@@ -332,12 +375,16 @@ class NewClassesWorkspace(QWidget):
 
     def load_folder(self, root: str) -> None:
         """Replace the cards with a class set or a folder of class subfolders (undoable)."""
+
         def done(result: tuple[list[str], list[list[np.ndarray]], list[str]]) -> None:
             names, examples, problems = result
             self.board.replace(names, examples)
-            self.show_message(f"loaded {len(names)} classes from {root}" + (f"; skipped: {problems[0]}" if problems else ""), error=bool(problems))
+            self.show_message(
+                f"loaded {len(names)} classes from {root}" + (f"; skipped: {problems[0]}" if problems else ""),
+                error=bool(problems),
+            )
 
-        self._run(jobs.load_folder_job, root, on_done=done)
+        self._run(api.read_class_folder, root, on_done=done)
 
     def _on_load_folder(self) -> None:
         root = QFileDialog.getExistingDirectory(self, "Open a class set, or a folder with one subfolder per class")
@@ -345,15 +392,26 @@ class NewClassesWorkspace(QWidget):
             self.load_folder(root)
 
     def save_set(self, root: str) -> None:
-        self._run(jobs.save_set_job, root, list(self.board.names), [list(e) for e in self.board.examples],
-                  on_done=lambda path: self.show_message(f"saved the class set to {path}"))
+        self._run(
+            api.save_classset,
+            root,
+            list(self.board.names),
+            [list(e) for e in self.board.examples],
+            on_done=lambda path: self.show_message(f"saved the class set to {path}"),
+        )
 
     def _on_save_set(self) -> None:
-        root, _ = QFileDialog.getSaveFileName(self, "Save the class set as a folder", "my-classes", "Class set folder (*)")
+        root, _ = QFileDialog.getSaveFileName(
+            self, "Save the class set as a folder", "my-classes", "Class set folder (*)"
+        )
         if root:
             self.save_set(root)
 
     def _on_load_query(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load a query image", "", IMAGE_FILTER)
         if path:
-            self._run(jobs.load_images_job, [path], on_done=lambda r: self.canvas.set_raster(r[0][0]) if r[0] else self.show_message(r[1][0], error=True))
+            self._run(
+                api.load_images,
+                [path],
+                on_done=lambda r: self.canvas.set_raster(r[0][0]) if r[0] else self.show_message(r[1][0], error=True),
+            )

@@ -1,0 +1,548 @@
+"""The one facade the window calls: everything it asks of the engine, with numpy and dataclasses.
+
+Why a facade: the window must open before torch is imported (seconds), must
+never run torch on its GUI thread, and should not know the engine's insides.
+So this module imports nothing heavy at module level (``import engine.api``
+loads only ``engine.config``, ``engine.events``, ``engine.errors`` and
+``engine.control``, all torch-free; ``tests/test_architecture.py`` checks it);
+each function imports what it needs when called, on a worker thread.
+
+In and out go numpy arrays, plain frozen dataclasses (:mod:`engine.events`,
+the ones below) and :class:`~engine.config.TrainConfig`. Where numpy cannot
+carry the thing (a decoded data set, a model, an adapted learner) the window
+gets an opaque handle: :class:`Pool`, :class:`Model`, and ``AdaptResult.learner``.
+It passes them back here and never looks inside.
+
+Thread rule: every function may block (decode, train, adapt) unless its
+docstring says "cheap"; call them on worker threads. A module must never run
+in two threads at once (``functional_call`` swaps its weights), which is why
+:func:`adapt` works on a copy of the model.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from .config import ALGORITHM_CHOICES, DATASET_CHOICES, QUICK_RECIPE, TrainConfig, app_defaults, recommended_shape
+from .control import RunControl
+from .errors import CheckpointError, DataError
+from .events import CompareResults, Event, Finished, GateSummary, IterationMetrics, StepStats
+
+__all__ = [
+    "AdaptResult",
+    "AlgorithmInfo",
+    "CheckpointError",
+    "DataError",
+    "EngineInfo",
+    "Episode",
+    "Model",
+    "OpenedModel",
+    "Pool",
+    "PoolArrays",
+    "PredictResult",
+    "RunControl",
+    "adapt",
+    "as_model",
+    "as_pool",
+    "check_compare",
+    "check_episodes",
+    "compare_configs",
+    "compare_work",
+    "new_model",
+    "load_data",
+    "load_engine",
+    "load_images",
+    "open_model",
+    "pool_arrays",
+    "predict",
+    "quick_train",
+    "read_class_folder",
+    "sample_episode",
+    "save_classset",
+    "score_lake_runs",
+    "set_threads",
+    "sketch_to_input",
+    "task_gate",
+    "train",
+    "write_bytes",
+    "write_compare_csv",
+]
+
+
+# -- what the engine offers ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AlgorithmInfo:
+    """One algorithm as the panels list it."""
+
+    name: str
+    available: bool
+    summary: str = ""  # one line: what it does differently
+    paper: str = ""  # where it comes from
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What the panels need to know about the engine, gathered once it is imported."""
+
+    defaults: dict
+    algorithms: list[AlgorithmInfo]
+    sources: list[tuple[str, bool]]  # (source name, available) in display order
+    backbones: list[str]
+    cuda: bool
+    quick_recipe: dict  # engine.config.QUICK_RECIPE: the settings of the one-minute quick training
+    shapes: dict[str, dict] = field(default_factory=dict)  # algorithm -> the task shape it starts with
+
+
+def load_engine() -> EngineInfo:
+    """Import torch and the engine (seconds) and describe what it offers."""
+    import torch
+
+    from . import trainer  # noqa: F401 - imported now so the first Start does not pay for it
+    from .algorithms import ALGORITHMS
+    from .allocator import keep_freed_memory
+    from .data import SOURCES
+    from .models import BACKBONES
+
+    algorithms = [
+        AlgorithmInfo(
+            name,
+            name in ALGORITHMS,
+            getattr(ALGORITHMS.get(name), "summary", ""),
+            getattr(ALGORITHMS.get(name), "paper", ""),
+        )
+        for name in ALGORITHM_CHOICES
+    ]
+    algorithms.sort(key=lambda a: not a.available)
+    keep_freed_memory()  # before any training or adapting: faster steps, flat memory
+    _warm_optimizer()
+    sources = [(name, name in SOURCES) for name in DATASET_CHOICES]
+    return EngineInfo(
+        app_defaults().to_dict(),
+        algorithms,
+        sources,
+        list(BACKBONES),
+        bool(torch.cuda.is_available()),
+        dict(QUICK_RECIPE),
+        {a.name: recommended_shape(a.name) for a in algorithms},
+    )
+
+
+def _warm_optimizer() -> None:
+    """Build and step a throwaway Adam: its first construction imports torch._dynamo and with it some 900
+    modules (1.4 s here). Done at engine load, that happens before the window freezes start-up's objects
+    (gui.gui_thread_gc.settle), not at the first Start, where those 200,000 new objects made the GUI
+    thread's collections stall for up to 114 ms (bench/ui_latency.py)."""
+    import torch
+
+    weight = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.Adam([weight], lr=0.1)
+    weight.grad = torch.ones(1)
+    optimizer.step()
+
+
+def set_threads(count: int) -> None:
+    """PyTorch's intra-op threads for work started from the calling thread on."""
+    import torch
+
+    torch.set_num_threads(count)
+
+
+# -- data ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Pool:
+    """A decoded data source. ``handle`` is the engine's ClassPool: opaque, pass it back here."""
+
+    name: str
+    summary: dict  # split -> {"classes": n, "images": m}
+    handle: object = field(repr=False, compare=False)
+
+
+def as_pool(pool: object) -> Pool:
+    """Wrap an engine ClassPool (tests and benchmarks inject their own) as a :class:`Pool`; cheap."""
+    if isinstance(pool, Pool):
+        return pool
+    return Pool(pool.name, pool.summary(), pool)  # type: ignore[attr-defined]
+
+
+def load_data(name: str, root: str | None, seed: int = 0) -> Pool:
+    """Decode data source ``name`` (read from ``root``); DataError says what is wrong."""
+    from .data import load_source
+
+    return as_pool(load_source(name, root or None, seed=seed))
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One training episode as uint8 images, a row per class."""
+
+    support: np.ndarray  # [ways, shots, H, W]
+    queries: np.ndarray  # [ways, queries, H, W]
+    names: tuple[str, ...]  # the class names, row order
+
+
+def sample_episode(pool: Pool, ways: int, shots: int, queries: int, seed: int, index: int) -> Episode:
+    """Episode ``index`` of the meta-training sampler with this seed (what the trainer would draw)."""
+    from .tasks import TaskSampler
+
+    source = pool.handle
+    task = TaskSampler(source, "train", ways, shots, queries, seed=seed).episode(index)
+    h, w = task.support_x.shape[-2:]
+
+    def to_u8(x: object, n: int) -> np.ndarray:
+        return x.mul(255).round().clamp(0, 255).byte().numpy().reshape(ways, n, h, w)  # type: ignore[attr-defined]
+
+    return Episode(
+        to_u8(task.support_x, shots), to_u8(task.query_x, queries), tuple(source.class_names[c] for c in task.classes)
+    )
+
+
+def check_episodes(pool: Pool, config: TrainConfig, splits: Sequence[str]) -> None:
+    """Raise DataError when ``pool``'s ``splits`` cannot give ``config``'s task shape (cheap: no decoding)."""
+    from .tasks import TaskSampler
+
+    for split in splits:
+        TaskSampler(pool.handle, split, config.ways, config.shots, config.queries)
+
+
+@dataclass(frozen=True)
+class PoolArrays:
+    """A pool as numpy arrays for display (the images are shared, not copied)."""
+
+    name: str
+    images: np.ndarray  # uint8 [M, 28, 28]
+    members: list[np.ndarray]  # image indices per class
+    class_names: list[str]
+    class_groups: list[str]
+    splits: dict[str, list[int]]
+    summary: dict[str, dict[str, int]]
+
+
+def pool_arrays(pool: Pool) -> PoolArrays:
+    """The pool's images and class structure as numpy (cheap: views of the decoded tensors)."""
+    p = pool.handle
+    members = [p.members(c).numpy() for c in range(p.num_classes)]  # type: ignore[attr-defined]
+    return PoolArrays(
+        p.name,
+        p.images.numpy(),
+        members,
+        list(p.class_names),
+        list(p.class_groups),  # type: ignore[attr-defined]
+        {s: list(c) for s, c in p.splits.items()},
+        p.summary(),
+    )  # type: ignore[attr-defined]
+
+
+# -- meta-training -------------------------------------------------------------------------------------
+def train(config: TrainConfig, control: RunControl, pool: Pool | None = None) -> Iterator[Event]:
+    """Meta-train ``config`` (on ``pool`` when given): the trainer's events, one per step (engine.events)."""
+    from .trainer import run
+
+    return run(config, control, pool=pool.handle if pool is not None else None)
+
+
+# -- models --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Model:
+    """A meta-trained model. ``handle`` is the engine's Algorithm: opaque, pass it back here."""
+
+    name: str  # the algorithm's CLI name
+    inner_lr: float | None  # the inner learning rate it was trained with (None if it has none)
+    adapts_by_steps: bool  # False: adapting is one pass (class means), the step count is ignored
+    description: str = ""
+    handle: object = field(default=None, repr=False, compare=False)
+
+
+def as_model(algo: object, description: str = "") -> Model:
+    """Wrap an engine Algorithm as a :class:`Model` (a Model passes through); cheap."""
+    if isinstance(algo, Model):
+        return (
+            algo if not description else Model(algo.name, algo.inner_lr, algo.adapts_by_steps, description, algo.handle)
+        )
+    config = getattr(algo, "config", None)
+    inner_lr = float(config.inner_lr) if config is not None and hasattr(config, "inner_lr") else None
+    return Model(
+        getattr(algo, "name", "model"), inner_lr, bool(getattr(algo, "adapts_by_steps", True)), description, algo
+    )
+
+
+def new_model(config: TrainConfig) -> Model:
+    """A freshly initialised model for ``config`` on the CPU (seeded)."""
+    import torch
+
+    from .build import build_model_and_algorithm
+
+    return as_model(build_model_and_algorithm(config, torch.device("cpu")))
+
+
+@dataclass(frozen=True)
+class OpenedModel:
+    """A checkpoint opened on the CPU: the model, its settings and its training curves."""
+
+    model: Model
+    config: TrainConfig
+    history: dict
+    iteration: int
+
+
+def open_model(path: str) -> OpenedModel:
+    """Restore a checkpoint on the CPU; CheckpointError says why it cannot be used."""
+    from .trainer import restore
+
+    algo, config, payload = restore(path, "cpu")
+    iteration = int(payload.get("iteration", 0))
+    model = as_model(algo, f"{config.algo} on {config.dataset}, {iteration} iterations")
+    return OpenedModel(model, config, payload.get("history", {}), iteration)
+
+
+def quick_train(iterations: int = 300, seconds: float = 60.0, progress: Callable[[int], None] | None = None) -> Model:
+    """Meta-train the quick recipe (engine.config.QUICK_RECIPE) on the built-in glyphs with the shared trainer."""
+    from .data import make_glyph_pool
+
+    pool = make_glyph_pool(classes={"train": 200, "val": 10, "test": 40})
+    config = TrainConfig(**QUICK_RECIPE, iterations=iterations, time_budget=seconds, val_every=0, device="cpu")
+    model = new_model(config)
+    from .trainer import run
+
+    done = 0
+    for event in run(config, pool=pool, algo=model.handle):  # type: ignore[arg-type]
+        if isinstance(event, IterationMetrics) and progress is not None:
+            progress(event.iteration)
+        if isinstance(event, Finished):
+            done = event.iterations
+    return as_model(model.handle, f"{config.algo} quick-trained on built-in glyphs, {done} iterations")
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file + rename): a failed write leaves the old file."""
+    from .checkpoint import atomic_write
+
+    atomic_write(path, lambda f: f.write(data))
+
+
+# -- adapting to new classes ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AdaptResult:
+    """A model adapted to a support set, ready to predict."""
+
+    learner: object  # the engine's Learner: opaque, pass it to predict()
+    view: dict  # the embedding projection of the support set (numpy arrays; see engine.adaptation)
+    seconds: float  # click-to-ready time spent in the engine
+    thread: int
+    last_step: int  # the step the leave-one-out accuracy belongs to
+    gate: np.ndarray | None = None  # the mixture of experts' weights for this support set
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    probabilities: np.ndarray  # [ways]
+    view: dict  # the embedding projection with the query
+    query: np.ndarray  # the uint8 [28, 28] the model saw
+    seconds: float
+    thread: int
+
+
+def adapt(
+    model: Model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    steps: int,
+    inner_lr: float,
+    on_step: Callable[[StepStats], None],
+    on_ready: Callable[[AdaptResult], None],
+) -> float | None:
+    """Adapt to uint8 ``images`` [n, 28, 28] with ``labels`` [n], then estimate leave-one-out accuracy.
+
+    Steps stream through ``on_step``; ``on_ready`` gets the adapted learner as
+    soon as it exists, so the person can test while the K extra leave-one-out
+    adaptations run. Returns the leave-one-out accuracy (None for one shot).
+    The learner adapts a copy of the model (the window may keep training the
+    original) and the leave-one-out folds another, so predictions can run beside them.
+    """
+    import torch
+
+    from .adaptation import adapt_with_progress, as_model_input, embedding_projection, leave_one_out_accuracy
+
+    began = time.perf_counter()
+    algo = copy.deepcopy(model.handle)
+    seen: list[int] = []
+    learner = adapt_with_progress(
+        algo,
+        images,
+        labels,
+        steps=steps,
+        inner_lr=inner_lr,  # type: ignore[arg-type]
+        on_step=lambda s: (seen.append(s.step), on_step(s)),
+        leave_one_out=False,
+    )
+    view = embedding_projection(learner, images, labels)
+    on_ready(
+        AdaptResult(
+            learner,
+            view,
+            time.perf_counter() - began,
+            threading.get_ident(),
+            seen[-1] if seen else 0,
+            task_gate(learner),
+        )
+    )
+    device = next(algo.model.parameters()).device  # type: ignore[attr-defined]
+    x, y = as_model_input(images, device), torch.as_tensor(labels, dtype=torch.int64, device=device)
+    return leave_one_out_accuracy(copy.deepcopy(algo), x, y, steps, inner_lr)  # type: ignore[arg-type]
+
+
+def task_gate(learner: object) -> np.ndarray | None:
+    """The mixture of experts' gate weights [experts] for the support set ``learner`` was adapted to, or None
+    (other algorithms have no gate). Call it where the learner was made (a worker thread)."""
+    gate = getattr(learner, "gate", None)
+    if gate is None:
+        return None
+    return np.asarray(gate.detach().cpu().numpy(), dtype=np.float64)
+
+
+def predict(
+    learner: object, images: np.ndarray, labels: np.ndarray, query: np.ndarray, view: dict | None = None
+) -> PredictResult:
+    """Score one query (uint8 [28, 28]) and place it in the embedding view (``view``: the Adapt-time one)."""
+    from .adaptation import predict_query
+
+    began = time.perf_counter()
+    out = predict_query(learner, images, labels, query, view)  # type: ignore[arg-type]
+    probabilities = out.pop("probabilities")
+    return PredictResult(probabilities, out, query, time.perf_counter() - began, threading.get_ident())
+
+
+def sketch_to_input(raster: np.ndarray) -> np.ndarray:
+    """The model's 28x28 uint8 view of a drawing (numpy and PIL only: cheap enough for the GUI thread)."""
+    from .sketch import sketch_to_input as convert
+
+    return convert(raster)
+
+
+# -- images and class sets -----------------------------------------------------------------------------
+def load_images(paths: Sequence[str]) -> tuple[list[np.ndarray], list[str]]:
+    """Decode image files (a folder: its images) into uint8 [28, 28] model inputs; returns (images, problems),
+    so one bad file loses nothing."""
+    from .data.images import is_image_file, load_image
+
+    images, problems = [], []
+    for p in map(Path, paths):
+        files = sorted(f for f in p.iterdir() if f.is_file() and is_image_file(f)) if p.is_dir() else [p]
+        for f in files:
+            try:
+                images.append(load_image(f).numpy())
+            except DataError as exc:
+                problems.append(str(exc))
+    return images, problems
+
+
+def read_class_folder(root: str) -> tuple[list[str], list[list[np.ndarray]], list[str]]:
+    """A saved class set (manifest.json) or a folder with one subfolder of images per class:
+    (names, examples per class, problems)."""
+    from .classset import MANIFEST, load_classset
+    from .data.folder import folder_files
+
+    path = Path(root)
+    if (path / MANIFEST).is_file():
+        cs = load_classset(path)
+        return cs.names, cs.examples, []
+    names, examples, problems = [], [], []
+    for name, files in folder_files(path).items():  # the same walk as the "folder" data source
+        images, bad = load_images([str(f) for f in files])
+        names.append(name)
+        examples.append(images)
+        problems += bad
+    return names, examples, problems
+
+
+def save_classset(root: str, names: Sequence[str], examples: Sequence[Sequence[np.ndarray]]) -> str:
+    """Save named classes of uint8 [28, 28] examples as a class set folder; returns its path."""
+    from .classset import ClassSet
+    from .classset import save_classset as save
+
+    return str(save(root, ClassSet(list(names), [list(e) for e in examples])))
+
+
+# -- compare mode --------------------------------------------------------------------------------------
+def compare_configs(base: TrainConfig, algos: Sequence[str]) -> list[TrainConfig]:
+    """One config per algorithm: ``base`` with ``algo`` replaced; DataError for an unknown name."""
+    from .compare import configs_for
+
+    return configs_for(base, algos)
+
+
+def check_compare(pool: Pool, config: TrainConfig) -> None:
+    """Raise DataError when ``pool`` cannot give ``config``'s tasks for training, testing (and validation)."""
+    check_episodes(pool, config, ("train", "test") + (("val",) if config.val_every else ()))
+
+
+def compare_work(
+    configs: Sequence[TrainConfig], test_episodes: int, pool: Pool
+) -> Callable[[RunControl], Iterator[object]]:
+    """A ``work(control)`` generator: compare's events (engine.events), plus a GateSummary after ``moe`` is scored."""
+
+    def work(control: RunControl) -> Iterator[object]:
+        import tempfile
+
+        from .compare import Evaluated, compare
+
+        with tempfile.TemporaryDirectory(prefix="meta-playground-compare-") as folder:
+            for item in compare(
+                configs, test_episodes=test_episodes, pool=pool.handle, control=control, checkpoint_dir=folder
+            ):  # type: ignore[arg-type]
+                yield item
+                if isinstance(item, Evaluated) and not control.stop_requested:  # per-class view, same episodes
+                    from .api_export import compare_insight
+
+                    cfg = next(c for c in configs if c.algo == item.algo)
+                    yield compare_insight(str(Path(folder) / f"{item.algo}.pt"), cfg, pool.handle, test_episodes)
+                if isinstance(item, Evaluated) and item.algo == "moe" and not control.stop_requested:
+                    cfg = next(c for c in configs if c.algo == "moe")
+                    yield _moe_gate_summary(Path(folder) / "moe.pt", cfg, pool, test_episodes)
+
+    return work
+
+
+def _moe_gate_summary(checkpoint: Path, config: TrainConfig, pool: Pool, episodes: int) -> GateSummary:
+    """Restore a trained ``moe`` and summarise its gate on compare's test episodes."""
+    from .algorithms.moe import gate_summary
+    from .compare import TEST_SEED_OFFSET
+    from .tasks import TaskSampler
+    from .trainer import resolve_device, restore
+
+    algo, _, _ = restore(str(checkpoint), resolve_device(config.device))
+    tasks = TaskSampler(
+        pool.handle, "test", config.ways, config.shots, config.queries, seed=config.seed + TEST_SEED_OFFSET
+    ).fixed(episodes)  # type: ignore[arg-type]
+    s = gate_summary(algo, tasks)
+    return GateSummary(
+        algo.name, tuple(s["mean_gate"]), tuple(s["top_share"]), s["mean_entropy"], s["max_entropy"], s["tasks"]
+    )
+
+
+def write_compare_csv(results: CompareResults, path: str) -> None:
+    """The results table as CSV, written atomically."""
+    from .compare import write_csv
+
+    write_csv(results, path)
+
+
+# -- the Omniglot challenge ----------------------------------------------------------------------------
+def score_lake_runs(model: Model, runs_path: str, steps: int | None = None) -> dict:
+    """Lake et al.'s 20 within-alphabet 20-way one-shot runs (folder or all_runs.zip): the error rate as a
+    fraction in [0, 1], averaged and per run."""
+    from .challenge import load_runs, run_challenge
+
+    device = next(model.handle.model.parameters()).device  # type: ignore[attr-defined]
+    scored = run_challenge(model.handle, load_runs(runs_path), device, steps=steps)  # type: ignore[arg-type]
+    return {
+        "error_rate": scored["error_rate"] / 100,
+        "runs": scored["runs"],
+        "per_run": [e / 100 for e in scored["per_run"]],
+    }

@@ -1,0 +1,66 @@
+"""Named bundles of training settings, shared by the window's recipe selector and ``train --recipe``.
+
+A recipe fills every setting it names; explicit options (a CLI flag, a value the person
+typed) override it. ``quick`` is what the window's Start trains and what ``train`` with no
+options trains. Each algorithm has a recipe of its own, the best settings measured for a
+short run on the CPU, which ``--algo X`` alone (or picking X in the window) brings along
+(BENCHMARKS.md, "Every algorithm's own defaults"). Plain dicts of TrainConfig fields: this
+module imports nothing, so the window can read it before torch loads.
+"""
+
+from __future__ import annotations
+
+#: The episodic shape of DESIGN.md (5-way 1-shot, 15 queries, 8 tasks a step).
+_EPISODIC = {"ways": 5, "shots": 1, "queries": 15, "meta_batch": 8}
+
+RECIPES: dict[str, dict] = {
+    # SimpleShot (an ordinary classifier over all training classes, nearest normalised class mean to
+    # adapt) on batches of 32 classes x 2 images, one batch a step, 1,000 steps: from Start to finished
+    # 95.1-95.8% 5-way 1-shot on Omniglot small1's held-out alphabet in 44-49 s (BENCHMARKS.md).
+    "quick": {
+        "algo": "simpleshot",
+        "ways": 32,
+        "shots": 1,
+        "queries": 1,
+        "meta_batch": 1,
+        "iterations": 1000,
+        "val_every": 400,
+    },
+    "maml": {"algo": "maml", **_EPISODIC, "inner_steps": 1, "inner_lr": 0.4, "outer_lr": 0.002},
+    "fomaml": {"algo": "fomaml", **_EPISODIC, "inner_steps": 1, "inner_lr": 0.4, "outer_lr": 0.002},
+    "anil": {"algo": "anil", **_EPISODIC, "inner_steps": 1, "inner_lr": 0.4, "outer_lr": 0.002},
+    "metasgd": {"algo": "metasgd", **_EPISODIC, "inner_steps": 1, "inner_lr": 0.4, "outer_lr": 0.002},
+    "reptile": {"algo": "reptile", **_EPISODIC, "inner_steps": 1, "inner_lr": 0.4, "outer_lr": 0.002},
+    "protonet": {"algo": "protonet", **_EPISODIC, "outer_lr": 0.002},
+    "blackbox": {"algo": "blackbox", **_EPISODIC, "outer_lr": 0.002},
+    "moe": {"algo": "moe", **_EPISODIC, "outer_lr": 0.002},
+    "finetune": {"algo": "finetune", **_EPISODIC, "inner_steps": 1, "inner_lr": 0.4, "outer_lr": 0.002},
+    "simpleshot": {"algo": "simpleshot", "ways": 32, "shots": 1, "queries": 1, "meta_batch": 1},
+    "protohead": {
+        "algo": "protohead",
+        "ways": 32,
+        "shots": 1,
+        "queries": 1,
+        "meta_batch": 1,
+        "inner_steps": 10,
+        "inner_lr": 0.01,
+    },
+}
+
+#: What each recipe is for, in a line (the window's selector and ``train --help``).
+SUMMARIES: dict[str, str] = {
+    "quick": "the one-minute model the window starts with (SimpleShot, 32-class batches, 1,000 steps)",
+}
+
+
+def recipe(name: str) -> dict:
+    """The settings of recipe ``name`` (a copy); KeyError names the known recipes."""
+    try:
+        return dict(RECIPES[name])
+    except KeyError:
+        raise KeyError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}") from None
+
+
+def recipe_for_algorithm(algo: str) -> dict:
+    """The recipe ``--algo X`` alone brings: X's own, or just the algorithm where X has none."""
+    return recipe(algo) if algo in RECIPES else {"algo": algo}
