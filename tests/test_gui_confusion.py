@@ -119,3 +119,12 @@ def test_compare_tab_keeps_one_confusion_per_algorithm(qtbot):
     assert panel.view.confusion is first and panel.view.table.item(0, 2).text() == "75%"
     panel.clear()
     assert panel.isHidden() and panel.chooser.count() == 0
+
+
+def test_file_menu_export_goes_to_the_new_classes_tab(qtbot, make_window):
+    window = make_window()
+    action = window.export_classifier_action
+    assert action in window.menuBar().actions()[0].menu().actions()
+    action.trigger()  # nothing adapted yet: the tab comes to the front and says what to do, no dialog
+    assert window.tabs.currentWidget() is window.workspace
+    assert "Adapt first" in window.workspace.status.text()
