@@ -65,6 +65,9 @@ class ConfusionView(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.cellClicked.connect(self.show_cell)
+        # the open cell: outlined, its shade (share of the row) still readable under a light tint
+        self.table.setStyleSheet("QTableView { selection-background-color: rgba(31, 119, 180, 70); "
+                                 "selection-color: black; } QTableView::item:selected { border: 2px solid #1f77b4; }")
         self.cell_caption = QLabel("")
         self.strip = QWidget()
         self.strip_layout = QHBoxLayout(self.strip)
