@@ -166,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     o = sub.add_parser("omniglot-challenge", help="Lake et al.'s 20-run 20-way one-shot task")
     o.add_argument("--checkpoint", required=True, metavar="FILE")
     o.add_argument("--runs", required=True, metavar="PATH", help="folder of run01..run20, or all_runs.zip")
+    o.add_argument("--download", action="store_true",
+                   help="fetch Lake's all_runs.zip (public copy, via torchvision's downloader) if --runs is missing")
     o.add_argument("--inner-steps", type=int, default=None, help="adaptation steps (default: as trained)")
     o.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     _add_protocol_arg(o)
@@ -351,6 +353,10 @@ def cmd_challenge(args: argparse.Namespace) -> dict:
 
     device = resolve_device(args.device)
     algo, _, _ = restore(args.checkpoint, device)
+    if args.download:
+        from .download import fetch_runs
+
+        args.runs = str(fetch_runs(args.runs))
     with scoring_protocol(args.protocol):
         result = run_challenge(algo, load_runs(args.runs), device, steps=args.inner_steps)
     print(f"omniglot challenge error rate {100 * result['error_rate']:.2f}% over {result['runs']} runs (20-way 1-shot, "

@@ -140,3 +140,19 @@ def download_omniglot(
             shutil.rmtree(tmp, ignore_errors=True)
         done.append(final)
     return done
+
+
+def fetch_runs(path: str | os.PathLike, base_url: str | None = None, on_progress: Progress | None = None) -> Path:
+    """``omniglot-challenge --download``: ``path`` itself when it exists, else Lake's runs fetched to it.
+
+    ``path`` ending in ``.zip`` is the file to write; otherwise it is a folder that receives ``all_runs.zip``.
+    """
+    target = Path(path)
+    if target.exists() and (target.is_file() or not (target / "all_runs.zip").exists()):
+        return target
+    folder = target.parent if target.suffix.lower() == ".zip" else target
+    fetched = download_omniglot(folder, sets=(), runs=True, base_url=base_url, on_progress=on_progress)[0]
+    if target.suffix.lower() == ".zip" and fetched != target:
+        os.replace(fetched, target)
+        return target
+    return fetched

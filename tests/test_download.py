@@ -131,3 +131,15 @@ def test_missing_and_damaged_files_are_refused(mirror, tmp_path):
 def test_the_default_source_is_torchvisions(monkeypatch):
     monkeypatch.delenv(ENV_URL, raising=False)
     assert official_base().startswith("https://raw.githubusercontent.com/brendenlake/omniglot")
+
+
+def test_challenge_runs_are_fetched_to_the_given_path(mirror, tmp_path):
+    from engine.challenge import load_runs
+    from engine.download import fetch_runs
+
+    base, _ = mirror
+    into_folder = fetch_runs(tmp_path / "runs", base_url=base)
+    assert into_folder == tmp_path / "runs" / "all_runs.zip" and len(load_runs(into_folder)) == 1
+    named = fetch_runs(tmp_path / "elsewhere" / "lake.zip", base_url=base)
+    assert named == tmp_path / "elsewhere" / "lake.zip" and len(load_runs(named)) == 1
+    assert fetch_runs(named, base_url="http://127.0.0.1:9") == named  # present: nothing fetched
