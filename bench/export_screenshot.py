@@ -5,6 +5,11 @@ runs the per-class (leave-one-out) check and saves a grab of the workspace::
 
     QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 python bench/export_screenshot.py \\
         --checkpoint model.pt --out resources/screenshots/confusion.png
+
+or, as a window on a virtual X screen (Xvfb), with the screenshot tool::
+
+    ../shared/tools/screenshot resources/screenshots/confusion.png --wait 60 -- \
+        python bench/export_screenshot.py --checkpoint model.pt --size 1280x780 --stay
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ def main() -> int:
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--out", default=str(REPO / "resources" / "screenshots" / "confusion.png"))
     parser.add_argument("--size", default="1400x900")
+    parser.add_argument("--stay", action="store_true",
+                        help="stay open after the check (for ../shared/tools/screenshot under Xvfb) instead of a grab")
     args = parser.parse_args()
 
     from PySide6.QtCore import QEventLoop, QTimer
@@ -55,6 +62,9 @@ def main() -> int:
     ws.insight.check()
     wait_until(lambda: ws.insight.view.confusion is not None and ws.insight.check_button.isEnabled())
     app.processEvents()
+    if args.stay:
+        print("ready for the screenshot", flush=True)
+        return app.exec()
     ws.grab().save(args.out)
     print(f"saved {args.out}")
     ws.wait_for_workers()

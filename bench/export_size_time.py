@@ -76,6 +76,32 @@ def fresh(code: str, *args: str) -> dict:
     return json.loads(done.stdout.splitlines()[-1])
 
 
+def side_by_side(checkpoint: str, support: str, exported: str, calls: int = 30) -> dict:
+    """Per-image time of the learner and of the exported file in this process, calls alternating (median, ms)."""
+    import time
+
+    import numpy as np
+    import torch
+
+    from engine.export import load_classifier
+    from engine.predict import Classifier, read_support
+
+    classifier, _ = Classifier.adapted(checkpoint, support)
+    loaded = load_classifier(exported)
+    x = read_support(support).images[:1]
+    xt = torch.from_numpy(x)
+    learner_s, exported_s = [], []
+    for _ in range(calls):
+        began = time.perf_counter()
+        classifier.probabilities(x)
+        learner_s.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        loaded.probabilities(xt)
+        exported_s.append(time.perf_counter() - began)
+    median_ms = lambda times: round(1000 * float(np.median(times)), 2)  # noqa: E731
+    return {"learner": median_ms(learner_s), "exported": median_ms(exported_s)}
+
+
 def median_of(runs: list[dict]) -> dict:
     return {k: round(statistics.median(r[k] for r in runs), 4) for k in runs[0]}
 
@@ -109,6 +135,7 @@ def main() -> None:
             began = time.perf_counter()
             assert cli_main(["export", "--checkpoint", ckpt, "--support", support, "--out", str(out)]) == 0
             export_s = time.perf_counter() - began
+            same_process = side_by_side(ckpt, support, str(out))
             exported = median_of([fresh(EXPORTED, str(out)) for _ in range(args.repeats)])
             baseline = median_of([fresh(BASELINE, ckpt, support) for _ in range(args.repeats)])
             results[algo] = {
@@ -117,6 +144,7 @@ def main() -> None:
                 "export_s": round(export_s, 2),
                 "exported": exported,
                 "baseline": baseline,
+                "same_process_ms": same_process,
             }
             e, b = exported, baseline
             size, ckpt_size = out.stat().st_size / 1e6, Path(ckpt).stat().st_size / 1e6
@@ -125,7 +153,8 @@ def main() -> None:
                 f"fresh process: import torch {e['import_torch']:.2f} s; exported load {e['load']:.2f} s + first "
                 f"predict {1000 * e['first_predict']:.0f} ms, then {1000 * e['per_image']:.1f} ms/image | baseline "
                 f"restore+adapt {b['load']:.2f} s + first predict {1000 * b['first_predict']:.0f} ms, "
-                f"then {1000 * b['per_image']:.1f} ms/image",
+                f"then {1000 * b['per_image']:.1f} ms/image | same process, alternating: learner "
+                f"{same_process['learner']:.1f} ms, exported {same_process['exported']:.1f} ms per image",
                 flush=True,
             )
     if args.json:

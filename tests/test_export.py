@@ -16,7 +16,7 @@ from conftest import REPO
 from engine import trainer
 from engine.checkpoint import save_checkpoint
 from engine.cli import main as cli_main
-from engine.config import TrainConfig
+from engine.config import ALGORITHM_CHOICES, TrainConfig
 from engine.data.base import DataError
 from engine.export import FORMAT, META_NAME, export_learner, load_classifier, onnx_status
 from engine.predict import Classifier, read_support
@@ -194,3 +194,19 @@ def test_export_cli_refuses_bad_input_with_one_line(tmp_path, capsys, small_glyp
         )
         assert "pip install onnx" in capsys.readouterr().err
     assert not (tmp_path / "o.onnx").exists()
+
+
+@pytest.mark.parametrize("name", ALGORITHM_CHOICES)
+def test_every_algorithm_exports_and_matches_its_learner(tmp_path, name):
+    from engine.adaptation import adapt_with_progress, predict_probabilities
+
+    algo = trainer.build_model_and_algorithm(TrainConfig(algo=name, device="cpu"), torch.device("cpu"))
+    support = read_support(SAMPLE_CLASSES)
+    learner = adapt_with_progress(algo, support.images, support.labels, steps=2, leave_one_out=False)
+    export_learner(learner, support.class_names, tmp_path / "c.pt2")
+    loaded = load_classifier(tmp_path / "c.pt2")
+    for i in range(0, 25, 6):
+        one = support.images[i : i + 1]
+        np.testing.assert_allclose(
+            loaded.probabilities(torch.from_numpy(one)).numpy(), predict_probabilities(learner, one), atol=1e-5
+        )
