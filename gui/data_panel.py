@@ -98,6 +98,7 @@ class DataPanel(QGroupBox):
 
         self.source_combo.currentIndexChanged.connect(self._on_source_changed)
         self.folder_edit.editingFinished.connect(self._on_folder_edited)
+        self.folder_edit.returnPressed.connect(self.reload)  # Enter loads the folder again, fixed or not
         self.browse_button.clicked.connect(self._on_browse)
         self.resample_button.clicked.connect(self.resampleRequested)
         self.browse_data_button.clicked.connect(self.browseDataRequested)

@@ -55,6 +55,7 @@ class NewClassesWorkspace(QWidget):
     failed = Signal(str)  # a problem shown in place (also emitted for tests and the main window)
     leaveOneOut = Signal(object)  # leave-one-out accuracy (or None for one shot): the Adapt is complete
     modelReady = Signal()  # a model is available for Adapt (loaded, quick-trained or from the source)
+    modelChosen = Signal(str)  # the person picked another model (a checkpoint) in the model selector
 
     def __init__(self, model_source: Callable[[], object] | None = None, checkpoint: str | None = None,
                  parent: QWidget | None = None) -> None:
@@ -97,6 +98,8 @@ class NewClassesWorkspace(QWidget):
         """Create the widgets (layout.py), keep the ones this class uses and connect them to its slots."""
         ui = build_ui(self, self.board)
         self.banner, self.quick_train_button, self.class_count = ui.banner, ui.quick_train_button, ui.class_count
+        self.model_choice = ui.model_choice
+        ui.model_choice.activated.connect(lambda i: self.modelChosen.emit(str(ui.model_choice.itemData(i))))
         self.cards, self.canvas, self.preview, self.add_button = ui.cards, ui.canvas, ui.preview, ui.add_button
         self.steps, self.inner_lr, self.adapt_button, self.status = ui.steps, ui.inner_lr, ui.adapt_button, ui.status
         self.chart, self.bars, self.embedding, self.gate = ui.chart, ui.bars, ui.embedding, ui.gate
@@ -128,9 +131,29 @@ class NewClassesWorkspace(QWidget):
         """Use ``model`` (an api.Model or an engine Algorithm, e.g. after a quick meta-training run); earlier
         adaptations are dropped."""
         self._own_model, self._own_description = api.as_model(model, description), description
+        self._generation += 1  # an Adapt of the previous model still in flight is dropped when it lands
+        self._adapting = False
+        self.adapt_button.setEnabled(True)
         self._learner = None
         self._view: dict | None = None  # the embedding view made at Adapt time (predictions reuse its axes)
+        # what the previous model said no longer holds: no stale probabilities, embedding or "ready in" text
+        self.bars.clear_probabilities()
+        self.embedding.clear_view()
+        self._ready_text = ""
+        self.show_message("Model changed: press Adapt to fit it to your classes.")
         self.refresh_model(description)
+
+    def set_model_choices(self, choices: list[tuple[str, str]], current: str | None) -> None:
+        """Fill the model selector with (description, checkpoint) pairs and show ``current`` as chosen."""
+        combo = self.model_choice
+        combo.blockSignals(True)
+        combo.clear()
+        for text, path in choices:
+            combo.addItem(text, path)
+        index = combo.findData(current) if current is not None else -1
+        combo.setCurrentIndex(index)
+        combo.blockSignals(False)
+        combo.setVisible(bool(choices))
 
     def load_checkpoint(self, path: str) -> None:
         """Load a model from a checkpoint file on a worker; it becomes this workspace's own copy.
