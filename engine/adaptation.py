@@ -58,11 +58,6 @@ def check_support(labels: torch.Tensor) -> int:
     return ways
 
 
-@torch.no_grad()
-def _score(learner: Learner, x: torch.Tensor, y: torch.Tensor) -> tuple[int, int]:
-    return int((learner.logits(x).argmax(-1) == y).sum()), len(y)
-
-
 def leave_one_out_accuracy(
     algo: Algorithm, x: torch.Tensor, y: torch.Tensor, steps: int | None, inner_lr: float | None
 ) -> float | None:
@@ -72,20 +67,36 @@ def leave_one_out_accuracy(
     scores the held-out examples, so this costs one extra adaptation per
     fold (K folds for K shots). ``None`` when no class has two examples.
     """
+    held, predicted = leave_one_out_predictions(algo, x, y, steps, inner_lr)
+    if not len(held):
+        return None
+    return int((predicted == y[held]).sum()) / len(held)
+
+
+@torch.no_grad()
+def _predicted(learner: Learner, x: torch.Tensor) -> torch.Tensor:
+    return learner.logits(x).argmax(-1)
+
+
+def leave_one_out_predictions(
+    algo: Algorithm, x: torch.Tensor, y: torch.Tensor, steps: int | None, inner_lr: float | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The folds of :func:`leave_one_out_accuracy`: indices of the held-out examples and their predicted labels
+    (empty when no class has two examples); the per-class view builds its confusion matrix from them."""
     ways = int(y.max()) + 1
     members = [torch.nonzero(y == c).flatten() for c in range(ways)]
     folds = max(len(m) for m in members)
-    if folds < 2:
-        return None
-    correct = total = 0
-    for j in range(folds):
+    all_held: list[int] = []
+    predicted: list[torch.Tensor] = []
+    for j in range(folds if folds >= 2 else 0):
         held = [int(m[j]) for m in members if len(m) >= 2 and j < len(m)]
         keep = torch.ones(len(y), dtype=torch.bool, device=y.device)
         keep[held] = False
         learner = algo.adapt(x[keep], y[keep], steps=steps, inner_lr=inner_lr)
-        c, n = _score(learner, x[held], y[held])
-        correct, total = correct + c, total + n
-    return correct / total
+        predicted.append(_predicted(learner, x[held]))
+        all_held += held
+    index = torch.tensor(all_held, dtype=torch.int64, device=y.device)
+    return index, (torch.cat(predicted) if predicted else index)
 
 
 def adapt_with_progress(

@@ -11,7 +11,6 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from engine.config import SOURCE_LABELS
 
+from . import dialogs
 from .episode_view import EpisodeView
 
 SOURCE_HELP = {
@@ -104,6 +104,9 @@ class DataPanel(QGroupBox):
         self.browse_data_button.clicked.connect(self.browseDataRequested)
         self._last_emitted: tuple[str, str] | None = None
         self._update_folder_row()
+        from .omniglot_download import install
+
+        install(self)  # "Download…" beside the folder while Omniglot is chosen (gui/omniglot_download.py)
 
     # -- queries / setters -----------------------------------------------------
     def source(self) -> str:
@@ -149,7 +152,7 @@ class DataPanel(QGroupBox):
         self._emit()
 
     def _on_browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose the data folder", self.folder())
+        folder = dialogs.existing_folder(self, "Choose the data folder", self.folder())
         if folder:
             self.folder_edit.setText(folder)
             self._emit()

@@ -46,6 +46,11 @@ LOADING_ENGINE = "the engine is still loading"
 LOADING_DATA = "the data is still loading"
 TAB_TITLES = ("Meta-train", "New classes", "Compare", "Regression")  # View menu order, Ctrl+1..4
 QUICK_TRAIN_SECONDS = 60.0  # the New classes tab's "quick meta-training" on the built-in glyphs
+#: why a curve looks as it does, said under the plots (the loss of a classifier over all training classes
+#: rises at first: each new class seen adds a term the head has not learnt yet)
+_CLASSIFIER_NOTE = ("Its loss is over every training class seen so far, so it rises at first while new classes "
+                    "keep arriving, then falls")
+LOSS_NOTES = {"simpleshot": _CLASSIFIER_NOTE, "protohead": _CLASSIFIER_NOTE, "finetune": _CLASSIFIER_NOTE}
 
 
 class MainWindow(QMainWindow):
@@ -225,7 +230,7 @@ class MainWindow(QMainWindow):
         label = f"#{number} {config.algo} {config.ways}-way {config.shots}-shot, {source}"
         self._run_labels[number] = label
         self._run_shapes[number] = f"{config.ways}-way {config.shots}-shot"
-        self.plot.begin_run(label)
+        self.plot.begin_run(label, self._run_shapes[number], LOSS_NOTES.get(config.algo, ""))
         self.plot.set_run_active(True)
         self.run_controls.begin(config.iterations, config.time_budget)
         self.run_controls.show_message("")
@@ -403,11 +408,17 @@ class MainWindow(QMainWindow):
                 self.plot.add_iteration(event.iteration, event.loss, event.accuracy)
                 last_iteration = event
             elif isinstance(event, ValidationMetrics):
-                self.plot.add_validation(event.iteration, event.accuracy, event.ci95)
+                self.plot.add_validation(
+                    event.iteration, event.accuracy, event.ci95, event.standard_accuracy, event.standard_ci95
+                )
+                standard = (
+                    f"; 5-way 1-shot {100 * event.standard_accuracy:.1f}% ± {100 * event.standard_ci95:.1f}"
+                    if event.standard_accuracy is not None
+                    else ""
+                )
                 self.statusBar().showMessage(
-                    f"Iteration {event.iteration}: validation accuracy "
-                    f"{100 * event.accuracy:.1f}% ± {100 * event.ci95:.1f} "
-                    f"on {event.episodes} tasks of held-out classes"
+                    f"Iteration {event.iteration}: validation accuracy {100 * event.accuracy:.1f}% ± "
+                    f"{100 * event.ci95:.1f} on {event.episodes} {event.shape} tasks of held-out classes{standard}"
                 )
             elif isinstance(event, Started):
                 self.statusBar().showMessage(f"Training on {event.device.upper()}: {event.parameters:,} parameters")
@@ -427,7 +438,10 @@ class MainWindow(QMainWindow):
             return
         text = f"Run {generation} {finished.message}"
         if finished.val_acc is not None:
-            text += f": validation accuracy {100 * finished.val_acc:.1f}% ± {100 * (finished.val_ci95 or 0):.1f}"
+            text += (f": validation accuracy {100 * finished.val_acc:.1f}% ± {100 * (finished.val_ci95 or 0):.1f} "
+                     f"({finished.val_shape})")
+        if finished.val_standard_acc is not None:
+            text += f", 5-way 1-shot {100 * finished.val_standard_acc:.1f}% ± {100 * finished.val_standard_ci95:.1f}"
         self.run_controls.end(finished.message)
         self.run_controls.show_message(text, error=finished.reason in ("diverged", "out of memory"))
         self.statusBar().showMessage(text)
@@ -492,6 +506,11 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         for action in self.files.actions():
             file_menu.addAction(action)
+        self.export_classifier_action = QAction("Export &classifier…", self, triggered=self._on_export_classifier)
+        self.export_classifier_action.setToolTip(
+            "Write the New classes tab's adapted classifier to one file plain PyTorch loads"
+        )
+        file_menu.addAction(self.export_classifier_action)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close)
         file_menu.addAction(quit_action)
@@ -511,6 +530,12 @@ class MainWindow(QMainWindow):
             action.setShortcut(QKeySequence(f"Ctrl+{n}"))
             view_menu.addAction(action)
             self.tab_actions.append(action)
+
+    def _on_export_classifier(self) -> None:
+        """File > Export classifier: the New classes tab's export (it says there when nothing is adapted yet)."""
+        if self.workspace is not None:
+            self.show_tab("New classes")
+            self.workspace.insight._on_export()
 
     def show_tab(self, title: str) -> bool:
         """Bring the tab called ``title`` to the front (View menu, Ctrl+1..3)."""

@@ -19,11 +19,12 @@ from typing import Callable
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QWidget
 
 from engine import api
 from engine.events import StepStats
 
+from .. import dialogs
 from ..background import run_in_background, wait_for_background
 from .board import ClassBoard
 from .cards import array_to_pixmap
@@ -115,6 +116,9 @@ class NewClassesWorkspace(QWidget):
         ui.add_button.clicked.connect(self.add_drawing)
         ui.load_query_button.clicked.connect(self._on_load_query)
         ui.adapt_button.clicked.connect(self.adapt)
+        from ..class_insight import install
+
+        install(self)  # Per-class check + Export classifier, under the cards (gui/class_insight.py)
 
     # -- the model -------------------------------------------------------------
     def current_model(self) -> api.Model | None:
@@ -389,7 +393,7 @@ class NewClassesWorkspace(QWidget):
         self._run(api.load_images, list(paths), on_done=done)
 
     def _on_load_images(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Add images to the selected class", "", IMAGE_FILTER)
+        paths = dialogs.open_files(self, "Add images to the selected class", IMAGE_FILTER)
         if paths:
             self._load_files_into(self.board.selected, paths)
 
@@ -407,7 +411,7 @@ class NewClassesWorkspace(QWidget):
         self._run(api.read_class_folder, root, on_done=done)
 
     def _on_load_folder(self) -> None:
-        root = QFileDialog.getExistingDirectory(self, "Open a class set, or a folder with one subfolder per class")
+        root = dialogs.existing_folder(self, "Open a class set, or a folder with one subfolder per class")
         if root:
             self.load_folder(root)
 
@@ -421,14 +425,12 @@ class NewClassesWorkspace(QWidget):
         )
 
     def _on_save_set(self) -> None:
-        root, _ = QFileDialog.getSaveFileName(
-            self, "Save the class set as a folder", "my-classes", "Class set folder (*)"
-        )
+        root = dialogs.save_file(self, "Save the class set as a folder", "my-classes", "Class set folder (*)")
         if root:
             self.save_set(root)
 
     def _on_load_query(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load a query image", "", IMAGE_FILTER)
+        path = dialogs.open_file(self, "Load a query image", IMAGE_FILTER)
         if path:
             self._run(
                 api.load_images,
