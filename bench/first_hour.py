@@ -123,7 +123,8 @@ def main() -> int:
     wait_until(lambda: "b00020" in window.data_panel.message.styleSheet(), 60)
     shot("kmnist-missing")
     message = window.data_panel.message
-    check("the KMNIST message is readable in full", message.height() >= message.heightForWidth(message.width()) - 2)
+    area = window.data_panel.message_area
+    check("the KMNIST message is readable in full", area.height() >= message.heightForWidth(area.viewport().width()))
     window.data_panel.set_source("synthetic")
     wait_until(lambda: window.data.pool is not None, 60)
     shot("back-to-glyphs")
