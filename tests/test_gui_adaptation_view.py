@@ -71,7 +71,7 @@ def test_steps_arrive_in_order_and_each_is_drawn(workspace, qtbot):
     weights = ws.embedding.weights.data["x"], ws.embedding.weights.data["y"]
     np.testing.assert_allclose(np.stack(weights, 1), ws._frames[-1].view["weights"], atol=1e-5)
     assert not np.allclose(ws._frames[-1].view["weights"], ws._frames[0].view["weights"])
-    assert ws.step_slider.maximum() == 6 and ws.step_slider.value() == 6 and ws.step_label.text() == "step 6 / 6"
+    assert ws.step_slider.maximum() == 6 and ws.step_slider.value() == 6 and ws.step_label.text() == "step 6 of 6"
 
 
 def test_the_slider_shows_step_ks_model(workspace, qtbot):
@@ -88,7 +88,7 @@ def test_the_slider_shows_step_ks_model(workspace, qtbot):
     with qtbot.waitSignal(ws.predicted, timeout=30_000) as blocker:
         ws.step_slider.setValue(1)  # as a drag would
     frame = ws._frames[1]
-    assert ws.player.shown == 1 and ws.chart.cursors[1].value() == 1 and ws.step_label.text() == "step 1 / 4"
+    assert ws.player.shown == 1 and ws.chart.cursors[1].value() == 1 and ws.step_label.text() == "step 1 of 4"
     np.testing.assert_allclose(ws.embedding.support.data["x"], frame.view["support"][:, 0])  # step 1's points
     np.testing.assert_allclose(blocker.args[0].probabilities, frame.probabilities, atol=1e-5)  # step 1's model
     np.testing.assert_allclose(ws.bars.probabilities, frame.probabilities, atol=1e-5)

@@ -77,11 +77,11 @@ class AdaptationChart(pg.GraphicsLayoutWidget):
         self.loss_plot = self.addPlot(row=0, col=0, axisItems={"bottom": _StepAxis("bottom")})
         self.loss_plot.setTitle("support loss", size="10pt")
         self.acc_plot = self.addPlot(row=0, col=1, axisItems={"bottom": _StepAxis("bottom")})
-        self.acc_plot.setTitle("accuracy: support ——, leave-one-out - - -", size="10pt")
+        self.acc_plot.setTitle("accuracy", size="10pt")
         for plot in (self.loss_plot, self.acc_plot):
             _style_axes(plot)
             plot.setLabel("bottom", "step")
-        self.acc_plot.setYRange(0, 1.04, padding=0)
+        self.acc_plot.setYRange(-0.06, 1.08, padding=0)  # room for the "0%" and "100%" labels
         self.acc_plot.getAxis("left").setTicks(PERCENT_TICKS)
         self.loss_plot.enableAutoRange(y=True)
         self.loss_plot.setLimits(yMin=0)
@@ -90,8 +90,19 @@ class AdaptationChart(pg.GraphicsLayoutWidget):
         for plot, line in zip((self.loss_plot, self.acc_plot), self.cursors):
             plot.addItem(line, ignoreBounds=True)
             line.setVisible(False)
+        self.ci.layout.setColumnStretchFactor(0, 1)
+        self.ci.layout.setColumnStretchFactor(1, 1)
         self.legend = pg.LegendItem(labelTextSize="9pt", colCount=2)  # below the plots: never over a curve
         self.addItem(self.legend, row=1, col=0, colspan=2)
+        grey = (120, 120, 120)  # what the two accuracy line styles mean, once
+        self._keys = [
+            pg.PlotDataItem([], [], pen=pg.mkPen(grey, width=2), symbol="o", symbolSize=6, symbolBrush=grey,
+                            symbolPen=None),
+            pg.PlotDataItem([], [], pen=pg.mkPen(grey, width=2, style=Qt.PenStyle.DashLine), symbol="d",
+                            symbolSize=9, symbolBrush="w", symbolPen=pg.mkPen(grey, width=1.5)),
+        ]
+        self.legend.addItem(self._keys[0], "support examples")
+        self.legend.addItem(self._keys[1], "leave-one-out (held-out shots)")
         self.runs: list[_Run] = []
         self._count = 0
         self._longest = 1
@@ -200,7 +211,7 @@ class ProbabilityBars(pg.PlotWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, background="w")
         self.setTitle("class probabilities", size="10pt")
-        self.setMinimumHeight(150)
+        self.setMinimumSize(160, 150)
         item = self.getPlotItem()
         _style_axes(item)
         item.showGrid(x=False, y=True, alpha=0.2)
@@ -209,6 +220,7 @@ class ProbabilityBars(pg.PlotWidget):
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.7)
         self.addItem(self.bars)
         self.probabilities = np.zeros(0)
+        self.names: list[str] = []
         self.top = -1
         self.labels: list[pg.TextItem] = []
         self.top_label = pg.TextItem(anchor=(0.5, 1.0), color=(0, 0, 0))  # the top guess's own label
@@ -220,7 +232,8 @@ class ProbabilityBars(pg.PlotWidget):
         brushes = [pg.mkBrush(*class_colour(i)) if i == self.top else pg.mkBrush(200, 200, 200) for i in x]
         pens = [pg.mkPen("k", width=2) if i == self.top else pg.mkPen(150, 150, 150) for i in x]
         self.bars.setOpts(x=x, height=p, width=0.7, brushes=brushes, pens=pens)
-        self.getAxis("bottom").setTicks([[(i, names[i] if i < len(names) else str(i)) for i in x]])
+        self.names = list(names)
+        self._label_classes()
         labelled = list(x) if len(p) <= self.MAX_LABELS else [self.top]
         while len(self.labels) < len(labelled):
             label = pg.TextItem(anchor=(0.5, 1.0), color=(0, 0, 0))
@@ -236,14 +249,28 @@ class ProbabilityBars(pg.PlotWidget):
         if self.top >= 0:
             name = names[self.top] if self.top < len(names) else str(self.top)
             self.top_label.setText(f"{name}  {100 * p[self.top]:.0f}%")
-            self.setTitle(f"class probabilities: <b>{self.top_label.toPlainText()}</b>", size="10pt")
+            self.setToolTip(f"top guess: {self.top_label.toPlainText()}")
         self.setXRange(-0.6, max(len(p) - 0.4, 1.4), padding=0)
+
+    def _label_classes(self) -> None:
+        """Class names under the bars, shortened to what fits the width of a bar (never on top of each other)."""
+        n = len(getattr(self, "probabilities", ()))  # resizeEvent comes during __init__ too
+        if not n:
+            return
+        chars = max(2, int(self.getPlotItem().vb.width() / n / 7))  # about 7 px a character at 9 pt
+        names = [self.names[i] if i < len(self.names) else str(i) for i in range(n)]
+        short = [name if len(name) <= chars else name[: chars - 1] + "…" for name in names]
+        self.getAxis("bottom").setTicks([list(enumerate(short))])
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self._label_classes()
 
     def clear_probabilities(self) -> None:
         self.probabilities, self.top = np.zeros(0), -1
         self.bars.setOpts(x=[], height=[])
         self.top_label.setText("")
-        self.setTitle("class probabilities", size="10pt")
+        self.setToolTip("")
         for label in self.labels:
             label.setVisible(False)
 
@@ -261,8 +288,13 @@ class EmbeddingView(pg.PlotWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, background="w")
-        self.setTitle("embedding: PCA of the model's features", size="10pt")
-        self.setMinimumHeight(200)
+        self.setTitle("embedding (PCA): ● examples  ★ class means  ◆ class weights  ✕ query", size="9pt")
+        self.setToolTip(
+            "The model's features of the examples in 2-D (principal components fitted at step 0 of the Adapt). "
+            "During an Adapt the dots move for models that adapt their features (MAML), the diamonds (where each "
+            "class's weights put it) for models that adapt a head (Proto-head)."
+        )
+        self.setMinimumSize(220, 200)
         _style_axes(self.getPlotItem())
         self.setMouseEnabled(x=True, y=True)
         self.setAspectLocked(False)

@@ -82,11 +82,11 @@ def build_ui(parent: QWidget, board: ClassBoard) -> WorkspaceUi:
     class_count = QSpinBox(minimum=MIN_CLASSES, maximum=MAX_CLASSES, value=board.count)
     class_count.setPrefix("classes: ")
     file_buttons = [QPushButton(text) for text in ("Load images…", "Load folder / set…", "Save set…", "Undo")]
-    top = QHBoxLayout()
-    top.addWidget(class_count)
-    for b in file_buttons:
-        top.addWidget(b)
-    top.addStretch(1)
+    top = QGridLayout()  # two rows: the panel stays narrow enough to leave the adaptation charts room
+    top.addWidget(class_count, 0, 0)
+    top.addWidget(file_buttons[3], 0, 2)
+    for column, b in enumerate(file_buttons[:3]):
+        top.addWidget(b, 1, column)
     cards = CardsPanel(board)
     left = QWidget()
     lv = QVBoxLayout(left)
@@ -155,6 +155,7 @@ def build_ui(parent: QWidget, board: ClassBoard) -> WorkspaceUi:
     compare_row.addWidget(compare_label, 1)
     compare_row.addWidget(compare_clear_button)
     compare_clear_button.setVisible(False)
+    compare_label.setVisible(False)
     status = QLabel()
     status.setWordWrap(True)
     chart = AdaptationChart()
@@ -188,7 +189,7 @@ def build_ui(parent: QWidget, board: ClassBoard) -> WorkspaceUi:
     views = QSplitter(Qt.Orientation.Horizontal)  # the embedding (the show) beside the probabilities
     views.addWidget(embedding)
     views.addWidget(bars)
-    views.setSizes([400, 230])
+    views.setSizes([370, 260])
     right = QSplitter(Qt.Orientation.Vertical)
     for w in (adapt_box, views):
         right.addWidget(w)
@@ -197,7 +198,7 @@ def build_ui(parent: QWidget, board: ClassBoard) -> WorkspaceUi:
     splitter = QSplitter(Qt.Orientation.Horizontal)
     for w in (left, middle, right):
         splitter.addWidget(w)
-    splitter.setSizes([330, 300, 630])
+    splitter.setSizes([320, 300, 640])
     layout = QVBoxLayout(parent)
     layout.addLayout(banner_row)
     layout.addWidget(splitter, 1)

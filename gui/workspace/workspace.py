@@ -90,6 +90,7 @@ class NewClassesWorkspace(QWidget):
         self._runs: dict[int, object] = {}  # MAIN / COMPARE -> the chart's run of the current Adapt
         self._compare_model: api.Model | None = None
         self._compare_ms: float | None = None
+        self._planned = 0  # the steps the current Adapt will take
         self.board = ClassBoard(5, self)
         self._relay = _Relay(self)
         self._relay.step.connect(self._on_step)
@@ -240,8 +241,9 @@ class NewClassesWorkspace(QWidget):
         self._frames, self._runs = [], {}
         self.player.reset()
         self.embedding.begin_animation()
-        self._set_slider(-1)
         is_proto = not model.adapts_by_steps  # adapting is one pass (class means)
+        self._planned = 0 if is_proto else steps
+        self._set_slider(-1)
         self._runs[MAIN] = self.chart.start_run(
             f"{model.name}, " + ("prototypes" if is_proto else f"{steps} steps, lr {lr:g}"), 0 if is_proto else steps
         )
@@ -331,10 +333,11 @@ class NewClassesWorkspace(QWidget):
 
     def _set_slider(self, k: int) -> None:
         self.step_slider.blockSignals(True)
-        self.step_slider.setMaximum(max(0, self.player.available))
+        last = max(self._planned, self.player.available)  # the slider spans the planned steps; only arrived ones show
+        self.step_slider.setMaximum(max(0, last))
         self.step_slider.setValue(max(0, k))
         self.step_slider.blockSignals(False)
-        self.step_label.setText(f"step {k} / {self.player.available}" if k >= 0 else "step –")
+        self.step_label.setText(f"step {k} of {last}" if k >= 0 else "step –")
 
     def show_step(self, k: int) -> None:
         """Show step ``k`` of the last Adapt (what the slider and the arrow keys do)."""
@@ -424,11 +427,13 @@ class NewClassesWorkspace(QWidget):
             f"{f' {m.inner_lr:g}' if m.inner_lr is not None else ''}). Press Adapt." if m is not None else ""
         )
         self.compare_clear_button.setVisible(m is not None)
+        self.compare_label.setVisible(m is not None)
         self.compareModelChanged.emit(m)
 
     def load_compare_checkpoint(self, path: str) -> None:
         """Open a checkpoint on a worker as the model to compare with."""
         self.compare_label.setText("opening the model to compare with…")
+        self.compare_label.setVisible(True)
         self._run(api.open_model, path, on_done=lambda opened: self.set_compare_model(opened.model))
 
     def _on_compare_clicked(self) -> None:
