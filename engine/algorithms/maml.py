@@ -62,7 +62,7 @@ class FunctionalLearner(Learner):
 
     @torch.no_grad()
     def support_features(self, support_x: torch.Tensor) -> torch.Tensor:
-        if self.support_embedding is not None or support_x is not self.support_x:
+        if self.support_embedding is not None or not torch.equal(support_x, self.support_x):
             return super().support_features(support_x)
         return functional_call(self.model.features, sub_params(self.params, "features"), (support_x,))
 
@@ -75,6 +75,13 @@ class FunctionalLearner(Learner):
         logits = functional_call(self.model.head, sub_params(self.params, "head"), (feats,))
         n = len(self.support_x)
         return logits[n:], feats[n:]
+
+
+def _embedded(learner: Learner, support_features: torch.Tensor | None) -> Learner:
+    """``learner`` knowing its support set's features (computed by the step that made it)."""
+    if support_features is not None:
+        learner.support_embedding = support_features.detach()
+    return learner
 
 
 class MAML(Algorithm):
@@ -128,11 +135,19 @@ class MAML(Algorithm):
         stats carry a ``state`` that builds the learner with that step's parameters.
         """
         keys = [k for k in self.adapted_keys() if k in params]
+        keep_features = on_step is not None and learner_at is not None and forward is None
         for step in range(steps + (on_step is not None)):
-            logits = forward(params, x) if forward is not None else functional_call(self.model, params, (x,))
+            feats = None
+            if forward is not None:
+                logits = forward(params, x)
+            elif keep_features:  # the same graph as the model's forward, head(features(x)), keeping the features
+                feats = functional_call(self.model.features, sub_params(params, "features"), (x,))
+                logits = functional_call(self.model.head, sub_params(params, "head"), (feats,))
+            else:
+                logits = functional_call(self.model, params, (x,))
             loss = F.cross_entropy(logits, y)
             if on_step is not None:
-                state = None if learner_at is None else (lambda p=params: learner_at(p))
+                state = None if learner_at is None else (lambda p=params, f=feats: _embedded(learner_at(p), f))
                 on_step(StepStats(step, loss.item(), accuracy(logits, y), state=state))
             if step == steps:
                 break
