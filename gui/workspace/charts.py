@@ -288,7 +288,7 @@ class EmbeddingView(pg.PlotWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, background="w")
-        self.setTitle("embedding (PCA): ● examples  ★ class means  ◆ class weights  ✕ query", size="9pt")
+        self._title(weights=False)
         self.setToolTip(
             "The model's features of the examples in 2-D (principal components fitted at step 0 of the Adapt). "
             "During an Adapt the dots move for models that adapt their features (MAML), the diamonds (where each "
@@ -310,6 +310,10 @@ class EmbeddingView(pg.PlotWidget):
         self._bounds: np.ndarray | None = None  # [[xmin, ymin], [xmax, ymax]] shown during this Adapt
         self._brushes: tuple[tuple, list] = ((), [])  # (labels, brushes): made once per support set
 
+    def _title(self, weights: bool) -> None:
+        """The title is the legend (the plot has no room for one)."""
+        self.setTitle("● examples  ★ class means  " + ("◆ class weights  " if weights else "") + "✕ query", size="9pt")
+
     def begin_animation(self) -> None:
         """A new Adapt: the next views set a new range."""
         self._bounds = None
@@ -329,13 +333,15 @@ class EmbeddingView(pg.PlotWidget):
         class_brushes = [pg.mkBrush(*class_colour(i)) for i in range(len(protos))]
         self.prototypes.setData(pos=protos, brush=class_brushes)
         weights = view.get("weights")
+        if (weights is not None) != bool(len(self.weights.data)):
+            self._title(weights is not None)
         self.weights.setData(pos=weights if weights is not None else np.zeros((0, 2)),
                              brush=class_brushes if weights is not None else [])
         self.query.setData(pos=view["query"])
         ratio = view.get("explained")
         if ratio is not None and len(ratio) == 2:
-            self.getAxis("bottom").setLabel(f"PC 1 ({100 * ratio[0]:.0f}% of variance)")
-            self.getAxis("left").setLabel(f"PC 2 ({100 * ratio[1]:.0f}%)")
+            self.getAxis("bottom").setLabel(f"PCA 1 ({100 * ratio[0]:.0f}%)")  # share of the variance at step 0
+            self.getAxis("left").setLabel(f"PCA 2 ({100 * ratio[1]:.0f}%)")
         self._grow_range(view)
 
     def _grow_range(self, view: dict[str, np.ndarray]) -> None:

@@ -424,7 +424,9 @@ class NewClassesWorkspace(QWidget):
         m = self._compare_model
         self.compare_label.setText(
             f"Compared with: {m.description or m.name} (its own inner lr"
-            f"{f' {m.inner_lr:g}' if m.inner_lr is not None else ''}). Press Adapt." if m is not None else ""
+            f"{f' {m.inner_lr:g}' if m.inner_lr is not None else ''}): it adapts beside this model at every Adapt."
+            if m is not None
+            else ""
         )
         self.compare_clear_button.setVisible(m is not None)
         self.compare_label.setVisible(m is not None)
