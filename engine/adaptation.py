@@ -107,12 +107,22 @@ def leave_one_out_curve(
         keep = torch.ones(len(y), dtype=torch.bool, device=y.device)
         keep[held] = False
         scored: dict[int, int] = {}
+        held_features: list[torch.Tensor] = []  # head-only models: the held-out examples embedded once per fold
 
         def score_step(stats: StepStats, hx: torch.Tensor = x[held], hy: torch.Tensor = y[held]) -> None:
             if should_stop is not None and should_stop():
                 raise Cancelled
-            if stats.state is not None:
-                scored[stats.step] = _score(stats.state(), hx, hy)[0]
+            if stats.state is None:
+                return
+            learner = stats.state()
+            head = None if algo.adapts_features else learner.head_weights()
+            if head is None:
+                scored[stats.step] = _score(learner, hx, hy)[0]
+                return
+            if not held_features:
+                held_features.append(learner.embed(hx).flatten(1))
+            logits = held_features[0] @ head[:, :-1].T + head[:, -1]
+            scored[stats.step] = int((logits.argmax(-1) == hy).sum())
 
         learner = algo.adapt(x[keep], y[keep], steps=steps, inner_lr=inner_lr, on_step=score_step)
         if not scored:
