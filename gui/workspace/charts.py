@@ -155,7 +155,9 @@ class AdaptationChart(pg.GraphicsLayoutWidget):
         n = int(np.searchsorted(run.steps, run.shown, side="right"))
         steps = np.asarray(run.steps[:n], dtype=float)
         loss_item, acc_item, loo_item = run.items
-        loss_item.setData(steps, np.asarray(run.loss[:n]))
+        loss = np.asarray(run.loss[:n], dtype=float)
+        loss[~np.isfinite(loss)] = np.nan  # a diverged step leaves a gap, not an infinite axis
+        loss_item.setData(steps, loss, connect="finite")
         acc_item.setData(steps, np.asarray(run.acc[:n]))
         self._draw_loo(run)
 
