@@ -28,6 +28,7 @@ def main() -> None:
     ap.add_argument("--steps", default="10")
     ap.add_argument("--lr", default="0.01")
     ap.add_argument("--episodes", type=int, default=600)
+    ap.add_argument("--shots", default="1,5", help="support shots of the 5-way test episodes")
     args = ap.parse_args()
 
     from pathlib import Path
@@ -62,7 +63,7 @@ def main() -> None:
     head = ProtoHead(algo.model, algo.config)
     maml = restore(args.maml_checkpoint)[0] if args.maml_checkpoint else None
     rows = []
-    for shots in (1, 5):
+    for shots in map(int, args.shots.split(",")):
         tasks = TaskSampler(pool, "test", 5, shots, 15, seed=1).fixed(args.episodes)
 
         def score(name: str, learner_algo, **cfg) -> None:

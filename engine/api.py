@@ -30,7 +30,15 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from .config import ALGORITHM_CHOICES, DATASET_CHOICES, QUICK_RECIPE, TrainConfig, app_defaults, recommended_shape
+from .config import (
+    ALGORITHM_CHOICES,
+    DATASET_CHOICES,
+    QUICK_RECIPE,
+    TrainConfig,
+    algorithm_settings,
+    app_defaults,
+    recipe_choices,
+)
 from .control import RunControl
 from .errors import CheckpointError, DataError
 from .events import CompareResults, Event, Finished, GateSummary, IterationMetrics, StepStats
@@ -99,7 +107,8 @@ class EngineInfo:
     backbones: list[str]
     cuda: bool
     quick_recipe: dict  # engine.config.QUICK_RECIPE: the settings of the one-minute quick training
-    shapes: dict[str, dict] = field(default_factory=dict)  # algorithm -> the task shape it starts with
+    shapes: dict[str, dict] = field(default_factory=dict)  # algorithm -> the shape and rates it starts with
+    recipes: dict[str, dict] = field(default_factory=dict)  # recipe name -> its settings (engine.recipes)
 
 
 def load_engine() -> EngineInfo:
@@ -132,7 +141,8 @@ def load_engine() -> EngineInfo:
         list(BACKBONES),
         bool(torch.cuda.is_available()),
         dict(QUICK_RECIPE),
-        {a.name: recommended_shape(a.name) for a in algorithms},
+        {a.name: algorithm_settings(a.name) for a in algorithms},
+        recipe_choices(),
     )
 
 
@@ -585,9 +595,4 @@ def score_lake_runs(model: Model, runs_path: str, steps: int | None = None) -> d
     from .challenge import load_runs, run_challenge
 
     device = next(model.handle.model.parameters()).device  # type: ignore[attr-defined]
-    scored = run_challenge(model.handle, load_runs(runs_path), device, steps=steps)  # type: ignore[arg-type]
-    return {
-        "error_rate": scored["error_rate"] / 100,
-        "runs": scored["runs"],
-        "per_run": [e / 100 for e in scored["per_run"]],
-    }
+    return run_challenge(model.handle, load_runs(runs_path), device, steps=steps)  # type: ignore[arg-type]

@@ -248,9 +248,11 @@ def _train(config: TrainConfig, dist: DistContext, pool: ClassPool | None = None
             )
             bar.update(0)
         elif isinstance(event, ValidationMetrics):
+            standard = (f"; 5-way 1-shot {100 * event.standard_accuracy:.2f}% +- {100 * event.standard_ci95:.2f}"
+                        if event.standard_accuracy is not None else "")
             bar.write(
                 f"iteration {event.iteration}: validation accuracy {100 * event.accuracy:.2f}% +- "
-                f"{100 * event.ci95:.2f} ({config.ways}-way {config.shots}-shot, {event.episodes} episodes)",
+                f"{100 * event.ci95:.2f} ({config.ways}-way {config.shots}-shot, {event.episodes} episodes){standard}",
                 file=sys.stderr,
             )
         elif isinstance(event, Finished):
@@ -266,6 +268,9 @@ def _train(config: TrainConfig, dist: DistContext, pool: ClassPool | None = None
                 "train_acc": event.train_acc,
                 "val_acc": event.val_acc,
                 "val_ci95": event.val_ci95,
+                "val_shape": event.val_shape,
+                "val_standard_acc": event.val_standard_acc,
+                "val_standard_ci95": event.val_standard_ci95,
                 "checkpoint": event.checkpoint,
                 "reason": event.reason,
                 "world_size": event.world_size,

@@ -150,6 +150,25 @@ def recommended_shape(algo: str) -> dict:
     return {k: getattr(shaped, k) for k in TASK_SHAPE_KEYS}
 
 
+#: The settings an algorithm brings along when it is picked in the window (its recipe's, TrainConfig's where
+#: the recipe names none), unless the person changed them by hand.
+ALGORITHM_KEYS = (*TASK_SHAPE_KEYS, "inner_steps", "inner_lr", "outer_lr")
+
+
+def algorithm_settings(algo: str) -> dict:
+    """The task shape and rates ``algo`` starts with in the window: its recipe's."""
+    config = TrainConfig(**recipe_for_algorithm(algo))
+    return {k: getattr(config, k) for k in ALGORITHM_KEYS}
+
+
+def recipe_choices() -> dict[str, dict]:
+    """Every recipe's settings, complete (TrainConfig's defaults where a recipe names none), for the
+    window's recipe selector; ``describe`` lines come from engine.recipes.SUMMARIES."""
+    return {name: {k: v for k, v in from_recipe(name).to_dict().items() if k in (*ALGORITHM_KEYS, "algo",
+                                                                                 "iterations", "val_every")}
+            for name in RECIPES}
+
+
 def from_recipe(name: str, **overrides) -> TrainConfig:
     """The settings of recipe ``name`` (engine.recipes) with ``overrides`` on top."""
     return TrainConfig(**{**recipe(name), **overrides})

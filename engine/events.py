@@ -59,13 +59,23 @@ class IterationMetrics:
 
 @dataclass(frozen=True)
 class ValidationMetrics:
-    """Accuracy on the fixed validation episodes, with its 95% confidence half-width."""
+    """Accuracy on the fixed validation episodes of the training task shape, with its 95% confidence
+    half-width; and, when that shape is not 5-way 1-shot, the standard 5-way 1-shot accuracy as well,
+    so that runs of different shapes compare."""
 
     run_id: int
     iteration: int
     accuracy: float
     ci95: float
     episodes: int
+    ways: int = 0  # the task shape ``accuracy`` scores (0: not known)
+    shots: int = 0
+    standard_accuracy: float | None = None  # 5-way 1-shot (None when the training shape is already that)
+    standard_ci95: float | None = None
+
+    @property
+    def shape(self) -> str:
+        return f"{self.ways}-way {self.shots}-shot" if self.ways else ""
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,9 @@ class Finished:
     val_acc: float | None = None
     val_ci95: float | None = None
     history: dict = field(default_factory=dict, repr=False)
+    val_shape: str = ""  # the task shape val_acc scores, e.g. "32-way 1-shot"
+    val_standard_acc: float | None = None  # the last 5-way 1-shot validation (the shape every run reports)
+    val_standard_ci95: float | None = None
     world_size: int = 1  # processes that meta-trained together (torchrun)
 
 

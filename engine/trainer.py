@@ -33,6 +33,8 @@ from .tasks import Task, TaskSampler
 
 _run_ids = itertools.count(1)
 WARMUP_ITERATIONS = 3  # excluded from tasks/s (allocator and cache warm-up)
+STANDARD_SHAPE = (5, 1)  # every run also reports 5-way 1-shot validation, so runs of different shapes compare
+STANDARD_QUERIES = 15
 DIVERGED_LOSS = 1e6  # a cross-entropy this large (logit gaps of 1e6) has blown up even if still finite
 
 
@@ -46,6 +48,8 @@ class History:
     val_iteration: list[int] = field(default_factory=list)
     val_accuracy: list[float] = field(default_factory=list)
     val_ci95: list[float] = field(default_factory=list)
+    val_standard_accuracy: list[float] = field(default_factory=list)  # 5-way 1-shot, when the shape differs
+    val_standard_ci95: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -218,6 +222,7 @@ class _Training:
             if config.val_every and dist.is_main
             else None
         )
+        self.standard = self._standard_sampler(pool) if self.val is not None else None
         self.history, self.start, payload = History(), 0, None
         if config.resume:
             algo, payload = self._resume()
@@ -235,6 +240,17 @@ class _Training:
         self.workers: TaskWorkers | None = None
         self.reason, self.message = "completed", ""
         self.last_val: tuple[float, float] | None = None
+        self.last_standard: tuple[float | None, float | None] = (None, None)
+
+    def _standard_sampler(self, pool: ClassPool) -> TaskSampler | None:
+        """5-way 1-shot validation episodes, when the run trains another shape and the data allows them."""
+        config = self.config
+        if (config.ways, config.shots) == STANDARD_SHAPE:
+            return None
+        try:
+            return TaskSampler(pool, "val", *STANDARD_SHAPE, STANDARD_QUERIES, seed=config.seed)
+        except DataError:  # too few validation classes or examples: the training shape's validation alone
+            return None
 
     def _resume(self) -> tuple[Algorithm, dict]:
         config = self.config
@@ -263,6 +279,7 @@ class _Training:
     def begin(self) -> None:
         """Fix the validation episodes, start the clock and the helper processes."""
         self.val_tasks = self.val.fixed(self.config.val_episodes) if self.val else []
+        self.standard_tasks = self.standard.fixed(self.config.val_episodes) if self.standard else []
         # a stop mid-step would leave the other ranks waiting in a collective: distributed runs stop between steps
         self.stop = None if self.dist.enabled else (lambda: self.control.stop_requested)
         self.began = time.perf_counter()
@@ -345,11 +362,20 @@ class _Training:
 
     def validate(self, done: int) -> ValidationMetrics:
         acc, ci = evaluate(self.algo, self.val_tasks, self.device, should_stop=self.stop, workers=self.workers)
+        standard = (None, None)
+        if self.standard_tasks:
+            standard = evaluate(self.algo, self.standard_tasks, self.device, self.stop, self.workers)
+            self.history.val_standard_accuracy.append(standard[0])
+            self.history.val_standard_ci95.append(standard[1])
+            self.last_standard = standard
         self.history.val_iteration.append(done)
         self.history.val_accuracy.append(acc)
         self.history.val_ci95.append(ci)
         self.last_val = (acc, ci)
-        return ValidationMetrics(self.run_id, done, acc, ci, len(self.val_tasks))
+        config = self.config
+        return ValidationMetrics(
+            self.run_id, done, acc, ci, len(self.val_tasks), config.ways, config.shots, *standard
+        )
 
     def save(self, iteration: int) -> None:
         config = self.config
@@ -408,4 +434,7 @@ class _Training:
             val_ci95=self.last_val[1] if self.last_val else None,
             history=history.to_dict(),
             world_size=self.dist.world_size,
+            val_shape=f"{config.ways}-way {config.shots}-shot",
+            val_standard_acc=self.last_standard[0],
+            val_standard_ci95=self.last_standard[1],
         )

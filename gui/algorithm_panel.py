@@ -23,6 +23,16 @@ from PySide6.QtWidgets import (
 from engine.api import AlgorithmInfo
 
 BACKBONE_LABELS = {"conv4": "Conv-4 (standard)", "seed": "ConvNet (seed article)"}
+RECIPE_TIPS = {
+    "quick": "The one-minute model the window starts with: SimpleShot on batches of 32 classes, 1,000 steps",
+}
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal, with floats compared as the spin boxes show them."""
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and abs(a - b) < 1e-9
+    return a == b
 
 
 def _spin(low: int, high: int, tip: str, step: int = 1) -> QSpinBox:
@@ -50,10 +60,25 @@ class AlgorithmPanel(QGroupBox):
     changed = Signal()  # any value edited
 
     def __init__(self, defaults: dict, algorithms: list[AlgorithmInfo], backbones: list[str], cuda: bool,
-                 parent: QWidget | None = None, shapes: dict[str, dict] | None = None) -> None:
+                 parent: QWidget | None = None, shapes: dict[str, dict] | None = None,
+                 recipes: dict[str, dict] | None = None) -> None:
         super().__init__("Algorithm", parent)
         self.defaults = dict(defaults)
-        self.shapes = dict(shapes or {})  # algorithm -> the task shape it starts with (engine.config.recommended_shape)
+        # algorithm -> the shape and rates it starts with (engine.config.algorithm_settings)
+        self.shapes = dict(shapes or {})
+        self.recipes = dict(recipes or {})  # recipe name -> its settings (engine.config.recipe_choices)
+        self.recipe_combo = QComboBox()
+        for name, settings in self.recipes.items():
+            self.recipe_combo.addItem(name, name)
+            tip = RECIPE_TIPS.get(name, f"{settings.get('algo', name)}'s own best settings for a short run")
+            self.recipe_combo.setItemData(self.recipe_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.recipe_combo.addItem("custom", None)
+        self.recipe_combo.setToolTip(
+            "A named bundle of settings (the same as main.py train --recipe NAME): 'quick' is the one-minute "
+            "model Start trains by default; each algorithm has its own. Editing any setting makes it 'custom'."
+        )
+        self.recipe_combo.setVisible(bool(self.recipes))
+        self.recipe_combo.activated.connect(self._on_recipe_chosen)
         self._loading = False
         self.algorithms = {a.name: a for a in algorithms}
         self.algo_combo = QComboBox()
@@ -151,6 +176,8 @@ class AlgorithmPanel(QGroupBox):
         val_row.addWidget(self.val_episodes, 1)
 
         form = QFormLayout(self)
+        if self.recipes:
+            form.addRow("Recipe", self.recipe_combo)
         form.addRow("Algorithm", self.algo_combo)
         form.addRow("", self.algo_note)
         form.addRow("Backbone", self.backbone_combo)
@@ -189,6 +216,7 @@ class AlgorithmPanel(QGroupBox):
         self._algo = self.algo_combo.currentData()
         self.algo_combo.currentIndexChanged.connect(self._swap_shape)
         self._update_note()
+        self._sync_recipe()
 
     # -- values ----------------------------------------------------------------
     def values(self) -> dict:
@@ -254,6 +282,7 @@ class AlgorithmPanel(QGroupBox):
         finally:
             self._loading = False
         self._update_note()
+        self._sync_recipe()
         self.changed.emit()
 
     # -- handlers --------------------------------------------------------------
@@ -266,20 +295,32 @@ class AlgorithmPanel(QGroupBox):
         self.algo_note.setToolTip(info.paper if info else "")
         self.algo_combo.setToolTip("The meta-learning rule.\n" + text + paper)
 
-    def _shape(self) -> dict:
-        return {k: getattr(self, k).value() for k in ("ways", "shots", "queries", "meta_batch")}
+    def _matches(self, settings: dict) -> bool:
+        values = self.values()
+        return all(k not in values or _same(values[k], v) for k, v in settings.items())
 
     def _swap_shape(self, *_args) -> None:
-        """Switching algorithms brings the new one's task shape (SimpleShot learns from 32-class batches,
-        the episodic methods from 5-way tasks), unless the person changed the shape by hand."""
+        """Switching algorithms brings the new one's task shape and rates (SimpleShot learns from 32-class
+        batches, the episodic methods from 5-way tasks), unless the person changed them by hand."""
         previous, self._algo = self._algo, self.algo_combo.currentData()
         if self._loading or previous not in self.shapes or self._algo not in self.shapes:
             return
-        if self._shape() == self.shapes[previous] and self.shapes[self._algo] != self.shapes[previous]:
+        if self._matches(self.shapes[previous]) and self.shapes[self._algo] != self.shapes[previous]:
             self.set_values(self.shapes[self._algo])
+
+    def _on_recipe_chosen(self, index: int) -> None:
+        name = self.recipe_combo.itemData(index)
+        if name in self.recipes:
+            self.set_values(self.recipes[name])
+
+    def _sync_recipe(self) -> None:
+        """Show the recipe the settings match, or 'custom'."""
+        match = next((name for name, settings in self.recipes.items() if self._matches(settings)), None)
+        self.recipe_combo.setCurrentIndex(self.recipe_combo.findData(match))
 
     def _on_changed(self, *_args) -> None:
         if self._loading:
             return
         self._update_note()
+        self._sync_recipe()
         self.changed.emit()

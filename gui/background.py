@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 # superqt is imported on the first call (after the window is shown): importing it costs ~0.18 s of launch time
 
+_started: set[FunctionWorker] = set()  # started here and not yet finished (kept alive until they end)
+
 #: Threads of the global pool: Qt's default is one per core (2 here), which would queue an Adapt
 #: behind a data set that is still decoding; these calls mostly wait or run short bursts.
 MIN_POOL_THREADS = 8
@@ -65,16 +67,14 @@ def run_in_background(
         worker.errored.connect(
             lambda exc: on_error(describe_error(exc), "".join(traceback.format_exception(exc))) if alive() else None
         )
-    worker.start()
+    _started.add(worker)
+    worker.finished.connect(lambda: _started.discard(worker))
+    # into the pool now: superqt's worker.start() queues it on a 1 ms timer, and a call made just before the
+    # window closes would then start after wait_for_background() has returned, during interpreter shutdown
+    pool.start(worker)
     return worker
 
 
 def wait_for_background(timeout_ms: int = 30_000) -> bool:
     """Block until every running call has ended; True if all did within the timeout."""
-    from superqt.utils import WorkerBase
-
-    try:
-        WorkerBase.await_workers(timeout_ms)
-    except RuntimeError:  # superqt's word for "not all ended in time"
-        return False
-    return True
+    return QThreadPool.globalInstance().waitForDone(timeout_ms)

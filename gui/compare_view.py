@@ -18,7 +18,6 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -37,6 +36,7 @@ from engine import api
 from engine.config import SOURCE_LABELS, TrainConfig
 from engine.events import Finished
 
+from . import dialogs
 from .app_state import AppState
 from .compare_controller import CompareState
 from .gate_chart import GateChart
@@ -415,7 +415,7 @@ class CompareView(QWidget):
         if results is None or not results.rows:
             return None
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Export the results table", "compare.csv", "CSV files (*.csv)")
+            path = dialogs.save_file(self, "Export the results table", "compare.csv", "CSV files (*.csv)")
             if not path:
                 return None
         try:

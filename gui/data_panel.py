@@ -11,7 +11,6 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from engine.config import SOURCE_LABELS
 
+from . import dialogs
 from .episode_view import EpisodeView
 
 SOURCE_HELP = {
@@ -98,6 +98,7 @@ class DataPanel(QGroupBox):
 
         self.source_combo.currentIndexChanged.connect(self._on_source_changed)
         self.folder_edit.editingFinished.connect(self._on_folder_edited)
+        self.folder_edit.returnPressed.connect(self.reload)  # Enter loads the folder again, fixed or not
         self.browse_button.clicked.connect(self._on_browse)
         self.resample_button.clicked.connect(self.resampleRequested)
         self.browse_data_button.clicked.connect(self.browseDataRequested)
@@ -148,7 +149,7 @@ class DataPanel(QGroupBox):
         self._emit()
 
     def _on_browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose the data folder", self.folder())
+        folder = dialogs.existing_folder(self, "Choose the data folder", self.folder())
         if folder:
             self.folder_edit.setText(folder)
             self._emit()

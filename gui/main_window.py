@@ -10,8 +10,7 @@ through one :class:`gui.app_state.AppState`.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +29,7 @@ from .data_browser import DataBrowser, install_data_browser
 from .data_panel import SOURCE_HELP, DataPanel
 from .file_actions import FileActions
 from .run_controls import RunControls
+from .runs import RunList, RunRecord, prune_run_files, runs_folder
 from .settings import open_settings, read_json, write_json
 from .training_controller import TrainingController
 
@@ -42,9 +42,14 @@ if TYPE_CHECKING:  # imported when first needed (after show()): pyqtgraph and th
 
 ERROR_STYLE = "color: #b00020;"
 LOADING_ENGINE = "the engine is still loading"
-LOADING_DATA = "the data is not loaded yet"
+LOADING_DATA = "the data is still loading"
 TAB_TITLES = ("Meta-train", "New classes", "Compare")  # View menu order, Ctrl+1..3
 QUICK_TRAIN_SECONDS = 60.0  # the New classes tab's "quick meta-training" on the built-in glyphs
+#: why a curve looks as it does, said under the plots (the loss of a classifier over all training classes
+#: rises at first: each new class seen adds a term the head has not learnt yet)
+_CLASSIFIER_NOTE = ("Its loss is over every training class seen so far, so it rises at first while new classes "
+                    "keep arriving, then falls")
+LOSS_NOTES = {"simpleshot": _CLASSIFIER_NOTE, "protohead": _CLASSIFIER_NOTE, "finetune": _CLASSIFIER_NOTE}
 
 
 class MainWindow(QMainWindow):
@@ -65,7 +70,15 @@ class MainWindow(QMainWindow):
         self.data_panel: DataPanel | None = None
         self.algorithm_panel: AlgorithmPanel | None = None
         self.plot: MetricsPlot | None = None
-        self._run_dir = Path(tempfile.mkdtemp(prefix="meta-playground-runs-"))
+        # every run's model is kept (gui/runs.py): in a folder that outlives the window, newest 30 runs
+        self._run_dir = runs_folder(self.settings)
+        prune_run_files(self._run_dir)
+        self._run_stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.runs = RunList(self)
+        self._last_state = "idle"
+        self._data_error: str | None = None  # why the current source failed to load (until it is changed)
+        self._run_labels: dict[int, str] = {}  # run number -> its label
+        self._run_shapes: dict[int, str] = {}  # run number -> the task shape its validation scores
         self._episode_index = 0
         self._closed = False
         self._start_when_ready = False  # Start was pressed while the engine or data was loading
@@ -164,6 +177,9 @@ class MainWindow(QMainWindow):
         self.workspace = NewClassesWorkspace()
         self.workspace.quickTrainRequested.connect(self.quick_train)
         self.modelChanged.connect(self.workspace.load_checkpoint)
+        self.modelChanged.connect(lambda _path: self._on_runs_changed())
+        self.runs.changed.connect(self._on_runs_changed)
+        self.workspace.modelChosen.connect(self._on_model_chosen)
         self.add_workspace_tab(self.workspace, "New classes")
         sample = Path(__file__).resolve().parents[1] / "resources" / "sample_classes"
         if sample.is_dir():  # a new user can press Adapt as soon as there is a model
@@ -202,12 +218,13 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage("The run will start as soon as the data is loaded…")
             return
         self._start_when_ready = False
-        config = self.current_config().replace(
-            checkpoint=str(self._run_dir / f"run-{self.controller.generation + 1}.pt")
-        )
+        number = self.controller.generation + 1
+        config = self.current_config().replace(checkpoint=str(self._run_dir / f"run-{self._run_stamp}-{number}.pt"))
         source = SOURCE_LABELS.get(config.dataset, config.dataset)
-        label = f"#{self.controller.generation + 1} {config.algo} {config.ways}-way {config.shots}-shot, {source}"
-        self.plot.begin_run(label)
+        label = f"#{number} {config.algo} {config.ways}-way {config.shots}-shot, {source}"
+        self._run_labels[number] = label
+        self._run_shapes[number] = f"{config.ways}-way {config.shots}-shot"
+        self.plot.begin_run(label, self._run_shapes[number], LOSS_NOTES.get(config.algo, ""))
         self.plot.set_run_active(True)
         self.run_controls.begin(config.iterations, config.time_budget)
         self.run_controls.show_message("")
@@ -230,7 +247,7 @@ class MainWindow(QMainWindow):
         )
         self.data_panel = DataPanel(info.sources)
         self.algorithm_panel = AlgorithmPanel(
-            info.defaults, info.algorithms, info.backbones, info.cuda, shapes=info.shapes
+            info.defaults, info.algorithms, info.backbones, info.cuda, shapes=info.shapes, recipes=info.recipes
         )
         self.algorithm_panel.set_values(read_json(self.settings, "run/hyperparameters", {}) or {})
         scroll = QScrollArea()
@@ -269,6 +286,7 @@ class MainWindow(QMainWindow):
 
     def _on_source_changed(self, name: str, folder: str) -> None:
         self.data_panel.resample_button.setEnabled(False)
+        self._data_error = None
         if name != "synthetic" and not folder:
             self.data.pool = None
             self.data_panel.show_message(
@@ -286,6 +304,8 @@ class MainWindow(QMainWindow):
         summary = pool.summary
         counts = " / ".join(str(summary[s]["classes"]) for s in ("train", "val", "test") if s in summary)
         self.data_panel.show_message(f"{counts} classes for meta-training / validation / test.")
+        source = SOURCE_LABELS.get(self.data_panel.source(), "Data")
+        self.statusBar().showMessage(f"{source} loaded: {counts} classes.", 8000)  # replaces an earlier data error
         self.data_panel.resample_button.setEnabled(True)
         self._validate()
         self._sample_episode()
@@ -293,6 +313,7 @@ class MainWindow(QMainWindow):
             self.start_run()
 
     def _on_pool_failed(self, message: str) -> None:
+        self._data_error = message
         self.data_panel.show_message(message, error=True)
         self.data_panel.episode_view.show_text("No episode: the data could not be loaded.")
         self.statusBar().showMessage(f"Data: {message}")
@@ -303,7 +324,10 @@ class MainWindow(QMainWindow):
         self._sample_episode()
 
     def _sample_episode(self) -> None:
-        if self.data.pool is None or not self._validate():
+        if self.data.pool is None:
+            return
+        if not self._validate():  # say why instead of leaving "Loading…" in the preview
+            self.data_panel.episode_view.show_text(f"No episode to show: {self._invalid_reason()}.")
             return
         v = self.algorithm_panel.values()
         self.data.sample(v["ways"], v["shots"], v["queries"], v["seed"], self._episode_index)
@@ -342,6 +366,8 @@ class MainWindow(QMainWindow):
             if not any(a.name == config.algo and a.available for a in self.engine.algorithms):
                 raise api.DataError(f"the algorithm {config.algo} is not available yet")
             if self.data.pool is None:
+                if self._data_error:
+                    return "the data could not be loaded (see the Data panel)"
                 return (
                     LOADING_DATA
                     if config.dataset == "synthetic" or config.data_root
@@ -364,6 +390,9 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Paused: press Resume (Space) to continue, or Stop.")
         elif state == "stopping":
             self.statusBar().showMessage("Stopping…")
+        elif state == "running" and self._last_state == "paused":
+            self.statusBar().showMessage("Resumed.")
+        self._last_state = state
         self._sync_actions()
 
     def _on_events(self, generation: int, events: list) -> None:
@@ -373,11 +402,17 @@ class MainWindow(QMainWindow):
                 self.plot.add_iteration(event.iteration, event.loss, event.accuracy)
                 last_iteration = event
             elif isinstance(event, ValidationMetrics):
-                self.plot.add_validation(event.iteration, event.accuracy, event.ci95)
+                self.plot.add_validation(
+                    event.iteration, event.accuracy, event.ci95, event.standard_accuracy, event.standard_ci95
+                )
+                standard = (
+                    f"; 5-way 1-shot {100 * event.standard_accuracy:.1f}% ± {100 * event.standard_ci95:.1f}"
+                    if event.standard_accuracy is not None
+                    else ""
+                )
                 self.statusBar().showMessage(
-                    f"Iteration {event.iteration}: validation accuracy "
-                    f"{100 * event.accuracy:.1f}% ± {100 * event.ci95:.1f} "
-                    f"on {event.episodes} tasks of held-out classes"
+                    f"Iteration {event.iteration}: validation accuracy {100 * event.accuracy:.1f}% ± "
+                    f"{100 * event.ci95:.1f} on {event.episodes} {event.shape} tasks of held-out classes{standard}"
                 )
             elif isinstance(event, Started):
                 self.statusBar().showMessage(f"Training on {event.device.upper()}: {event.parameters:,} parameters")
@@ -397,12 +432,43 @@ class MainWindow(QMainWindow):
             return
         text = f"Run {generation} {finished.message}"
         if finished.val_acc is not None:
-            text += f": validation accuracy {100 * finished.val_acc:.1f}% ± {100 * (finished.val_ci95 or 0):.1f}"
+            text += (f": validation accuracy {100 * finished.val_acc:.1f}% ± {100 * (finished.val_ci95 or 0):.1f} "
+                     f"({finished.val_shape})")
+        if finished.val_standard_acc is not None:
+            text += f", 5-way 1-shot {100 * finished.val_standard_acc:.1f}% ± {100 * finished.val_standard_ci95:.1f}"
         self.run_controls.end(finished.message)
         self.run_controls.show_message(text, error=finished.reason in ("diverged", "out of memory"))
         self.statusBar().showMessage(text)
         if finished.checkpoint and Path(finished.checkpoint).is_file():
+            self._keep_run_model(generation, finished, text)
+
+    def _keep_run_model(self, generation: int, finished: Finished, text: str) -> None:
+        """List the run's model; it becomes the current one unless that would put a stopped run in place of a
+        finished one (then the person picks it on the New classes tab)."""
+        record = RunRecord(generation, self._run_labels.get(generation, f"#{generation}"), finished.checkpoint,
+                           finished.reason, finished.iterations, finished.val_acc, self._run_shapes.get(generation, ""))
+        replace = self.runs.replaces_without_asking(record, self.state.checkpoint)
+        self.runs.add(record)
+        if replace:
             self.state.set_model(finished.checkpoint)
+            return
+        kept = self.runs.find(self.state.checkpoint)
+        note = (f"{text}. Its model is kept, but the New classes tab still uses the finished model of {kept.label}: "
+                "pick this run there to use it instead.")
+        self.run_controls.show_message(note)
+        self.statusBar().showMessage(note)
+
+    def _on_runs_changed(self) -> None:
+        if self.workspace is not None:
+            self.workspace.set_model_choices([(r.describe(), r.checkpoint) for r in reversed(self.runs.records())],
+                                             self.state.checkpoint)
+
+    def _on_model_chosen(self, path: str) -> None:
+        """The person picked a model on the New classes tab."""
+        if path and path != self.state.checkpoint:
+            record = self.runs.find(path)
+            self.statusBar().showMessage(f"The New classes tab now uses {record.label if record else path}")
+            self.state.set_model(path)
 
     def _on_model_opened(self, path: str, opened: api.OpenedModel) -> None:
         """File > Open model… succeeded: its settings and curves come back, and it becomes the current model."""
@@ -417,6 +483,8 @@ class MainWindow(QMainWindow):
             f"trained {opened.iteration} iterations{acc}"
         )
         self.run_controls.show_message("")
+        self.runs.add(RunRecord(0, f"opened {Path(path).name}", path, "opened", opened.iteration,
+                                val[-1] if val else None, f"{c.ways}-way {c.shots}-shot"))
         self.state.set_model(path)
 
     def _on_run_failed(self, generation: int, message: str, details: str) -> None:
@@ -505,7 +573,6 @@ class MainWindow(QMainWindow):
             self.workspace.wait_for_workers()
         wait_for_background()
         self.save_settings()
-        shutil.rmtree(self._run_dir, ignore_errors=True)
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API
         """Run shortcuts pressed before the window was activated (no window manager) still act."""

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QRect, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPainter, QPixmap
 from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 REDRAW_INTERVAL_MS = 50  # 20 Hz
 EMA_ALPHA = 0.05  # smoothing of the loss and accuracy curves (about a 40-iteration window)
 MAX_EARLIER_RUNS = 6
-COLORS = {"loss": (31, 119, 180), "train": (255, 127, 14), "val": (44, 160, 44)}
+COLORS = {"loss": (31, 119, 180), "train": (255, 127, 14), "val": (44, 160, 44), "standard": (148, 103, 189)}
 
 
 def nice_ceiling(value: float) -> float:
@@ -71,10 +72,12 @@ class GrowingSeries:
 class RunMetrics:
     """One run's metrics: per iteration (it, loss, loss EMA, acc, acc EMA) and per validation."""
 
-    def __init__(self, label: str = "") -> None:
+    def __init__(self, label: str = "", val_shape: str = "") -> None:
         self.label = label
+        self.val_shape = val_shape  # the task shape the validation scores, e.g. "32-way 1-shot"
         self.train = GrowingSeries(5)
         self.val = GrowingSeries(3)  # iteration, accuracy, ci95
+        self.standard = GrowingSeries(3)  # iteration, 5-way 1-shot accuracy, ci95 (runs of another shape)
         self._ema, self._decay = [0.0, 0.0], 1.0
 
     def add_iteration(self, iteration: int, loss: float, accuracy: float) -> None:
@@ -84,8 +87,12 @@ class RunMetrics:
         loss_ema, acc_ema = (e / (1 - self._decay) for e in self._ema)
         self.train.append(iteration, loss, loss_ema, accuracy, acc_ema)
 
-    def add_validation(self, iteration: int, accuracy: float, ci95: float) -> None:
+    def add_validation(
+        self, iteration: int, accuracy: float, ci95: float, standard: float | None = None, standard_ci95: float = 0.0
+    ) -> None:
         self.val.append(iteration, accuracy, ci95)
+        if standard is not None:
+            self.standard.append(iteration, standard, standard_ci95)
 
     def csv_rows(self) -> list[list[str]]:
         """Header plus one row per iteration; validation columns filled where measured."""
@@ -165,6 +172,13 @@ class MetricsPlot(QWidget):
             symbolBrush=COLORS["val"],
             name="validation ± 95% CI",
         )
+        self.standard_curve = self.acc_plot.plot(
+            pen=pg.mkPen(COLORS["standard"], width=2, style=Qt.PenStyle.DashLine),
+            symbol="s",
+            symbolSize=5,
+            symbolBrush=COLORS["standard"],
+            name="validation, 5-way 1-shot",
+        )
         self.val_upper = pg.PlotCurveItem(pen=pg.mkPen(None))
         self.val_lower = pg.PlotCurveItem(pen=pg.mkPen(None))
         self.val_band = pg.FillBetweenItem(self.val_upper, self.val_lower, brush=pg.mkBrush(*COLORS["val"], 60))
@@ -198,20 +212,29 @@ class MetricsPlot(QWidget):
         self._timer.start()
 
     # -- data in ---------------------------------------------------------------
-    def begin_run(self, label: str) -> None:
-        """Fade the current curves into the 'earlier runs' and start empty ones."""
+    def begin_run(self, label: str, val_shape: str = "", note: str = "") -> None:
+        """Fade the current curves into the 'earlier runs' and start empty ones; ``val_shape`` names the task
+        shape the validation scores (the legend says it), ``note`` explains the curves in the caption."""
         if self.current is not None and self.current.train.size:
             self._archive(self.current)
-        self.current = RunMetrics(label)
-        self.caption.setText(f"Current run: {label}")
+        self.current = RunMetrics(label, val_shape)
+        self.caption.setText(f"Current run: {label}" + (f". {note}" if note else ""))
+        self.acc_legend.removeItem(self.val_curve)
+        self.acc_legend.addItem(self.val_curve, f"validation{f' ({val_shape})' if val_shape else ''} ± 95% CI")
         self._dirty = True
 
     def add_iteration(self, iteration: int, loss: float, accuracy: float) -> None:
         self.current.add_iteration(iteration, loss, 100.0 * accuracy)
         self._dirty = True
 
-    def add_validation(self, iteration: int, accuracy: float, ci95: float) -> None:
-        self.current.add_validation(iteration, 100.0 * accuracy, 100.0 * ci95)
+    def add_validation(
+        self, iteration: int, accuracy: float, ci95: float, standard: float | None = None, standard_ci95: float = 0.0
+    ) -> None:
+        """A validation (fractions); ``standard``: the 5-way 1-shot accuracy when the run's shape differs."""
+        self.current.add_validation(
+            iteration, 100.0 * accuracy, 100.0 * ci95, None if standard is None else 100.0 * standard,
+            100.0 * (standard_ci95 or 0.0),
+        )
         self._dirty = True
 
     def load_history(self, label: str, history: dict) -> None:
@@ -219,10 +242,14 @@ class MetricsPlot(QWidget):
         self.begin_run(label)
         for it, loss, acc in zip(history.get("iteration", []), history.get("loss", []), history.get("accuracy", [])):
             self.add_iteration(it, loss, acc)
-        for it, acc, ci in zip(
-            history.get("val_iteration", []), history.get("val_accuracy", []), history.get("val_ci95", [])
+        standard = history.get("val_standard_accuracy") or []
+        standard_ci = history.get("val_standard_ci95") or []
+        for i, (it, acc, ci) in enumerate(
+            zip(history.get("val_iteration", []), history.get("val_accuracy", []), history.get("val_ci95", []))
         ):
-            self.add_validation(it, acc, ci)
+            has_standard = i < len(standard) and len(standard) == len(history.get("val_iteration", []))
+            self.add_validation(it, acc, ci, standard[i] if has_standard else None,
+                                standard_ci[i] if has_standard and i < len(standard_ci) else 0.0)
 
     # -- redraw ----------------------------------------------------------------
     def _on_redraw(self) -> None:
@@ -239,6 +266,7 @@ class MetricsPlot(QWidget):
                 self.val_curve,
                 self.val_upper,
                 self.val_lower,
+                self.standard_curve,
             ):
                 curve.setData([], [])
             self._extent = None
@@ -253,6 +281,7 @@ class MetricsPlot(QWidget):
         self.val_curve.setData(vx, vacc)
         self.val_upper.setData(vx, vacc + vci)
         self.val_lower.setData(vx, vacc - vci)
+        self.standard_curve.setData(run.standard.column(0), run.standard.column(1))
         self._update_extent(run)
 
     def _update_extent(self, run: "RunMetrics | None") -> None:
@@ -292,16 +321,17 @@ class MetricsPlot(QWidget):
                 name=f"earlier: {run.label}",
             ),
         ]
-        if run.val.size:
+        shown = run.standard if run.standard.size else run.val  # 5-way 1-shot where measured: runs compare
+        if shown.size:
             items.append(
                 self.acc_plot.plot(
-                    run.val.column(0).copy(),
-                    run.val.column(1).copy(),
+                    shown.column(0).copy(),
+                    shown.column(1).copy(),
                     pen=_pen(shade, 150),
                     symbol="o",
                     symbolSize=4,
                     symbolBrush=shade,
-                    name=f"earlier: {run.label}",
+                    name=f"earlier: {run.label}" + (" (5-way 1-shot)" if run.standard.size else ""),
                 )
             )
         else:
@@ -336,6 +366,20 @@ class MetricsPlot(QWidget):
             self.caption.setText("Start a run to see the meta-training curves here.")
         self._dirty = True
         self.cleared.emit()
+
+    def picture(self) -> QPixmap:
+        """The plots with the run they show written above them (what File > Export plots saves)."""
+        graphs = self.graphics.grab()
+        header = 30
+        picture = QPixmap(graphs.width(), graphs.height() + header)
+        picture.fill(QColor("white"))
+        painter = QPainter(picture)
+        painter.setPen(QColor("black"))
+        text = self.caption.text() if self.current is not None else "No run"
+        painter.drawText(QRect(8, 0, graphs.width() - 16, header), int(Qt.AlignmentFlag.AlignVCenter), text)
+        painter.drawPixmap(0, header, graphs)
+        painter.end()
+        return picture
 
     def set_run_active(self, active: bool) -> None:
         """While a run is active, Clear keeps its curves."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import faulthandler
 import os
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -14,6 +15,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Runs use one process unless a test asks for helpers (tests/test_task_workers.py): a helper's
 # import of torch costs ~2 s of CPU, which hundreds of short runs would pay for nothing.
 os.environ.setdefault("META_PLAYGROUND_WORKERS", "1")
+# Preferences that no test passes explicitly (the file dialogs' last folder, say) go to a private file,
+# never to the person's own settings.
+os.environ.setdefault(
+    "META_PLAYGROUND_SETTINGS", os.path.join(tempfile.mkdtemp(prefix="meta-playground-test-"), "settings.ini")
+)
 
 import pytest  # noqa: E402
 

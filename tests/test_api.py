@@ -115,3 +115,13 @@ def test_compare_configs_refuse_an_unknown_algorithm():
     assert [c.algo for c in api.compare_configs(base, ["maml", "protonet"])] == ["maml", "protonet"]
     with pytest.raises(api.DataError, match="unknown algorithm"):
         api.compare_configs(base, ["maml", "nope"])
+
+
+def test_score_lake_runs_gives_fractions(small_glyph_pool, tmp_path):
+    from test_challenge import build_runs
+
+    build_runs(small_glyph_pool, tmp_path / "oracle", exact_copies=True)  # each test item is its class drawing
+    model = api.new_model(TrainConfig(algo="protonet", device="cpu"))
+    scored = api.score_lake_runs(model, str(tmp_path / "oracle"))
+    assert scored["error_rate"] == 0.0 and scored["runs"] == len(scored["per_run"]) > 0
+    assert all(0.0 <= e <= 1.0 for e in scored["per_run"])

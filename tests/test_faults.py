@@ -241,6 +241,8 @@ def test_cli_out_of_memory_exits_2_with_one_line(tmp_path):
             "-c",
             OOM_CLI,
             "train",
+            "--algo",  # the algorithm OOM_CLI makes run out of memory (train's default is the quick recipe's)
+            "protonet",
             "--iterations",
             "3",
             "--meta-batch",

@@ -105,6 +105,16 @@ class ClassBoard(QObject):
             self.examples[i] = []
         self.changed.emit()
 
+    def remove_class(self, index: int) -> bool:
+        """Remove class ``index`` with its name and examples (undoable); refused below two classes."""
+        if self.count <= MIN_CLASSES or not 0 <= index < self.count:
+            return False
+        self._snapshot()
+        del self.names[index], self.examples[index]
+        self.selected = min(self.selected if self.selected < index else max(self.selected - 1, 0), self.count - 1)
+        self.changed.emit()
+        return True
+
     def replace(self, names: list[str], examples: list[list[np.ndarray]]) -> None:
         """Load a whole class set (a loaded file or folder); undo brings the previous one back."""
         self._snapshot()

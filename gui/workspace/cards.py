@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .board import ClassBoard
+from .board import MIN_CLASSES, ClassBoard
 
 THUMB = 36
 PER_ROW = 6
@@ -57,7 +57,7 @@ class ClassCard(QFrame):
     renamed = Signal(int, str)  # the name was edited
     exampleClicked = Signal(int, int)  # (class index, example position): remove it
     filesDropped = Signal(int, list)  # (class index, [paths]) dropped on the card
-    clearRequested = Signal(int)  # remove all examples of this class
+    removeRequested = Signal(int)  # remove this class, its name and its examples
 
     def __init__(
         self, index: int, name: str, examples: list[np.ndarray], is_selected: bool, parent: QWidget | None = None
@@ -81,10 +81,10 @@ class ClassCard(QFrame):
         self.name_edit.setPlaceholderText("class name")
         self.name_edit.editingFinished.connect(lambda: self.renamed.emit(self.index, self.name_edit.text()))
         count = QLabel(f"{len(examples)} ex.")
-        clear = QToolButton()
+        self.remove_button = clear = QToolButton()
         clear.setText("×")
-        clear.setToolTip("Remove all examples of this class (Ctrl+Z brings them back)")
-        clear.clicked.connect(lambda: self.clearRequested.emit(self.index))
+        clear.setToolTip("Remove this class and its examples (Ctrl+Z brings them back)")
+        clear.clicked.connect(lambda: self.removeRequested.emit(self.index))
         head.addWidget(swatch)
         head.addWidget(self.name_edit, 1)
         head.addWidget(count)
@@ -149,7 +149,8 @@ class CardsPanel(QScrollArea):
             card.selected.connect(self.board.select)
             card.renamed.connect(self.board.rename)
             card.exampleClicked.connect(self.board.remove)
-            card.clearRequested.connect(self.board.clear)
+            card.removeRequested.connect(self.board.remove_class)
+            card.remove_button.setEnabled(self.board.count > MIN_CLASSES)  # a task needs two classes
             card.filesDropped.connect(self.filesDropped)
             self.cards.append(card)
         self._grid, self._columns = grid, 0

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDoubleSpinBox,
     QGridLayout,
     QGroupBox,
@@ -43,6 +44,7 @@ class WorkspaceUi:
     """The widgets the workspace talks to (the rest only sits in the layout)."""
 
     banner: QLabel
+    model_choice: QComboBox
     quick_train_button: QPushButton
     class_count: QSpinBox
     load_images_button: QPushButton
@@ -75,7 +77,15 @@ def build_ui(parent: QWidget, board: ClassBoard) -> WorkspaceUi:
     banner = QLabel()
     banner.setWordWrap(True)
     quick_train_button = QPushButton("Quick meta-train on built-in glyphs (~1 min)")
+    model_choice = QComboBox()
+    model_choice.setToolTip(
+        "Which meta-trained model adapts to your classes: every run of this window keeps its model "
+        "(finished or stopped), and so does every model you opened"
+    )
+    model_choice.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+    model_choice.setVisible(False)
     banner_row = QHBoxLayout()
+    banner_row.addWidget(model_choice)
     banner_row.addWidget(banner, 1)
     banner_row.addWidget(quick_train_button)
 
@@ -204,6 +214,7 @@ def build_ui(parent: QWidget, board: ClassBoard) -> WorkspaceUi:
     layout.addWidget(splitter, 1)
     return WorkspaceUi(
         banner,
+        model_choice,
         quick_train_button,
         class_count,
         *file_buttons,

@@ -19,10 +19,11 @@ from typing import Callable
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QWidget
 
 from engine import api
 
+from .. import dialogs
 from ..background import run_in_background, wait_for_background
 from .board import ClassBoard
 from .cards import array_to_pixmap
@@ -63,6 +64,7 @@ class NewClassesWorkspace(QWidget):
     frameShown = Signal(int)  # the views now show this adaptation step (animation or slider)
     compareModelChanged = Signal(object)  # the second model (api.Model) adapted beside the first, or None
     compareDone = Signal(object)  # api.LeaveOneOut of the compared model: its Adapt is complete
+    modelChosen = Signal(str)  # the person picked another model (a checkpoint) in the model selector
 
     def __init__(self, model_source: Callable[[], object] | None = None, checkpoint: str | None = None,
                  parent: QWidget | None = None) -> None:
@@ -116,6 +118,8 @@ class NewClassesWorkspace(QWidget):
         """Create the widgets (layout.py), keep the ones this class uses and connect them to its slots."""
         ui = build_ui(self, self.board)
         self.banner, self.quick_train_button, self.class_count = ui.banner, ui.quick_train_button, ui.class_count
+        self.model_choice = ui.model_choice
+        ui.model_choice.activated.connect(lambda i: self.modelChosen.emit(str(ui.model_choice.itemData(i))))
         self.cards, self.canvas, self.preview, self.add_button = ui.cards, ui.canvas, ui.preview, ui.add_button
         self.steps, self.inner_lr, self.adapt_button, self.status = ui.steps, ui.inner_lr, ui.adapt_button, ui.status
         self.chart, self.bars, self.embedding, self.gate = ui.chart, ui.bars, ui.embedding, ui.gate
@@ -155,9 +159,30 @@ class NewClassesWorkspace(QWidget):
         """Use ``model`` (an api.Model or an engine Algorithm, e.g. after a quick meta-training run); earlier
         adaptations are dropped."""
         self._own_model, self._own_description = api.as_model(model, description), description
+        self._generation += 1  # an Adapt of the previous model still in flight is dropped when it lands
+        self._adapting = False
+        self.adapt_button.setEnabled(True)
         self._learner = None
+        self._cancel_adapts()  # an Adapt of the previous model stops at its next step
         self._view = None
+        # what the previous model said no longer holds: no stale probabilities, embedding or "ready in" text
+        self.bars.clear_probabilities()
+        self.embedding.clear_view()
+        self._ready_text = ""
+        self.show_message("Model changed: press Adapt to fit it to your classes.")
         self.refresh_model(description)
+
+    def set_model_choices(self, choices: list[tuple[str, str]], current: str | None) -> None:
+        """Fill the model selector with (description, checkpoint) pairs and show ``current`` as chosen."""
+        combo = self.model_choice
+        combo.blockSignals(True)
+        combo.clear()
+        for text, path in choices:
+            combo.addItem(text, path)
+        index = combo.findData(current) if current is not None else -1
+        combo.setCurrentIndex(index)
+        combo.blockSignals(False)
+        combo.setVisible(bool(choices))
 
     def load_checkpoint(self, path: str) -> None:
         """Load a model from a checkpoint file on a worker; it becomes this workspace's own copy.
@@ -439,8 +464,8 @@ class NewClassesWorkspace(QWidget):
         self._run(api.open_model, path, on_done=lambda opened: self.set_compare_model(opened.model))
 
     def _on_compare_clicked(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Compare with a second model: open its checkpoint", "", "Checkpoints (*.pt *.pth);;All files (*)"
+        path = dialogs.open_file(
+            self, "Compare with a second model: open its checkpoint", "Checkpoints (*.pt *.pth);;All files (*)"
         )
         if path:
             self.load_compare_checkpoint(path)
@@ -545,7 +570,7 @@ class NewClassesWorkspace(QWidget):
         self._run(api.load_images, list(paths), on_done=done)
 
     def _on_load_images(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Add images to the selected class", "", IMAGE_FILTER)
+        paths = dialogs.open_files(self, "Add images to the selected class", IMAGE_FILTER)
         if paths:
             self._load_files_into(self.board.selected, paths)
 
@@ -563,7 +588,7 @@ class NewClassesWorkspace(QWidget):
         self._run(api.read_class_folder, root, on_done=done)
 
     def _on_load_folder(self) -> None:
-        root = QFileDialog.getExistingDirectory(self, "Open a class set, or a folder with one subfolder per class")
+        root = dialogs.existing_folder(self, "Open a class set, or a folder with one subfolder per class")
         if root:
             self.load_folder(root)
 
@@ -577,14 +602,12 @@ class NewClassesWorkspace(QWidget):
         )
 
     def _on_save_set(self) -> None:
-        root, _ = QFileDialog.getSaveFileName(
-            self, "Save the class set as a folder", "my-classes", "Class set folder (*)"
-        )
+        root = dialogs.save_file(self, "Save the class set as a folder", "my-classes", "Class set folder (*)")
         if root:
             self.save_set(root)
 
     def _on_load_query(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load a query image", "", IMAGE_FILTER)
+        path = dialogs.open_file(self, "Load a query image", IMAGE_FILTER)
         if path:
             self._run(
                 api.load_images,
