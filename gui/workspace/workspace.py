@@ -93,6 +93,7 @@ class NewClassesWorkspace(QWidget):
         self._compare_model: api.Model | None = None
         self._compare_ms: float | None = None
         self._planned = 0  # the steps the current Adapt will take
+        self._waiting: set[int] = set()  # MAIN / COMPARE: the models of the current Adapt not yet ready
         self.board = ClassBoard(5, self)
         self._relay = _Relay(self)
         self._relay.step.connect(self._on_step)
@@ -264,6 +265,7 @@ class NewClassesWorkspace(QWidget):
         self._generation += 1
         gen = self._generation
         self._frames, self._runs = [], {}
+        self._waiting = {MAIN} | ({COMPARE} if self._compare_model is not None else set())
         self.player.reset()
         self.embedding.begin_animation()
         is_proto = not model.adapts_by_steps  # adapting is one pass (class means)
@@ -317,7 +319,7 @@ class NewClassesWorkspace(QWidget):
             None,
             control,
             on_done=lambda loo: self._on_compare_loo(gen, loo),
-            on_error=lambda message: self._on_adapt_failed(gen, f"the compared model: {message}"),
+            on_error=lambda message: self._on_adapt_failed(gen, f"the compared model: {message}", COMPARE),
         )
 
     def _cancel_adapts(self) -> None:
@@ -404,16 +406,20 @@ class NewClassesWorkspace(QWidget):
             + ". Draw a query to test it."
         )
         self.adapted.emit(result)
-        if COMPARE not in self._runs:
-            self.player.finish()
+        self._model_ready(MAIN)
         if self._query is not None and not self.player.playing:
             self._request_prediction(self._query)
 
     def _on_compare_ready(self, gen: int, result: api.AdaptResult) -> None:
         if gen == self._generation:
             self._compare_ms = 1000 * result.seconds
-            if self._learner is not None:
-                self.player.finish()
+            self._model_ready(COMPARE)
+
+    def _model_ready(self, which: int) -> None:
+        """One of the Adapt's models has made its last step; once all have, the animation may end."""
+        self._waiting.discard(which)
+        if not self._waiting:
+            self.player.finish()
 
     def _on_leave_one_out(self, gen: int, loo: api.LeaveOneOut) -> None:
         if gen != self._generation or loo.cancelled:
@@ -435,11 +441,12 @@ class NewClassesWorkspace(QWidget):
             self.chart.add_loo(run.steps[-1] if run.steps else 0, loo.accuracy, loo.per_step, run=run)
         self.compareDone.emit(loo)
 
-    def _on_adapt_failed(self, gen: int, message: str) -> None:
+    def _on_adapt_failed(self, gen: int, message: str, which: int = MAIN) -> None:
         if gen == self._generation:
-            self._adapting = False
-            self.adapt_button.setEnabled(self.current_model() is not None)
-            self.player.finish()
+            if which == MAIN:
+                self._adapting = False
+                self.adapt_button.setEnabled(self.current_model() is not None)
+            self._model_ready(which)
             self.show_message(message, error=True)
 
     # -- the compared model ------------------------------------------------------
