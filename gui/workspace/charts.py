@@ -351,14 +351,15 @@ class EmbeddingView(pg.PlotWidget):
         points = np.concatenate([p.reshape(-1, 2) for p in parts])
         if not len(points) or not np.isfinite(points).all():
             return
-        lo, hi = points.min(0), points.max(0)
+        lo, hi = points.min(0).astype(float), points.max(0).astype(float)  # float64: pyqtgraph compares with 1e308
         if self._bounds is not None:
             lo, hi = np.minimum(lo, self._bounds[0]), np.maximum(hi, self._bounds[1])
             if np.array_equal(lo, self._bounds[0]) and np.array_equal(hi, self._bounds[1]):
                 return
         self._bounds = np.stack([lo, hi])
         pad = np.maximum((hi - lo) * 0.08, 0.5)
-        self.setRange(xRange=(lo[0] - pad[0], hi[0] + pad[0]), yRange=(lo[1] - pad[1], hi[1] + pad[1]), padding=0)
+        x, y = (float(lo[0] - pad[0]), float(hi[0] + pad[0])), (float(lo[1] - pad[1]), float(hi[1] + pad[1]))
+        self.setRange(xRange=x, yRange=y, padding=0)
 
     def clear_view(self) -> None:
         self.view = {}
