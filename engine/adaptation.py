@@ -137,6 +137,33 @@ def leave_one_out_curve(
     return curve
 
 
+
+@torch.no_grad()
+def _predicted(learner: Learner, x: torch.Tensor) -> torch.Tensor:
+    return learner.logits(x).argmax(-1)
+
+
+def leave_one_out_predictions(
+    algo: Algorithm, x: torch.Tensor, y: torch.Tensor, steps: int | None, inner_lr: float | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The folds of :func:`leave_one_out_accuracy`: indices of the held-out examples and their predicted labels
+    (empty when no class has two examples); the per-class view builds its confusion matrix from them."""
+    ways = int(y.max()) + 1
+    members = [torch.nonzero(y == c).flatten() for c in range(ways)]
+    folds = max(len(m) for m in members)
+    all_held: list[int] = []
+    predicted: list[torch.Tensor] = []
+    for j in range(folds if folds >= 2 else 0):
+        held = [int(m[j]) for m in members if len(m) >= 2 and j < len(m)]
+        keep = torch.ones(len(y), dtype=torch.bool, device=y.device)
+        keep[held] = False
+        learner = algo.adapt(x[keep], y[keep], steps=steps, inner_lr=inner_lr)
+        predicted.append(_predicted(learner, x[held]))
+        all_held += held
+    index = torch.tensor(all_held, dtype=torch.int64, device=y.device)
+    return index, (torch.cat(predicted) if predicted else index)
+
+
 def adapt_with_progress(
     algo: Algorithm,
     support_x: np.ndarray | torch.Tensor,

@@ -557,6 +557,11 @@ def compare_work(
                 configs, test_episodes=test_episodes, pool=pool.handle, control=control, checkpoint_dir=folder
             ):  # type: ignore[arg-type]
                 yield item
+                if isinstance(item, Evaluated) and not control.stop_requested:  # per-class view, same episodes
+                    from .api_export import compare_insight
+
+                    cfg = next(c for c in configs if c.algo == item.algo)
+                    yield compare_insight(str(Path(folder) / f"{item.algo}.pt"), cfg, pool.handle, test_episodes)
                 if isinstance(item, Evaluated) and item.algo == "moe" and not control.stop_requested:
                     cfg = next(c for c in configs if c.algo == "moe")
                     yield _moe_gate_summary(Path(folder) / "moe.pt", cfg, pool, test_episodes)

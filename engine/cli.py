@@ -37,7 +37,11 @@ def _add_data_args(p: argparse.ArgumentParser, defaults: bool) -> None:
     d = (lambda v: v) if defaults else (lambda v: None)
     p.add_argument("--dataset", choices=DATASET_CHOICES, default=d("synthetic"), help="data source [synthetic]")
     p.add_argument("--data-root", default=None, help="folder with the data set's files")
-    p.add_argument("--download", action="store_true", help="MNIST family: let torchvision download missing files")
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="MNIST family and Omniglot: let torchvision download missing files into --data-root",
+    )
     p.add_argument(
         "--no-rotations",
         dest="rotations",
@@ -145,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="every class of the data set in the evaluated split (default: on when the data set "
         "differs from the checkpoint's, i.e. cross-domain evaluation)",
     )
+    e.add_argument("--per-class", action="store_true",
+                   help="also per-class accuracy and a confusion matrix over the test episodes (JSON: fractions)")
 
     m = sub.add_parser("compare", help="train several algorithms on the same data and test episodes; results table")
     _add_data_args(m, defaults=True)
@@ -160,10 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
     o = sub.add_parser("omniglot-challenge", help="Lake et al.'s 20-run 20-way one-shot task")
     o.add_argument("--checkpoint", required=True, metavar="FILE")
     o.add_argument("--runs", required=True, metavar="PATH", help="folder of run01..run20, or all_runs.zip")
+    o.add_argument("--download", action="store_true",
+                   help="fetch Lake's all_runs.zip (public copy, via torchvision's downloader) if --runs is missing")
     o.add_argument("--inner-steps", type=int, default=None, help="adaptation steps (default: as trained)")
     o.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     _add_protocol_arg(o)
     o.add_argument("--json", action="store_true")
+
+    from .cli_export import add_commands
+
+    add_commands(sub)  # export, predict
     return parser
 
 
@@ -308,13 +320,22 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     _report_short_classes(pool, (args.shots or trained.shots) + (args.queries or trained.queries), (args.split,))
     shots = args.shots or trained.shots
     sampler = TaskSampler(pool, args.split, ways, shots, args.queries or trained.queries, seed=args.seed + 1000)
+    tasks = sampler.fixed(args.episodes)
     with scoring_protocol(args.protocol):
-        acc, ci = evaluate(algo, sampler.fixed(args.episodes), device)
+        acc, ci = evaluate(algo, tasks, device)
     line = (f"{args.split} accuracy {100 * acc:.2f}% +- {100 * ci:.2f} ({ways}-way {shots}-shot, "
             f"{args.episodes} episodes, {args.protocol})")
     print(line, file=sys.stderr if args.json else sys.stdout)
-    return {"accuracy": acc, "ci95": ci, "episodes": args.episodes, "ways": ways, "shots": shots,
-            "protocol": args.protocol}
+    result = {"accuracy": acc, "ci95": ci, "episodes": args.episodes, "ways": ways, "shots": shots,
+              "protocol": args.protocol}
+    if args.per_class:
+        from .confusion import episode_confusion, format_per_class
+
+        with scoring_protocol(args.protocol):
+            confusion = episode_confusion(algo, tasks, pool.class_names, device)
+        print(format_per_class(confusion), file=sys.stderr if args.json else sys.stdout)
+        result["per_class"] = confusion.to_json()
+    return result
 
 
 def _report_short_classes(pool: ClassPool, need: int, splits: Sequence[str]) -> None:
@@ -337,6 +358,10 @@ def cmd_challenge(args: argparse.Namespace) -> dict:
 
     device = resolve_device(args.device)
     algo, _, _ = restore(args.checkpoint, device)
+    if args.download:
+        from .download import fetch_runs
+
+        args.runs = str(fetch_runs(args.runs))
     with scoring_protocol(args.protocol):
         result = run_challenge(algo, load_runs(args.runs), device, steps=args.inner_steps)
     print(f"omniglot challenge error rate {100 * result['error_rate']:.2f}% over {result['runs']} runs (20-way 1-shot, "
@@ -351,7 +376,20 @@ def cmd_compare(args: argparse.Namespace) -> dict:
     return run_compare_cli(args, base)
 
 
-COMMANDS = {"train": cmd_train, "compare": cmd_compare, "eval": cmd_eval, "omniglot-challenge": cmd_challenge}
+def _cmd_export(args: argparse.Namespace) -> dict:
+    from .cli_export import cmd_export
+
+    return cmd_export(args)
+
+
+def _cmd_predict(args: argparse.Namespace) -> dict:
+    from .cli_export import cmd_predict
+
+    return cmd_predict(args)
+
+
+COMMANDS = {"train": cmd_train, "compare": cmd_compare, "eval": cmd_eval, "omniglot-challenge": cmd_challenge,
+            "export": _cmd_export, "predict": _cmd_predict}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

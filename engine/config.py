@@ -53,9 +53,9 @@ class AlgoConfig:
     batch_tasks: bool = False  # MAML/FOMAML: one vmap over the meta-batch (engine.algorithms.batched), for GPUs
 
 
-#: The quick recipe's task shape and algorithm (engine.recipes: the window starts with it, and the
-#: New classes tab's Quick train uses it).
-QUICK_RECIPE = {k: v for k, v in RECIPES["quick"].items() if k in ("algo", "ways", "shots", "queries", "meta_batch")}
+#: The quick recipe's algorithm, task shape and adaptation (engine.recipes: the window starts with it, and
+#: the New classes tab's Quick train uses it with its own time budget).
+QUICK_RECIPE = {k: v for k, v in RECIPES["quick"].items() if k not in ("iterations", "val_every")}
 
 #: The task shape each algorithm starts with in the window (its recipe's): switching algorithms
 #: swaps the shape unless the person has changed it.

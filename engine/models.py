@@ -84,7 +84,7 @@ class TaskBatchNorm2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = _STATISTICS_ROWS.get()
-        if rows is None or rows >= len(x):
+        if rows is None or rows >= x.shape[0]:  # (not len(x): torch.export keeps x.shape[0] symbolic)
             return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
         var, mean = torch.var_mean(x[:rows], dim=(0, 2, 3), correction=0)
         return F.batch_norm(x, mean, var, self.weight, self.bias, False, 0.0, self.eps)

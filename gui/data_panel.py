@@ -104,6 +104,9 @@ class DataPanel(QGroupBox):
         self.browse_data_button.clicked.connect(self.browseDataRequested)
         self._last_emitted: tuple[str, str] | None = None
         self._update_folder_row()
+        from .omniglot_download import install
+
+        install(self)  # "Download…" beside the folder while Omniglot is chosen (gui/omniglot_download.py)
 
     # -- queries / setters -----------------------------------------------------
     def source(self) -> str:

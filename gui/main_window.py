@@ -500,6 +500,11 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         for action in self.files.actions():
             file_menu.addAction(action)
+        self.export_classifier_action = QAction("Export &classifier…", self, triggered=self._on_export_classifier)
+        self.export_classifier_action.setToolTip(
+            "Write the New classes tab's adapted classifier to one file plain PyTorch loads"
+        )
+        file_menu.addAction(self.export_classifier_action)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close)
         file_menu.addAction(quit_action)
@@ -519,6 +524,12 @@ class MainWindow(QMainWindow):
             action.setShortcut(QKeySequence(f"Ctrl+{n}"))
             view_menu.addAction(action)
             self.tab_actions.append(action)
+
+    def _on_export_classifier(self) -> None:
+        """File > Export classifier: the New classes tab's export (it says there when nothing is adapted yet)."""
+        if self.workspace is not None:
+            self.show_tab("New classes")
+            self.workspace.insight._on_export()
 
     def show_tab(self, title: str) -> bool:
         """Bring the tab called ``title`` to the front (View menu, Ctrl+1..3)."""

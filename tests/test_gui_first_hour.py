@@ -134,7 +134,7 @@ def test_the_recipe_selector_applies_recipes_and_says_custom_after_an_edit(qtbot
     panel = window.algorithm_panel
     assert panel.recipe_combo.currentText() == "quick"
     assert {k: v for k, v in panel.values().items() if k in ("algo", "ways", "iterations")} == {
-        "algo": "simpleshot", "ways": app_defaults().ways, "iterations": app_defaults().iterations}
+        "algo": "protohead", "ways": app_defaults().ways, "iterations": app_defaults().iterations}
     panel.recipe_combo.activated.emit(panel.recipe_combo.findData("maml"))
     values = panel.values()
     assert all(values[k] == v for k, v in recipe_choices()["maml"].items())

@@ -147,6 +147,9 @@ class NewClassesWorkspace(QWidget):
         ui.add_button.clicked.connect(self.add_drawing)
         ui.load_query_button.clicked.connect(self._on_load_query)
         ui.adapt_button.clicked.connect(self.adapt)
+        from ..class_insight import install
+
+        install(self)  # Per-class check + Export classifier, under the cards (gui/class_insight.py)
 
     # -- the model -------------------------------------------------------------
     def current_model(self) -> api.Model | None:
