@@ -314,7 +314,7 @@ class EmbeddingView(pg.PlotWidget):
 
     def _title(self, weights: bool) -> None:
         """The title is the legend (the plot has no room for one)."""
-        self.setTitle("● examples  ★ class means  " + ("◆ class weights  " if weights else "") + "✕ query", size="9pt")
+        self.setTitle("● examples  ★ means  " + ("◆ class weights  " if weights else "") + "✕ query", size="9pt")
 
     def begin_animation(self) -> None:
         """A new Adapt: the next views set a new range."""
