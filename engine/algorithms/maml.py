@@ -61,11 +61,27 @@ class FunctionalLearner(Learner):
         return self._features(x)[len(self.support_x):]
 
     @torch.no_grad()
+    def support_features(self, support_x: torch.Tensor) -> torch.Tensor:
+        if self.support_embedding is not None or not torch.equal(support_x, self.support_x):
+            return super().support_features(support_x)
+        return functional_call(self.model.features, sub_params(self.params, "features"), (support_x,))
+
+    def head_weights(self) -> torch.Tensor:
+        return torch.cat([self.params["head.weight"], self.params["head.bias"][:, None]], 1)
+
+    @torch.no_grad()
     def logits_and_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feats = self._features(x)
         logits = functional_call(self.model.head, sub_params(self.params, "head"), (feats,))
         n = len(self.support_x)
         return logits[n:], feats[n:]
+
+
+def _embedded(learner: Learner, support_features: torch.Tensor | None) -> Learner:
+    """``learner`` knowing its support set's features (computed by the step that made it)."""
+    if support_features is not None:
+        learner.support_embedding = support_features.detach()
+    return learner
 
 
 class MAML(Algorithm):
@@ -78,6 +94,7 @@ class MAML(Algorithm):
         "fit a new task; the meta-gradient differentiates through those steps."
     )
     first_order_default: ClassVar[bool] = False
+    adapts_features = True
     #: its inner loop is the plain one over every weight, which engine.algorithms.batched can vmap
     batches_tasks: ClassVar[bool] = True
     batching_failed = False  # set once a batched pass raised: the run goes on with the loop
@@ -109,18 +126,29 @@ class MAML(Algorithm):
         create_graph: bool,
         on_step: StepCallback | None = None,
         forward: Callable[[Params, torch.Tensor], torch.Tensor] | None = None,
+        learner_at: Callable[[Params], Learner] | None = None,
     ) -> Params:
         """Take ``steps`` gradient steps on (x, y) from ``params``; return the adapted dict.
 
         ``forward(params, x) -> logits`` defaults to the whole model; ANIL passes
-        a head-only forward on precomputed features.
+        a head-only forward on precomputed features. With ``learner_at`` each step's
+        stats carry a ``state`` that builds the learner with that step's parameters.
         """
         keys = [k for k in self.adapted_keys() if k in params]
+        keep_features = on_step is not None and learner_at is not None and forward is None
         for step in range(steps + (on_step is not None)):
-            logits = forward(params, x) if forward is not None else functional_call(self.model, params, (x,))
+            feats = None
+            if forward is not None:
+                logits = forward(params, x)
+            elif keep_features:  # the same graph as the model's forward, head(features(x)), keeping the features
+                feats = functional_call(self.model.features, sub_params(params, "features"), (x,))
+                logits = functional_call(self.model.head, sub_params(params, "head"), (feats,))
+            else:
+                logits = functional_call(self.model, params, (x,))
             loss = F.cross_entropy(logits, y)
             if on_step is not None:
-                on_step(StepStats(step, loss.item(), accuracy(logits, y)))
+                state = None if learner_at is None else (lambda p=params, f=feats: _embedded(learner_at(p), f))
+                on_step(StepStats(step, loss.item(), accuracy(logits, y), state=state))
             if step == steps:
                 break
             grads = torch.autograd.grad(loss, [params[k] for k in keys], create_graph=create_graph)
@@ -169,9 +197,12 @@ class MAML(Algorithm):
         steps = self.config.inner_steps if steps is None else steps
         lr = self.config.inner_lr if inner_lr is None else inner_lr
         params = {k: v.detach().requires_grad_() for k, v in self.base_params(ways).items()}
+        learner = lambda p: FunctionalLearner(self.model, {k: v.detach() for k, v in p.items()}, support_x, ways)  # noqa: E731
         with torch.enable_grad(), channels_last_small_batches():  # 1.5x faster, same predictions (engine.models)
-            params = self.inner_loop(params, support_x, support_y, steps, lr, create_graph=False, on_step=on_step)
-        return FunctionalLearner(self.model, {k: v.detach() for k, v in params.items()}, support_x, ways)
+            params = self.inner_loop(
+                params, support_x, support_y, steps, lr, create_graph=False, on_step=on_step, learner_at=learner
+            )
+        return learner(params)
 
 
 class FOMAML(MAML):
