@@ -8,16 +8,23 @@ window imports this module at start-up and dispatches with ``isinstance``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 
 @dataclass(frozen=True)
 class StepStats:
-    """What one adaptation step achieved on the support set."""
+    """What one adaptation step achieved on the support set.
+
+    ``state`` is engine-internal: when the algorithm offers it, calling it builds the model as it
+    is at this step (a Learner; nothing is computed unless it is called). The adaptation view uses
+    it for the per-step embedding and leave-one-out curve; the facade never hands it to the window.
+    """
 
     step: int
     loss: float
     accuracy: float
     loo_accuracy: float | None = None
+    state: Callable[[], object] | None = field(default=None, repr=False, compare=False)
 
 
 AdaptationStep = StepStats  # one inner step (or prototype computation) on a support set

@@ -96,7 +96,7 @@ def test_read_class_folder_adapt_and_predict_with_numpy_only(tmp_path):
     steps, ready = [], []
     loo = api.adapt(model, images, labels, 0, 0.4, steps.append, ready.append)
     assert steps and isinstance(steps[0], StepStats) and len(ready) == 1 and ready[0].thread == threading.get_ident()
-    assert loo is not None and 0.0 <= loo <= 1.0
+    assert loo.accuracy is not None and 0.0 <= loo.accuracy <= 1.0
     result = api.predict(ready[0].learner, images, labels, images[0], ready[0].view)
     assert result.probabilities.shape == (5,) and result.probabilities.sum() == pytest.approx(1.0, abs=1e-4)
     assert result.view["query"].shape == (1, 2)

@@ -190,3 +190,14 @@ def test_exported_plots_name_their_run(qtbot, make_window, tmp_path):
     header = [image.pixelColor(x, y).lightness() for y in range(30) for x in range(0, image.width(), 2)]
     assert min(header) < 128  # the run's label is written above the plots
     assert window.plot.current.label in window.plot.caption.text()
+
+
+def test_a_long_data_message_is_shown_in_full(qtbot, make_window, tmp_path):
+    window = make_window(**TINY)
+    window.data_panel.set_source("kmnist", str(tmp_path))  # no KMNIST files: a long message naming them all
+    panel = window.data_panel
+    qtbot.waitUntil(lambda: "color: #b00020" in panel.message.styleSheet(), timeout=20_000)
+    qtbot.waitUntil(lambda: panel.message_area.height() > 0, timeout=5_000)
+    needed = panel.message.heightForWidth(panel.message_area.viewport().width())
+    assert panel.message_area.height() >= needed or panel.message_area.verticalScrollBar().maximum() > 0
+    assert "t10k-labels-idx1-ubyte" in panel.message.text()

@@ -52,6 +52,16 @@ class Learner(ABC):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Feature-space embedding of images, for the embedding view."""
 
+    def support_features(self, support_x: torch.Tensor) -> torch.Tensor:
+        """The support set's embedding (what ``embed(support_x)`` gives), reusing one already computed."""
+        if self.support_embedding is not None:
+            return self.support_embedding
+        return self.embed(support_x)
+
+    def head_weights(self) -> torch.Tensor | None:
+        """The linear head as [ways, dim + 1] (bias last) when the learner has one on its embedding."""
+        return None
+
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Class probabilities [n, ways] for query images."""
@@ -74,7 +84,8 @@ class Learner(ABC):
         """
         if on_step is not None:
             logits, self.support_embedding = self.logits_and_embedding(support_x)
-            on_step(StepStats(0, F.cross_entropy(logits, support_y).item(), accuracy(logits, support_y)))
+            loss, acc = F.cross_entropy(logits, support_y).item(), accuracy(logits, support_y)
+            on_step(StepStats(0, loss, acc, state=lambda: self))
         return self
 
 
@@ -96,6 +107,9 @@ class Algorithm(ABC):
     adapts_by_steps: ClassVar[bool] = True
     #: the task families (engine.algorithms.objective) it can learn; classifiers refuse regression
     objectives: ClassVar[tuple[str, ...]] = ("classification",)
+    #: adapting changes the features (MAML's inner loop updates every weight), so the support points
+    #: move in the embedding view; False: only a head on fixed features changes (its class weights move)
+    adapts_features: ClassVar[bool] = False
 
     def __init__(self, model: nn.Module, config: AlgoConfig) -> None:
         self.model = model

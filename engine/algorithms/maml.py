@@ -46,7 +46,7 @@ def inner_steps(
     steps: int,
     rate: Callable[[str], float | torch.Tensor],
     first_order: bool,
-    report: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
+    report: Callable[[int, torch.Tensor, torch.Tensor, Params], None] | None = None,
     under_vmap: bool = False,
 ) -> Params:
     """MAML's inner loop, the one both meta-gradient paths run: ``steps`` times
@@ -58,8 +58,8 @@ def inner_steps(
     ``torch.func.grad`` instead, which composes with ``vmap`` where ``autograd.grad``
     cannot; per task it measured 1.4-1.7x slower for Conv-4 MAML, so each path keeps
     its primitive and shares the rest. ``first_order`` treats the inner gradients as
-    constants. ``report(step, loss, outputs)``, per task only, sees the support loss
-    before each step and after the last.
+    constants. ``report(step, loss, outputs, params)``, per task only, sees the support
+    loss before each step (at the parameters it starts from) and after the last.
     """
     def support_loss(adapted: Params, fixed: Params) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         out = forward({**fixed, **adapted}, x)
@@ -75,13 +75,13 @@ def inner_steps(
             value, (_, out) = support_loss(adapted, fixed)
             grads = dict(zip(keys, torch.autograd.grad(value, list(adapted.values()), create_graph=not first_order)))
         if report is not None:
-            report(step, value, out)
+            report(step, value, out, params)
         if first_order:
             grads = {k: g.detach() for k, g in grads.items()}
         params = {**params, **{k: params[k] - rate(k) * grads[k] for k in keys}}
     if report is not None:
         out = forward(params, x)
-        report(steps, loss(out, y), out)
+        report(steps, loss(out, y), out, params)
     return params
 
 
@@ -109,11 +109,27 @@ class FunctionalLearner(Learner):
         return self._features(x)[len(self.support_x):]
 
     @torch.no_grad()
+    def support_features(self, support_x: torch.Tensor) -> torch.Tensor:
+        if self.support_embedding is not None or not torch.equal(support_x, self.support_x):
+            return super().support_features(support_x)
+        return functional_call(self.model.features, sub_params(self.params, "features"), (support_x,))
+
+    def head_weights(self) -> torch.Tensor:
+        return torch.cat([self.params["head.weight"], self.params["head.bias"][:, None]], 1)
+
+    @torch.no_grad()
     def logits_and_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feats = self._features(x)
         logits = functional_call(self.model.head, sub_params(self.params, "head"), (feats,))
         n = len(self.support_x)
         return logits[n:], feats[n:]
+
+
+def _embedded(learner: Learner, support_features: torch.Tensor | None) -> Learner:
+    """``learner`` knowing its support set's features (computed by the step that made it)."""
+    if support_features is not None:
+        learner.support_embedding = support_features.detach()
+    return learner
 
 
 class MAML(Algorithm):
@@ -126,6 +142,7 @@ class MAML(Algorithm):
         "fit a new task; the meta-gradient differentiates through those steps."
     )
     first_order_default: ClassVar[bool] = False
+    adapts_features = True
     #: its inner loop is the plain one over every weight, which engine.algorithms.batched can vmap
     batches_tasks: ClassVar[bool] = True
     objectives = ("classification", "regression")  # the loss and metric come from self.objective
@@ -158,18 +175,27 @@ class MAML(Algorithm):
         create_graph: bool,
         on_step: StepCallback | None = None,
         forward: Callable[[Params, torch.Tensor], torch.Tensor] | None = None,
+        learner_at: Callable[[Params], Learner] | None = None,
     ) -> Params:
         """Take ``steps`` gradient steps on (x, y) from ``params``; return the adapted dict.
 
         ``forward(params, x) -> logits`` defaults to the whole model; ANIL passes
-        a head-only forward on precomputed features. The steps are :func:`inner_steps`,
-        the loop the batched path runs too.
+        a head-only forward on precomputed features. With ``learner_at`` each step's
+        stats carry a ``state`` that builds the learner with that step's parameters.
+        The steps are :func:`inner_steps`, the loop the batched path runs too.
         """
         keys = [k for k in self.adapted_keys() if k in params]
+        seen: dict[str, torch.Tensor] = {}  # the features of the step being reported (the embedding view's)
+        if forward is None and on_step is not None and learner_at is not None:
+            def forward(p: Params, inp: torch.Tensor) -> torch.Tensor:  # head(features(x)), keeping the features
+                seen["features"] = functional_call(self.model.features, sub_params(p, "features"), (inp,))
+                return functional_call(self.model.head, sub_params(p, "head"), (seen["features"],))
         report = None
         if on_step is not None:
-            def report(step: int, loss: torch.Tensor, out: torch.Tensor) -> None:
-                on_step(StepStats(step, loss.item(), self.objective.metric(out, y)))
+            def report(step: int, loss: torch.Tensor, out: torch.Tensor, at: Params) -> None:
+                f = seen.pop("features", None)
+                state = None if learner_at is None else (lambda p=at, f=f: _embedded(learner_at(p), f))
+                on_step(StepStats(step, loss.item(), self.objective.metric(out, y), state=state))
         return inner_steps(
             forward or self.forward, self.objective.loss, params, keys, x, y, steps,
             lambda key: self.inner_rate(key, lr), first_order=not create_graph, report=report,
@@ -219,9 +245,12 @@ class MAML(Algorithm):
         steps = self.config.inner_steps if steps is None else steps
         lr = self.config.inner_lr if inner_lr is None else inner_lr
         params = {k: v.detach().requires_grad_() for k, v in self.base_params(ways).items()}
+        learner = lambda p: FunctionalLearner(self.model, {k: v.detach() for k, v in p.items()}, support_x, ways)  # noqa: E731
         with torch.enable_grad(), channels_last_small_batches():  # 1.5x faster, same predictions (engine.models)
-            params = self.inner_loop(params, support_x, support_y, steps, lr, create_graph=False, on_step=on_step)
-        return FunctionalLearner(self.model, {k: v.detach() for k, v in params.items()}, support_x, ways)
+            params = self.inner_loop(
+                params, support_x, support_y, steps, lr, create_graph=False, on_step=on_step, learner_at=learner
+            )
+        return learner(params)
 
     def adapt_steps(
         self, support_x: torch.Tensor, support_y: torch.Tensor, steps: int, inner_lr: float | None = None
