@@ -183,8 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The options given (unset ones, None, keep TrainConfig's defaults), without a recipe."""
     keys = set(TrainConfig.__dataclass_fields__)
-    return TrainConfig(**{k: v for k, v in vars(args).items() if k in keys}).validate()
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k in keys and v is not None}).validate()
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
