@@ -34,7 +34,8 @@ def can_batch(algo: "MAML", tasks: list[Task]) -> bool:
     first = tasks[0]
     shapes = (first.support_x.shape, first.support_y.shape, first.query_x.shape, first.query_y.shape)
     return all(
-        (t.support_x.shape, t.support_y.shape, t.query_x.shape, t.query_y.shape) == shapes and t.ways == algo.model.head.out_features
+        (t.support_x.shape, t.support_y.shape, t.query_x.shape, t.query_y.shape) == shapes
+        and t.ways == algo.model.head.out_features
         for t in tasks
     )
 
@@ -48,8 +49,18 @@ def batched_meta_gradient(algo: "MAML", tasks: list[Task]) -> tuple[float, float
     params = {k: p.detach() for k, p in model.named_parameters()}
 
     def task_loss(params, support_x, support_y, query_x, query_y):
-        adapted = inner_steps(algo.forward, objective.loss, params, list(params), support_x, support_y, steps,
-                              lambda _key: lr, first_order, under_vmap=True)
+        adapted = inner_steps(
+            algo.forward,
+            objective.loss,
+            params,
+            list(params),
+            support_x,
+            support_y,
+            steps,
+            lambda _key: lr,
+            first_order,
+            under_vmap=True,
+        )
         logits = functional_call(model, adapted, (query_x,))
         loss = objective.loss(logits, query_y)
         return loss, (loss, logits)

@@ -24,8 +24,8 @@ from torch.func import functional_call, grad
 
 from ..models import channels_last_small_batches, with_support
 from ..tasks import Task
-from .batched import batched_meta_gradient, can_batch
 from .base import Algorithm, Interrupted, Learner, StepCallback, StepStats, ways_of
+from .batched import batched_meta_gradient, can_batch
 
 Params = dict[str, torch.Tensor]
 
@@ -230,7 +230,9 @@ class MAML(Algorithm):
                 return batched_meta_gradient(self, tasks)  # writes .grad only once the whole pass succeeded
             except RuntimeError as error:  # out of device memory, or an op vmap cannot batch there
                 self.batching_failed = True
-                warnings.warn(f"batched tasks failed, using the per-task loop from now on: {error}", RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"batched tasks failed, using the per-task loop from now on: {error}", RuntimeWarning, stacklevel=2
+                )
         return super().meta_gradient(tasks, should_stop)
 
     def adapt(
@@ -268,7 +270,10 @@ class MAML(Algorithm):
                 break
             start = {k: v.detach().requires_grad_(k in keys) for k, v in params.items()}
             with torch.enable_grad():
-                params = {k: v.detach() for k, v in self.inner_loop(start, support_x, support_y, 1, lr, create_graph=False).items()}
+                params = {
+                    k: v.detach()
+                    for k, v in self.inner_loop(start, support_x, support_y, 1, lr, create_graph=False).items()
+                }
 
 
 class FOMAML(MAML):
