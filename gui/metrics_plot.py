@@ -177,7 +177,7 @@ class MetricsPlot(QWidget):
             symbol="s",
             symbolSize=5,
             symbolBrush=COLORS["standard"],
-            name="validation, 5-way 1-shot",
+            name="validation (5-way 1-shot)",
         )
         self.val_upper = pg.PlotCurveItem(pen=pg.mkPen(None))
         self.val_lower = pg.PlotCurveItem(pen=pg.mkPen(None))
