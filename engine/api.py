@@ -444,6 +444,8 @@ def load_images(paths: Sequence[str]) -> tuple[list[np.ndarray], list[str]]:
     images, problems = [], []
     for p in map(Path, paths):
         files = sorted(f for f in p.iterdir() if f.is_file() and is_image_file(f)) if p.is_dir() else [p]
+        if not files:  # a folder without images: said, so a caller never gets neither images nor a reason
+            problems.append(f"{p} is a folder with no images in it")
         for f in files:
             try:
                 images.append(load_image(f).numpy())
