@@ -187,7 +187,8 @@ class Monkey:
                 str(self.empty_model), str(self.png_model), str(self.model_loop), str(self.missing_folder / "m.pt"),
                 str(self.workdir), "",
             ]),
-            "image": lambda: rng.choice([*self.good_images[:3], *self.hostile_images, str(self.missing_folder), ""]),
+            "image": lambda: rng.choice([*self.good_images[:3], *self.hostile_images, str(self.missing_folder),
+                                         str(self.empty_folder), ""]),
             "folder": lambda: rng.choice([
                 str(self.good_folder), str(self.empty_folder), str(self.missing_folder), str(self.hostile_folder),
                 str(self.classset_folder), str(self.bad_manifest), str(self.a_file), "",
@@ -210,7 +211,8 @@ class Monkey:
         return rng.choice([
             str(self.saves / f"out{suffix}"), str(self.saves / f"ñ 名 with spaces{suffix}"),
             str(self.saves / f"new\nline{suffix}"), str(self.a_file / f"under a file{suffix}"),
-            str(self.missing_folder / "deeper" / f"x{suffix}"), f"/proc/meta-monkey{suffix}", str(self.saves),
+            str(self.workdir / "made by a save" / "deeper" / f"x{suffix}"), f"/proc/meta-monkey{suffix}",
+            str(self.saves),
             str(self.saves / ("long" * 80 + suffix)), "",
         ])
 
