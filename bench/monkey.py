@@ -71,8 +71,10 @@ def main() -> int:
         bad = [f for f in monkey.failures if not f.startswith("GUI stall")]
         if bad:
             failures.append(seed)
+            trail = Path(tempfile.gettempdir()) / f"monkey-seed-{seed}-actions.json"
+            trail.write_text(monkey.replay_text(), encoding="utf-8")
             print(f"seed {seed} FAILED ({len(bad)}): reproduce with python bench/monkey.py --actions "
-                  f"{args.actions} --seed {seed}\n{monkey.replay_text()}", flush=True)
+                  f"{args.actions} --seed {seed}; every action in order: {trail}", flush=True)
         print(f"seed {seed}: {figures.actions} actions, {len(monkey.failures)} failures, "
               f"{figures.stall_summary()}, rss {rss_mb():.0f} MB", flush=True)
     from monkey_actions import Figures

@@ -30,7 +30,7 @@ from .data_panel import SOURCE_HELP, DataPanel
 from .file_actions import FileActions
 from .run_controls import RunControls
 from .runs import RunList, RunRecord, prune_run_files, runs_folder
-from .settings import open_settings, read_json, write_json
+from .settings import open_settings, read_json, settings_problem, write_json
 from .training_controller import TrainingController
 
 if TYPE_CHECKING:  # imported when first needed (after show()): pyqtgraph and the tabs cost launch time
@@ -271,6 +271,9 @@ class MainWindow(QMainWindow):
         self.algorithm_panel.changed.connect(self._on_settings_changed)
         self.algorithm_panel.changed.connect(self.state.settingsChanged)
         self.statusBar().showMessage("Ready. Pick data and an algorithm, then press Start (Ctrl+R).", 8000)
+        problem = settings_problem(self.settings)
+        if problem:  # said once: closing rewrites the store
+            self.run_controls.show_message(f"Started on the default settings: {problem}.")
         self.data_panel.set_source(
             str(self.settings.value("data/source", "synthetic")), str(self.settings.value("data/folder", "") or "")
         )
