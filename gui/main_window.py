@@ -24,7 +24,7 @@ from engine.config import SOURCE_LABELS, TrainConfig
 from engine.events import Finished, IterationMetrics, Started, ValidationMetrics
 
 from .app_state import AppState
-from .background import run_in_background, wait_for_background
+from .background import run_in_background, shut_down, wait_for_background
 from .data_browser import DataBrowser, install_data_browser
 from .data_panel import SOURCE_HELP, DataPanel
 from .file_actions import FileActions
@@ -569,6 +569,7 @@ class MainWindow(QMainWindow):
         if self._closed:
             return
         self._closed = True
+        shut_down(self)  # no new work from here on, and no results delivered (they could start more)
         self.controller.shutdown()
         if self.compare_view is not None:
             self.compare_view.shutdown()
