@@ -63,6 +63,8 @@ def main() -> int:
             total[key] += getattr(figures, key)
         gaps += figures.gaps_ms
         per_seed.append({"seed": seed, "actions": figures.actions, "failures": len(monkey.failures),
+                         "closes": figures.closes, "windows_alive_after_close": figures.windows_alive,
+                         "rss_mb": round(rss_mb(), 1),
                          **figures.stall_summary()})
         for name, (done, disabled) in figures.by_action.items():
             by_action.setdefault(name, [0, 0])

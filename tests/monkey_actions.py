@@ -23,6 +23,7 @@ Used by ``tests/test_monkey.py`` (a short walk) and ``bench/monkey.py`` (soaks).
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
@@ -31,6 +32,7 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +87,7 @@ class Figures:
     threads_left: int = 0
     processes_left: int = 0
     closes: int = 0
+    windows_alive: int = 0  # closed windows still held by Python after a collection (at the last close)
     runs_started: int = 0
     gaps_ms: list[float] = field(default_factory=list)
     by_action: dict[str, list[int]] = field(default_factory=dict)  # action -> [done, found disabled]
@@ -116,6 +119,7 @@ class Monkey:
         self._measuring = False
         self._last_beat = 0.0
         self._heartbeat = None
+        self._closed_windows: list[weakref.ref] = []
         self._make_files()
         self._baseline_threads = set(threading.enumerate())
         self._baseline_children = child_pids()
@@ -303,6 +307,8 @@ class Monkey:
         window, self.window = self.window, None
         window.close()
         window.deleteLater()
+        self._closed_windows.append(weakref.ref(window))
+        del window
         self.wait(0)
         self.figures.closes += 1
         QThreadPool.globalInstance().waitForDone(2000)
@@ -315,10 +321,16 @@ class Monkey:
         if children:  # helper processes get a moment to exit
             self.wait_until(lambda: not (child_pids() - self._baseline_children), 5)
             children = child_pids() - self._baseline_children
+        gc.collect()
+        self.figures.windows_alive = sum(ref() is not None for ref in self._closed_windows)
         self.figures.threads_left += len(left) + pool_active
         self.figures.processes_left += len(children)
         if left or pool_active or children:
-            self._fail("left behind after close", f"threads {left}, {pool_active} pool workers, children {children}")
+            from gui import background
+
+            running = [getattr(getattr(w, "_func", None), "__name__", "?") for w in list(background._started)]
+            self._fail("left behind after close",
+                       f"threads {left}, {pool_active} pool workers ({running}), children {children}")
 
     # -- the walk ----------------------------------------------------------------------------------------------
     def walk(self, actions: int, progress_every: int = 0) -> Figures:
