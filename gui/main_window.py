@@ -264,6 +264,8 @@ class MainWindow(QMainWindow):
         self.data.poolFailed.connect(self._on_pool_failed)
         self.data.episodeReady.connect(self._on_episode_ready)
         self.data.episodeFailed.connect(lambda message: self.data_panel.episode_view.show_text(message))
+        self.data.loadProgress.connect(
+            lambda done, total: self.data_panel.show_message(f"Loading the images: {done:,} of {total:,}…"))
         self.data_panel.sourceChanged.connect(self._on_source_changed)
         self.data_panel.sourceChanged.connect(lambda *_: self.state.settingsChanged.emit())
         self.data_panel.resampleRequested.connect(self._on_resample)
@@ -570,6 +572,8 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         shut_down(self)  # no new work from here on, and no results delivered (they could start more)
+        if self.data is not None:
+            self.data.cancel()  # a folder still decoding stops within one image
         self.controller.shutdown()
         if self.compare_view is not None:
             self.compare_view.shutdown()
