@@ -179,3 +179,30 @@ def test_a_truncated_or_foreign_checkpoint_is_one_clear_message_when_opened(tmp_
     with pytest.raises(api.DataError) as caught:
         api.open_model(str(path))
     assert "model ñ.pt" in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.slow
+def test_the_command_line_trains_on_a_folder_of_every_kind(tmp_path):
+    """The same kinds through the CLI's folder source: it trains on them (exit 0), and a bomb among them is
+    one line naming the file (exit 2)."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    for kind, name in KINDS.items():
+        folder = tmp_path / "data" / kind.replace("/", " ")
+        folder.mkdir(parents=True)
+        _save_kind(kind, folder / name)
+        _save_kind(kind, folder / f"2 {name}")
+    command = [sys.executable, "main.py", "train", "--dataset", "folder", "--data-root", str(tmp_path / "data"),
+               "--algo", "protonet", "--ways", "2", "--shots", "1", "--queries", "1", "--meta-batch", "1",
+               "--iterations", "1", "--val-every", "0", "--device", "cpu", "--json"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1])["iterations"] == 1
+    (tmp_path / "data" / "animated gif (first frame)" / "bomb.png").write_bytes(bomb_png())
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "bomb.png" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
