@@ -49,6 +49,7 @@ def test_saving_a_model_where_nothing_can_be_written_is_a_message(qtbot, tmp_pat
     target = PLACES[place](tmp_path) + ".pt"
     assert files.save_model(target) is False
     assert len(errors) == 1 and errors[0].startswith("Could not save the model to") and "\n" not in errors[0]
+    assert f"cannot write in the folder {Path(target).parent}" in errors[0], errors[0]
     assert state.checkpoint == str(model) and model.read_bytes() == b"the model's bytes"  # the work stays
 
 
@@ -85,5 +86,6 @@ def test_saving_a_class_set_where_nothing_can_be_written_keeps_the_cards(qtbot, 
     with qtbot.waitSignal(workspace.failed, timeout=10_000) as blocker:
         workspace.save_set(PLACES[place](tmp_path))
     assert "\n" not in blocker.args[0] and "Traceback" not in blocker.args[0]
+    assert "cannot write in the folder" in blocker.args[0], blocker.args[0]
     assert (list(workspace.board.names), [len(e) for e in workspace.board.examples]) == before
     workspace.wait_for_workers()
