@@ -64,7 +64,8 @@ def _score(learner: Learner, x: torch.Tensor, y: torch.Tensor) -> tuple[int, int
 
 
 def leave_one_out_accuracy(
-    algo: Algorithm, x: torch.Tensor, y: torch.Tensor, steps: int | None, inner_lr: float | None
+    algo: Algorithm, x: torch.Tensor, y: torch.Tensor, steps: int | None, inner_lr: float | None,
+    before_fold: Callable[[], None] | None = None,
 ) -> float | None:
     """Accuracy on held-out shots: fold j holds out the j-th example of every class that has two or more.
 
@@ -79,6 +80,8 @@ def leave_one_out_accuracy(
         return None
     correct = total = 0
     for j in range(folds):
+        if before_fold is not None:  # may raise to abandon the estimate (the window was closed)
+            before_fold()
         held = [int(m[j]) for m in members if len(m) >= 2 and j < len(m)]
         keep = torch.ones(len(y), dtype=torch.bool, device=y.device)
         keep[held] = False

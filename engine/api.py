@@ -375,6 +375,7 @@ def adapt(
     inner_lr: float,
     on_step: Callable[[StepStats], None],
     on_ready: Callable[[AdaptResult], None],
+    should_stop: Callable[[], bool] | None = None,
 ) -> float | None:
     """Adapt to uint8 ``images`` [n, 28, 28] with ``labels`` [n], then estimate leave-one-out accuracy.
 
@@ -383,8 +384,14 @@ def adapt(
     adaptations run. Returns the leave-one-out accuracy (None for one shot).
     The learner adapts a copy of the model (the window may keep training the
     original) and the leave-one-out folds another, so predictions can run beside them.
+    ``should_stop()`` is asked at each step and each leave-one-out fold; True abandons the call with
+    :class:`Cancelled` (a closing window does not wait for K more adaptations).
     """
     import torch
+
+    def check() -> None:
+        if should_stop is not None and should_stop():
+            raise Cancelled("the adaptation was cancelled")
 
     from .adaptation import adapt_with_progress, as_model_input, embedding_projection, leave_one_out_accuracy
 
@@ -397,7 +404,7 @@ def adapt(
         labels,
         steps=steps,
         inner_lr=inner_lr,  # type: ignore[arg-type]
-        on_step=lambda s: (seen.append(s.step), on_step(s)),
+        on_step=lambda s: (check(), seen.append(s.step), on_step(s)),
         leave_one_out=False,
     )
     view = embedding_projection(learner, images, labels)
@@ -413,7 +420,7 @@ def adapt(
     )
     device = next(algo.model.parameters()).device  # type: ignore[attr-defined]
     x, y = as_model_input(images, device), torch.as_tensor(labels, dtype=torch.int64, device=device)
-    return leave_one_out_accuracy(copy.deepcopy(algo), x, y, steps, inner_lr)  # type: ignore[arg-type]
+    return leave_one_out_accuracy(copy.deepcopy(algo), x, y, steps, inner_lr, check)  # type: ignore[arg-type]
 
 
 def task_gate(learner: object) -> np.ndarray | None:

@@ -26,3 +26,31 @@ def test_work_that_ends_during_close_starts_no_new_work(qtbot, make_window, tmp_
     qtbot.wait(200)  # deliver whatever was queued (a wait for something that must NOT happen)
     assert QThreadPool.globalInstance().activeThreadCount() == 0
     assert started == []
+
+
+def test_closing_during_a_long_adapt_does_not_wait_for_it(qtbot):
+    """Found by tests/test_monkey.py (seed 21): an Adapt of 200 steps with many examples per class (its
+    leave-one-out estimate adapts once more per example) kept the closing window waiting 40 s, then ran on
+    with the window gone. Now it stops at its next step or fold."""
+    import time
+
+    import numpy as np
+
+    from engine import api
+    from engine.config import TrainConfig
+    from gui.workspace import NewClassesWorkspace
+
+    workspace = NewClassesWorkspace()
+    qtbot.addWidget(workspace)
+    workspace.set_model(api.new_model(TrainConfig(algo="maml", ways=2, shots=1, device="cpu")))
+    workspace.board.set_count(2)
+    rng = np.random.default_rng(0)
+    for c in range(2):
+        workspace.board.add(c, list(rng.integers(0, 256, (30, 28, 28), dtype=np.uint8)))
+    workspace.steps.setValue(200)
+    with qtbot.waitSignal(workspace._relay.step, timeout=30_000):
+        workspace.adapt()
+    began = time.perf_counter()
+    workspace.wait_for_workers()
+    assert time.perf_counter() - began < 5.0
+    assert QThreadPool.globalInstance().activeThreadCount() == 0

@@ -68,6 +68,7 @@ class NewClassesWorkspace(QWidget):
         self._names: list[str] = []
         self._generation = 0
         self._adapting = False
+        self._closing = False  # set when the window closes: an Adapt in flight stops at its next step
         self._adapt_began = 0.0
         self._query: np.ndarray | None = None
         self._predicting = False
@@ -200,7 +201,8 @@ class NewClassesWorkspace(QWidget):
         run_in_background(fn, *args, on_done=on_done, on_error=lambda message, _details: report(message), owner=self)
 
     def wait_for_workers(self, msecs: int = 10_000) -> None:
-        """Block until the workers are done (before the application exits)."""
+        """Block until the workers are done (before the application exits); an Adapt in flight gives up."""
+        self._closing = True
         wait_for_background(msecs)
 
     def show_message(self, text: str, error: bool = False) -> None:
@@ -243,6 +245,7 @@ class NewClassesWorkspace(QWidget):
             lr,
             lambda stats: relay.step.emit(gen, stats),
             lambda result: relay.ready.emit(gen, result, (images, labels, names)),
+            lambda: self._closing,  # closing: do not make the window wait for the leave-one-out folds
             on_done=lambda loo: self._on_leave_one_out(gen, loo),
             on_error=lambda message: self._on_adapt_failed(gen, message),
         )
