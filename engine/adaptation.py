@@ -10,6 +10,7 @@ points for the embedding view; :func:`predict_query` scores one drawing.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -63,32 +64,104 @@ def _score(learner: Learner, x: torch.Tensor, y: torch.Tensor) -> tuple[int, int
     return int((learner.logits(x).argmax(-1) == y).sum()), len(y)
 
 
-def leave_one_out_accuracy(
-    algo: Algorithm, x: torch.Tensor, y: torch.Tensor, steps: int | None, inner_lr: float | None,
-    before_fold: Callable[[], None] | None = None,
-) -> float | None:
-    """Accuracy on held-out shots: fold j holds out the j-th example of every class that has two or more.
+class Cancelled(Exception):
+    """A newer Adapt asked this one to stop (raised between steps; nothing half-made is returned)."""
 
-    Each fold adapts from scratch on the rest (same steps and rate) and
-    scores the held-out examples, so this costs one extra adaptation per
-    fold (K folds for K shots). ``None`` when no class has two examples.
+
+def leave_one_out_accuracy(
+    algo: Algorithm, x: torch.Tensor, y: torch.Tensor, steps: int | None, inner_lr: float | None
+) -> float | None:
+    """Accuracy on held-out shots after the last step (see :func:`leave_one_out_curve`)."""
+    curve = leave_one_out_curve(algo, x, y, steps, inner_lr)
+    return None if curve is None else float(curve[-1])
+
+
+def leave_one_out_curve(
+    algo: Algorithm,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    steps: int | None,
+    inner_lr: float | None,
+    should_stop: Callable[[], bool] | None = None,
+) -> np.ndarray | None:
+    """Accuracy on held-out shots after each step: fold j holds out the j-th example of every class
+    that has two or more.
+
+    Each fold adapts from scratch on the rest (same steps and rate) and scores
+    the held-out examples, so this costs one extra adaptation per fold (K folds
+    for K shots). Where the algorithm reports each step's model (``StepStats.state``)
+    the held-out examples are scored at every step of the fold's adaptation, which
+    adds one small forward per step; otherwise only the adapted model is scored and
+    the earlier steps are NaN. ``None`` when no class has two examples. ``should_stop``
+    is checked between steps and raises :class:`Cancelled`.
     """
     ways = int(y.max()) + 1
     members = [torch.nonzero(y == c).flatten() for c in range(ways)]
     folds = max(len(m) for m in members)
     if folds < 2:
         return None
-    correct = total = 0
+    correct: dict[int, int] = {}
+    total = 0
     for j in range(folds):
-        if before_fold is not None:  # may raise to abandon the estimate (the window was closed)
-            before_fold()
+        held = [int(m[j]) for m in members if len(m) >= 2 and j < len(m)]
+        keep = torch.ones(len(y), dtype=torch.bool, device=y.device)
+        keep[held] = False
+        scored: dict[int, int] = {}
+        held_features: list[torch.Tensor] = []  # head-only models: the held-out examples embedded once per fold
+
+        def score_step(stats: StepStats, hx: torch.Tensor = x[held], hy: torch.Tensor = y[held]) -> None:
+            if should_stop is not None and should_stop():
+                raise Cancelled
+            if stats.state is None:
+                return
+            learner = stats.state()
+            head = None if algo.adapts_features else learner.head_weights()
+            if head is None:
+                scored[stats.step] = _score(learner, hx, hy)[0]
+                return
+            if not held_features:
+                held_features.append(learner.embed(hx).flatten(1))
+            logits = held_features[0] @ head[:, :-1].T + head[:, -1]
+            scored[stats.step] = int((logits.argmax(-1) == hy).sum())
+
+        learner = algo.adapt(x[keep], y[keep], steps=steps, inner_lr=inner_lr, on_step=score_step)
+        if not scored:
+            scored[steps or 0] = _score(learner, x[held], y[held])[0]
+        for step, c in scored.items():
+            correct[step] = correct.get(step, 0) + c
+        total += len(held)
+    last = max(correct)
+    curve = np.full(last + 1, np.nan)
+    for step, c in correct.items():
+        curve[step] = c / total
+    return curve
+
+
+
+@torch.no_grad()
+def _predicted(learner: Learner, x: torch.Tensor) -> torch.Tensor:
+    return learner.logits(x).argmax(-1)
+
+
+def leave_one_out_predictions(
+    algo: Algorithm, x: torch.Tensor, y: torch.Tensor, steps: int | None, inner_lr: float | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The folds of :func:`leave_one_out_accuracy`: indices of the held-out examples and their predicted labels
+    (empty when no class has two examples); the per-class view builds its confusion matrix from them."""
+    ways = int(y.max()) + 1
+    members = [torch.nonzero(y == c).flatten() for c in range(ways)]
+    folds = max(len(m) for m in members)
+    all_held: list[int] = []
+    predicted: list[torch.Tensor] = []
+    for j in range(folds if folds >= 2 else 0):
         held = [int(m[j]) for m in members if len(m) >= 2 and j < len(m)]
         keep = torch.ones(len(y), dtype=torch.bool, device=y.device)
         keep[held] = False
         learner = algo.adapt(x[keep], y[keep], steps=steps, inner_lr=inner_lr)
-        c, n = _score(learner, x[held], y[held])
-        correct, total = correct + c, total + n
-    return correct / total
+        predicted.append(_predicted(learner, x[held]))
+        all_held += held
+    index = torch.tensor(all_held, dtype=torch.int64, device=y.device)
+    return index, (torch.cat(predicted) if predicted else index)
 
 
 def adapt_with_progress(
@@ -112,6 +185,8 @@ def adapt_with_progress(
     x = as_model_input(support_x, device)
     y = _labels(support_y, device)
     check_support(y)
+    if not leave_one_out:  # nothing to add to the last step: each one goes out as it happens
+        return algo.adapt(x, y, steps=steps, on_step=on_step, inner_lr=inner_lr)
     pending: list[StepStats] = []
 
     def relay(stats: StepStats) -> None:
@@ -123,7 +198,7 @@ def adapt_with_progress(
     loo = leave_one_out_accuracy(algo, x, y, steps, inner_lr) if leave_one_out else None
     if pending and on_step is not None:
         last = pending.pop()
-        on_step(StepStats(last.step, last.loss, last.accuracy, loo))
+        on_step(replace(last, loo_accuracy=loo))
     return learner
 
 
@@ -161,6 +236,7 @@ def embedding_projection(
     support_x: np.ndarray | torch.Tensor,
     support_y: np.ndarray | torch.Tensor,
     query_x: np.ndarray | torch.Tensor | None = None,
+    axes: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """2-D PCA of the adapted feature space, for the embedding view.
 
@@ -173,7 +249,10 @@ def embedding_projection(
     [n], ``prototypes`` [ways, 2], ``query`` [q, 2] (empty when no query),
     ``explained`` [2] (variance ratio of each axis), and the projection itself,
     ``mean`` [dim] and ``basis`` [dim, 2], with which :func:`predict_query`
-    places later queries without embedding the support set again.
+    places later queries without embedding the support set again. With ``axes``
+    (a view's ``mean``, ``basis`` and ``explained``) the points are projected
+    onto those axes instead of new ones: :class:`StepViews` keeps one set of
+    axes for all the steps of an adaptation.
     """
     device = _learner_device(learner)
     sx = as_model_input(support_x, device)
@@ -195,7 +274,11 @@ def embedding_projection(
     s_emb, q_emb = emb[: len(sx)], emb[len(sx) :]
     protos = torch.zeros(ways, emb.shape[1], device=emb.device).index_add_(0, y, s_emb)
     protos = protos / torch.bincount(y, minlength=ways).clamp_min(1).unsqueeze(1)
-    mean, basis, explained = _pca_basis(torch.cat([s_emb, protos]))
+    if axes is None:
+        mean, basis, explained = _pca_basis(torch.cat([s_emb, protos]))
+    else:
+        mean, basis = (torch.as_tensor(axes[k], device=emb.device) for k in ("mean", "basis"))
+        explained = np.asarray(axes["explained"])
     project = lambda e: ((e - mean) @ basis).cpu().numpy().astype(np.float32)  # noqa: E731
     return {
         "support": project(s_emb),
@@ -231,3 +314,51 @@ def predict_query(
         probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         point = ((emb.flatten(1).float().cpu().numpy() - view["mean"]) @ view["basis"]).astype(np.float32)
     return {"probabilities": probs[0], **view, "query": point}
+
+
+class StepViews:
+    """The embedding view at each adaptation step, on axes fixed at step 0, so the picture moves, not the axes.
+
+    Call it with each step's model (``StepStats.state()``). What moves depends on the
+    algorithm: where adapting changes the features (MAML, Meta-SGD) the support points
+    and class means move; where only a head on fixed features changes (Proto-head,
+    ANIL, fine-tune) the points stay and the class weights move. Class c's weights
+    ``w_c`` (bias ``b_c``) are drawn at ``w_c / 2``: with ``|z|^2`` the same for every
+    class, ``w_c.z + b_c = -|z - w_c/2|^2 + const_c``, so that is the point a nearest-point
+    classifier with the same scores (up to a per-class offset) would use; at Proto-head's
+    step 0 it is exactly the class mean. With a ``query`` each step also gives its class
+    probabilities and its place in the view.
+    """
+
+    def __init__(
+        self,
+        support_x: np.ndarray | torch.Tensor,
+        support_y: np.ndarray | torch.Tensor,
+        show_weights: bool,
+        query: np.ndarray | None = None,
+    ) -> None:
+        self.support_x, self.support_y = support_x, support_y
+        self.show_weights = show_weights
+        self.query = None if query is None else (query if query.ndim == 3 else query[None])
+        self.axes: dict[str, np.ndarray] | None = None
+
+    @torch.no_grad()
+    def __call__(self, learner: Learner) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        """(the view at this step, the query's probabilities [ways] or None)."""
+        device = _learner_device(learner)
+        sx = as_model_input(self.support_x, device)
+        if learner.support_embedding is None:
+            learner.support_embedding = learner.support_features(sx)
+        view = embedding_projection(learner, sx, self.support_y, axes=self.axes)
+        if self.axes is None:
+            self.axes = {k: view[k] for k in ("mean", "basis", "explained")}
+        weights = learner.head_weights() if self.show_weights else None
+        if weights is not None:
+            w = weights[:, :-1].float().cpu().numpy() / 2
+            view["weights"] = ((w - view["mean"]) @ view["basis"]).astype(np.float32)
+        probs = None
+        if self.query is not None:
+            logits, emb = learner.logits_and_embedding(as_model_input(self.query, device))
+            probs = torch.softmax(logits.float(), dim=-1)[0].cpu().numpy()
+            view["query"] = ((emb.flatten(1).float().cpu().numpy() - view["mean"]) @ view["basis"]).astype(np.float32)
+        return view, probs

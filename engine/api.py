@@ -34,6 +34,7 @@ from .config import (
     ALGORITHM_CHOICES,
     DATASET_CHOICES,
     QUICK_RECIPE,
+    SOURCE_LABELS,
     TrainConfig,
     algorithm_settings,
     app_defaults,
@@ -45,11 +46,13 @@ from .events import CompareResults, Event, Finished, GateSummary, IterationMetri
 
 __all__ = [
     "AdaptResult",
+    "AdaptStep",
     "AlgorithmInfo",
     "CheckpointError",
     "DataError",
     "EngineInfo",
     "Episode",
+    "LeaveOneOut",
     "Model",
     "OpenedModel",
     "Pool",
@@ -117,7 +120,7 @@ def load_engine() -> EngineInfo:
     from .algorithms import ALGORITHMS
     from .allocator import keep_freed_memory
     from .data import SOURCES
-    from .models import BACKBONES
+    from .models import BACKBONES, REGRESSION_BACKBONES
 
     algorithms = [
         AlgorithmInfo(
@@ -131,12 +134,12 @@ def load_engine() -> EngineInfo:
     algorithms.sort(key=lambda a: not a.available)
     keep_freed_memory()  # before any training or adapting: faster steps, flat memory
     _warm_optimizer()
-    sources = [(name, name in SOURCES) for name in DATASET_CHOICES]
+    sources = [(name, name in SOURCES) for name in DATASET_CHOICES if name in SOURCE_LABELS]  # images: not sine
     return EngineInfo(
         app_defaults().to_dict(),
         algorithms,
         sources,
-        list(BACKBONES),
+        [name for name in BACKBONES if name not in REGRESSION_BACKBONES],  # the MLP is the Regression tab's
         bool(torch.cuda.is_available()),
         dict(QUICK_RECIPE),
         {a.name: algorithm_settings(a.name) for a in algorithms},
@@ -347,6 +350,23 @@ def write_bytes(path: str, data: bytes) -> None:
 
 # -- adapting to new classes ---------------------------------------------------------------------------
 @dataclass(frozen=True)
+class AdaptStep(StepStats):
+    """One adaptation step as the window shows it: the support loss and accuracy, and the model at this step.
+
+    ``view`` is the embedding view at this step (the arrays of
+    ``engine.adaptation.embedding_projection``) on axes fixed at step 0 for the
+    whole Adapt, so successive views animate: the support points move where
+    adapting changes the features (MAML, Meta-SGD); where only a head changes
+    (Proto-head, ANIL, fine-tune) ``view["weights"]`` [ways, 2] places each class's
+    weights instead. None when the algorithm does not report its steps' models.
+    """
+
+    view: dict | None = field(default=None, compare=False)
+    probabilities: np.ndarray | None = field(default=None, compare=False)  # the query's [ways], when one was given
+    learner: object = field(default=None, repr=False, compare=False)  # this step's model: opaque, for predict()
+
+
+@dataclass(frozen=True)
 class AdaptResult:
     """A model adapted to a support set, ready to predict."""
 
@@ -356,6 +376,15 @@ class AdaptResult:
     thread: int
     last_step: int  # the step the leave-one-out accuracy belongs to
     gate: np.ndarray | None = None  # the mixture of experts' weights for this support set
+
+
+@dataclass(frozen=True)
+class LeaveOneOut:
+    """How well the adapted model generalises to held-out shots, the Adapt's last result."""
+
+    accuracy: float | None  # after the last step; None for one shot (nothing to hold out)
+    per_step: np.ndarray | None = None  # [steps + 1] fractions, NaN at steps that were not scored
+    cancelled: bool = False  # a newer Adapt stopped this one: nothing else was delivered
 
 
 @dataclass(frozen=True)
@@ -373,54 +402,69 @@ def adapt(
     labels: np.ndarray,
     steps: int,
     inner_lr: float,
-    on_step: Callable[[StepStats], None],
+    on_step: Callable[[AdaptStep], None],
     on_ready: Callable[[AdaptResult], None],
-    should_stop: Callable[[], bool] | None = None,
-) -> float | None:
-    """Adapt to uint8 ``images`` [n, 28, 28] with ``labels`` [n], then estimate leave-one-out accuracy.
+    query: np.ndarray | None = None,
+    control: RunControl | None = None,
+) -> LeaveOneOut:
+    """Adapt to uint8 ``images`` [n, 28, 28] with ``labels`` [n], then estimate leave-one-out accuracy per step.
 
-    Steps stream through ``on_step``; ``on_ready`` gets the adapted learner as
-    soon as it exists, so the person can test while the K extra leave-one-out
-    adaptations run. Returns the leave-one-out accuracy (None for one shot).
+    Each step goes to ``on_step`` as it happens, with its embedding view (and
+    ``query``'s probabilities, uint8 [28, 28], when given); ``on_ready`` gets the
+    adapted learner as soon as it exists, so the person can test while the K
+    extra leave-one-out adaptations run. ``control.stop()`` (a newer Adapt) ends
+    it at the next step: it returns ``LeaveOneOut(None, cancelled=True)``.
     The learner adapts a copy of the model (the window may keep training the
     original) and the leave-one-out folds another, so predictions can run beside them.
-    ``should_stop()`` is asked at each step and each leave-one-out fold; True abandons the call with
-    :class:`Cancelled` (a closing window does not wait for K more adaptations).
     """
     import torch
 
-    def check() -> None:
-        if should_stop is not None and should_stop():
-            raise Cancelled("the adaptation was cancelled")
-
-    from .adaptation import adapt_with_progress, as_model_input, embedding_projection, leave_one_out_accuracy
+    from .adaptation import (
+        Cancelled,
+        StepViews,
+        adapt_with_progress,
+        as_model_input,
+        embedding_projection,
+        leave_one_out_curve,
+    )
 
     began = time.perf_counter()
+    stopped = (lambda: control.stop_requested) if control is not None else (lambda: False)
     algo = copy.deepcopy(model.handle)
-    seen: list[int] = []
-    learner = adapt_with_progress(
-        algo,
-        images,
-        labels,
-        steps=steps,
-        inner_lr=inner_lr,  # type: ignore[arg-type]
-        on_step=lambda s: (check(), seen.append(s.step), on_step(s)),
-        leave_one_out=False,
-    )
-    view = embedding_projection(learner, images, labels)
-    on_ready(
-        AdaptResult(
-            learner,
-            view,
-            time.perf_counter() - began,
-            threading.get_ident(),
-            seen[-1] if seen else 0,
-            task_gate(learner),
+    views = StepViews(images, labels, not getattr(algo, "adapts_features", False), query)
+    last: list[AdaptStep] = []
+
+    def relay(stats: StepStats) -> None:
+        if stopped():
+            raise Cancelled
+        learner = stats.state() if stats.state is not None else None
+        view, probs = views(learner) if learner is not None else (None, None)  # type: ignore[arg-type]
+        step = AdaptStep(stats.step, stats.loss, stats.accuracy, stats.loo_accuracy, None, view, probs, learner)
+        last[:] = [step]
+        on_step(step)
+
+    try:
+        learner = adapt_with_progress(
+            algo, images, labels, steps=steps, inner_lr=inner_lr, on_step=relay, leave_one_out=False  # type: ignore[arg-type]
         )
-    )
-    device = next(algo.model.parameters()).device  # type: ignore[attr-defined]
-    x, y = as_model_input(images, device), torch.as_tensor(labels, dtype=torch.int64, device=device)
-    return leave_one_out_accuracy(copy.deepcopy(algo), x, y, steps, inner_lr, check)  # type: ignore[arg-type]
+        view = last[-1].view if last and last[-1].view is not None else embedding_projection(learner, images, labels)
+        view = {k: v for k, v in view.items() if k != "query"} | {"query": np.zeros((0, 2), np.float32)}
+        on_ready(
+            AdaptResult(
+                learner,
+                view,
+                time.perf_counter() - began,
+                threading.get_ident(),
+                last[-1].step if last else 0,
+                task_gate(learner),
+            )
+        )
+        device = next(algo.model.parameters()).device  # type: ignore[attr-defined]
+        x, y = as_model_input(images, device), torch.as_tensor(labels, dtype=torch.int64, device=device)
+        curve = leave_one_out_curve(copy.deepcopy(algo), x, y, steps, inner_lr, should_stop=stopped)  # type: ignore[arg-type]
+    except Cancelled:
+        return LeaveOneOut(None, None, cancelled=True)
+    return LeaveOneOut(None if curve is None else float(curve[-1]), curve)
 
 
 def task_gate(learner: object) -> np.ndarray | None:
@@ -525,6 +569,11 @@ def compare_work(
                 configs, test_episodes=test_episodes, pool=pool.handle, control=control, checkpoint_dir=folder
             ):  # type: ignore[arg-type]
                 yield item
+                if isinstance(item, Evaluated) and not control.stop_requested:  # per-class view, same episodes
+                    from .api_export import compare_insight
+
+                    cfg = next(c for c in configs if c.algo == item.algo)
+                    yield compare_insight(str(Path(folder) / f"{item.algo}.pt"), cfg, pool.handle, test_episodes)
                 if isinstance(item, Evaluated) and item.algo == "moe" and not control.stop_requested:
                     cfg = next(c for c in configs if c.algo == "moe")
                     yield _moe_gate_summary(Path(folder) / "moe.pt", cfg, pool, test_episodes)

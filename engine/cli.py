@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Sequence
 
 from .allocator import keep_freed_memory
-from .config import ALGORITHM_CHOICES, DATASET_CHOICES, TrainConfig
+from .config import ALGORITHM_CHOICES, DATASET_CHOICES, REGRESSION_DATASETS, REGRESSION_DEFAULTS, TrainConfig
 from .data.base import ClassPool, DataError
 from .models import PROTOCOLS
 from .recipes import RECIPES, SUMMARIES, recipe
@@ -35,9 +35,14 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_data_args(p: argparse.ArgumentParser, defaults: bool) -> None:
     d = (lambda v: v) if defaults else (lambda v: None)
-    p.add_argument("--dataset", choices=DATASET_CHOICES, default=d("synthetic"), help="data source [synthetic]")
+    p.add_argument("--dataset", choices=DATASET_CHOICES, default=d("synthetic"),
+                   help="data source; sine = MAML's sine-wave regression (K points per task) [synthetic]")
     p.add_argument("--data-root", default=None, help="folder with the data set's files")
-    p.add_argument("--download", action="store_true", help="MNIST family: let torchvision download missing files")
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="MNIST family and Omniglot: let torchvision download missing files into --data-root",
+    )
     p.add_argument(
         "--no-rotations",
         dest="rotations",
@@ -55,7 +60,9 @@ def _add_data_args(p: argparse.ArgumentParser, defaults: bool) -> None:
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     """The training options shared by ``train`` and ``compare`` (all but --algo/--checkpoint/--resume)."""
     c = TrainConfig()
-    p.add_argument("--backbone", choices=("conv4", "seed"), default=c.backbone, help=f"[{c.backbone}]")
+    p.add_argument(
+        "--backbone", choices=("conv4", "seed", "mlp"), default=c.backbone, help=f"[{c.backbone}; sine: mlp]"
+    )
     p.add_argument(
         "--precision",
         choices=("fp32", "bf16"),
@@ -74,8 +81,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         "--batch-tasks",
         choices=("auto", "on", "off"),
         default=c.batch_tasks,
-        help="MAML/FOMAML: the meta-batch's tasks in one batched pass (vmap); auto = on a CUDA GPU only, "
-        f"where it pays (on the CPU a loop is 2-3x faster) [{c.batch_tasks}]",
+        help="MAML/FOMAML: the meta-batch's tasks in one batched pass (vmap); auto = on a CUDA GPU and for sine, "
+        f"where it pays (on the CPU a loop over image tasks is 2-3x faster) [{c.batch_tasks}]",
     )
     p.add_argument(
         "--augment",
@@ -145,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="every class of the data set in the evaluated split (default: on when the data set "
         "differs from the checkpoint's, i.e. cross-domain evaluation)",
     )
+    e.add_argument("--per-class", action="store_true",
+                   help="also per-class accuracy and a confusion matrix over the test episodes (JSON: fractions)")
 
     m = sub.add_parser("compare", help="train several algorithms on the same data and test episodes; results table")
     _add_data_args(m, defaults=True)
@@ -160,16 +169,23 @@ def build_parser() -> argparse.ArgumentParser:
     o = sub.add_parser("omniglot-challenge", help="Lake et al.'s 20-run 20-way one-shot task")
     o.add_argument("--checkpoint", required=True, metavar="FILE")
     o.add_argument("--runs", required=True, metavar="PATH", help="folder of run01..run20, or all_runs.zip")
+    o.add_argument("--download", action="store_true",
+                   help="fetch Lake's all_runs.zip (public copy, via torchvision's downloader) if --runs is missing")
     o.add_argument("--inner-steps", type=int, default=None, help="adaptation steps (default: as trained)")
     o.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     _add_protocol_arg(o)
     o.add_argument("--json", action="store_true")
+
+    from .cli_export import add_commands
+
+    add_commands(sub)  # export, predict
     return parser
 
 
 def _config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The options given (unset ones, None, keep TrainConfig's defaults), without a recipe."""
     keys = set(TrainConfig.__dataclass_fields__)
-    return TrainConfig(**{k: v for k, v in vars(args).items() if k in keys}).validate()
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k in keys and v is not None}).validate()
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
@@ -180,6 +196,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     settings = recipe(name) if name else {}
     if args.recipe and args.algo and settings.get("algo") not in (None, args.algo):
         print(f"note: recipe {args.recipe} trains {settings['algo']}; --algo {args.algo} overrides it", file=sys.stderr)
+    if explicit.get("dataset") in REGRESSION_DATASETS:  # the recipes are for images: the MAML paper's settings
+        settings = {**settings, **REGRESSION_DEFAULTS, **({} if args.algo or args.recipe else {"algo": "maml"})}
     return TrainConfig(**{**settings, **explicit}).validate()
 
 
@@ -192,6 +210,8 @@ def cmd_train(args: argparse.Namespace) -> dict | None:
     try:
         from .data import load_source
 
+        if config.objective == "regression":  # sine tasks are generated, there is no data set to load
+            return _train(config, dist)
         pool = load_source(
             config.dataset, config.data_root, rotations=config.rotations, seed=config.seed, allow_download=args.download
         )
@@ -209,6 +229,8 @@ def _progress_bar(config: TrainConfig, start_iteration: int):
     from tqdm import tqdm
 
     desc = f"{config.algo} {config.ways}-way {config.shots}-shot"
+    if config.objective == "regression":
+        desc = f"{config.algo} {config.dataset} K={config.shots}"
     if config.time_budget:
         return tqdm(total=config.time_budget, file=sys.stderr, desc=desc, dynamic_ncols=True,
                     bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s, {remaining} left{postfix}")
@@ -243,10 +265,15 @@ def _train(config: TrainConfig, dist: DistContext, pool: ClassPool | None = None
             else:
                 bar.n = event.iteration
             speed = f"{event.tasks_per_second:.1f}" if event.tasks_per_second > 0 else "warming up"
+            metric = "mse" if event.metric == "mse" else "acc"
             bar.set_postfix_str(
-                f"it={event.iteration}, loss={event.loss:.3f}, acc={event.accuracy:.3f}, tasks/s={speed}", refresh=False
+                f"it={event.iteration}, loss={event.loss:.3f}, {metric}={event.accuracy:.3f}, tasks/s={speed}",
+                refresh=False,
             )
             bar.update(0)
+        elif isinstance(event, ValidationMetrics) and event.metric == "mse":
+            bar.write(f"iteration {event.iteration}: validation MSE {event.accuracy:.3f} +- {event.ci95:.3f} "
+                      f"(after adapting to {config.shots} points, {event.episodes} tasks)", file=sys.stderr)
         elif isinstance(event, ValidationMetrics):
             standard = (f"; 5-way 1-shot {100 * event.standard_accuracy:.2f}% +- {100 * event.standard_ci95:.2f}"
                         if event.standard_accuracy is not None else "")
@@ -275,6 +302,10 @@ def _train(config: TrainConfig, dist: DistContext, pool: ClassPool | None = None
                 "reason": event.reason,
                 "world_size": event.world_size,
             }
+            if config.objective == "regression":  # the metric is a mean squared error, not an accuracy: say so
+                result.update(train_acc=None, val_acc=None, val_ci95=None, val_standard_acc=None,
+                              val_standard_ci95=None, train_mse=event.train_acc, val_mse=event.val_acc,
+                              val_mse_ci95=event.val_ci95)
     return result if dist.is_main else None
 
 
@@ -288,6 +319,8 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     algo, trained, _ = restore(args.checkpoint, device)
     if args.inner_steps is not None:
         algo.config = replace(algo.config, inner_steps=args.inner_steps)
+    if (args.dataset or trained.dataset) in REGRESSION_DATASETS or trained.objective == "regression":
+        return _eval_regression(args, algo, trained, device)
     dataset = args.dataset or trained.dataset
     root = args.data_root if args.data_root is not None else (trained.data_root if dataset == trained.dataset else None)
     all_classes = args.all_classes if args.all_classes is not None else dataset != trained.dataset
@@ -308,13 +341,47 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     _report_short_classes(pool, (args.shots or trained.shots) + (args.queries or trained.queries), (args.split,))
     shots = args.shots or trained.shots
     sampler = TaskSampler(pool, args.split, ways, shots, args.queries or trained.queries, seed=args.seed + 1000)
+    tasks = sampler.fixed(args.episodes)
     with scoring_protocol(args.protocol):
-        acc, ci = evaluate(algo, sampler.fixed(args.episodes), device)
+        acc, ci = evaluate(algo, tasks, device)
     line = (f"{args.split} accuracy {100 * acc:.2f}% +- {100 * ci:.2f} ({ways}-way {shots}-shot, "
             f"{args.episodes} episodes, {args.protocol})")
     print(line, file=sys.stderr if args.json else sys.stdout)
-    return {"accuracy": acc, "ci95": ci, "episodes": args.episodes, "ways": ways, "shots": shots,
-            "protocol": args.protocol}
+    result = {"accuracy": acc, "ci95": ci, "episodes": args.episodes, "ways": ways, "shots": shots,
+              "protocol": args.protocol}
+    if args.per_class:
+        from .confusion import episode_confusion, format_per_class
+
+        with scoring_protocol(args.protocol):
+            confusion = episode_confusion(algo, tasks, pool.class_names, device)
+        print(format_per_class(confusion), file=sys.stderr if args.json else sys.stdout)
+        result["per_class"] = confusion.to_json()
+    return result
+
+
+def _eval_regression(args: argparse.Namespace, algo, trained: TrainConfig, device) -> dict:
+    """Query MSE after 0..inner-steps adaptation steps on fixed sine tasks (the seed chooses them)."""
+    from .metrics import mean_ci95
+    from .regression import EVAL_QUERIES, SineTasks, mse_by_step, use_one_thread
+
+    dataset = args.dataset or trained.dataset
+    if dataset != trained.dataset:
+        raise DataError(f"{args.checkpoint} was trained on {trained.dataset} and cannot be evaluated on {dataset}; "
+                        f"leave out --dataset or pass --dataset {trained.dataset}")
+    shots, steps = args.shots or trained.shots, algo.config.inner_steps
+    queries = args.queries or EVAL_QUERIES
+    if shots < 1 or queries < 1 or args.episodes < 1:
+        raise DataError("--shots, --queries and --episodes must be at least 1")
+    use_one_thread()
+    sampler = SineTasks(shots, queries, seed=args.seed + 1000, split=args.split)
+    tasks = [t.to(device) for t in sampler.fixed(args.episodes)]
+    rows = mse_by_step(algo, tasks, steps)
+    mse, ci = mean_ci95([row[-1] for row in rows])
+    by_step = [sum(row[s] for row in rows) / len(rows) for s in range(steps + 1)]
+    print(f"{args.split} MSE {mse:.3f} +- {ci:.3f} after {steps} step(s) (K={shots}, {args.episodes} tasks of "
+          f"{queries} query points; before adapting {by_step[0]:.3f})", file=sys.stderr if args.json else sys.stdout)
+    return {"mse": mse, "ci95": ci, "mse_by_step": by_step, "episodes": args.episodes, "protocol": "inductive",
+            "shots": shots, "inner_steps": steps, "queries": queries}
 
 
 def _report_short_classes(pool: ClassPool, need: int, splits: Sequence[str]) -> None:
@@ -337,6 +404,10 @@ def cmd_challenge(args: argparse.Namespace) -> dict:
 
     device = resolve_device(args.device)
     algo, _, _ = restore(args.checkpoint, device)
+    if args.download:
+        from .download import fetch_runs
+
+        args.runs = str(fetch_runs(args.runs))
     with scoring_protocol(args.protocol):
         result = run_challenge(algo, load_runs(args.runs), device, steps=args.inner_steps)
     print(f"omniglot challenge error rate {100 * result['error_rate']:.2f}% over {result['runs']} runs (20-way 1-shot, "
@@ -347,11 +418,29 @@ def cmd_challenge(args: argparse.Namespace) -> dict:
 def cmd_compare(args: argparse.Namespace) -> dict:
     from .compare import run_compare_cli
 
+    if args.dataset in REGRESSION_DATASETS:
+        raise DataError(
+            f"compare runs image classification; for {args.dataset} train and eval each algorithm "
+            f"(main.py train --dataset {args.dataset} --algo A, then main.py eval), or use bench/sine_mse.py"
+        )
     base = _config_from_args(argparse.Namespace(**{**vars(args), "algo": "protonet"}))
     return run_compare_cli(args, base)
 
 
-COMMANDS = {"train": cmd_train, "compare": cmd_compare, "eval": cmd_eval, "omniglot-challenge": cmd_challenge}
+def _cmd_export(args: argparse.Namespace) -> dict:
+    from .cli_export import cmd_export
+
+    return cmd_export(args)
+
+
+def _cmd_predict(args: argparse.Namespace) -> dict:
+    from .cli_export import cmd_predict
+
+    return cmd_predict(args)
+
+
+COMMANDS = {"train": cmd_train, "compare": cmd_compare, "eval": cmd_eval, "omniglot-challenge": cmd_challenge,
+            "export": _cmd_export, "predict": _cmd_predict}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

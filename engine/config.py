@@ -39,7 +39,25 @@ SOURCE_LABELS = {
     "folder": "Image folder",
     "classset": "Saved class set",
 }
-DATASET_CHOICES = tuple(SOURCE_LABELS)
+#: task families that are regression (engine.regression), not image classification: the Regression tab's,
+#: not in the Meta-train tab's source list
+REGRESSION_DATASETS = ("sine",)
+DATASET_CHOICES = tuple(SOURCE_LABELS) + REGRESSION_DATASETS
+#: what a regression run uses unless told otherwise: Finn et al. 2017, section 5.1 (the MLP, meta-batch 25,
+#: inner lr 0.01 with one step, Adam 1e-3) with K = 10 support and 10 query points per task
+REGRESSION_DEFAULTS = {
+    "backbone": "mlp", "shots": 10, "meta_batch": 25, "inner_lr": 0.01, "outer_lr": 0.001, "queries": 10,
+}
+#: the algorithms that learn regression tasks (each class's ``objectives`` says the same; tests check they agree)
+REGRESSION_ALGORITHMS = ("maml", "fomaml", "reptile", "metasgd", "anil", "finetune")
+
+
+def refusal(name: str, objective: str) -> str:
+    """Why ``name`` cannot learn ``objective`` tasks, and what to use instead."""
+    return (
+        f"{name} predicts classes and does not apply to {objective} tasks such as --dataset sine; "
+        f"use {', '.join(REGRESSION_ALGORITHMS[:-1])} or {REGRESSION_ALGORITHMS[-1]}"
+    )
 
 
 @dataclass(frozen=True)
@@ -51,11 +69,12 @@ class AlgoConfig:
     inner_lr: float = 0.4
     first_order: bool = False
     batch_tasks: bool = False  # MAML/FOMAML: one vmap over the meta-batch (engine.algorithms.batched), for GPUs
+    objective: str = "classification"  # the task family's loss and metric (engine.algorithms.objective)
 
 
-#: The quick recipe's task shape and algorithm (engine.recipes: the window starts with it, and the
-#: New classes tab's Quick train uses it).
-QUICK_RECIPE = {k: v for k, v in RECIPES["quick"].items() if k in ("algo", "ways", "shots", "queries", "meta_batch")}
+#: The quick recipe's algorithm, task shape and adaptation (engine.recipes: the window starts with it, and
+#: the New classes tab's Quick train uses it with its own time budget).
+QUICK_RECIPE = {k: v for k, v in RECIPES["quick"].items() if k not in ("iterations", "val_every")}
 
 #: The task shape each algorithm starts with in the window (its recipe's): switching algorithms
 #: swaps the shape unless the person has changed it.
@@ -115,11 +134,22 @@ class TrainConfig:
             ),
             (0 <= self.workers <= 64, f"workers must be 0 (automatic) to 64 (got {self.workers})"),
             (not self.resume or self.checkpoint, "--resume needs --checkpoint FILE"),
+            (self.backbone != "mlp" or self.objective == "regression",
+             "the mlp backbone takes numbers, not images; use --backbone conv4 or seed for image data"),
+            (self.backbone == "mlp" or self.objective != "regression",
+             f"{self.dataset} tasks are regression of numbers; use --backbone mlp (conv4 and seed take images)"),
         ]
+        if self.objective == "regression" and self.algo not in REGRESSION_ALGORITHMS:
+            checks.append((False, refusal(self.algo, self.objective)))
         for ok, message in checks:
             if not ok:
                 raise DataError(message)
         return self
+
+    @property
+    def objective(self) -> str:
+        """The task family's loss and metric: ``"regression"`` (MSE) for sine, ``"classification"`` otherwise."""
+        return "regression" if self.dataset in REGRESSION_DATASETS else "classification"
 
     def algo_config(self, device_type: str = "cpu") -> AlgoConfig:
         return AlgoConfig(
@@ -127,8 +157,11 @@ class TrainConfig:
             inner_steps=self.inner_steps,
             inner_lr=self.inner_lr,
             first_order=self.algo == "fomaml",
-            # a loop over tasks is 2-3x faster on the CPU; one vmap keeps a GPU busy (engine.algorithms.batched)
-            batch_tasks=self.batch_tasks == "on" or (self.batch_tasks == "auto" and device_type == "cuda"),
+            # a loop over tasks is 2-3x faster on the CPU; one vmap keeps a GPU busy (engine.algorithms.batched);
+            # sine tasks are so small that a loop is all overhead: vmap took 24 ms per 25-task meta-batch, the loop 155
+            batch_tasks=self.batch_tasks == "on"
+            or (self.batch_tasks == "auto" and (device_type == "cuda" or self.objective == "regression")),
+            objective=self.objective,
         )
 
     def to_dict(self) -> dict:

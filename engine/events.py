@@ -8,16 +8,23 @@ window imports this module at start-up and dispatches with ``isinstance``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 
 @dataclass(frozen=True)
 class StepStats:
-    """What one adaptation step achieved on the support set."""
+    """What one adaptation step achieved on the support set.
+
+    ``state`` is engine-internal: when the algorithm offers it, calling it builds the model as it
+    is at this step (a Learner; nothing is computed unless it is called). The adaptation view uses
+    it for the per-step embedding and leave-one-out curve; the facade never hands it to the window.
+    """
 
     step: int
     loss: float
     accuracy: float
     loo_accuracy: float | None = None
+    state: Callable[[], object] | None = field(default=None, repr=False, compare=False)
 
 
 AdaptationStep = StepStats  # one inner step (or prototype computation) on a support set
@@ -48,13 +55,17 @@ class IterationMetrics:
     elapsed: float
     tasks_per_second: float
     processes: int = 1  # processes that shared this meta-batch (helpers join once ready)
+    metric: str = "accuracy"  # what ``accuracy`` holds: "accuracy" (classification) or "mse" (regression tasks)
 
 
 @dataclass(frozen=True)
 class ValidationMetrics:
     """Accuracy on the fixed validation episodes of the training task shape, with its 95% confidence
     half-width; and, when that shape is not 5-way 1-shot, the standard 5-way 1-shot accuracy as well,
-    so that runs of different shapes compare."""
+    so that runs of different shapes compare.
+
+    Regression runs (sine) report the query MSE after adaptation in ``accuracy`` and say so in ``metric``.
+    """
 
     run_id: int
     iteration: int
@@ -65,10 +76,16 @@ class ValidationMetrics:
     shots: int = 0
     standard_accuracy: float | None = None  # 5-way 1-shot (None when the training shape is already that)
     standard_ci95: float | None = None
+    metric: str = "accuracy"  # "accuracy" (a fraction, higher is better) or "mse" (lower is better)
 
     @property
     def shape(self) -> str:
         return f"{self.ways}-way {self.shots}-shot" if self.ways else ""
+
+    @property
+    def mse(self) -> float | None:
+        """The mean squared error of a regression run's validation, else None."""
+        return self.accuracy if self.metric == "mse" else None
 
 
 @dataclass(frozen=True)

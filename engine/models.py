@@ -84,7 +84,7 @@ class TaskBatchNorm2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = _STATISTICS_ROWS.get()
-        if rows is None or rows >= len(x):
+        if rows is None or rows >= x.shape[0]:  # (not len(x): torch.export keeps x.shape[0] symbolic)
             return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
         var, mean = torch.var_mean(x[:rows], dim=(0, 2, 3), correction=0)
         return F.batch_norm(x, mean, var, self.weight, self.bias, False, 0.0, self.eps)
@@ -226,11 +226,29 @@ class ConvNet(nn.Module):
         return self.head(self.features(x))
 
 
-BACKBONES = {"conv4": Conv4, "seed": ConvNet}
+class MLP(nn.Module):
+    """The sine-regression network of Finn et al. 2017, section 5.1: 1 -> 40 -> 40 -> 1, ReLU.
+
+    ``ways`` is accepted for the common constructor and ignored: a regression task has one output.
+    """
+
+    def __init__(self, ways: int = 1, hidden: int = 40, inputs: int = 1, outputs: int = 1) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.embedding_dim = hidden
+        self.head = nn.Linear(hidden, outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+BACKBONES = {"conv4": Conv4, "seed": ConvNet, "mlp": MLP}
+#: backbones for regression tasks (engine.regression); the others take 28x28 images
+REGRESSION_BACKBONES = ("mlp",)
 
 
 def build_backbone(name: str, ways: int) -> nn.Module:
-    """Build a backbone by its CLI name (``conv4`` or ``seed``)."""
+    """Build a backbone by its CLI name (``conv4`` or ``seed``; ``mlp`` for sine regression)."""
     try:
         cls = BACKBONES[name]
     except KeyError:

@@ -20,7 +20,10 @@ TRAIN_STREAM, EVAL_STREAM = 11, 23
 
 @dataclass(frozen=True)
 class Task:
-    """One episode. Images are float in [0, 1], shape [n, 1, 28, 28]; labels 0..ways-1."""
+    """One episode. Images are float in [0, 1], shape [n, 1, 28, 28]; labels 0..ways-1.
+
+    A regression task (engine.regression) holds inputs [n, 1] and float targets [n, 1] instead.
+    """
 
     support_x: torch.Tensor
     support_y: torch.Tensor
@@ -30,7 +33,8 @@ class Task:
 
     @property
     def ways(self) -> int:
-        return len(self.classes)
+        """Classes of a classification task; outputs per point (1) of a regression task (float targets [n, 1])."""
+        return self.support_y.shape[-1] if self.support_y.is_floating_point() else len(self.classes)
 
     def to(self, device: torch.device | str) -> "Task":
         return Task(

@@ -158,6 +158,24 @@ def restore(checkpoint: str, device: str | torch.device = "cpu") -> tuple[Algori
     return algo, config, payload
 
 
+def task_samplers(config: TrainConfig, pool: ClassPool | None, validating: bool) -> tuple:
+    """(data summary source, training sampler, validation sampler or None) for ``config``: episodes of
+    ``pool`` (loaded when None), or for a regression data set its task family (engine.regression)."""
+    if config.objective == "regression":  # sine waves: tasks are generated, there is no pool of images
+        from .regression import SineTasks, use_one_thread
+
+        use_one_thread()
+        train = SineTasks(config.shots, config.queries, config.seed, "train")
+        return train, train, SineTasks(config.shots, config.queries, config.seed, "val") if validating else None
+    if pool is None:
+        pool = load_source(config.dataset, config.data_root, rotations=config.rotations, seed=config.seed)
+    train = TaskSampler(
+        pool, "train", config.ways, config.shots, config.queries, seed=config.seed, augment=config.augment
+    )
+    val = TaskSampler(pool, "val", config.ways, config.shots, config.queries, seed=config.seed) if validating else None
+    return pool, train, val
+
+
 def run(
     config: TrainConfig,
     control: RunControl | None = None,
@@ -211,18 +229,9 @@ class _Training:
         self.share, self.offset = shard(config.meta_batch, dist)
         self.run_id = next(_run_ids)
         self.device = device = resolve_device(config.device)
-        if pool is None:
-            pool = load_source(config.dataset, config.data_root, rotations=config.rotations, seed=config.seed)
-        self.pool = pool
-        self.train = TaskSampler(
-            pool, "train", config.ways, config.shots, config.queries, seed=config.seed, augment=config.augment
-        )
-        self.val = (
-            TaskSampler(pool, "val", config.ways, config.shots, config.queries, seed=config.seed)
-            if config.val_every and dist.is_main
-            else None
-        )
-        self.standard = self._standard_sampler(pool) if self.val is not None else None
+        validating = bool(config.val_every) and dist.is_main
+        self.pool, self.train, self.val = task_samplers(config, pool, validating)
+        self.standard = self._standard_sampler(self.pool) if self.val is not None else None
         self.history, self.start, payload = History(), 0, None
         if config.resume:
             algo, payload = self._resume()
@@ -242,10 +251,14 @@ class _Training:
         self.last_val: tuple[float, float] | None = None
         self.last_standard: tuple[float | None, float | None] = (None, None)
 
+    @property
+    def shape(self) -> str:
+        return f"{self.config.ways}-way {self.config.shots}-shot"
+
     def _standard_sampler(self, pool: ClassPool) -> TaskSampler | None:
         """5-way 1-shot validation episodes, when the run trains another shape and the data allows them."""
         config = self.config
-        if (config.ways, config.shots) == STANDARD_SHAPE:
+        if (config.ways, config.shots) == STANDARD_SHAPE or config.objective == "regression":
             return None
         try:
             return TaskSampler(pool, "val", *STANDARD_SHAPE, STANDARD_QUERIES, seed=config.seed)
@@ -337,7 +350,8 @@ class _Training:
             self.timed_tasks += len(tasks) * self.dist.world_size  # the global meta-batch, all ranks step together
         shared = 1 + (self.workers.active() if self.workers is not None else 0)
         yield IterationMetrics(
-            self.run_id, done, config.iterations, loss, acc, now - self.began - self.paused, self.tps(), shared
+            self.run_id, done, config.iterations, loss, acc, now - self.began - self.paused, self.tps(), shared,
+            self.algo.objective.metric_name,
         )
         if self.val and config.val_every and (done % config.val_every == 0 or done == config.iterations):
             event = self.validate(done)
@@ -373,8 +387,10 @@ class _Training:
         self.history.val_ci95.append(ci)
         self.last_val = (acc, ci)
         config = self.config
+        ways = 0 if config.objective == "regression" else config.ways  # a sine task has points, not classes
         return ValidationMetrics(
-            self.run_id, done, acc, ci, len(self.val_tasks), config.ways, config.shots, *standard
+            self.run_id, done, acc, ci, len(self.val_tasks), ways, config.shots, *standard,
+            self.algo.objective.metric_name,
         )
 
     def save(self, iteration: int) -> None:
@@ -434,7 +450,7 @@ class _Training:
             val_ci95=self.last_val[1] if self.last_val else None,
             history=history.to_dict(),
             world_size=self.dist.world_size,
-            val_shape=f"{config.ways}-way {config.shots}-shot",
+            val_shape=f"K={config.shots} points" if config.objective == "regression" else self.shape,
             val_standard_acc=self.last_standard[0],
             val_standard_ci95=self.last_standard[1],
         )

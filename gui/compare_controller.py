@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from engine.api_export import AlgoConfusion, Confusion
 from engine.events import (
     AlgoEvent,
     CompareResults,
@@ -47,6 +48,7 @@ class CompareState:
     current: str | None = None  # the algorithm being trained or scored
     results: CompareResults | None = None  # once the comparison ends
     gate: GateSummary | None = None
+    confusions: dict[str, Confusion] = field(default_factory=dict)  # algo -> its confusion on the test tasks
 
     def add(self, item: object) -> str:
         """Fold one event in; returns its kind ("curve", "row", "gate", "results", "started", "other")."""
@@ -68,6 +70,9 @@ class CompareState:
         if isinstance(item, Evaluated):
             self.per_algo[item.algo].evaluated = item
             return "row"
+        if isinstance(item, AlgoConfusion):
+            self.confusions[item.algo] = item.confusion
+            return "confusion"
         if isinstance(item, GateSummary):
             self.gate = item
             return "gate"

@@ -18,7 +18,6 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -37,8 +36,10 @@ from engine import api
 from engine.config import SOURCE_LABELS, TrainConfig
 from engine.events import Finished
 
+from . import dialogs
 from .app_state import AppState
 from .compare_controller import CompareState
+from .compare_insight import CompareInsightPanel
 from .gate_chart import GateChart
 from .metrics_plot import style_metric_plots
 from .training_controller import TrainingController
@@ -148,7 +149,9 @@ class CompareView(QWidget):
         bottom = QSplitter(Qt.Orientation.Horizontal)
         bottom.addWidget(table_box)
         bottom.addWidget(self.gate_chart)
-        bottom.setSizes([600, 360])
+        self.insight = CompareInsightPanel()  # per-class accuracy and confusions, per algorithm
+        bottom.addWidget(self.insight)
+        bottom.setSizes([600, 360, 520])
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.graphics)
         right.addWidget(bottom)
@@ -288,6 +291,7 @@ class CompareView(QWidget):
         self.table.setRowCount(0)
         self.export_button.setEnabled(False)
         self.gate_chart.setVisible(False)
+        self.insight.clear()
         self.table_caption.setText("Results appear here as each algorithm is scored.")
 
     def _on_state_changed(self, state: str) -> None:
@@ -313,6 +317,8 @@ class CompareView(QWidget):
                 g = item
                 self.gate_chart.show_summary(g.mean_gate, g.top_share, g.tasks, g.mean_entropy, g.max_entropy)
                 self.gate_chart.setVisible(True)
+            elif kind == "confusion":
+                self.insight.add(item.algo, item.confusion)
         if state.current is not None and state.current in state.per_algo:
             p = state.per_algo[state.current]
             n = state.algos.index(state.current) + 1
@@ -415,7 +421,7 @@ class CompareView(QWidget):
         if results is None or not results.rows:
             return None
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Export the results table", "compare.csv", "CSV files (*.csv)")
+            path = dialogs.save_file(self, "Export the results table", "compare.csv", "CSV files (*.csv)")
             if not path:
                 return None
         try:

@@ -11,21 +11,24 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 from engine.config import SOURCE_LABELS
 
+from . import dialogs
 from .episode_view import EpisodeView
 
+MESSAGE_LINES = 8  # the data message grows to this many lines before it scrolls
 SOURCE_HELP = {
     "synthetic": "Procedural pen-stroke glyphs made on this computer: no files needed, unlimited classes.",
     "omniglot": "Handwritten characters of 50 alphabets. Choose the folder that holds images_background.zip "
@@ -92,7 +95,14 @@ class DataPanel(QGroupBox):
         episode_bar.addWidget(self.browse_data_button)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addWidget(self.message)
+        # a long message (which files a data set needs, and where) is never cut off: the panel makes room
+        # for up to MESSAGE_LINES lines and scrolls beyond that
+        self.message_area = QScrollArea()
+        self.message_area.setWidget(self.message)
+        self.message_area.setWidgetResizable(True)
+        self.message_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.message_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        layout.addWidget(self.message_area)
         layout.addLayout(episode_bar)
         layout.addWidget(self.episode_view, 1)
 
@@ -104,6 +114,9 @@ class DataPanel(QGroupBox):
         self.browse_data_button.clicked.connect(self.browseDataRequested)
         self._last_emitted: tuple[str, str] | None = None
         self._update_folder_row()
+        from .omniglot_download import install
+
+        install(self)  # "Download…" beside the folder while Omniglot is chosen (gui/omniglot_download.py)
 
     # -- queries / setters -----------------------------------------------------
     def source(self) -> str:
@@ -126,6 +139,18 @@ class DataPanel(QGroupBox):
     def show_message(self, text: str, error: bool = False) -> None:
         self.message.setStyleSheet("color: #b00020;" if error else "color: palette(mid);" if not text else "")
         self.message.setText(text)
+        self._fit_message()
+
+    def _fit_message(self) -> None:
+        """Give the message the height its text needs at the current width (up to MESSAGE_LINES lines)."""
+        width = max(self.message_area.viewport().width(), 200)
+        needed = self.message.heightForWidth(width) if self.message.text() else 0
+        most = self.message.fontMetrics().lineSpacing() * MESSAGE_LINES
+        self.message_area.setFixedHeight(min(max(needed, 0), most) + 2 if needed > 0 else 0)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self._fit_message()
 
     # -- handlers --------------------------------------------------------------
     def _update_folder_row(self) -> None:
@@ -149,7 +174,7 @@ class DataPanel(QGroupBox):
         self._emit()
 
     def _on_browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose the data folder", self.folder())
+        folder = dialogs.existing_folder(self, "Choose the data folder", self.folder())
         if folder:
             self.folder_edit.setText(folder)
             self._emit()

@@ -91,6 +91,11 @@ class EpisodeView(QWidget):
         self._text = ""
         self.update()
 
+    @property
+    def text(self) -> str:
+        """The words shown instead of an episode ("" while an episode is shown)."""
+        return self._text
+
     def show_text(self, text: str) -> None:
         self._pixmap, self._text, self.shown = None, text, None
         self.update()

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QWidget
 
 from engine import api
 
+from . import dialogs
 from .app_state import AppState
 from .background import run_in_background
 
@@ -103,7 +104,7 @@ class FileActions(QObject):
 
     def export_png(self, path: str) -> bool:
         plot = self._plot()
-        if plot is None or not plot.graphics.grab().save(path, "PNG"):
+        if plot is None or not plot.picture().save(path, "PNG"):
             self.error.emit(f"Could not write the plots to {path} (is the folder writable?)")
             return False
         self.status.emit(f"Plots exported to {path}")
@@ -111,21 +112,21 @@ class FileActions(QObject):
 
     # -- handlers --------------------------------------------------------------
     def _on_open(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self._parent, "Open model", "", CHECKPOINT_FILTER)
+        path = dialogs.open_file(self._parent, "Open model", CHECKPOINT_FILTER)
         if path:
             self.open_model(path)
 
     def _on_save(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self._parent, "Save model", "model.pt", CHECKPOINT_FILTER)
+        path = dialogs.save_file(self._parent, "Save model", "model.pt", CHECKPOINT_FILTER)
         if path:
             self.save_model(path)
 
     def _on_export_csv(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self._parent, "Export metrics", "metrics.csv", "CSV files (*.csv)")
+        path = dialogs.save_file(self._parent, "Export metrics", "metrics.csv", "CSV files (*.csv)")
         if path:
             self.export_csv(path)
 
     def _on_export_png(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self._parent, "Export plots", "plots.png", "PNG images (*.png)")
+        path = dialogs.save_file(self._parent, "Export plots", "plots.png", "PNG images (*.png)")
         if path:
             self.export_png(path)

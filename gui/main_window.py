@@ -38,12 +38,13 @@ if TYPE_CHECKING:  # imported when first needed (after show()): pyqtgraph and th
     from .compare_view import CompareView
     from .data_controller import DataController
     from .metrics_plot import MetricsPlot
+    from .regression import RegressionTab
     from .workspace import NewClassesWorkspace
 
 ERROR_STYLE = "color: #b00020;"
 LOADING_ENGINE = "the engine is still loading"
 LOADING_DATA = "the data is still loading"
-TAB_TITLES = ("Meta-train", "New classes", "Compare")  # View menu order, Ctrl+1..3
+TAB_TITLES = ("Meta-train", "New classes", "Compare", "Regression")  # View menu order, Ctrl+1..4
 QUICK_TRAIN_SECONDS = 60.0  # the New classes tab's "quick meta-training" on the built-in glyphs
 #: why a curve looks as it does, said under the plots (the loss of a classifier over all training classes
 #: rises at first: each new class seen adds a term the head has not learnt yet)
@@ -84,6 +85,7 @@ class MainWindow(QMainWindow):
         self._start_when_ready = False  # Start was pressed while the engine or data was loading
         self.compare_view: CompareView | None = None  # the Compare tab, built in start_loading
         self.workspace: NewClassesWorkspace | None = None  # the New classes tab (gui/workspace), built in start_loading
+        self.regression_tab: RegressionTab | None = None  # the Regression tab (gui/regression), built in start_loading
 
         self.setWindowTitle("Meta Playground")
         self.resize(1280, 800)
@@ -174,6 +176,10 @@ class MainWindow(QMainWindow):
         self.plot_placeholder.deleteLater()
         self.compare_view = CompareView(self.state)
         self.tabs.addTab(self.compare_view, "Compare")
+        from .regression import RegressionTab
+
+        self.regression_tab = RegressionTab()
+        self.tabs.addTab(self.regression_tab, "Regression")
         self.workspace = NewClassesWorkspace()
         self.workspace.quickTrainRequested.connect(self.quick_train)
         self.modelChanged.connect(self.workspace.load_checkpoint)
@@ -505,6 +511,11 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         for action in self.files.actions():
             file_menu.addAction(action)
+        self.export_classifier_action = QAction("Export &classifier…", self, triggered=self._on_export_classifier)
+        self.export_classifier_action.setToolTip(
+            "Write the New classes tab's adapted classifier to one file plain PyTorch loads"
+        )
+        file_menu.addAction(self.export_classifier_action)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close)
         file_menu.addAction(quit_action)
@@ -524,6 +535,12 @@ class MainWindow(QMainWindow):
             action.setShortcut(QKeySequence(f"Ctrl+{n}"))
             view_menu.addAction(action)
             self.tab_actions.append(action)
+
+    def _on_export_classifier(self) -> None:
+        """File > Export classifier: the New classes tab's export (it says there when nothing is adapted yet)."""
+        if self.workspace is not None:
+            self.show_tab("New classes")
+            self.workspace.insight._on_export()
 
     def show_tab(self, title: str) -> bool:
         """Bring the tab called ``title`` to the front (View menu, Ctrl+1..3)."""
@@ -577,6 +594,8 @@ class MainWindow(QMainWindow):
         self.controller.shutdown()
         if self.compare_view is not None:
             self.compare_view.shutdown()
+        if self.regression_tab is not None:
+            self.regression_tab.shutdown()
         if self.workspace is not None:
             self.workspace.wait_for_workers()
         wait_for_background()

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QRect, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPainter, QPixmap
 from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 REDRAW_INTERVAL_MS = 50  # 20 Hz
@@ -176,7 +177,7 @@ class MetricsPlot(QWidget):
             symbol="s",
             symbolSize=5,
             symbolBrush=COLORS["standard"],
-            name="validation, 5-way 1-shot",
+            name="validation (5-way 1-shot)",
         )
         self.val_upper = pg.PlotCurveItem(pen=pg.mkPen(None))
         self.val_lower = pg.PlotCurveItem(pen=pg.mkPen(None))
@@ -365,6 +366,20 @@ class MetricsPlot(QWidget):
             self.caption.setText("Start a run to see the meta-training curves here.")
         self._dirty = True
         self.cleared.emit()
+
+    def picture(self) -> QPixmap:
+        """The plots with the run they show written above them (what File > Export plots saves)."""
+        graphs = self.graphics.grab()
+        header = 30
+        picture = QPixmap(graphs.width(), graphs.height() + header)
+        picture.fill(QColor("white"))
+        painter = QPainter(picture)
+        painter.setPen(QColor("black"))
+        text = self.caption.text() if self.current is not None else "No run"
+        painter.drawText(QRect(8, 0, graphs.width() - 16, header), int(Qt.AlignmentFlag.AlignVCenter), text)
+        painter.drawPixmap(0, header, graphs)
+        painter.end()
+        return picture
 
     def set_run_active(self, active: bool) -> None:
         """While a run is active, Clear keeps its curves."""

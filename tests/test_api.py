@@ -32,16 +32,19 @@ def test_the_window_start_up_modules_import_no_torch():
 
 def test_engine_info_lists_every_algorithm_and_source_by_its_one_name():
     from engine.algorithms import ALGORITHMS
-    from engine.config import ALGORITHM_CHOICES, DATASET_CHOICES, SOURCE_LABELS
+    from engine.config import ALGORITHM_CHOICES, DATASET_CHOICES, REGRESSION_DATASETS, SOURCE_LABELS
     from engine.data import SOURCES
 
     assert tuple(ALGORITHMS) == ALGORITHM_CHOICES and all(cls.name == name for name, cls in ALGORITHMS.items())
-    assert SOURCES == DATASET_CHOICES == tuple(SOURCE_LABELS) and "synthetic" in SOURCES
+    # the image sources, then the generated regression families (sine: the Regression tab's, not a data source)
+    assert SOURCES == tuple(SOURCE_LABELS) and DATASET_CHOICES == SOURCES + REGRESSION_DATASETS
+    assert "synthetic" in SOURCES
     info = api.load_engine()
     assert [a.name for a in info.algorithms] == list(ALGORITHM_CHOICES) and all(
         a.available and a.summary for a in info.algorithms
     )
-    assert [name for name, _ in info.sources] == list(DATASET_CHOICES)
+    assert [name for name, _ in info.sources] == list(SOURCES)  # the Meta-train tab's sources: images
+    assert "mlp" not in info.backbones
 
 
 def test_an_episode_comes_back_as_uint8_rows_per_class(small_glyph_pool):
@@ -93,7 +96,7 @@ def test_read_class_folder_adapt_and_predict_with_numpy_only(tmp_path):
     steps, ready = [], []
     loo = api.adapt(model, images, labels, 0, 0.4, steps.append, ready.append)
     assert steps and isinstance(steps[0], StepStats) and len(ready) == 1 and ready[0].thread == threading.get_ident()
-    assert loo is not None and 0.0 <= loo <= 1.0
+    assert loo.accuracy is not None and 0.0 <= loo.accuracy <= 1.0
     result = api.predict(ready[0].learner, images, labels, images[0], ready[0].view)
     assert result.probabilities.shape == (5,) and result.probabilities.sum() == pytest.approx(1.0, abs=1e-4)
     assert result.view["query"].shape == (1, 2)

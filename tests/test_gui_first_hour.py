@@ -134,7 +134,7 @@ def test_the_recipe_selector_applies_recipes_and_says_custom_after_an_edit(qtbot
     panel = window.algorithm_panel
     assert panel.recipe_combo.currentText() == "quick"
     assert {k: v for k, v in panel.values().items() if k in ("algo", "ways", "iterations")} == {
-        "algo": "simpleshot", "ways": app_defaults().ways, "iterations": app_defaults().iterations}
+        "algo": "protohead", "ways": app_defaults().ways, "iterations": app_defaults().iterations}
     panel.recipe_combo.activated.emit(panel.recipe_combo.findData("maml"))
     values = panel.values()
     assert all(values[k] == v for k, v in recipe_choices()["maml"].items())
@@ -157,3 +157,47 @@ def test_picking_an_algorithm_brings_its_own_settings(qtbot, make_window):
     panel.algo_combo.setCurrentIndex(panel.algo_combo.findData("maml"))
     values = panel.values()
     assert all(abs(values[k] - v) < 1e-9 for k, v in algorithm_settings("maml").items())
+
+
+def test_file_dialogs_open_where_the_person_last_was(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    from gui import dialogs
+
+    starts = []
+    chosen = tmp_path / "models" / "mine.pt"
+    chosen.parent.mkdir()
+
+    def fake_open(parent, title, start, name_filter):
+        starts.append(start)
+        return str(chosen), name_filter
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", fake_open)
+    assert dialogs.open_file(None, "Open model", "*.pt") == str(chosen)
+    dialogs.open_file(None, "Open model", "*.pt")
+    assert starts[1] == str(chosen.parent)  # not the program's folder
+    assert Path(starts[0]) != Path(__file__).resolve().parents[1]
+
+
+def test_exported_plots_name_their_run(qtbot, make_window, tmp_path):
+    from PySide6.QtGui import QImage
+
+    window = make_window(**TINY)
+    _finish_a_run(qtbot, window)
+    path = tmp_path / "plots.png"
+    assert window.files.export_png(str(path))
+    image = QImage(str(path))
+    header = [image.pixelColor(x, y).lightness() for y in range(30) for x in range(0, image.width(), 2)]
+    assert min(header) < 128  # the run's label is written above the plots
+    assert window.plot.current.label in window.plot.caption.text()
+
+
+def test_a_long_data_message_is_shown_in_full(qtbot, make_window, tmp_path):
+    window = make_window(**TINY)
+    window.data_panel.set_source("kmnist", str(tmp_path))  # no KMNIST files: a long message naming them all
+    panel = window.data_panel
+    qtbot.waitUntil(lambda: "color: #b00020" in panel.message.styleSheet(), timeout=20_000)
+    qtbot.waitUntil(lambda: panel.message_area.height() > 0, timeout=5_000)
+    needed = panel.message.heightForWidth(panel.message_area.viewport().width())
+    assert panel.message_area.height() >= needed or panel.message_area.verticalScrollBar().maximum() > 0
+    assert "t10k-labels-idx1-ubyte" in panel.message.text()

@@ -29,11 +29,9 @@ def test_quick_train_request_starts_the_quick_recipe_on_the_glyphs(qtbot, make_w
     window.workspace.quickTrainRequested.emit()
     assert window.tabs.currentIndex() == 0
     values = window.algorithm_panel.values()
-    assert values["algo"] == QUICK_RECIPE["algo"] == "simpleshot" and values["time_budget"] == 60.0
-    # the one-minute recipe (engine.config.QUICK_RECIPE): batches of 32 classes x 2 images
-    assert {k: values[k] for k in ("ways", "shots", "queries", "meta_batch")} == {
-        k: v for k, v in QUICK_RECIPE.items() if k != "algo"
-    }
+    assert values["algo"] == QUICK_RECIPE["algo"] == "protohead" and values["time_budget"] == 60.0
+    # the one-minute recipe (engine.config.QUICK_RECIPE): batches of 32 classes x 2 images, 10 adaptation steps
+    assert {k: values[k] for k in QUICK_RECIPE if k != "algo"} == {k: v for k, v in QUICK_RECIPE.items() if k != "algo"}
     assert window.data_panel.source() == "synthetic"
     qtbot.waitUntil(lambda: window.controller.is_active, timeout=20_000)
     with qtbot.waitSignal(window.controller.runFinished, timeout=10_000):

@@ -29,7 +29,7 @@ def test_algo_alone_brings_its_own_recipe_and_explicit_options_win():
     assert config.queries == recipe("maml")["queries"]  # what was not given still comes from the recipe
     quick_five = _train("--recipe", "quick", "--ways", "5")
     assert (quick_five.algo, quick_five.ways, quick_five.iterations) == (
-        "simpleshot",
+        RECIPES["quick"]["algo"],
         5,
         RECIPES["quick"]["iterations"],
     )

@@ -54,7 +54,7 @@ def test_meta_training_classifies_among_all_seen_classes():
 
 def test_the_window_starts_on_the_quick_recipe_and_other_algorithms_keep_their_shape():
     config = app_defaults().validate()
-    assert config.algo == QUICK_RECIPE["algo"] == "simpleshot"
+    assert config.algo == QUICK_RECIPE["algo"] == "protohead"  # SimpleShot's training, adapted in steps
     assert (config.ways, config.shots, config.queries, config.meta_batch) == (32, 1, 1, 1)
     assert recommended_shape("simpleshot") == {"ways": 32, "shots": 1, "queries": 1, "meta_batch": 1}
     default = TrainConfig()

@@ -28,12 +28,13 @@ ALGORITHMS: dict[str, type[Algorithm]] = {name: _CLASSES[name] for name in ALGOR
 
 
 def build_algorithm(name: str, model: nn.Module, config: AlgoConfig) -> Algorithm:
-    """Instantiate an algorithm by its CLI name."""
+    """Instantiate an algorithm by its CLI name, for the task family ``config.objective`` names
+    (a DataError when the algorithm does not apply to it, e.g. ProtoNet on sine regression)."""
     try:
         cls = ALGORITHMS[name]
     except KeyError:
         raise ValueError(f"unknown algorithm {name!r}; choose one of {', '.join(ALGORITHMS)}") from None
-    return cls(model, config)
+    return cls.for_objective(config.objective)(model, config)
 
 
 __all__ = ["ALGORITHMS", "AlgoConfig", "Algorithm", "Interrupted", "Learner", "StepStats", "build_algorithm"]

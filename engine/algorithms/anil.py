@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..tasks import Task
-from .base import Learner, StepCallback, accuracy, ways_of
+from .base import Learner, StepCallback, ways_of
 from .maml import MAML, FunctionalLearner, Params
 
 
@@ -36,6 +36,7 @@ class ANIL(MAML):
         "and frozen during adaptation, only the head takes gradient steps. Much cheaper."
     )
     batches_tasks = False  # its head-only inner loop on shared features: always the per-task loop
+    adapts_features = False
 
     def adapted_keys(self) -> list[str]:
         return ["head.weight", "head.bias"]
@@ -57,7 +58,7 @@ class ANIL(MAML):
             forward=head_forward,
         )
         logits = head_forward(head, query)
-        return F.cross_entropy(logits, task.query_y), accuracy(logits, task.query_y)
+        return self.objective.loss(logits, task.query_y), self.objective.metric(logits, task.query_y)
 
     def adapt(
         self,
@@ -73,10 +74,17 @@ class ANIL(MAML):
         with torch.no_grad():
             support = self.model.features(support_x)
         head = {k: v.detach().requires_grad_() for k, v in self.head_params(ways).items()}
+        frozen = {k: v.detach() for k, v in self.model.named_parameters()}
+
+        def learner(adapted: Params) -> FunctionalLearner:
+            params = {**frozen, **{k: v.detach() for k, v in adapted.items()}}
+            made = FunctionalLearner(self.model, params, support_x, ways)
+            made.support_embedding = support  # the features never change: embedded once
+            return made
+
         with torch.enable_grad():
             head = self.inner_loop(
-                head, support, support_y, steps, lr, create_graph=False, on_step=on_step, forward=head_forward
+                head, support, support_y, steps, lr, create_graph=False, on_step=on_step, forward=head_forward,
+                learner_at=learner,
             )
-        params = {k: v.detach() for k, v in self.model.named_parameters()}
-        params.update({k: v.detach() for k, v in head.items()})
-        return FunctionalLearner(self.model, params, support_x, ways)
+        return learner(head)

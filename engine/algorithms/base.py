@@ -16,9 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import AlgoConfig
+from ..config import AlgoConfig, refusal
+from ..errors import DataError
 from ..events import StepStats
 from ..tasks import Task
+from .objective import Objective, accuracy, objective_for
 
 
 class Interrupted(Exception):
@@ -28,12 +30,10 @@ class Interrupted(Exception):
 StepCallback = Callable[[StepStats], None]
 
 
-def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    return (logits.argmax(-1) == labels).float().mean().item()
-
-
 def ways_of(support_y: torch.Tensor) -> int:
-    """Number of classes of a support set labelled 0..N-1."""
+    """Number of classes of a support set labelled 0..N-1; outputs per example of regression targets [n, d]."""
+    if support_y.is_floating_point():
+        return support_y.shape[-1]
     return int(support_y.max().item()) + 1
 
 
@@ -51,6 +51,16 @@ class Learner(ABC):
     @abstractmethod
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Feature-space embedding of images, for the embedding view."""
+
+    def support_features(self, support_x: torch.Tensor) -> torch.Tensor:
+        """The support set's embedding (what ``embed(support_x)`` gives), reusing one already computed."""
+        if self.support_embedding is not None:
+            return self.support_embedding
+        return self.embed(support_x)
+
+    def head_weights(self) -> torch.Tensor | None:
+        """The linear head as [ways, dim + 1] (bias last) when the learner has one on its embedding."""
+        return None
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
@@ -74,7 +84,8 @@ class Learner(ABC):
         """
         if on_step is not None:
             logits, self.support_embedding = self.logits_and_embedding(support_x)
-            on_step(StepStats(0, F.cross_entropy(logits, support_y).item(), accuracy(logits, support_y)))
+            loss, acc = F.cross_entropy(logits, support_y).item(), accuracy(logits, support_y)
+            on_step(StepStats(0, loss, acc, state=lambda: self))
         return self
 
 
@@ -94,10 +105,16 @@ class Algorithm(ABC):
     #: adapting takes gradient steps (False: it is one pass, e.g. computing class means; the
     #: window's adaptation chart then shows one point and ignores the steps setting)
     adapts_by_steps: ClassVar[bool] = True
+    #: the task families (engine.algorithms.objective) it can learn; classifiers refuse regression
+    objectives: ClassVar[tuple[str, ...]] = ("classification",)
+    #: adapting changes the features (MAML's inner loop updates every weight), so the support points
+    #: move in the embedding view; False: only a head on fixed features changes (its class weights move)
+    adapts_features: ClassVar[bool] = False
 
     def __init__(self, model: nn.Module, config: AlgoConfig) -> None:
         self.model = model
         self.config = config
+        self.objective: Objective = objective_for(config.objective)
         #: meta-learned parts beyond the backbone (a gate, a support-set reader), trained and saved with it
         self.extra: nn.Module | None = None
 
@@ -152,10 +169,18 @@ class Algorithm(ABC):
         """Adapt to a support set; ``on_step`` sees each step's support loss/accuracy."""
 
     def evaluate(self, task: Task) -> float:
-        """Query accuracy after adapting to the task's support set."""
+        """The objective's metric on the queries (accuracy, or MSE) after adapting to the support set."""
         learner = self.adapt(task.support_x, task.support_y)
         with torch.no_grad():
-            return accuracy(learner.logits(task.query_x), task.query_y)
+            return self.objective.metric(learner.logits(task.query_x), task.query_y)
+
+    @classmethod
+    def for_objective(cls, objective: str) -> type["Algorithm"]:
+        """The class that learns ``objective`` tasks under this algorithm's name (the fine-tune baseline
+        has a regression variant); a clear refusal when the algorithm does not apply."""
+        if objective not in cls.objectives:
+            raise DataError(refusal(cls.name, objective))
+        return cls
 
     # -- persistence of meta-parameters that are not in the model ------------
     def extra_state(self) -> dict[str, torch.Tensor]:

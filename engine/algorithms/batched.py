@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
 from ..models import use_channels_last
@@ -35,28 +34,35 @@ def can_batch(algo: "MAML", tasks: list[Task]) -> bool:
     first = tasks[0]
     shapes = (first.support_x.shape, first.support_y.shape, first.query_x.shape, first.query_y.shape)
     return all(
-        (t.support_x.shape, t.support_y.shape, t.query_x.shape, t.query_y.shape) == shapes and t.ways == algo.model.head.out_features
+        (t.support_x.shape, t.support_y.shape, t.query_x.shape, t.query_y.shape) == shapes
+        and t.ways == algo.model.head.out_features
         for t in tasks
     )
 
 
 def batched_meta_gradient(algo: "MAML", tasks: list[Task]) -> tuple[float, float]:
     """Accumulate the mean meta-gradient of ``tasks`` into ``.grad``; return the mean query loss and accuracy."""
+    from .maml import inner_steps  # the per-task path's inner loop (maml imports this module)
+
     model, steps, lr, first_order = algo.model, algo.config.inner_steps, algo.config.inner_lr, algo.first_order
+    objective = algo.objective
     params = {k: p.detach() for k, p in model.named_parameters()}
 
     def task_loss(params, support_x, support_y, query_x, query_y):
-        def support_loss(p):
-            return F.cross_entropy(functional_call(model, p, (support_x,)), support_y)
-
-        adapted = params
-        for _ in range(steps):
-            g = grad(support_loss)(adapted)
-            if first_order:
-                g = {k: v.detach() for k, v in g.items()}
-            adapted = {k: adapted[k] - lr * g[k] for k in adapted}
+        adapted = inner_steps(
+            algo.forward,
+            objective.loss,
+            params,
+            list(params),
+            support_x,
+            support_y,
+            steps,
+            lambda _key: lr,
+            first_order,
+            under_vmap=True,
+        )
         logits = functional_call(model, adapted, (query_x,))
-        loss = F.cross_entropy(logits, query_y)
+        loss = objective.loss(logits, query_y)
         return loss, (loss, logits)
 
     stacked = [torch.stack([getattr(t, f) for t in tasks]) for f in ("support_x", "support_y", "query_x", "query_y")]
@@ -71,5 +77,4 @@ def batched_meta_gradient(algo: "MAML", tasks: list[Task]) -> tuple[float, float
     for name, p in model.named_parameters():
         g = grads[name].mean(0)
         p.grad = g if p.grad is None else p.grad + g
-    accuracy = (logits.argmax(-1) == stacked[3]).float().mean()
-    return losses.mean().item(), accuracy.item()
+    return losses.mean().item(), objective.metric(logits, stacked[3])

@@ -11,12 +11,17 @@ capacity; only the classes seen so far take part in the softmax (a mask kept
 in the extra state), which amounts to a head sized to the training classes.
 Adaptation throws the big head away and fits a fresh linear head (logistic
 regression with Adam) on the frozen features of the support set.
+
+On regression tasks (sine waves) the baseline is the one of Finn et al. 2017,
+section 5.1: one network trained on the points of every task jointly, then
+fine-tuned by gradient steps on the K points of a new task
+(:class:`FinetuneRegression`, which ``--algo finetune`` builds there).
 """
 
 from __future__ import annotations
 
 import itertools
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +31,7 @@ from ..data.base import DataError
 from ..models import with_support
 from ..tasks import Task
 from .base import AlgoConfig, Algorithm, Learner, StepCallback, StepStats, accuracy, ways_of
+from .maml import MAML
 
 CAPACITY = 8192  # class ids the big head can hold (Omniglot with rotations has 6,492)
 FIT_STEPS = 100  # Adam steps of the per-task logistic regression when none are asked for
@@ -35,11 +41,12 @@ FIT_LR = 0.01
 @torch.no_grad()
 def fit_logistic_regression(
     feats: torch.Tensor, labels: torch.Tensor, ways: int, steps: int, lr: float, on_step: StepCallback | None = None,
-    init: torch.Tensor | None = None,
+    init: torch.Tensor | None = None, learner_at: Callable[[nn.Linear], Learner] | None = None,
 ) -> nn.Linear:
     """A linear head fitted by full-batch Adam, from zero or from ``init`` [ways, dim + 1] (bias last)
     (hand-written gradient: no autograd, about 10x faster than ``torch.optim.Adam`` on a 5-example
-    problem, where per-call overhead dominates)."""
+    problem, where per-call overhead dominates). With ``learner_at`` each step's stats carry a
+    ``state`` that builds the learner with that step's head (a copy of [ways, dim + 1] floats)."""
     weight = feats.new_zeros(ways, feats.shape[1] + 1) if init is None else init.clone()  # bias as the last column
     x = torch.cat([feats, feats.new_ones(len(feats), 1)], 1)
     target = F.one_hot(labels, ways).to(feats.dtype)
@@ -48,7 +55,8 @@ def fit_logistic_regression(
     for step in range(steps + 1):
         logits = x @ weight.T
         if on_step is not None:
-            on_step(StepStats(step, F.cross_entropy(logits, labels).item(), accuracy(logits, labels)))
+            state = None if learner_at is None else (lambda w=weight.clone(): learner_at(_as_linear(w)))
+            on_step(StepStats(step, F.cross_entropy(logits, labels).item(), accuracy(logits, labels), state=state))
         if step == steps:
             break
         grad = (logits.softmax(1) - target).T @ x / len(x)  # d(mean cross-entropy)/d(weight)
@@ -56,7 +64,13 @@ def fit_logistic_regression(
         v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         t = step + 1
         weight -= lr * (m / (1 - beta1**t)) / ((v / (1 - beta2**t)).sqrt() + eps)
-    head = nn.Linear(feats.shape[1], ways).to(feats.device, feats.dtype).requires_grad_(False)
+    return _as_linear(weight)
+
+
+@torch.no_grad()
+def _as_linear(weight: torch.Tensor) -> nn.Linear:
+    """[ways, dim + 1] (bias last) as a frozen ``nn.Linear``."""
+    head = nn.Linear(weight.shape[1] - 1, weight.shape[0]).to(weight.device, weight.dtype).requires_grad_(False)
     head.weight.copy_(weight[:, :-1])
     head.bias.copy_(weight[:, -1])
     return head
@@ -65,8 +79,12 @@ def fit_logistic_regression(
 class LinearProbe(Learner):
     """Frozen features plus a linear head fitted on the support set."""
 
-    def __init__(self, features: nn.Module, head: nn.Linear, support_x: torch.Tensor, ways: int) -> None:
+    def __init__(
+        self, features: nn.Module, head: nn.Linear, support_x: torch.Tensor, ways: int,
+        support_embedding: torch.Tensor | None = None,
+    ) -> None:
         self.features, self.head, self.support_x, self.ways = features, head, support_x, ways
+        self.support_embedding = support_embedding  # features(support_x), when the caller has it
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -74,6 +92,9 @@ class LinearProbe(Learner):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(x))
+
+    def head_weights(self) -> torch.Tensor:
+        return torch.cat([self.head.weight, self.head.bias[:, None]], 1)
 
     @torch.no_grad()
     def logits_and_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,6 +117,11 @@ class Finetune(Algorithm):
         device = model.head.weight.device
         self.big_head = nn.Linear(dim, CAPACITY).to(device)
         self.seen = torch.zeros(CAPACITY, dtype=torch.bool, device=device)
+
+    @classmethod
+    def for_objective(cls, objective: str) -> type[Algorithm]:
+        """Regression tasks get :class:`FinetuneRegression` (not subclasses such as SimpleShot, which refuse)."""
+        return FinetuneRegression if objective == "regression" and cls is Finetune else super().for_objective(objective)
 
     def outer_parameters(self) -> Iterable[nn.Parameter]:
         return itertools.chain(self.model.features.parameters(), self.big_head.parameters())
@@ -141,8 +167,9 @@ class Finetune(Algorithm):
         steps = FIT_STEPS if steps is None else steps
         with torch.no_grad():
             feats = self.model.features(support_x)
-        head = fit_logistic_regression(feats, support_y, ways, steps, FIT_LR if inner_lr is None else inner_lr, on_step)
-        return LinearProbe(self.model.features, head, support_x, ways)
+        lr = FIT_LR if inner_lr is None else inner_lr
+        probe = lambda head: LinearProbe(self.model.features, head, support_x, ways, feats)  # noqa: E731
+        return probe(fit_logistic_regression(feats, support_y, ways, steps, lr, on_step, learner_at=probe))
 
     def extra_state(self) -> dict[str, torch.Tensor]:
         return {
@@ -156,3 +183,23 @@ class Finetune(Algorithm):
             self.big_head.weight.copy_(state["big_head.weight"])
             self.big_head.bias.copy_(state["big_head.bias"])
             self.seen.copy_(state["seen"])
+
+
+class FinetuneRegression(MAML):
+    """Pre-train one network on every task's points jointly (no inner loop); adapt = MAML's gradient
+    steps on the support points from those weights (``--inner-lr``, ``--inner-steps``)."""
+
+    name = "finetune"
+    paper = "Finn, Abbeel & Levine 2017, section 5.1 (the pre-trained baseline)"
+    summary = (
+        "No meta-learning: trains one network on the points of all tasks together, then "
+        "fine-tunes it by gradient steps on a new task's points. The baseline to beat."
+    )
+    objectives = ("regression",)
+    batches_tasks = False  # its task loss is a plain forward: the per-task loop
+
+    def task_loss(self, task: Task) -> tuple[torch.Tensor, float]:
+        """The loss on all of the task's points at the shared weights; the metric on its queries."""
+        out = self.model(torch.cat([task.support_x, task.query_x]))
+        loss = self.objective.loss(out, torch.cat([task.support_y, task.query_y]))
+        return loss, self.objective.metric(out[len(task.support_x):], task.query_y)

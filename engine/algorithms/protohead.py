@@ -63,9 +63,6 @@ class ProtoHead(SimpleShot):
         features = Normalized(self.model.features)
         with torch.no_grad():
             feats = features(support_x)
-        head = fit_logistic_regression(
-            feats, support_y, ways, steps, lr, on_step, init=prototype_head(feats, support_y, ways)
-        )
-        learner = LinearProbe(features, head, support_x, ways)
-        learner.support_embedding = feats
-        return learner
+        probe = lambda head: LinearProbe(features, head, support_x, ways, feats)  # noqa: E731
+        init = prototype_head(feats, support_y, ways)
+        return probe(fit_logistic_regression(feats, support_y, ways, steps, lr, on_step, init, learner_at=probe))

@@ -16,11 +16,10 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch.func import functional_call
 
 from ..tasks import Task
-from .base import Interrupted, accuracy
+from .base import Interrupted
 from .maml import MAML, Params
 
 
@@ -53,7 +52,7 @@ class Reptile(MAML):
         """
         learner = self.adapt(task.support_x, task.support_y)
         logits = functional_call(self.model, learner.params, (task.query_x,))
-        return F.cross_entropy(logits, task.query_y).item(), accuracy(logits, task.query_y)
+        return self.objective.loss(logits, task.query_y).item(), self.objective.metric(logits, task.query_y)
 
     def task_loss(self, task: Task) -> tuple[torch.Tensor, float]:  # pragma: no cover - Reptile has no meta-loss
         raise NotImplementedError("Reptile overrides meta_gradient; it has no differentiable meta-loss")

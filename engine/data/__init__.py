@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ..config import DATASET_CHOICES
+from ..config import SOURCE_LABELS
 from .base import SPLITS, ClassPool, DataError, every_class
 from .glyphs import make_glyph_pool
 
-SOURCES = DATASET_CHOICES  # the one list of source names (engine.config, with the window's labels)
+SOURCES = tuple(SOURCE_LABELS)  # the image sources by name (engine.config; DATASET_CHOICES adds sine, generated)
 MNIST_FAMILY = ("mnist", "fashion-mnist", "kmnist", "emnist")
 
 
@@ -31,7 +31,7 @@ def load_source(
     Decoded pools are kept in the on-disk decode cache (:mod:`.cache`;
     ``cache=False`` bypasses it). ``all_classes`` puts every class in every
     split, for evaluating a model meta-trained on another source.
-    ``allow_download`` lets torchvision fetch missing MNIST-family files.
+    ``allow_download`` lets torchvision fetch missing MNIST-family or Omniglot files.
     ``progress(done, total)``: called per decoded image of a folder (raise in it to cancel).
     """
     pool = _load(name, root, rotations, seed, all_classes, allow_download, cache, progress)
@@ -55,6 +55,11 @@ def _load(name: str, root: str | Path | None, rotations: bool, seed: int, all_cl
     here = str(Path(root).resolve())
     if name == "omniglot":
         from . import omniglot
+
+        if allow_download:  # the background and evaluation zips, where missing (engine/download.py)
+            from ..download import download_omniglot
+
+            download_omniglot(root)
 
         return cached_pool("omniglot", {"root": here, "rotations": rotations}, omniglot.omniglot_files(root),
                            lambda: omniglot.load_omniglot(root, rotations=rotations), enabled=cache)

@@ -122,8 +122,11 @@ class ClassCard(QFrame):
             event.acceptProposedAction()
 
 
+CARD_MIN_WIDTH = 250  # a card's five thumbnails and its name field
+
+
 class CardsPanel(QScrollArea):
-    """All class cards of a board, two per row, in a scroll area."""
+    """All class cards of a board, two per row (one in a narrow panel), in a scroll area."""
 
     filesDropped = Signal(int, list)  # (class index, [paths]) dropped on a card
 
@@ -149,10 +152,28 @@ class CardsPanel(QScrollArea):
             card.removeRequested.connect(self.board.remove_class)
             card.remove_button.setEnabled(self.board.count > MIN_CLASSES)  # a task needs two classes
             card.filesDropped.connect(self.filesDropped)
-            grid.addWidget(card, i // 2, i % 2)
             self.cards.append(card)
-        grid.setRowStretch(grid.rowCount(), 1)
+        self._grid, self._columns = grid, 0
+        self._place_cards()
         old = self.takeWidget()
         if old is not None:
             old.deleteLater()  # later: a card's own click handler may be what is running now
         self.setWidget(host)
+
+    def _place_cards(self) -> None:
+        """Two cards per row where they fit side by side, else one (a narrow panel leaves the charts room)."""
+        columns = 2 if self.viewport().width() >= 2 * CARD_MIN_WIDTH else 1
+        if columns == self._columns:
+            return
+        self._columns = columns
+        for card in self.cards:
+            self._grid.removeWidget(card)
+        for i, card in enumerate(self.cards):
+            self._grid.addWidget(card, i // columns, i % columns)
+        for row in range(self._grid.rowCount()):
+            self._grid.setRowStretch(row, 0)
+        self._grid.setRowStretch(self._grid.rowCount(), 1)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self._place_cards()

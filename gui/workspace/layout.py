@@ -2,8 +2,8 @@
 
 Left: the class cards with the class count and file buttons. Middle: the
 drawing canvas, its tools and the 28x28 view of what the model sees. Right:
-Adapt (steps, inner learning rate, live chart), class probabilities and the
-embedding view, in a vertical splitter.
+Adapt (steps, inner learning rate, "Compare with…", the live loss and accuracy
+charts, the step slider) above the embedding view and the class probabilities.
 
 :func:`build_ui` creates the widgets, lays them out on the workspace and
 returns them in a :class:`WorkspaceUi`; the workspace keeps the ones it uses
@@ -64,6 +64,12 @@ class WorkspaceUi:
     bars: ProbabilityBars
     embedding: EmbeddingView
     gate: GateChart
+    step_slider: QSlider  # which adaptation step the chart cursor, embedding and probabilities show
+    step_label: QLabel
+    replay_button: QPushButton
+    compare_button: QPushButton  # "Compare with…": a second model adapted to the same classes
+    compare_label: QLabel
+    compare_clear_button: QPushButton
 
 
 def build_ui(parent: QWidget, board: ClassBoard) -> WorkspaceUi:
@@ -86,11 +92,11 @@ def build_ui(parent: QWidget, board: ClassBoard) -> WorkspaceUi:
     class_count = QSpinBox(minimum=MIN_CLASSES, maximum=MAX_CLASSES, value=board.count)
     class_count.setPrefix("classes: ")
     file_buttons = [QPushButton(text) for text in ("Load images…", "Load folder / set…", "Save set…", "Undo")]
-    top = QHBoxLayout()
-    top.addWidget(class_count)
-    for b in file_buttons:
-        top.addWidget(b)
-    top.addStretch(1)
+    top = QGridLayout()  # two rows: the panel stays narrow enough to leave the adaptation charts room
+    top.addWidget(class_count, 0, 0)
+    top.addWidget(file_buttons[3], 0, 2)
+    for column, b in enumerate(file_buttons[:3]):
+        top.addWidget(b, 1, column)
     cards = CardsPanel(board)
     left = QWidget()
     lv = QVBoxLayout(left)
@@ -143,32 +149,66 @@ def build_ui(parent: QWidget, board: ClassBoard) -> WorkspaceUi:
     inner_lr.setPrefix("inner lr: ")
     adapt_button = QPushButton("Adapt")
     adapt_button.setDefault(True)
+    adapt_button.setToolTip("Adapt the model to these classes (pressing it again restarts)")
+    compare_button = QPushButton("Compare with…")
+    compare_button.setToolTip("Open a second model (a checkpoint) to adapt to the same classes, with its own curves")
     controls = QHBoxLayout()
     for w in (steps, inner_lr, adapt_button):
         controls.addWidget(w)
+    controls.addStretch(1)
+    controls.addWidget(compare_button)
+    compare_label, compare_clear_button = QLabel(), QPushButton("✕")
+    compare_label.setWordWrap(True)
+    compare_clear_button.setToolTip("Stop comparing with the second model")
+    compare_clear_button.setFixedWidth(28)
+    compare_row = QHBoxLayout()
+    compare_row.addWidget(compare_label, 1)
+    compare_row.addWidget(compare_clear_button)
+    compare_clear_button.setVisible(False)
+    compare_label.setVisible(False)
     status = QLabel()
     status.setWordWrap(True)
     chart = AdaptationChart()
+    replay_button = QPushButton("▶")
+    replay_button.setToolTip("Play the adaptation again, step by step")
+    replay_button.setFixedWidth(34)
+    step_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=0)
+    step_slider.setToolTip("Scrub through the adaptation steps (Left/Right): the chart cursor, the embedding "
+                           "and the query's probabilities show that step's model")
+    step_slider.setPageStep(1)
+    step_slider.setTickPosition(QSlider.TickPosition.TicksBelow)
+    step_label = QLabel("step –")
+    step_label.setMinimumWidth(90)
+    step_row = QHBoxLayout()
+    step_row.addWidget(replay_button)
+    step_row.addWidget(step_slider, 1)
+    step_row.addWidget(step_label)
     bars = ProbabilityBars()
     embedding = EmbeddingView()
-    right = QSplitter(Qt.Orientation.Vertical)
     adapt_box = QGroupBox("Adapt to these classes")
     av = QVBoxLayout(adapt_box)
     av.addLayout(controls)
+    av.addLayout(compare_row)
     av.addWidget(status)
     av.addWidget(chart, 1)
+    av.addLayout(step_row)
     gate = GateChart()  # the mixture of experts' gate for these classes; hidden for other algorithms
     gate.setVisible(False)
     gate.setMaximumHeight(170)
     av.addWidget(gate)
-    for w in (adapt_box, bars, embedding):
+    views = QSplitter(Qt.Orientation.Horizontal)  # the embedding (the show) beside the probabilities
+    views.addWidget(embedding)
+    views.addWidget(bars)
+    views.setSizes([370, 260])
+    right = QSplitter(Qt.Orientation.Vertical)
+    for w in (adapt_box, views):
         right.addWidget(w)
-    right.setSizes([360, 150, 210])
+    right.setSizes([420, 300])
 
     splitter = QSplitter(Qt.Orientation.Horizontal)
     for w in (left, middle, right):
         splitter.addWidget(w)
-    splitter.setSizes([380, 300, 480])
+    splitter.setSizes([320, 300, 640])
     layout = QVBoxLayout(parent)
     layout.addLayout(banner_row)
     layout.addWidget(splitter, 1)
@@ -191,4 +231,10 @@ def build_ui(parent: QWidget, board: ClassBoard) -> WorkspaceUi:
         bars,
         embedding,
         gate,
+        step_slider,
+        step_label,
+        replay_button,
+        compare_button,
+        compare_label,
+        compare_clear_button,
     )

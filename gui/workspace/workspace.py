@@ -19,24 +19,29 @@ from typing import Callable
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QWidget
 
 from engine import api
-from engine.events import StepStats
 
+from .. import dialogs
 from ..background import run_in_background, wait_for_background
 from .board import ClassBoard
 from .cards import array_to_pixmap
 from .layout import build_ui
+from .player import StepPlayer
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp *.pgm *.ppm);;All files (*)"
 
 
-class _Relay(QObject):
-    """Carries adaptation steps from the worker thread to the GUI thread (queued)."""
+MAIN, COMPARE = 0, 1  # which model an adaptation step belongs to: the workspace's, or the one compared with it
 
-    step = Signal(int, object)  # (generation, StepStats)
+
+class _Relay(QObject):
+    """Carries adaptation steps from the worker threads to the GUI thread (queued)."""
+
+    step = Signal(int, int, object)  # (generation, MAIN or COMPARE, api.AdaptStep)
     ready = Signal(int, object, object)  # (generation, api.AdaptResult, (images, labels, names))
+    compare_ready = Signal(int, object)  # (generation, api.AdaptResult) of the compared model
 
 
 class NewClassesWorkspace(QWidget):
@@ -55,6 +60,10 @@ class NewClassesWorkspace(QWidget):
     failed = Signal(str)  # a problem shown in place (also emitted for tests and the main window)
     leaveOneOut = Signal(object)  # leave-one-out accuracy (or None for one shot): the Adapt is complete
     modelReady = Signal()  # a model is available for Adapt (loaded, quick-trained or from the source)
+    stepArrived = Signal(object)  # api.AdaptStep of the current Adapt's model, as the worker made it
+    frameShown = Signal(int)  # the views now show this adaptation step (animation or slider)
+    compareModelChanged = Signal(object)  # the second model (api.Model) adapted beside the first, or None
+    compareDone = Signal(object)  # api.LeaveOneOut of the compared model: its Adapt is complete
     modelChosen = Signal(str)  # the person picked another model (a checkpoint) in the model selector
 
     def __init__(self, model_source: Callable[[], object] | None = None, checkpoint: str | None = None,
@@ -68,7 +77,6 @@ class NewClassesWorkspace(QWidget):
         self._names: list[str] = []
         self._generation = 0
         self._adapting = False
-        self._closing = False  # set when the window closes: an Adapt in flight stops at its next step
         self._adapt_began = 0.0
         self._query: np.ndarray | None = None
         self._predicting = False
@@ -78,10 +86,22 @@ class NewClassesWorkspace(QWidget):
         self._seen_model: object = None
         self._own_description = ""
         self._ready_text = ""
+        self._view: dict | None = None  # the embedding view made at Adapt time (predictions reuse its axes)
+        self._frames: list[api.AdaptStep] = []  # the current Adapt's steps (main model), in order
+        self._controls: list[api.RunControl] = []  # stop requests of the Adapts in flight
+        self._runs: dict[int, object] = {}  # MAIN / COMPARE -> the chart's run of the current Adapt
+        self._compare_model: api.Model | None = None
+        self._compare_ms: float | None = None
+        self._planned = 0  # the steps the current Adapt will take
+        self._waiting: set[int] = set()  # MAIN / COMPARE: the models of the current Adapt not yet ready
         self.board = ClassBoard(5, self)
         self._relay = _Relay(self)
         self._relay.step.connect(self._on_step)
         self._relay.ready.connect(self._on_adapted)
+        self._relay.compare_ready.connect(self._on_compare_ready)
+        self.player = StepPlayer(self)
+        self.player.frameShown.connect(self._on_frame)
+        self.player.finished.connect(self._on_animation_finished)
         self._build()
         self.board.changed.connect(self._on_board_changed)
         self.board.selectionChanged.connect(self._on_selection_changed)
@@ -104,6 +124,17 @@ class NewClassesWorkspace(QWidget):
         self.cards, self.canvas, self.preview, self.add_button = ui.cards, ui.canvas, ui.preview, ui.add_button
         self.steps, self.inner_lr, self.adapt_button, self.status = ui.steps, ui.inner_lr, ui.adapt_button, ui.status
         self.chart, self.bars, self.embedding, self.gate = ui.chart, ui.bars, ui.embedding, ui.gate
+        self.step_slider, self.step_label, self.replay_button = ui.step_slider, ui.step_label, ui.replay_button
+        self.compare_button, self.compare_label = ui.compare_button, ui.compare_label
+        self.compare_clear_button = ui.compare_clear_button
+        ui.step_slider.valueChanged.connect(self._on_slider)
+        ui.replay_button.clicked.connect(self.player.replay)
+        ui.compare_button.clicked.connect(self._on_compare_clicked)
+        ui.compare_clear_button.clicked.connect(lambda: self.set_compare_model(None))
+        for widget in (ui.chart, ui.embedding, ui.bars):  # arrow keys scrub there too (the slider has its own)
+            for key, delta in ((Qt.Key.Key_Left, -1), (Qt.Key.Key_Right, 1)):
+                QShortcut(QKeySequence(key), widget, lambda d=delta: self.show_step(self.player.shown + d),
+                          context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         ui.quick_train_button.clicked.connect(self.quickTrainRequested)
         ui.class_count.valueChanged.connect(self.board.set_count)
         ui.load_images_button.clicked.connect(self._on_load_images)
@@ -116,6 +147,9 @@ class NewClassesWorkspace(QWidget):
         ui.add_button.clicked.connect(self.add_drawing)
         ui.load_query_button.clicked.connect(self._on_load_query)
         ui.adapt_button.clicked.connect(self.adapt)
+        from ..class_insight import install
+
+        install(self)  # Per-class check + Export classifier, under the cards (gui/class_insight.py)
 
     # -- the model -------------------------------------------------------------
     def current_model(self) -> api.Model | None:
@@ -133,7 +167,8 @@ class NewClassesWorkspace(QWidget):
         self._adapting = False
         self.adapt_button.setEnabled(True)
         self._learner = None
-        self._view: dict | None = None  # the embedding view made at Adapt time (predictions reuse its axes)
+        self._cancel_adapts()  # an Adapt of the previous model stops at its next step
+        self._view = None
         # what the previous model said no longer holds: no stale probabilities, embedding or "ready in" text
         self.bars.clear_probabilities()
         self.embedding.clear_view()
@@ -202,7 +237,7 @@ class NewClassesWorkspace(QWidget):
 
     def wait_for_workers(self, msecs: int = 10_000) -> None:
         """Block until the workers are done (before the application exits); an Adapt in flight gives up."""
-        self._closing = True
+        self._cancel_adapts()  # the window closing does not wait for an Adapt's remaining steps and folds
         wait_for_background(msecs)
 
     def show_message(self, text: str, error: bool = False) -> None:
@@ -213,7 +248,11 @@ class NewClassesWorkspace(QWidget):
 
     # -- adapting --------------------------------------------------------------
     def adapt(self) -> None:
-        """Adapt the current model to the cards' examples on a worker thread."""
+        """Adapt the current model (and the compared one) to the cards' examples on worker threads.
+
+        A new Adapt stops the ones in flight at their next step (their late
+        results are dropped by generation) and starts a new animation.
+        """
         model = self.current_model()
         self.refresh_model()
         if model is None:
@@ -224,18 +263,27 @@ class NewClassesWorkspace(QWidget):
             names = ", ".join(self.board.names[i] for i in missing[:4])
             self.show_message(f"Every class needs at least one example; {names} has none.", error=True)
             return
+        self._cancel_adapts()
         images, labels = self.board.support()
         steps, lr = self.steps.value(), self.inner_lr.value()
         self._generation += 1
         gen = self._generation
+        self._frames, self._runs = [], {}
+        self._waiting = {MAIN} | ({COMPARE} if self._compare_model is not None else set())
+        self.player.reset()
+        self.embedding.begin_animation()
         is_proto = not model.adapts_by_steps  # adapting is one pass (class means)
-        self.chart.start_run("prototypes" if is_proto else f"{steps} steps, lr {lr:g}", 0 if is_proto else steps)
+        self._planned = 0 if is_proto else steps
+        self._set_slider(-1)
+        self._runs[MAIN] = self.chart.start_run(
+            f"{model.name}, " + ("prototypes" if is_proto else f"{steps} steps, lr {lr:g}"), 0 if is_proto else steps
+        )
         self._adapting, self._adapt_began = True, time.perf_counter()
-        self.adapt_button.setEnabled(False)
         k = min(self.board.shots())
         self.show_message(f"adapting to {len(self.board.names)} classes × {k}+ examples…")
         names = list(self.board.names)
-        relay = self._relay
+        relay, control = self._relay, api.RunControl()
+        self._controls.append(control)
         self._run(
             api.adapt,
             model,
@@ -243,16 +291,100 @@ class NewClassesWorkspace(QWidget):
             labels,
             steps,
             lr,
-            lambda stats: relay.step.emit(gen, stats),
+            lambda step: relay.step.emit(gen, MAIN, step),
             lambda result: relay.ready.emit(gen, result, (images, labels, names)),
-            lambda: self._closing,  # closing: do not make the window wait for the leave-one-out folds
+            self._query,
+            control,
             on_done=lambda loo: self._on_leave_one_out(gen, loo),
             on_error=lambda message: self._on_adapt_failed(gen, message),
         )
+        if self._compare_model is not None:
+            self._adapt_compare(gen, images, labels, steps)
 
-    def _on_step(self, gen: int, stats: StepStats) -> None:
-        if gen == self._generation:
-            self.chart.add_step(stats.step, stats.loss, stats.accuracy, stats.loo_accuracy)
+    def _adapt_compare(self, gen: int, images: np.ndarray, labels: np.ndarray, steps: int) -> None:
+        """The second model adapts to the same examples with the same steps, at its own inner rate."""
+        model = self._compare_model
+        lr = model.inner_lr if model.inner_lr is not None else self.inner_lr.value()
+        how = "prototypes" if not model.adapts_by_steps else f"{steps} steps, lr {lr:g}"
+        self._runs[COMPARE] = self.chart.start_run(
+            f"compared: {model.name}, {how}", steps if model.adapts_by_steps else 0, fade_others=False
+        )
+        relay, control = self._relay, api.RunControl()
+        self._controls.append(control)
+        self._run(
+            api.adapt,
+            model,
+            images,
+            labels,
+            steps,
+            lr,
+            lambda step: relay.step.emit(gen, COMPARE, step),
+            lambda result: relay.compare_ready.emit(gen, result),
+            None,
+            control,
+            on_done=lambda loo: self._on_compare_loo(gen, loo),
+            on_error=lambda message: self._on_adapt_failed(gen, f"the compared model: {message}", COMPARE),
+        )
+
+    def _cancel_adapts(self) -> None:
+        for control in self._controls:
+            control.stop()
+        self._controls = []
+
+    def _on_step(self, gen: int, which: int, step: api.AdaptStep) -> None:
+        if gen != self._generation or which not in self._runs:
+            return
+        run = self._runs[which]
+        self.chart.record_step(run, step.step, step.loss, step.accuracy, step.loo_accuracy)
+        if step.step <= self.player.shown:  # the animation is past this step already (the slower of two models)
+            self.chart.reveal(run, step.step)
+        if which == MAIN:
+            self._frames.append(step)
+            self.stepArrived.emit(step)
+        self.player.arrived(step.step)
+
+    def _on_frame(self, k: int) -> None:
+        """Show step ``k``: the curves up to it and the cursor, the embedding and the query's probabilities."""
+        for run in self._runs.values():
+            self.chart.reveal(run, k)
+        self.chart.set_cursor(k)
+        frame = self._frame(k)
+        if frame is not None and frame.view is not None:
+            self.embedding.set_view(frame.view)
+        if frame is not None and frame.probabilities is not None and self._query is not None:
+            self.bars.set_probabilities(frame.probabilities, self._names or list(self.board.names))
+        self._set_slider(k)
+        self.frameShown.emit(k)
+
+    def _frame(self, k: int) -> api.AdaptStep | None:
+        """The main model's step ``k`` (its last one for the steps only the compared model has)."""
+        if not self._frames:
+            return None
+        return self._frames[max(0, min(k, len(self._frames) - 1))]
+
+    def _set_slider(self, k: int) -> None:
+        self.step_slider.blockSignals(True)
+        last = max(self._planned, self.player.available)  # the slider spans the planned steps; only arrived ones show
+        self.step_slider.setMaximum(max(0, last))
+        self.step_slider.setValue(max(0, k))
+        self.step_slider.blockSignals(False)
+        self.step_label.setText(f"step {k} of {last}" if k >= 0 else "step –")
+
+    def show_step(self, k: int) -> None:
+        """Show step ``k`` of the last Adapt (what the slider and the arrow keys do)."""
+        if self.player.available < 0:
+            return
+        self.player.show(k)
+        if self._learner is not None and self._query is not None:
+            self._request_prediction(self._query)  # what the model at that step says of the query
+
+    def _on_slider(self, k: int) -> None:
+        if k != self.player.shown:
+            self.show_step(k)
+
+    def _on_animation_finished(self) -> None:
+        if self._learner is not None and self._query is not None:
+            self._request_prediction(self._query)
 
     def _on_adapted(self, gen: int, result: api.AdaptResult, support: tuple) -> None:
         """The learner is ready: testing can start while leave-one-out still runs."""
@@ -263,12 +395,13 @@ class NewClassesWorkspace(QWidget):
         self._learner, self._support, self._names = result.learner, (images, labels), names
         self._view = result.view
         self._last_step = result.last_step
-        self.embedding.set_view(result.view)
+        if not self._frames or self._frames[-1].view is None:
+            self.embedding.set_view(result.view)
         if result.gate is not None:
             self.gate.show_task(result.gate)
         self.gate.setVisible(result.gate is not None)
-        last = self.chart.runs[-1] if self.chart.runs else None
-        acc = f"support accuracy {100 * last.acc[-1]:.0f}%" if last and last.acc else ""
+        run = self._runs.get(MAIN)
+        acc = f"support accuracy {100 * run.acc[-1]:.0f}%" if run is not None and run.acc else ""
         self._ready_text = f"ready in {self.last_adapt_ms:.0f} ms: {acc}"
         k = min(self.board.shots()) if self.board.count == len(names) else 1
         self.show_message(
@@ -277,24 +410,76 @@ class NewClassesWorkspace(QWidget):
             + ". Draw a query to test it."
         )
         self.adapted.emit(result)
-        if self._query is not None:
+        self._model_ready(MAIN)
+        if self._query is not None and not self.player.playing:
             self._request_prediction(self._query)
 
-    def _on_leave_one_out(self, gen: int, loo: float | None) -> None:
-        if gen != self._generation:
+    def _on_compare_ready(self, gen: int, result: api.AdaptResult) -> None:
+        if gen == self._generation:
+            self._compare_ms = 1000 * result.seconds
+            self._model_ready(COMPARE)
+
+    def _model_ready(self, which: int) -> None:
+        """One of the Adapt's models has made its last step; once all have, the animation may end."""
+        self._waiting.discard(which)
+        if not self._waiting:
+            self.player.finish()
+
+    def _on_leave_one_out(self, gen: int, loo: api.LeaveOneOut) -> None:
+        if gen != self._generation or loo.cancelled:
             return
         self._adapting = False
         self.adapt_button.setEnabled(True)
-        if loo is not None:
-            self.chart.add_loo(self._last_step, loo)
-            self.show_message(f"{self._ready_text}, leave-one-out {100 * loo:.0f}%. Draw a query to test it.")
-        self.leaveOneOut.emit(loo)
+        if loo.accuracy is not None:
+            self.chart.add_loo(self._last_step, loo.accuracy, loo.per_step, run=self._runs.get(MAIN))
+            self.show_message(
+                f"{self._ready_text}, leave-one-out {100 * loo.accuracy:.0f}%. Draw a query to test it."
+            )
+        self.leaveOneOut.emit(loo.accuracy)
 
-    def _on_adapt_failed(self, gen: int, message: str) -> None:
+    def _on_compare_loo(self, gen: int, loo: api.LeaveOneOut) -> None:
+        if gen != self._generation or loo.cancelled:
+            return
+        run = self._runs.get(COMPARE)
+        if loo.accuracy is not None and run is not None:
+            self.chart.add_loo(run.steps[-1] if run.steps else 0, loo.accuracy, loo.per_step, run=run)
+        self.compareDone.emit(loo)
+
+    def _on_adapt_failed(self, gen: int, message: str, which: int = MAIN) -> None:
         if gen == self._generation:
-            self._adapting = False
-            self.adapt_button.setEnabled(self.current_model() is not None)
+            if which == MAIN:
+                self._adapting = False
+                self.adapt_button.setEnabled(self.current_model() is not None)
+            self._model_ready(which)
             self.show_message(message, error=True)
+
+    # -- the compared model ------------------------------------------------------
+    def set_compare_model(self, model: object | None) -> None:
+        """Adapt ``model`` (an api.Model or engine Algorithm) beside the main one at every Adapt; None stops."""
+        self._compare_model = api.as_model(model) if model is not None else None
+        m = self._compare_model
+        self.compare_label.setText(
+            f"Compared with: {m.description or m.name} (its own inner lr"
+            f"{f' {m.inner_lr:g}' if m.inner_lr is not None else ''}): it adapts beside this model at every Adapt."
+            if m is not None
+            else ""
+        )
+        self.compare_clear_button.setVisible(m is not None)
+        self.compare_label.setVisible(m is not None)
+        self.compareModelChanged.emit(m)
+
+    def load_compare_checkpoint(self, path: str) -> None:
+        """Open a checkpoint on a worker as the model to compare with."""
+        self.compare_label.setText("opening the model to compare with…")
+        self.compare_label.setVisible(True)
+        self._run(api.open_model, path, on_done=lambda opened: self.set_compare_model(opened.model))
+
+    def _on_compare_clicked(self) -> None:
+        path = dialogs.open_file(
+            self, "Compare with a second model: open its checkpoint", "Checkpoints (*.pt *.pth);;All files (*)"
+        )
+        if path:
+            self.load_compare_checkpoint(path)
 
     # -- drawing and predicting -----------------------------------------------------
     def _on_drawing_changed(self, raster: np.ndarray) -> None:
@@ -322,13 +507,17 @@ class NewClassesWorkspace(QWidget):
             return
         self._predicting = True
         gen, (images, labels) = self._generation, self._support
+        learner, view = self._learner, self._view
+        frame = self._frame(self.player.shown)
+        if frame is not None and frame.learner is not None and frame.view is not None:
+            learner, view = frame.learner, frame.view  # the model at the step on show
         self._run(
             api.predict,
-            self._learner,
+            learner,
             images,
             labels,
             query,
-            self._view,
+            view,
             on_done=lambda r: self._on_predicted(gen, r),
             on_error=self._on_predict_failed,
         )
@@ -392,7 +581,7 @@ class NewClassesWorkspace(QWidget):
         self._run(api.load_images, list(paths), on_done=done)
 
     def _on_load_images(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Add images to the selected class", "", IMAGE_FILTER)
+        paths = dialogs.open_files(self, "Add images to the selected class", IMAGE_FILTER)
         if paths:
             self._load_files_into(self.board.selected, paths)
 
@@ -410,7 +599,7 @@ class NewClassesWorkspace(QWidget):
         self._run(api.read_class_folder, root, on_done=done)
 
     def _on_load_folder(self) -> None:
-        root = QFileDialog.getExistingDirectory(self, "Open a class set, or a folder with one subfolder per class")
+        root = dialogs.existing_folder(self, "Open a class set, or a folder with one subfolder per class")
         if root:
             self.load_folder(root)
 
@@ -424,14 +613,12 @@ class NewClassesWorkspace(QWidget):
         )
 
     def _on_save_set(self) -> None:
-        root, _ = QFileDialog.getSaveFileName(
-            self, "Save the class set as a folder", "my-classes", "Class set folder (*)"
-        )
+        root = dialogs.save_file(self, "Save the class set as a folder", "my-classes", "Class set folder (*)")
         if root:
             self.save_set(root)
 
     def _on_load_query(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load a query image", "", IMAGE_FILTER)
+        path = dialogs.open_file(self, "Load a query image", IMAGE_FILTER)
         if path:
             self._run(
                 api.load_images,
