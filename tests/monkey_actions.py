@@ -735,6 +735,7 @@ class Monkey:
 
     def compare(self) -> bool:
         view = self.window.compare_view
+        self._bring_to_front(view.start_button)
         if not self._usable(view.start_button):
             return False
         names = [view.algo_list.item(i).text() for i in range(view.algo_list.count())]
