@@ -5,15 +5,19 @@ Each algorithm in turn (never two at once) meta-trains from its recipe
 ``--budget`` seconds on the chosen data, then is scored on fixed 5-way 1-shot
 episodes of the held-out split, inductively (each query on its own with the
 support set). ``--set KEY=VALUE`` overrides recipe settings, to compare
-candidates; ``--shared`` uses the old shared defaults (TrainConfig's) instead
+candidates; ``--iterations N`` trains N meta-iterations instead of a time budget
+(a fair comparison on a busy machine); ``--shared`` uses the old shared defaults (TrainConfig's) instead
 of the recipes, the baseline.
 
-    python bench/algo_defaults.py [--data synthetic] [--budget 60] [--algos maml,fomaml] [--set inner_steps=5]
+    python bench/algo_defaults.py [--data synthetic] [--budget 60 | --iterations 300] \
+        [--algos maml,fomaml] [--set inner_steps=5] [--episodes 200]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import time
 
 from common import OMNIGLOT_DIR, emit, load_pool, machine
 
@@ -22,6 +26,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="synthetic")
     ap.add_argument("--budget", type=float, default=60.0, help="seconds of meta-training per algorithm")
+    ap.add_argument(
+        "--iterations",
+        type=int,
+        default=None,
+        help="train this many meta-iterations instead of --budget seconds (fair comparisons on a busy machine)",
+    )
     ap.add_argument("--algos", default=None, help="comma-separated (default: every algorithm)")
     ap.add_argument("--episodes", type=int, default=300)
     ap.add_argument("--shared", action="store_true", help="the shared TrainConfig defaults instead of each recipe")
@@ -49,15 +59,17 @@ def main() -> None:
         config = TrainConfig(**{**settings, **overrides}).replace(
             dataset=args.data,
             data_root=str(OMNIGLOT_DIR) if args.data == "omniglot" else None,
-            iterations=1_000_000,
-            time_budget=args.budget,
+            iterations=args.iterations or 1_000_000,
+            time_budget=None if args.iterations else args.budget,
             val_every=0,
             workers=1,
         )
         algo = build_model_and_algorithm(config, torch.device("cpu"))
+        cpu_start = time.process_time()
         for event in run(config, pool=pool, algo=algo):
             if isinstance(event, Finished):
                 iterations, seconds = event.iterations, event.seconds
+        cpu_seconds = time.process_time() - cpu_start  # this process's CPU time: less load-dependent than wall time
         acc, ci = evaluate(algo, tests, "cpu")
         row = {
             "algo": algo_name,
@@ -65,13 +77,15 @@ def main() -> None:
             "ci95": ci,
             "iterations": iterations,
             "seconds": round(seconds, 1),
+            "cpu_seconds": round(cpu_seconds, 1),
             "train": {
                 k: getattr(config, k)
                 for k in ("ways", "shots", "queries", "meta_batch", "inner_steps", "inner_lr", "outer_lr")
             },
         }
         print(
-            f"{algo_name:10s} {100 * acc:5.1f}% +- {100 * ci:.1f}  ({iterations} iterations in {seconds:.0f} s; "
+            f"{algo_name:10s} {100 * acc:5.1f}% +- {100 * ci:.1f}  ({iterations} iterations in {seconds:.0f} s, "
+            f"{cpu_seconds:.0f} s CPU; "
             f"{row['train']})",
             flush=True,
         )
@@ -80,7 +94,9 @@ def main() -> None:
         {
             "machine": machine(),
             "data": args.data,
-            "budget": args.budget,
+            "budget": None if args.iterations else args.budget,
+            "iterations": args.iterations,
+            "load_average": os.getloadavg(),
             "shared_defaults": args.shared,
             "protocol": "inductive",
             "test": "5-way 1-shot, 15 queries",

@@ -36,6 +36,7 @@ def main() -> None:
     import torch
 
     from engine.algorithms.protohead import ProtoHead
+    from engine.algorithms.simpleshot import SimpleShot
     from engine.checkpoint import save_checkpoint
     from engine.config import from_recipe
     from engine.tasks import TaskSampler
@@ -61,6 +62,7 @@ def main() -> None:
     else:
         algo, config, _ = restore(args.checkpoint)
     head = ProtoHead(algo.model, algo.config)
+    simple = SimpleShot(algo.model, algo.config)  # the checkpoint may be either: both share the features
     maml = restore(args.maml_checkpoint)[0] if args.maml_checkpoint else None
     rows = []
     for shots in map(int, args.shots.split(",")):
@@ -73,7 +75,7 @@ def main() -> None:
             rows.append({"shots": shots, "method": name, **cfg, "accuracy": acc, "ci95": ci})
             print(f"5-way {shots}-shot  {name:28s} {100 * acc:5.2f}% +- {100 * ci:.2f}", flush=True)
 
-        score("simpleshot", algo)
+        score("simpleshot", simple)
         score("protohead 0 steps", head, inner_steps=0)
         for lr in map(float, args.lr.split(",")):
             for steps in map(int, args.steps.split(",")):

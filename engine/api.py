@@ -77,6 +77,7 @@ __all__ = [
     "read_class_folder",
     "sample_episode",
     "save_classset",
+    "score_lake_checkpoint",
     "score_lake_runs",
     "set_threads",
     "sketch_to_input",
@@ -606,6 +607,11 @@ def write_compare_csv(results: CompareResults, path: str) -> None:
 
 
 # -- the Omniglot challenge ----------------------------------------------------------------------------
+def score_lake_checkpoint(checkpoint: str, runs_path: str) -> dict:
+    """:func:`score_lake_runs` for the model saved in ``checkpoint`` (opened here, on the worker)."""
+    return score_lake_runs(open_model(checkpoint).model, runs_path)
+
+
 def score_lake_runs(model: Model, runs_path: str, steps: int | None = None) -> dict:
     """Lake et al.'s 20 within-alphabet 20-way one-shot runs (folder or all_runs.zip): the error rate as a
     fraction in [0, 1], averaged and per run."""

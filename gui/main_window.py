@@ -501,6 +501,10 @@ class MainWindow(QMainWindow):
     def _on_run_failed(self, generation: int, message: str, details: str) -> None:
         self.show_error(f"Run {generation} failed: {message}")
 
+    def _say(self, text: str) -> None:
+        self.run_controls.show_message(text)
+        self.statusBar().showMessage(text)
+
     def show_error(self, text: str) -> None:
         """An error in words, in place (under the run controls) and in the status bar."""
         self.run_controls.show_message(text, error=True)
@@ -528,6 +532,12 @@ class MainWindow(QMainWindow):
         self.stop_action.setShortcuts([QKeySequence("Esc"), QKeySequence("Ctrl+.")])
         for action in (self.start_action, self.pause_action, self.stop_action):
             run_menu.addAction(action)
+        run_menu.addSeparator()
+        from .lake_challenge import install as install_lake_challenge
+
+        self.lake_action = install_lake_challenge(
+            self, run_menu, self.state, lambda text, error: self.show_error(text) if error else self._say(text)
+        )
         view_menu = self.menuBar().addMenu("&View")
         self.tab_actions = []
         for n, title in enumerate(TAB_TITLES, 1):

@@ -201,3 +201,22 @@ def test_a_long_data_message_is_shown_in_full(qtbot, make_window, tmp_path):
     needed = panel.message.heightForWidth(panel.message_area.viewport().width())
     assert panel.message_area.height() >= needed or panel.message_area.verticalScrollBar().maximum() > 0
     assert "t10k-labels-idx1-ubyte" in panel.message.text()
+
+
+def test_the_window_scores_lake_runs_beside_the_references(qtbot, make_window, small_glyph_pool, tmp_path,
+                                                           monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+    from test_challenge import build_runs
+
+    root = tmp_path / "runs"
+    build_runs(small_glyph_pool, root)
+    window = make_window(**TINY)
+    window.lake_action.trigger()  # no model yet: said in place
+    assert "needs a model" in window.run_controls.message.text()
+    _finish_a_run(qtbot, window)
+    picked = str(root / "run01" / "class_labels.txt")  # any run's labels stand for the folder of runs
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args: (picked, ""))
+    window.lake_action.trigger()
+    qtbot.waitUntil(lambda: "% error over" in window.run_controls.message.text(), timeout=60_000)
+    text = window.run_controls.message.text()
+    assert "people 4.5%" in text and "runs (20-way one-shot, inductive)" in text
