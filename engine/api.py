@@ -185,11 +185,20 @@ def as_pool(pool: object) -> Pool:
     return Pool(pool.name, pool.summary(), pool)  # type: ignore[attr-defined]
 
 
-def load_data(name: str, root: str | None, seed: int = 0) -> Pool:
-    """Decode data source ``name`` (read from ``root``); DataError says what is wrong."""
+class Cancelled(DataError):
+    """A load the caller abandoned (raised from its ``progress`` callback)."""
+
+
+def load_data(name: str, root: str | None, seed: int = 0,
+              progress: Callable[[int, int], None] | None = None) -> Pool:
+    """Decode data source ``name`` (read from ``root``); DataError says what is wrong.
+
+    ``progress(done, total)`` is called per image of an image folder (on the calling thread); raising
+    :class:`Cancelled` in it abandons the load.
+    """
     from .data import load_source
 
-    return as_pool(load_source(name, root or None, seed=seed))
+    return as_pool(load_source(name, root or None, seed=seed, progress=progress))
 
 
 @dataclass(frozen=True)
@@ -496,6 +505,8 @@ def load_images(paths: Sequence[str]) -> tuple[list[np.ndarray], list[str]]:
     images, problems = [], []
     for p in map(Path, paths):
         files = sorted(f for f in p.iterdir() if f.is_file() and is_image_file(f)) if p.is_dir() else [p]
+        if not files:  # a folder without images: said, so a caller never gets neither images nor a reason
+            problems.append(f"{p} is a folder with no images in it")
         for f in files:
             try:
                 images.append(load_image(f).numpy())

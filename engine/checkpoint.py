@@ -8,6 +8,7 @@ unpickle is refused, never executed.
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import tempfile
@@ -25,8 +26,8 @@ VERSION = 1
 def atomic_write(path: str | os.PathLike, write: Any) -> None:
     """Call ``write(file_object)`` on a temp file next to ``path``, then rename over it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temp_beside(path, lambda folder: tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                                                                  dir=folder))
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -36,6 +37,18 @@ def atomic_write(path: str | os.PathLike, write: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _temp_beside(path: Path, make: Any) -> Any:
+    """``make(folder)`` a temp file or folder in ``path``'s folder (created if missing); a folder that cannot
+    be written is an OSError naming it and ``path`` (not the temp name nobody chose)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return make(path.parent)
+    except OSError as exc:
+        why = ("a file is in the way of that folder" if exc.errno in (errno.EEXIST, errno.ENOTDIR)
+               else exc.strerror or str(exc))
+        raise OSError(exc.errno, f"cannot write in the folder {path.parent} ({why})", str(path)) from None
 
 
 def save_checkpoint(

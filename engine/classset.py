@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .checkpoint import _temp_beside
 from .data.base import SPLITS, ClassPool, DataError
 from .data.images import image_to_tensor, open_image
 
@@ -98,8 +99,8 @@ def save_classset(path: str | os.PathLike, classset: ClassSet) -> Path:
             raise DataError(f"{target} is a non-empty folder that is not a class set; choose a new or empty folder")
     if classset.num_classes == 0:
         raise DataError("the class set has no classes")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp = Path(_temp_beside(target, lambda folder: tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp",
+                                                                    dir=folder)))
     try:
         entries = []
         for c, (name, examples) in enumerate(zip(classset.names, classset.examples)):

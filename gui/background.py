@@ -43,16 +43,39 @@ def describe_error(exc: BaseException) -> str:
     return f"unexpected error: {type(exc).__name__}: {exc}"
 
 
+SHUT_DOWN = "metaPlaygroundShutDown"  # a dynamic property: this object (a window) has shut down
+
+
+def shut_down(root: QObject) -> None:
+    """``root`` (a closing window) and everything inside it start no more background work, and hear nothing
+    of work still running: a result landing after the window waited for its workers would otherwise start
+    new work (an episode sample, a model load) that nobody waits for."""
+    root.setProperty(SHUT_DOWN, True)
+
+
+def _is_shut_down(owner: QObject) -> bool:
+    obj = owner
+    while obj is not None:
+        if obj.property(SHUT_DOWN):
+            return True
+        obj = obj.parent()
+    return False
+
+
 def run_in_background(
     fn: Callable[..., Any],
     *args: Any,
     on_done: Callable[[Any], None] | None = None,
     on_error: Callable[[str, str], None] | None = None,
     owner: QObject | None = None,
-) -> FunctionWorker:
+) -> FunctionWorker | None:
     """Start ``fn(*args)`` on a pool thread; route its result or ``(message, traceback)`` to the callbacks
-    on the GUI thread (not at all once ``owner``, when given, has been destroyed)."""
+    on the GUI thread (not at all once ``owner``, when given, has been destroyed or shut down: then nothing
+    starts and None is returned)."""
     from superqt.utils import create_worker
+
+    if owner is not None and _is_shut_down(owner):
+        return None
 
     pool = QThreadPool.globalInstance()
     if pool.maxThreadCount() < MIN_POOL_THREADS:
@@ -60,7 +83,7 @@ def run_in_background(
     # _ignore_errors: the error goes to on_error only (superqt would also re-raise it on the GUI
     # thread, printing a traceback for a failure the window already reports in words)
     worker = create_worker(fn, *args, _start_thread=False, _ignore_errors=True)
-    alive = (lambda: shiboken6.isValid(owner)) if owner is not None else (lambda: True)
+    alive = (lambda: shiboken6.isValid(owner) and not _is_shut_down(owner)) if owner is not None else (lambda: True)
     if on_done is not None:
         worker.returned.connect(lambda value: on_done(value) if alive() else None)
     if on_error is not None:

@@ -24,13 +24,13 @@ from engine.config import SOURCE_LABELS, TrainConfig
 from engine.events import Finished, IterationMetrics, Started, ValidationMetrics
 
 from .app_state import AppState
-from .background import run_in_background, wait_for_background
+from .background import run_in_background, shut_down, wait_for_background
 from .data_browser import DataBrowser, install_data_browser
 from .data_panel import SOURCE_HELP, DataPanel
 from .file_actions import FileActions
 from .run_controls import RunControls
 from .runs import RunList, RunRecord, prune_run_files, runs_folder
-from .settings import open_settings, read_json, write_json
+from .settings import open_settings, read_json, settings_problem, write_json
 from .training_controller import TrainingController
 
 if TYPE_CHECKING:  # imported when first needed (after show()): pyqtgraph and the tabs cost launch time
@@ -270,6 +270,8 @@ class MainWindow(QMainWindow):
         self.data.poolFailed.connect(self._on_pool_failed)
         self.data.episodeReady.connect(self._on_episode_ready)
         self.data.episodeFailed.connect(lambda message: self.data_panel.episode_view.show_text(message))
+        self.data.loadProgress.connect(
+            lambda done, total: self.data_panel.show_message(f"Loading the images: {done:,} of {total:,}…"))
         self.data_panel.sourceChanged.connect(self._on_source_changed)
         self.data_panel.sourceChanged.connect(lambda *_: self.state.settingsChanged.emit())
         self.data_panel.resampleRequested.connect(self._on_resample)
@@ -277,6 +279,9 @@ class MainWindow(QMainWindow):
         self.algorithm_panel.changed.connect(self._on_settings_changed)
         self.algorithm_panel.changed.connect(self.state.settingsChanged)
         self.statusBar().showMessage("Ready. Pick data and an algorithm, then press Start (Ctrl+R).", 8000)
+        problem = settings_problem(self.settings)
+        if problem:  # said once: closing rewrites the store
+            self.run_controls.show_message(f"Started on the default settings: {problem}.")
         self.data_panel.set_source(
             str(self.settings.value("data/source", "synthetic")), str(self.settings.value("data/folder", "") or "")
         )
@@ -593,6 +598,9 @@ class MainWindow(QMainWindow):
         if self._closed:
             return
         self._closed = True
+        shut_down(self)  # no new work from here on, and no results delivered (they could start more)
+        if self.data is not None:
+            self.data.cancel()  # a folder still decoding stops within one image
         self.controller.shutdown()
         if self.compare_view is not None:
             self.compare_view.shutdown()

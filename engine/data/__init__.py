@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from ..config import SOURCE_LABELS
 from .base import SPLITS, ClassPool, DataError, every_class
@@ -21,6 +22,7 @@ def load_source(
     all_classes: bool = False,
     allow_download: bool = False,
     cache: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ClassPool:
     """Load a data source by its CLI name.
 
@@ -30,13 +32,14 @@ def load_source(
     ``cache=False`` bypasses it). ``all_classes`` puts every class in every
     split, for evaluating a model meta-trained on another source.
     ``allow_download`` lets torchvision fetch missing MNIST-family or Omniglot files.
+    ``progress(done, total)``: called per decoded image of a folder (raise in it to cancel).
     """
-    pool = _load(name, root, rotations, seed, all_classes, allow_download, cache)
+    pool = _load(name, root, rotations, seed, all_classes, allow_download, cache, progress)
     return pool.with_splits(every_class(pool.num_classes)) if all_classes else pool
 
 
 def _load(name: str, root: str | Path | None, rotations: bool, seed: int, all_classes: bool, allow_download: bool,
-          cache: bool) -> ClassPool:
+          cache: bool, progress: Callable[[int, int], None] | None = None) -> ClassPool:
     from .cache import cached_pool
 
     if name == "synthetic":
@@ -70,7 +73,7 @@ def _load(name: str, root: str | Path | None, rotations: bool, seed: int, all_cl
 
         classes = folder.folder_files(root)
         decoded = cached_pool("folder", {"root": here}, [f for fs in classes.values() for f in fs],
-                              lambda: folder.decode_folder(root), enabled=cache)
+                              lambda: folder.decode_folder(root, progress), enabled=cache)
         return folder.split_folder(decoded, root, seed, all_classes)
     if name == "classset":  # a saved New-classes set: every class in every split
         from ..classset import classset_pool

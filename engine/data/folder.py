@@ -15,6 +15,7 @@ the sampler's error when too few classes are left.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -58,12 +59,19 @@ def split_folder(pool: ClassPool, root: str | Path, seed: int = 0, all_classes: 
     return pool.with_splits(split_by_class(pool.num_classes, seed=seed))
 
 
-def decode_folder(root: str | Path) -> ClassPool:
-    """Decode every image; every class in every split (the caller picks the split)."""
+def decode_folder(root: str | Path, progress: Callable[[int, int], None] | None = None) -> ClassPool:
+    """Decode every image; every class in every split (the caller picks the split).
+
+    ``progress(done, total)`` is called before each image; raising in it (e.g. ``api.Cancelled``) abandons
+    the decoding, which is how the window cancels a huge folder.
+    """
     classes = folder_files(root)
+    total = sum(len(files) for files in classes.values())
     images, labels = [], []
     for cls, files in enumerate(classes.values()):
         for f in files:
+            if progress is not None:
+                progress(len(images), total)
             images.append(load_image(f))
             labels.append(cls)
     names = list(classes)

@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .base import DataError
 
@@ -70,7 +70,8 @@ def open_image(source: str | os.PathLike | bytes | BinaryIO, name: str | None = 
             if getattr(img, "is_animated", False):
                 img.seek(0)  # an animated image: use its first frame
             img.load()
-            return img.copy()
+            # a phone photo stores its pixels as shot and says in EXIF how to turn them upright
+            return ImageOps.exif_transpose(img) if img.getexif().get(0x0112, 1) != 1 else img.copy()
     except DataError:
         raise
     except FileNotFoundError:

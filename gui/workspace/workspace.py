@@ -236,7 +236,8 @@ class NewClassesWorkspace(QWidget):
         run_in_background(fn, *args, on_done=on_done, on_error=lambda message, _details: report(message), owner=self)
 
     def wait_for_workers(self, msecs: int = 10_000) -> None:
-        """Block until the workers are done (before the application exits)."""
+        """Block until the workers are done (before the application exits); an Adapt in flight gives up."""
+        self._cancel_adapts()  # the window closing does not wait for an Adapt's remaining steps and folds
         wait_for_background(msecs)
 
     def show_message(self, text: str, error: bool = False) -> None:
