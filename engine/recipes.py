@@ -12,6 +12,8 @@ from __future__ import annotations
 
 #: The episodic shape of DESIGN.md (5-way 1-shot, 15 queries, 8 tasks a step).
 _EPISODIC = {"ways": 5, "shots": 1, "queries": 15, "meta_batch": 8}
+#: The classifier recipes' batches: 32 classes x 2 images (one "support" + one "query"), one batch a step.
+_CLASS_BATCHES = {"ways": 32, "shots": 1, "queries": 1, "meta_batch": 1}
 
 RECIPES: dict[str, dict] = {
     # SimpleShot (an ordinary classifier over all training classes, nearest normalised class mean to
@@ -23,17 +25,8 @@ RECIPES: dict[str, dict] = {
     # class weights. Same training as SimpleShot, at least as accurate (5-way, Omniglot's held-out alphabet,
     # inductive, 300 episodes: 1-shot 94.73% vs 94.72%, 5-shot 98.11% vs 98.09%; BENCHMARKS.md), and an
     # adaptation with steps a person can watch.
-    "quick": {
-        "algo": "protohead",
-        "ways": 32,
-        "shots": 1,
-        "queries": 1,
-        "meta_batch": 1,
-        "inner_steps": 10,
-        "inner_lr": 0.01,
-        "iterations": 1000,
-        "val_every": 400,
-    },
+    "quick": {**_CLASS_BATCHES, "algo": "protohead", "inner_steps": 10, "inner_lr": 0.01, "iterations": 1000,
+              "val_every": 400},
     "maml": {"algo": "maml", **_EPISODIC, "inner_steps": 1, "inner_lr": 0.4, "outer_lr": 0.002},
     # 3 smaller inner steps: 80.5% after 60 iterations on the built-in glyphs, against 41.1% with the shared 1 step
     # at 0.4 (which overshoots before the meta-gradient is taken); bench/algo_defaults.py --iterations 60, BENCHMARKS.md
@@ -50,16 +43,8 @@ RECIPES: dict[str, dict] = {
     "blackbox": {"algo": "blackbox", **_EPISODIC, "outer_lr": 0.002},
     "moe": {"algo": "moe", **_EPISODIC, "outer_lr": 0.002},
     "finetune": {"algo": "finetune", **_EPISODIC, "inner_steps": 1, "inner_lr": 0.4, "outer_lr": 0.002},
-    "simpleshot": {"algo": "simpleshot", "ways": 32, "shots": 1, "queries": 1, "meta_batch": 1},
-    "protohead": {
-        "algo": "protohead",
-        "ways": 32,
-        "shots": 1,
-        "queries": 1,
-        "meta_batch": 1,
-        "inner_steps": 10,
-        "inner_lr": 0.01,
-    },
+    "simpleshot": {**_CLASS_BATCHES, "algo": "simpleshot"},
+    "protohead": {**_CLASS_BATCHES, "algo": "protohead", "inner_steps": 10, "inner_lr": 0.01},
 }
 
 #: What each recipe is for, in a line (the window's selector and ``train --help``).
