@@ -246,6 +246,15 @@ class PoolArrays:
     splits: dict[str, list[int]]
     summary: dict[str, dict[str, int]]
 
+    def examples(self, cls: int) -> np.ndarray:
+        """The images of class ``cls`` (cheap)."""
+        return self.images[self.members[cls]]
+
+    def first_examples(self, classes: list[int]) -> np.ndarray:
+        """The first image of each of ``classes`` that has one (cheap)."""
+        firsts = [self.members[c][0] for c in classes if len(self.members[c])]
+        return self.images[firsts] if firsts else np.zeros((0, *self.images.shape[1:]), np.uint8)
+
 
 def pool_arrays(pool: Pool) -> PoolArrays:
     """The pool's images and class structure as numpy (cheap: views of the decoded tensors)."""

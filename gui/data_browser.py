@@ -15,8 +15,6 @@ the memory, nothing is copied or computed). It follows the window's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QImage, QPixmap
@@ -79,31 +77,6 @@ def to_pixmap(image: np.ndarray) -> QPixmap:
     return QPixmap.fromImage(QImage(image.data, w, h, w, QImage.Format.Format_Grayscale8).copy())
 
 
-@dataclass
-class PoolView:
-    """A data pool as numpy arrays for display (no copies of the images)."""
-
-    name: str
-    images: np.ndarray  # uint8 [M, 28, 28]
-    members: list[np.ndarray]  # image indices per class
-    class_names: list[str]
-    class_groups: list[str]
-    splits: dict[str, list[int]]
-    summary: dict[str, dict[str, int]]
-
-    @classmethod
-    def of(cls, pool: api.Pool) -> "PoolView":
-        a = api.pool_arrays(pool)
-        return cls(a.name, a.images, a.members, a.class_names, a.class_groups, a.splits, a.summary)
-
-    def examples(self, cls: int) -> np.ndarray:
-        return self.images[self.members[cls]]
-
-    def first_examples(self, classes: list[int]) -> np.ndarray:
-        firsts = [self.members[c][0] for c in classes if len(self.members[c])]
-        return self.images[firsts] if firsts else np.zeros((0, *self.images.shape[1:]), np.uint8)
-
-
 class MosaicLabel(QLabel):
     """A grid of tiles as one pixmap; a click reports the tile's index."""
 
@@ -137,7 +110,7 @@ class DataBrowser(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Data browser")
         self.resize(1000, 700)
-        self.view: PoolView | None = None
+        self.view: api.PoolArrays | None = None
         self._shown: list[int] = []  # class indices (overview) or image indices (one class) of the tiles
 
         self.title = QLabel("No data is loaded yet.")
@@ -205,7 +178,7 @@ class DataBrowser(QDialog):
     # -- data in ---------------------------------------------------------------
     def set_pool(self, pool: api.Pool | None, label: str = "") -> None:
         """Show ``pool`` (None shows that nothing is loaded)."""
-        self.view = PoolView.of(pool) if pool is not None else None
+        self.view = api.pool_arrays(pool) if pool is not None else None
         self.counts.setRowCount(0)
         self.split_combo.blockSignals(True)
         self.split_combo.clear()
