@@ -1,14 +1,22 @@
-"""Build a stand-in for Lake et al.'s 20-run one-shot challenge from Omniglot small1.
+"""Build stand-ins for Lake et al.'s 20-run one-shot challenge from Omniglot small1.
 
 The real runs (all_runs.zip) use the evaluation alphabets, which are not on
 this machine. This script writes runs in exactly Lake's format from the raw
-105x105 drawings of the small1 TEST-split alphabets (held out from meta-training
-by engine.data.omniglot's split): each run picks one alphabet, 20 of its
-characters, one drawer's image as the training example and another drawer's as
-the test item, within-alphabet like the original. The figure it gives is a
-proxy and is reported as such.
+105x105 drawings of small1: each run picks one alphabet, 20 of its characters,
+one drawer's image as the training example and another drawer's as the test
+item, within-alphabet like the original. The figures they give are proxies and
+are reported as such.
 
-    python bench/make_challenge_runs.py OUT_DIR [--runs 20] [--seed 0]
+Two modes:
+
+- default: runs from small1's TEST-split alphabets (held out from meta-training
+  by engine.data.omniglot's split), in OUT_DIR/run01..runNN;
+- ``--leave-one-out``: for each of small1's five alphabets, OUT_DIR/ALPHABET/run01..
+  runNN from that alphabet alone; a model trained on the other four is scored on
+  them (bench/lake_ablation.py), so a recipe is judged on five held-out
+  alphabets, not tuned to one.
+
+    python bench/make_challenge_runs.py OUT_DIR [--runs 20] [--seed 0] [--leave-one-out]
 """
 
 from __future__ import annotations
@@ -21,30 +29,27 @@ from pathlib import Path, PurePosixPath
 
 from common import OMNIGLOT_DIR
 
+SMALL1 = OMNIGLOT_DIR / "images_background_small1.zip"
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("out", type=Path)
-    ap.add_argument("--runs", type=int, default=20)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
 
-    from engine.data.base import split_groups
-
-    zpath = OMNIGLOT_DIR / "images_background_small1.zip"
-    zf = zipfile.ZipFile(zpath)
+def characters(zf: zipfile.ZipFile) -> dict[str, dict[str, list[str]]]:
+    """alphabet -> character -> the zip entries of its drawings."""
     chars: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for name in zf.namelist():
         p = PurePosixPath(name)
         if name.endswith(".png") and len(p.parts) >= 4:
             chars[p.parts[-3]][p.parts[-2]].append(name)
-    test_alphabets = split_groups(sorted(chars))["test"]
-    usable = [a for a in test_alphabets if len(chars[a]) >= 20]
-    rng = random.Random(args.seed)
-    for r in range(1, args.runs + 1):
-        alphabet = usable[(r - 1) % len(usable)]
+    return chars
+
+
+def write_runs(zf: zipfile.ZipFile, chars: dict, alphabets: list[str], out: Path, runs: int = 20,
+               seed: int = 0) -> None:
+    """``runs`` runs in Lake's format under ``out``, cycling through ``alphabets`` (each with >= 20 characters)."""
+    rng = random.Random(seed)
+    for r in range(1, runs + 1):
+        alphabet = alphabets[(r - 1) % len(alphabets)]
         picked = rng.sample(sorted(chars[alphabet]), 20)
-        run = args.out / f"run{r:02d}"
+        run = out / f"run{r:02d}"
         (run / "training").mkdir(parents=True, exist_ok=True)
         (run / "test").mkdir(parents=True, exist_ok=True)
         order = list(range(20))
@@ -57,6 +62,28 @@ def main() -> None:
             (run / "test" / f"item{m:02d}.png").write_bytes(zf.read(test_img))
             lines.append((m, f"run{r:02d}/test/item{m:02d}.png run{r:02d}/training/class{k:02d}.png"))
         (run / "class_labels.txt").write_text("\n".join(line for _, line in sorted(lines)) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--leave-one-out", action="store_true", help="OUT/ALPHABET/runNN for each of small1's alphabets")
+    args = ap.parse_args()
+
+    from engine.data.base import split_groups
+
+    zf = zipfile.ZipFile(SMALL1)
+    chars = characters(zf)
+    if args.leave_one_out:
+        for alphabet in sorted(chars):
+            write_runs(zf, chars, [alphabet], args.out / alphabet, args.runs, args.seed)
+        print(f"wrote {args.runs} runs for each of {sorted(chars)} under {args.out}")
+        return
+    test_alphabets = split_groups(sorted(chars))["test"]
+    usable = [a for a in test_alphabets if len(chars[a]) >= 20]
+    write_runs(zf, chars, usable, args.out, args.runs, args.seed)
     print(f"wrote {args.runs} runs from test alphabets {usable} to {args.out}")
 
 

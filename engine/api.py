@@ -625,6 +625,8 @@ def score_lake_runs(model: Model, runs_path: str, steps: int | None = None) -> d
     """Lake et al.'s 20 within-alphabet 20-way one-shot runs (folder or all_runs.zip): the error rate as a
     fraction in [0, 1], averaged and per run."""
     from .challenge import load_runs, run_challenge
+    from .models import input_size
 
-    device = next(model.handle.model.parameters()).device  # type: ignore[attr-defined]
-    return run_challenge(model.handle, load_runs(runs_path), device, steps=steps)  # type: ignore[arg-type]
+    network = model.handle.model  # type: ignore[attr-defined]
+    device = next(network.parameters()).device
+    return run_challenge(model.handle, load_runs(runs_path, input_size(network)), device, steps=steps)  # type: ignore[arg-type]

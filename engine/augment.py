@@ -24,11 +24,8 @@ import torch.nn.functional as F
 ROTATION_DEG, SCALE, SHEAR, SHIFT = 10.0, 0.10, 0.10, 0.08
 
 
-def random_affine(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Each image of ``images`` ([n, C, H, W], float) under its own random small affine map."""
-    n = images.shape[0]
-    if n == 0:
-        return images
+def _thetas(n: int, generator: torch.Generator) -> torch.Tensor:
+    """[n, 2, 3] random small affine maps (affine_grid's convention)."""
 
     def uniform() -> torch.Tensor:  # in [-1, 1)
         return torch.rand(n, generator=generator) * 2 - 1
@@ -38,9 +35,54 @@ def random_affine(images: torch.Tensor, generator: torch.Generator) -> torch.Ten
     shear = uniform() * SHEAR
     tx, ty = uniform() * 2 * SHIFT, uniform() * 2 * SHIFT  # affine_grid works in [-1, 1]: width 2
     cos, sin = torch.cos(angle), torch.sin(angle)
-    theta = torch.stack([
+    return torch.stack([
         torch.stack([cos / scale, (shear - sin) / scale, tx], 1),
         torch.stack([sin / scale, cos / scale, ty], 1),
-    ], 1).to(images.dtype)
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    ], 1)
+
+
+def _warp(images: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
     return F.grid_sample(images, grid.to(images.device), align_corners=False, padding_mode="zeros")
+
+
+def random_affine(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each image of ``images`` ([n, C, H, W], float) under its own random small affine map."""
+    if images.shape[0] == 0:
+        return images
+    return _warp(images, _thetas(images.shape[0], generator))
+
+
+def random_stroke_width(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each image drawn with a thinner, the same or a thicker pen (a third each): a 3x3 grey-level
+    erosion or dilation. Pens differ more between people than shapes do, and at high resolution a
+    one-pixel change of width is a small one (Lake's drawings are 105x105)."""
+    n = images.shape[0]
+    if n == 0:
+        return images
+    choice = torch.randint(0, 3, (n,), generator=generator).to(images.device).view(n, 1, 1, 1)
+    thicker = F.max_pool2d(images, 3, stride=1, padding=1)
+    thinner = -F.max_pool2d(-images, 3, stride=1, padding=1)
+    return torch.where(choice == 0, thinner, torch.where(choice == 2, thicker, images))
+
+
+def _pen(images: torch.Tensor, width: int) -> torch.Tensor:
+    """The same drawing with a thinner (-1), the same (0) or a thicker (+1) pen."""
+    if width > 0:
+        return F.max_pool2d(images, 3, stride=1, padding=1)
+    if width < 0:
+        return -F.max_pool2d(-images, 3, stride=1, padding=1)
+    return images
+
+
+def augment_views(images: torch.Tensor, copies: int, seed: int = 0, strokes: bool = False) -> torch.Tensor:
+    """``copies`` distorted views of each image, [copies, n, C, H, W] (test-time augmentation). View j is the
+    same map for every image (fixed by ``seed``), so an image's views do not depend on what it is batched with:
+    a query's score stays a function of the support set and itself."""
+    generator = torch.Generator().manual_seed(seed)
+    thetas = _thetas(copies, generator)
+    widths = torch.randint(-1, 2, (copies,), generator=generator).tolist() if strokes else [0] * copies
+    if copies == 0:
+        return images.new_zeros(0, *images.shape)
+    n = images.shape[0]
+    return torch.stack([_pen(_warp(images, theta.expand(n, 2, 3)), w) for theta, w in zip(thetas, widths)])

@@ -87,9 +87,23 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--augment",
         action="store_true",
+        default=None,  # unset keeps the recipe's
         help="jitter each training image by a small random rotation, scale, shear and shift (engine/augment.py); "
         "validation and test images are left as they are",
     )
+    p.add_argument("--augment-strokes", action="store_true", default=None,
+                   help="with --augment: also draw each training image with a thinner or thicker pen")
+    p.add_argument("--same-alphabet", action="store_true", default=None,
+                   help="draw each training episode's classes from one alphabet (group), as Lake's runs are")
+    p.add_argument("--image-size", type=int, default=None, metavar="PIXELS",
+                   help=f"Omniglot: decode the 105x105 drawings at this side (28-105); other inputs are resized "
+                   f"to it [{c.image_size}]")
+    p.add_argument("--train-on", choices=("split", "all"), default=None,
+                   help="split: the data set's train split; all: every class trains, no validation (for a minimal "
+                   f"background set scored on other runs) [{c.train_on}]")
+    p.add_argument("--tta", type=int, default=None, metavar="VIEWS",
+                   help="SimpleShot / Proto-head: class means also over this many distorted views of each support "
+                   f"image (kept in the checkpoint) [{c.tta}]")
     p.add_argument("--meta-batch", type=int, default=c.meta_batch, help=f"tasks per meta-iteration [{c.meta_batch}]")
     p.add_argument("--inner-steps", type=int, default=c.inner_steps, help=f"adaptation steps [{c.inner_steps}]")
     p.add_argument("--inner-lr", type=float, default=c.inner_lr, help=f"adaptation learning rate [{c.inner_lr}]")
@@ -212,9 +226,8 @@ def cmd_train(args: argparse.Namespace) -> dict | None:
 
         if config.objective == "regression":  # sine tasks are generated, there is no data set to load
             return _train(config, dist)
-        pool = load_source(
-            config.dataset, config.data_root, rotations=config.rotations, seed=config.seed, allow_download=args.download
-        )
+        pool = load_source(config.dataset, config.data_root, rotations=config.rotations, seed=config.seed,
+                           allow_download=args.download, image_size=config.image_size)
         if dist.is_main:
             _report_short_classes(
                 pool, config.shots + config.queries, ("train", "val") if config.val_every else ("train",)
@@ -331,6 +344,7 @@ def cmd_eval(args: argparse.Namespace) -> dict:
         seed=trained.seed,
         all_classes=all_classes,
         allow_download=args.download,
+        image_size=trained.image_size if dataset == "omniglot" else 28,
     )
     if all_classes and args.all_classes is None:
         print(
@@ -403,13 +417,13 @@ def cmd_challenge(args: argparse.Namespace) -> dict:
     from .trainer import resolve_device, restore
 
     device = resolve_device(args.device)
-    algo, _, _ = restore(args.checkpoint, device)
+    algo, trained, _ = restore(args.checkpoint, device)
     if args.download:
         from .download import fetch_runs
 
         args.runs = str(fetch_runs(args.runs))
     with scoring_protocol(args.protocol):
-        result = run_challenge(algo, load_runs(args.runs), device, steps=args.inner_steps)
+        result = run_challenge(algo, load_runs(args.runs, trained.image_size), device, steps=args.inner_steps)
     print(f"omniglot challenge error rate {100 * result['error_rate']:.2f}% over {result['runs']} runs (20-way 1-shot, "
           f"{args.protocol})", file=sys.stderr if args.json else sys.stdout)
     return {**result, "protocol": args.protocol}

@@ -70,6 +70,8 @@ class AlgoConfig:
     first_order: bool = False
     batch_tasks: bool = False  # MAML/FOMAML: one vmap over the meta-batch (engine.algorithms.batched), for GPUs
     objective: str = "classification"  # the task family's loss and metric (engine.algorithms.objective)
+    tta: int = 0  # SimpleShot / Proto-head: class means also over this many distorted views of the support set
+    tta_strokes: bool = False  # those views also vary the pen's width (engine.augment.random_stroke_width)
 
 
 #: The quick recipe's algorithm, task shape and adaptation (engine.recipes: the window starts with it, and
@@ -89,6 +91,10 @@ class TrainConfig:
     data_root: str | None = None
     rotations: bool = True
     augment: bool = False  # jitter training images by small random affine maps (engine.augment)
+    augment_strokes: bool = False  # with augment: also a thinner or thicker pen per image (engine.augment)
+    same_alphabet: bool = False  # draw each training episode's classes from one alphabet (group), as Lake's runs
+    image_size: int = 28  # side of the images the model sees; Omniglot decodes at it, other inputs are resized
+    train_on: str = "split"  # "split": the data set's train split; "all": every class trains (no validation)
     algo: str = "protonet"
     backbone: str = "conv4"
     ways: int = 5
@@ -102,6 +108,7 @@ class TrainConfig:
     time_budget: float | None = None
     val_every: int = 100
     val_episodes: int = 100
+    tta: int = 0  # SimpleShot / Proto-head: test-time views of the support set (engine.augment.augment_views)
     seed: int = 0
     device: str = "auto"
     precision: str = "fp32"  # "bf16": meta-gradients under bfloat16 autocast (faster, see BENCHMARKS.md)
@@ -134,6 +141,13 @@ class TrainConfig:
             ),
             (0 <= self.workers <= 64, f"workers must be 0 (automatic) to 64 (got {self.workers})"),
             (not self.resume or self.checkpoint, "--resume needs --checkpoint FILE"),
+            (28 <= self.image_size <= 105, f"image size must be 28 to 105 pixels (got {self.image_size})"),
+            (self.image_size == 28 or self.dataset == "omniglot",
+             f"--image-size {self.image_size} needs Omniglot's 105x105 drawings; {self.dataset} images are 28x28"),
+            (self.train_on in ("split", "all"), f"unknown train-on {self.train_on!r}; use split or all"),
+            (self.train_on == "split" or not self.val_every,
+             "--train-on all leaves no classes to validate on; add --val-every 0"),
+            (0 <= self.tta <= 64, f"tta must be 0 to 64 views (got {self.tta})"),
             (self.backbone != "mlp" or self.objective == "regression",
              "the mlp backbone takes numbers, not images; use --backbone conv4 or seed for image data"),
             (self.backbone == "mlp" or self.objective != "regression",
@@ -162,6 +176,8 @@ class TrainConfig:
             batch_tasks=self.batch_tasks == "on"
             or (self.batch_tasks == "auto" and (device_type == "cuda" or self.objective == "regression")),
             objective=self.objective,
+            tta=self.tta,
+            tta_strokes=self.augment_strokes,
         )
 
     def to_dict(self) -> dict:
@@ -186,6 +202,9 @@ def recommended_shape(algo: str) -> dict:
 #: The settings an algorithm brings along when it is picked in the window (its recipe's, TrainConfig's where
 #: the recipe names none), unless the person changed them by hand.
 ALGORITHM_KEYS = (*TASK_SHAPE_KEYS, "inner_steps", "inner_lr", "outer_lr")
+#: Settings a recipe may name that the window has no control for (the lake recipe's): the recipe selector
+#: carries them along, and picking any recipe sets them all (to TrainConfig's defaults where it names none).
+RECIPE_EXTRA_KEYS = ("augment", "augment_strokes", "same_alphabet", "image_size", "train_on", "tta")
 
 
 def algorithm_settings(algo: str) -> dict:
@@ -197,9 +216,8 @@ def algorithm_settings(algo: str) -> dict:
 def recipe_choices() -> dict[str, dict]:
     """Every recipe's settings, complete (TrainConfig's defaults where a recipe names none), for the
     window's recipe selector; ``describe`` lines come from engine.recipes.SUMMARIES."""
-    return {name: {k: v for k, v in from_recipe(name).to_dict().items() if k in (*ALGORITHM_KEYS, "algo",
-                                                                                 "iterations", "val_every")}
-            for name in RECIPES}
+    keys = (*ALGORITHM_KEYS, "algo", "iterations", "time_budget", "val_every", *RECIPE_EXTRA_KEYS)
+    return {name: {k: v for k, v in from_recipe(name).to_dict().items() if k in keys} for name in RECIPES}
 
 
 def from_recipe(name: str, **overrides) -> TrainConfig:

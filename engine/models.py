@@ -176,24 +176,42 @@ def _conv_block(cin: int, cout: int) -> nn.Sequential:
     )
 
 
+class InputSize(nn.Module):
+    """Resize images to the side a network was trained at (bilinear), so that a model trained on
+    larger drawings still takes the 28x28 images the window, export and predict hand it."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] == self.size and x.shape[-2] == self.size:
+            return x
+        return F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+
+
+def input_size(model: nn.Module) -> int:
+    """The image side ``model`` was built for: its :class:`InputSize`'s, else 28."""
+    return next((m.size for m in model.modules() if isinstance(m, InputSize)), IMAGE_SIZE)
+
+
 class Conv4(nn.Module):
     """The standard few-shot backbone: four conv3x3-BN-ReLU-maxpool blocks.
 
     References: Vinyals et al. 2016 (Matching Networks); Finn et al. 2017 (MAML).
-    On 28x28 input the embedding is 64-dimensional.
+    On 28x28 input the embedding is 64-dimensional; at a larger ``image_size`` (the
+    ``lake`` recipe) inputs of any size are first resized to it, and the embedding is the
+    last block's whole map (576 values at 56x56).
     """
 
-    def __init__(self, ways: int = 5, channels: int = 64, in_channels: int = 1) -> None:
+    def __init__(self, ways: int = 5, channels: int = 64, in_channels: int = 1, image_size: int = IMAGE_SIZE) -> None:
         super().__init__()
-        self.features = nn.Sequential(
-            _conv_block(in_channels, channels),
-            _conv_block(channels, channels),
-            _conv_block(channels, channels),
-            _conv_block(channels, channels),
-            Flatten(),
-        )
-        self.embedding_dim = channels
-        self.head = nn.Linear(channels, ways)
+        blocks = [_conv_block(in_channels, channels), *(_conv_block(channels, channels) for _ in range(3)), Flatten()]
+        if image_size != IMAGE_SIZE:
+            blocks.insert(0, InputSize(image_size))
+        self.features = nn.Sequential(*blocks)
+        self.embedding_dim = channels * (image_size // 16) ** 2
+        self.head = nn.Linear(self.embedding_dim, ways)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -247,12 +265,17 @@ BACKBONES = {"conv4": Conv4, "seed": ConvNet, "mlp": MLP}
 REGRESSION_BACKBONES = ("mlp",)
 
 
-def build_backbone(name: str, ways: int) -> nn.Module:
-    """Build a backbone by its CLI name (``conv4`` or ``seed``; ``mlp`` for sine regression)."""
+def build_backbone(name: str, ways: int, image_size: int = IMAGE_SIZE) -> nn.Module:
+    """Build a backbone by its CLI name (``conv4`` or ``seed``; ``mlp`` for sine regression); only conv4
+    takes an ``image_size`` other than 28."""
     try:
         cls = BACKBONES[name]
     except KeyError:
         raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}") from None
+    if image_size != IMAGE_SIZE:
+        if cls is not Conv4:
+            raise ValueError(f"the {name} backbone takes 28x28 images; use conv4 for --image-size {image_size}")
+        return cls(ways=ways, image_size=image_size)
     return cls(ways=ways)
 
 

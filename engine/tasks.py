@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .augment import random_affine
+from .augment import random_affine, random_stroke_width
 from .data.base import ClassPool, DataError
 
 TRAIN_STREAM, EVAL_STREAM = 11, 23
@@ -62,6 +62,7 @@ class TaskSampler:
     seed : the run's seed; episodes are a pure function of (seed, stream, index)
     same_group : draw all N classes from one group (alphabet), as in Lake's task
     augment : distort each image by a small random affine map (engine.augment), for training episodes
+    strokes : with ``augment``, also redraw each image with a thinner or thicker pen (engine.augment)
     """
 
     def __init__(
@@ -74,6 +75,7 @@ class TaskSampler:
         seed: int = 0,
         same_group: bool = False,
         augment: bool = False,
+        strokes: bool = False,
     ) -> None:
         if ways < 2:
             raise DataError(f"ways must be at least 2 (got {ways})")
@@ -83,7 +85,7 @@ class TaskSampler:
             raise DataError(f"queries must be at least 1 (got {queries})")
         self.pool, self.split = pool, split
         self.ways, self.shots, self.queries, self.seed = ways, shots, queries, seed
-        self.augment = augment
+        self.augment, self.strokes = augment, strokes
         need = shots + queries
         classes = pool.split_classes(split)
         self.classes = [c for c in classes if pool.count(c) >= need]
@@ -128,6 +130,8 @@ class TaskSampler:
         if self.augment:
             generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
             support_x, query_x = random_affine(support_x, generator), random_affine(query_x, generator)
+            if self.strokes:
+                support_x, query_x = random_stroke_width(support_x, generator), random_stroke_width(query_x, generator)
         return Task(
             support_x=support_x,
             support_y=labels.expand(-1, self.shots).reshape(-1),

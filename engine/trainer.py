@@ -167,10 +167,14 @@ def task_samplers(config: TrainConfig, pool: ClassPool | None, validating: bool)
         use_one_thread()
         train = SineTasks(config.shots, config.queries, config.seed, "train")
         return train, train, SineTasks(config.shots, config.queries, config.seed, "val") if validating else None
-    if pool is None:
-        pool = load_source(config.dataset, config.data_root, rotations=config.rotations, seed=config.seed)
+    if pool is None or pool.images.shape[-1] != config.image_size:  # (the window's pool is decoded at 28x28)
+        pool = load_source(config.dataset, config.data_root, rotations=config.rotations, seed=config.seed,
+                           image_size=config.image_size)
+    if config.train_on == "all":  # a minimal background set is small: every alphabet trains (the lake recipe)
+        pool = pool.with_splits({"train": list(range(pool.num_classes)), "val": [], "test": []})
     train = TaskSampler(
-        pool, "train", config.ways, config.shots, config.queries, seed=config.seed, augment=config.augment
+        pool, "train", config.ways, config.shots, config.queries, seed=config.seed, augment=config.augment,
+        strokes=config.augment_strokes, same_group=config.same_alphabet,
     )
     val = TaskSampler(pool, "val", config.ways, config.shots, config.queries, seed=config.seed) if validating else None
     return pool, train, val

@@ -21,11 +21,22 @@ from PySide6.QtWidgets import (
 )
 
 from engine.api import AlgorithmInfo
+from engine.config import RECIPE_EXTRA_KEYS
 
 BACKBONE_LABELS = {"conv4": "Conv-4 (standard)", "seed": "ConvNet (seed article)"}
 RECIPE_TIPS = {
     "quick": "The one-minute model the window starts with: Proto-head (SimpleShot's training on batches of 32 "
     "classes, 1,000 steps), which adapts to new classes in 10 visible steps",
+    "lake": "For Lake's one-shot challenge on Omniglot (pick Omniglot as the data): 30 minutes of training on "
+    "every alphabet, at 56x56 with pen-stroke augmentation, test-time views of each drawing (BENCHMARKS.md)",
+}
+#: how the settings without a control of their own read in the note under the recipe
+EXTRA_LABELS = {
+    "augment_strokes": lambda v: "pen-width augmentation" if v else "",
+    "same_alphabet": lambda v: "episodes within one alphabet" if v else "",
+    "image_size": lambda v: f"{v}x{v} images" if v != 28 else "",
+    "train_on": lambda v: "every class trains (no validation)" if v == "all" else "",
+    "tta": lambda v: f"{v} test-time views per example" if v else "",
 }
 
 
@@ -80,6 +91,13 @@ class AlgorithmPanel(QGroupBox):
         )
         self.recipe_combo.setVisible(bool(self.recipes))
         self.recipe_combo.activated.connect(self._on_recipe_chosen)
+        # the settings a recipe brings that have no control here (engine.config.RECIPE_EXTRA_KEYS, less augment)
+        self._extras = {k: self.defaults[k] for k in RECIPE_EXTRA_KEYS if k in self.defaults and k != "augment"}
+        self.recipe_note = QLabel("")
+        self.recipe_note.setWordWrap(True)
+        self.recipe_note.setStyleSheet("color: palette(dark); font-size: 11px;")
+        self.recipe_note.setToolTip("Settings of the recipe that have no control of their own; picking another "
+                                    "recipe resets them")
         self._loading = False
         self.algorithms = {a.name: a for a in algorithms}
         self.algo_combo = QComboBox()
@@ -179,6 +197,7 @@ class AlgorithmPanel(QGroupBox):
         form = QFormLayout(self)
         if self.recipes:
             form.addRow("Recipe", self.recipe_combo)
+            form.addRow("", self.recipe_note)
         form.addRow("Algorithm", self.algo_combo)
         form.addRow("", self.algo_note)
         form.addRow("Backbone", self.backbone_combo)
@@ -240,6 +259,7 @@ class AlgorithmPanel(QGroupBox):
             "device": self.device_combo.currentData(),
             "workers": self.workers.value(),
             "augment": self.augment_check.isChecked(),
+            **self._extras,
         }
 
     def set_values(self, values: dict) -> None:
@@ -265,6 +285,9 @@ class AlgorithmPanel(QGroupBox):
                     getattr(self, key).setValue(float(values[key]))
             if isinstance(values.get("augment"), bool):
                 self.augment_check.setChecked(values["augment"])
+            for key in self._extras:
+                if key in values and values[key] is not None:
+                    self._extras[key] = values[key]
             budget = values.get("time_budget")
             self.budget_check.setChecked(isinstance(budget, (int, float)))
             if isinstance(budget, (int, float)):
@@ -289,6 +312,10 @@ class AlgorithmPanel(QGroupBox):
     # -- handlers --------------------------------------------------------------
     def _update_note(self) -> None:
         self.time_budget.setEnabled(self.budget_check.isChecked())
+        extras = [label(self._extras[k]) for k, label in EXTRA_LABELS.items() if k in self._extras]
+        note = ", ".join(e for e in extras if e)
+        self.recipe_note.setText(f"Also: {note}" if note else "")
+        self.recipe_note.setVisible(bool(note))
         info = self.algorithms.get(self.algo_combo.currentData())
         text = info.summary if info else ""
         paper = f"\n({info.paper})" if info and info.paper else ""

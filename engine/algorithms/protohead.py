@@ -60,7 +60,7 @@ class ProtoHead(SimpleShot):
         ways = ways_of(support_y)
         steps = self.config.inner_steps if steps is None else steps
         lr = self.config.inner_lr if inner_lr is None else inner_lr
-        features = Normalized(self.model.features)
+        features = Normalized(self.embedding())
         with torch.no_grad():
             feats = features(support_x)
         probe = lambda head: LinearProbe(features, head, support_x, ways, feats)  # noqa: E731

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..augment import augment_views
 from .base import Learner, StepCallback, ways_of
 from .finetune import Finetune
 from .protonet import ProtoLearner
@@ -45,6 +46,23 @@ class Normalized(nn.Module):
         return F.normalize(self.features(x), dim=1) * DISTANCE_SCALE**0.5
 
 
+class ViewMean(nn.Module):
+    """``features`` averaged over an image and ``views`` fixed distortions of it (test-time augmentation):
+    small rotations, shears, shifts and, with ``strokes``, pen widths. A class mean over these is less tied to
+    the one drawing given, and a query's embedding less to its drawer's hand. Each view is the same map for
+    every image, so scores stay inductive (BatchNorm statistics come from the support rows of each view)."""
+
+    def __init__(self, features: nn.Module, views: int, strokes: bool = False) -> None:
+        super().__init__()
+        self.features, self.views, self.strokes = features, views, strokes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        total = self.features(x)
+        for view in augment_views(x, self.views, seed=0, strokes=self.strokes):
+            total = total + self.features(view)
+        return total / (self.views + 1)
+
+
 class SimpleShot(Finetune):
     """Pre-train over all training classes; adapt = nearest mean of L2-normalised features."""
 
@@ -64,5 +82,12 @@ class SimpleShot(Finetune):
         on_step: StepCallback | None = None,
         inner_lr: float | None = None,
     ) -> Learner:
-        learner = ProtoLearner(Normalized(self.model.features), support_x, support_y, ways_of(support_y))
+        learner = ProtoLearner(Normalized(self.embedding()), support_x, support_y, ways_of(support_y))
         return learner.report_support_fit(support_x, support_y, on_step)
+
+    def embedding(self) -> nn.Module:
+        """The features new classes are told apart by: the backbone's, averaged over ``tta`` views of each
+        image when the config asks for test-time augmentation (:class:`ViewMean`)."""
+        if not self.config.tta:
+            return self.model.features
+        return ViewMean(self.model.features, self.config.tta, self.config.tta_strokes)

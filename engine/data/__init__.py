@@ -23,6 +23,7 @@ def load_source(
     allow_download: bool = False,
     cache: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    image_size: int = 28,
 ) -> ClassPool:
     """Load a data source by its CLI name.
 
@@ -33,13 +34,16 @@ def load_source(
     split, for evaluating a model meta-trained on another source.
     ``allow_download`` lets torchvision fetch missing MNIST-family or Omniglot files.
     ``progress(done, total)``: called per decoded image of a folder (raise in it to cancel).
+    ``image_size``: Omniglot only, the side its 105x105 drawings are decoded at.
     """
-    pool = _load(name, root, rotations, seed, all_classes, allow_download, cache, progress)
+    if image_size != 28 and name != "omniglot":
+        raise DataError(f"only Omniglot can be decoded at {image_size}x{image_size}; {name} images are 28x28")
+    pool = _load(name, root, rotations, seed, all_classes, allow_download, cache, progress, image_size)
     return pool.with_splits(every_class(pool.num_classes)) if all_classes else pool
 
 
 def _load(name: str, root: str | Path | None, rotations: bool, seed: int, all_classes: bool, allow_download: bool,
-          cache: bool, progress: Callable[[int, int], None] | None = None) -> ClassPool:
+          cache: bool, progress: Callable[[int, int], None] | None = None, image_size: int = 28) -> ClassPool:
     from .cache import cached_pool
 
     if name == "synthetic":
@@ -61,8 +65,9 @@ def _load(name: str, root: str | Path | None, rotations: bool, seed: int, all_cl
 
             download_omniglot(root)
 
-        return cached_pool("omniglot", {"root": here, "rotations": rotations}, omniglot.omniglot_files(root),
-                           lambda: omniglot.load_omniglot(root, rotations=rotations), enabled=cache)
+        key = {"root": here, "rotations": rotations, **({"size": image_size} if image_size != 28 else {})}
+        return cached_pool("omniglot", key, omniglot.omniglot_files(root),
+                           lambda: omniglot.load_omniglot(root, rotations=rotations, size=image_size), enabled=cache)
     if name in MNIST_FAMILY:
         from . import mnist
 

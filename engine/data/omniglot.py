@@ -4,7 +4,7 @@ Accepted under ``root`` (any mix): ``images_background.zip``,
 ``images_evaluation.zip``, ``images_background_small1.zip``,
 ``images_background_small2.zip``, the same names as extracted folders, or
 torchvision's ``omniglot-py/`` layout. Images are decoded once into memory:
-28x28, inverted so strokes are bright; 90-degree rotations are extra classes.
+28x28 (or the size asked for), inverted so strokes are bright; 90-degree rotations are extra classes.
 
 Splits: background alphabets meta-train and evaluation alphabets test when
 both are present (a share of the background alphabets is held out for
@@ -96,8 +96,8 @@ def omniglot_files(root: str | Path) -> list[Path]:
     return files
 
 
-def load_omniglot(root: str | Path, rotations: bool = True) -> ClassPool:
-    """Decode every Omniglot set under ``root`` into one :class:`ClassPool`."""
+def load_omniglot(root: str | Path, rotations: bool = True, size: int = 28) -> ClassPool:
+    """Decode every Omniglot set under ``root`` into one :class:`ClassPool` of ``size`` x ``size`` images."""
     root = Path(root)
     sets = find_sets(root)
     images: list[torch.Tensor] = []
@@ -113,7 +113,9 @@ def load_omniglot(root: str | Path, rotations: bool = True) -> ClassPool:
             if f"{alphabet}/{character}" in seen:
                 continue  # small1/small2 overlap the full background set
             seen.add(f"{alphabet}/{character}")
-            decoded = torch.stack([image_to_tensor(open_image(src, name), invert=True) for name, src in files])
+            decoded = torch.stack(
+                [image_to_tensor(open_image(src, name), invert=True, size=size) for name, src in files]
+            )
             for k in range(4 if rotations else 1):
                 cls = len(names)
                 images.append(torch.rot90(decoded, k, dims=(1, 2)))

@@ -1,0 +1,140 @@
+"""Lake's one-shot challenge, leave one alphabet out: an idea's error on five held-out alphabets.
+
+For each of Omniglot small1's five alphabets (a fold), a model is trained on the
+other four for a fixed time with the ``quick`` recipe plus the variant's settings
+(TrainConfig fields), then scored on 20 Lake-format runs of the held-out alphabet
+(bench/make_challenge_runs.py --leave-one-out; 20-way, within one alphabet, one
+drawing per class): inductively (each test drawing on its own with the 20 training
+drawings), transductively (BatchNorm statistics over a run's 40 drawings, for
+comparison), and inductively with test-time views of the support set (``--tta``).
+It also scores ordinary 5-way and 20-way 1-shot episodes of the held-out alphabet
+(its unrotated characters), so a gain is not specific to Lake's format.
+
+    python bench/make_challenge_runs.py /tmp/loao --leave-one-out
+    python bench/lake_ablation.py --runs /tmp/loao --variant base --minutes 2 [--folds Greek,Latin] [--save DIR]
+
+The last line of stdout is the JSON summary (error rates and accuracies as fractions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from common import OMNIGLOT_DIR, emit, machine
+
+#: each variant: TrainConfig settings on top of the quick recipe (engine.recipes)
+VARIANTS: dict[str, dict] = {
+    "base": {},
+    "augment": {"augment": True},
+    "augment+strokes": {"augment": True, "augment_strokes": True},
+    "augment+strokes@56": {"augment": True, "augment_strokes": True, "image_size": 56},
+    "augment@56": {"augment": True, "image_size": 56},
+    "lake": {"recipe": "lake"},
+}
+
+
+def fold_pool(pool, alphabet: str):
+    """``pool`` with every class outside ``alphabet`` training and the unrotated characters of ``alphabet`` as test."""
+    train = [c for c, g in enumerate(pool.class_groups) if g != alphabet]
+    test = [c for c, (g, n) in enumerate(zip(pool.class_groups, pool.class_names)) if g == alphabet and "/rot" not in n]
+    return pool.with_splits({"train": train, "val": [], "test": test})
+
+
+def score(algo, pool, runs_dir: Path, size: int, tta: int, episodes: int, device) -> dict:
+    from engine.challenge import load_runs, run_challenge
+    from engine.models import scoring_protocol
+    from engine.tasks import TaskSampler
+    from engine.trainer import evaluate
+
+    runs = load_runs(runs_dir, size)
+    own = algo.config  # the model's own settings: what omniglot-challenge and eval use
+    out = {"error_inductive": run_challenge(algo, runs, device)["error_rate"]}
+    with scoring_protocol("transductive"):
+        out["error_transductive"] = run_challenge(algo, runs, device)["error_rate"]
+    others = sorted({0, tta} - {own.tta})
+    for views in others:  # with and without test-time views, whichever the model does not use itself
+        algo.config = replace(own, tta=views)
+        out[f"error_inductive_tta{views}"] = run_challenge(algo, runs, device)["error_rate"]
+    for ways, queries in ((5, 5), (20, 5)) if episodes else ():
+        for views in [own.tta, *others]:
+            algo.config = replace(own, tta=views)
+            sampler = TaskSampler(pool, "test", ways, 1, queries, seed=1)
+            acc, ci = evaluate(algo, sampler.fixed(episodes), device)
+            suffix = "" if views == own.tta else f"_tta{views}"
+            out[f"acc_{ways}way_1shot{suffix}"], out[f"ci95_{ways}way_1shot{suffix}"] = acc, ci
+    algo.config = own
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=Path, required=True, help="bench/make_challenge_runs.py --leave-one-out's folder")
+    ap.add_argument("--variant", choices=VARIANTS, required=True)
+    ap.add_argument("--minutes", type=float, default=2.0, help="training time per fold")
+    ap.add_argument("--folds", default="", help="comma-separated alphabets (default: all five)")
+    ap.add_argument("--tta", type=int, default=8, help="test-time views to score as well (0: none)")
+    ap.add_argument("--episodes", type=int, default=300, help="5-way / 20-way episodes per fold (0: none)")
+    ap.add_argument("--save", type=Path, help="keep each fold's checkpoint in this folder")
+    ap.add_argument("--rescore", action="store_true", help="score the checkpoints --save holds, without training")
+    args = ap.parse_args()
+
+    import torch
+
+    from engine.build import build_model_and_algorithm
+    from engine.config import TrainConfig
+    from engine.data import load_source
+    from engine.events import Finished, IterationMetrics
+    from engine.recipes import recipe
+    from engine.trainer import restore, run
+
+    settings = dict(VARIANTS[args.variant])
+    base = recipe(settings.pop("recipe", "quick"))
+    config = TrainConfig(**{**base, "dataset": "omniglot", "data_root": str(OMNIGLOT_DIR), "iterations": 10**7,
+                            "time_budget": args.minutes * 60, "val_every": 0, "train_on": "split", **settings})
+    config.validate()
+    device = torch.device("cpu")
+    pool = load_source("omniglot", OMNIGLOT_DIR, image_size=config.image_size)
+    alphabets = args.folds.split(",") if args.folds else sorted(set(pool.class_groups))
+    folds = []
+    for alphabet in alphabets:
+        fold = fold_pool(pool, alphabet)
+        if args.save:
+            args.save.mkdir(parents=True, exist_ok=True)
+        cfg = config.replace(checkpoint=str(args.save / f"{args.variant}-{alphabet}.pt") if args.save else None)
+        began, iterations, loss = time.perf_counter(), 0, float("nan")
+        if args.rescore:
+            algo, _, payload = restore(cfg.checkpoint, device)
+            iterations, train_s = int(payload.get("iteration", 0)), float("nan")
+        else:
+            algo = build_model_and_algorithm(cfg, device)
+            for event in run(cfg, pool=fold, algo=algo):
+                if isinstance(event, IterationMetrics):
+                    iterations, loss = event.iteration, event.loss
+                elif isinstance(event, Finished):
+                    iterations = event.iterations
+            train_s = time.perf_counter() - began
+        result = {"alphabet": alphabet, "train_minutes": train_s / 60, "iterations": iterations, "last_loss": loss,
+                  **score(algo, fold, args.runs / alphabet, cfg.image_size, args.tta, args.episodes, device)}
+        print(json.dumps(result), file=sys.stderr, flush=True)
+        folds.append(result)
+
+    def spread(key: str) -> dict:
+        values = [f[key] for f in folds]
+        return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+                "min": min(values), "max": max(values)}
+
+    keys = [k for k in folds[0] if k.startswith(("error_", "acc_")) or k in ("train_minutes", "iterations")]
+    emit({"variant": args.variant, "settings": {k: v for k, v in config.to_dict().items() if v != getattr(
+        TrainConfig(), k) or k in base}, "minutes_per_fold": args.minutes, "protocol": "inductive unless named",
+        "task": "Lake-format runs: 20-way 1-shot within one alphabet, 20 runs per held-out alphabet",
+        "summary": {k: spread(k) for k in keys}, "folds": folds, "machine": machine()})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""The lake recipe's parts (Lake's one-shot challenge from a minimal background set, issue #18): pen-width
+augmentation, test-time views, larger images, training on every class, and the recipe end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import REPO
+from PIL import Image
+from test_challenge import build_runs
+
+from engine.algorithms import AlgoConfig
+from engine.algorithms.simpleshot import SimpleShot
+from engine.augment import augment_views, random_stroke_width
+from engine.config import TrainConfig, from_recipe
+from engine.data.base import DataError
+from engine.events import Started
+from engine.models import Conv4, build_backbone, input_size
+from engine.trainer import restore, run
+
+ALPHABETS, CHARACTERS = 5, 4
+
+
+def minimal_set(pool, folder: Path) -> Path:
+    """``images_background_small1.zip`` in Omniglot's layout (ALPHABET/characterNN/*.png, 105x105 dark ink on
+    white) from the first ALPHABETS x CHARACTERS classes of ``pool``, every example of each."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(folder / "images_background_small1.zip", "w") as zf:
+        for c in range(ALPHABETS * CHARACTERS):
+            a, k = divmod(c, CHARACTERS)
+            for i, index in enumerate(pool.members(c).tolist()):
+                png = Image.fromarray(255 - pool.images[index].numpy(), mode="L").resize((105, 105))
+                name = f"images_background_small1/Alphabet{a}/character{k + 1:02d}/{c:04d}_{i:02d}.png"
+                with zf.open(name, "w") as f:
+                    png.save(f, format="PNG")
+    return folder
+
+
+def test_pen_width_jitter_thins_thickens_or_keeps_each_image_deterministically():
+    image = torch.zeros(1, 1, 28, 28)
+    image[..., 10:13, 4:24] = 1.0  # a bar 3 pixels thick
+    batch = image.repeat(30, 1, 1, 1)
+    out = random_stroke_width(batch, torch.Generator().manual_seed(0))
+    ink = out.flatten(1).sum(1)
+    assert {"thinner", "same", "thicker"} == {"thinner" if v < 60 else "thicker" if v > 60 else "same" for v in ink}
+    assert torch.equal(out, random_stroke_width(batch, torch.Generator().manual_seed(0)))
+
+
+def test_test_time_views_are_distorted_copies_fixed_by_the_seed_whatever_the_batch():
+    images = torch.rand(3, 1, 28, 28)
+    views = augment_views(images, 4, seed=0, strokes=True)
+    assert views.shape == (4, 3, 1, 28, 28)
+    assert torch.equal(views, augment_views(images, 4, seed=0, strokes=True))
+    assert not torch.allclose(views[0], images) and not torch.allclose(views[0], views[1])
+    # an image's views are the same alone as in a batch (so a query's score cannot depend on its neighbours)
+    assert torch.allclose(augment_views(images[2:], 4, seed=0, strokes=True)[:, 0], views[:, 2], atol=1e-6)
+
+
+def test_a_larger_conv4_takes_its_own_size_and_the_windows_28x28():
+    torch.manual_seed(0)
+    net = Conv4(ways=5, image_size=56)
+    assert input_size(net) == 56 and input_size(Conv4()) == 28
+    big = torch.rand(2, 1, 56, 56)
+    assert net.features(big).shape == (2, 64 * 3 * 3) and net(big).shape == (2, 5)
+    small = torch.rand(2, 1, 28, 28)  # a drawing from the window: resized to the network's side first
+    expected = net.features(F.interpolate(small, size=(56, 56), mode="bilinear", align_corners=False))
+    assert torch.allclose(net.features(small), expected)
+    with pytest.raises(ValueError, match="28x28"):
+        build_backbone("seed", 5, 56)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"image_size": 56}, "needs Omniglot"),
+    ({"dataset": "omniglot", "image_size": 20}, "28 to 105"),
+    ({"train_on": "all"}, "--val-every 0"),
+    ({"train_on": "everything", "val_every": 0}, "unknown train-on"),
+    ({"tta": -1}, "tta must be"),
+])
+def test_settings_that_cannot_work_are_refused_with_the_fix(changes, message):
+    with pytest.raises(DataError, match=message):
+        TrainConfig(**changes).validate()
+
+
+def test_test_time_views_change_the_class_means_and_keep_scoring_inductive(small_glyph_pool):
+    torch.manual_seed(0)
+    algo = SimpleShot(Conv4(), AlgoConfig(tta=4))
+    classes = small_glyph_pool.split_classes("test")[:5]
+    support = torch.stack([small_glyph_pool.images[small_glyph_pool.members(c)[0]] for c in classes])
+    queries = torch.stack([small_glyph_pool.images[small_glyph_pool.members(c)[1]] for c in classes])
+    support_x, query_x = support[:, None].float() / 255, queries[:, None].float() / 255
+    labels = torch.arange(5)
+    learner = algo.adapt(support_x, labels)
+    with torch.no_grad():
+        together = learner.logits(query_x)
+        alone = torch.cat([learner.logits(query_x[i : i + 1]) for i in range(5)])
+        again = algo.adapt(support_x, labels).logits(query_x)
+        plain = SimpleShot(algo.model, AlgoConfig()).adapt(support_x, labels).logits(query_x)
+    assert torch.allclose(together, alone, atol=1e-5)  # a query's score depends on the support set and itself
+    assert torch.equal(together, again)  # the views are a pure function of the support set
+    assert not torch.allclose(together, plain, atol=1e-3)  # and they matter
+
+
+def test_a_run_asking_for_larger_images_decodes_omniglot_again(small_glyph_pool, tmp_path):
+    root = minimal_set(small_glyph_pool, tmp_path / "data")
+    config = TrainConfig(dataset="omniglot", data_root=str(root), algo="simpleshot", ways=8, queries=1,
+                         meta_batch=1, iterations=1, val_every=0, image_size=56, train_on="all", device="cpu")
+    events = list(run(config, pool=small_glyph_pool))  # the window's pool is 28x28 glyphs: not what was asked
+    started = next(e for e in events if isinstance(e, Started))
+    # every class (and its rotations) trains
+    assert started.data_summary["train"]["classes"] == ALPHABETS * CHARACTERS * 4
+    assert started.data_summary["val"]["classes"] == 0
+
+
+def test_the_lake_recipe_trains_and_scores_lakes_runs_with_no_extra_flags(small_glyph_pool, tmp_path):
+    root = minimal_set(small_glyph_pool, tmp_path / "data")
+    runs = tmp_path / "runs"
+    build_runs(small_glyph_pool, runs)
+    ckpt = tmp_path / "lake.pt"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def main(*args: str) -> dict:
+        done = subprocess.run([sys.executable, "main.py", *args, "--json"], cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    trained = main("train", "--recipe", "lake", "--dataset", "omniglot", "--data-root", str(root),
+                   "--iterations", "3", "--checkpoint", str(ckpt))
+    assert trained["iterations"] == 3 and trained["checkpoint"] == str(ckpt)
+    algo, config, _ = restore(str(ckpt))
+    expected = from_recipe("lake")
+    assert (config.image_size, config.tta, config.train_on) == (expected.image_size, expected.tta, "all")
+    assert input_size(algo.model) == expected.image_size and algo.config.tta == expected.tta
+    scored = main("omniglot-challenge", "--checkpoint", str(ckpt), "--runs", str(runs))
+    assert scored["runs"] == 2 and 0.0 <= scored["error_rate"] <= 1.0 and scored["protocol"] == "inductive"
+
+
+def test_picking_the_lake_recipe_in_the_window_brings_its_other_settings(qtbot):
+    from engine.api import load_engine
+    from gui.algorithm_panel import AlgorithmPanel
+
+    info = load_engine()
+    panel = AlgorithmPanel(info.defaults, info.algorithms, info.backbones, False, shapes=info.shapes,
+                           recipes=info.recipes)
+    qtbot.addWidget(panel)
+    assert panel.values()["image_size"] == 28 and panel.recipe_note.isHidden()
+    panel._on_recipe_chosen(panel.recipe_combo.findData("lake"))
+    values, lake = panel.values(), from_recipe("lake")
+    assert (values["image_size"], values["tta"], values["train_on"], values["augment_strokes"]) == (
+        lake.image_size, lake.tta, lake.train_on, lake.augment_strokes)
+    assert values["time_budget"] == lake.time_budget and values["val_every"] == 0
+    assert panel.recipe_combo.currentData() == "lake"
+    assert "56x56" in panel.recipe_note.text() and not panel.recipe_note.isHidden()
+    panel._on_recipe_chosen(panel.recipe_combo.findData("quick"))
+    assert panel.values()["image_size"] == 28 and panel.values()["tta"] == 0 and panel.recipe_note.isHidden()
