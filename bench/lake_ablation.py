@@ -129,7 +129,8 @@ def main() -> None:
         return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
                 "min": min(values), "max": max(values)}
 
-    keys = [k for k in folds[0] if k.startswith(("error_", "acc_")) or k in ("train_minutes", "iterations")]
+    keys = [k for k in folds[0] if k.startswith(("error_", "acc_")) or k == "iterations"]
+    keys += [] if args.rescore else ["train_minutes"]  # (a rescore does not train)
     emit({"variant": args.variant, "settings": {k: v for k, v in config.to_dict().items() if v != getattr(
         TrainConfig(), k) or k in base}, "minutes_per_fold": args.minutes, "protocol": "inductive unless named",
         "task": "Lake-format runs: 20-way 1-shot within one alphabet, 20 runs per held-out alphabet",

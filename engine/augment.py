@@ -60,10 +60,8 @@ def random_stroke_width(images: torch.Tensor, generator: torch.Generator) -> tor
     n = images.shape[0]
     if n == 0:
         return images
-    choice = torch.randint(0, 3, (n,), generator=generator).to(images.device).view(n, 1, 1, 1)
-    thicker = F.max_pool2d(images, 3, stride=1, padding=1)
-    thinner = -F.max_pool2d(-images, 3, stride=1, padding=1)
-    return torch.where(choice == 0, thinner, torch.where(choice == 2, thicker, images))
+    choice = torch.randint(-1, 2, (n,), generator=generator).to(images.device).view(n, 1, 1, 1)
+    return torch.where(choice < 0, _pen(images, -1), torch.where(choice > 0, _pen(images, 1), images))
 
 
 def _pen(images: torch.Tensor, width: int) -> torch.Tensor:

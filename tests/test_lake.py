@@ -158,6 +158,6 @@ def test_picking_the_lake_recipe_in_the_window_brings_its_other_settings(qtbot):
         lake.image_size, lake.tta, lake.train_on, lake.augment_strokes)
     assert values["time_budget"] == lake.time_budget and values["val_every"] == 0
     assert panel.recipe_combo.currentData() == "lake"
-    assert "56x56" in panel.recipe_note.text() and not panel.recipe_note.isHidden()
+    assert f"{lake.tta} test-time views" in panel.recipe_note.text() and not panel.recipe_note.isHidden()
     panel._on_recipe_chosen(panel.recipe_combo.findData("quick"))
     assert panel.values()["image_size"] == 28 and panel.values()["tta"] == 0 and panel.recipe_note.isHidden()

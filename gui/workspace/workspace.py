@@ -282,24 +282,25 @@ class NewClassesWorkspace(QWidget):
         k = min(self.board.shots())
         self.show_message(f"adapting to {len(self.board.names)} classes × {k}+ examples…")
         names = list(self.board.names)
-        relay, control = self._relay, api.RunControl()
-        self._controls.append(control)
-        self._run(
-            api.adapt,
-            model,
-            images,
-            labels,
-            steps,
-            lr,
-            lambda step: relay.step.emit(gen, MAIN, step),
-            lambda result: relay.ready.emit(gen, result, (images, labels, names)),
-            self._query,
-            control,
+        self._start_adapt(
+            model, gen, MAIN, images, labels, steps, lr,
+            on_ready=lambda result: self._relay.ready.emit(gen, result, (images, labels, names)),
+            query=self._query,
             on_done=lambda loo: self._on_leave_one_out(gen, loo),
             on_error=lambda message: self._on_adapt_failed(gen, message),
         )
         if self._compare_model is not None:
             self._adapt_compare(gen, images, labels, steps)
+
+    def _start_adapt(self, model: api.Model, gen: int, which: int, images: np.ndarray, labels: np.ndarray,
+                     steps: int, lr: float, on_ready: Callable, query: np.ndarray | None, on_done: Callable,
+                     on_error: Callable) -> None:
+        """``api.adapt`` on a worker, cancellable by the next Adapt; its steps reach the chart as ``which``."""
+        control = api.RunControl()
+        self._controls.append(control)
+        relay = self._relay
+        self._run(api.adapt, model, images, labels, steps, lr, lambda step: relay.step.emit(gen, which, step),
+                  on_ready, query, control, on_done=on_done, on_error=on_error)
 
     def _adapt_compare(self, gen: int, images: np.ndarray, labels: np.ndarray, steps: int) -> None:
         """The second model adapts to the same examples with the same steps, at its own inner rate."""
@@ -309,19 +310,10 @@ class NewClassesWorkspace(QWidget):
         self._runs[COMPARE] = self.chart.start_run(
             f"compared: {model.name}, {how}", steps if model.adapts_by_steps else 0, fade_others=False
         )
-        relay, control = self._relay, api.RunControl()
-        self._controls.append(control)
-        self._run(
-            api.adapt,
-            model,
-            images,
-            labels,
-            steps,
-            lr,
-            lambda step: relay.step.emit(gen, COMPARE, step),
-            lambda result: relay.compare_ready.emit(gen, result),
-            None,
-            control,
+        self._start_adapt(
+            model, gen, COMPARE, images, labels, steps, lr,
+            on_ready=lambda result: self._relay.compare_ready.emit(gen, result),
+            query=None,
             on_done=lambda loo: self._on_compare_loo(gen, loo),
             on_error=lambda message: self._on_adapt_failed(gen, f"the compared model: {message}", COMPARE),
         )
