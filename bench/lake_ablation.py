@@ -36,6 +36,7 @@ VARIANTS: dict[str, dict] = {
     "augment+strokes@56": {"augment": True, "augment_strokes": True, "image_size": 56},
     "augment@56": {"augment": True, "image_size": 56},
     "lake": {"recipe": "lake"},
+    "lake@56": {"recipe": "lake", "image_size": 56},
 }
 
 
