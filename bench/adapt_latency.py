@@ -57,6 +57,9 @@ def main() -> None:
     current = {"algo": None}
     ws = NewClassesWorkspace(lambda: current["algo"])
     ws.steps.setValue(args.steps)
+    from gui.gui_thread_gc import settle_after_startup
+
+    settle_after_startup()  # as the window does once the engine is loaded: collections skip start-up's objects
 
     def wait(signal, trigger, timeout_s: float = 300.0) -> float:
         """Run ``trigger`` and the event loop until ``signal``; seconds elapsed."""

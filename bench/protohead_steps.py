@@ -27,6 +27,7 @@ def main() -> None:
     ap.add_argument("--maml-checkpoint", default=None)
     ap.add_argument("--steps", default="10")
     ap.add_argument("--lr", default="0.01")
+    ap.add_argument("--views", default="0", help="distorted copies of each support example the steps also fit")
     ap.add_argument("--episodes", type=int, default=600)
     ap.add_argument("--shots", default="1,5", help="support shots of the 5-way test episodes")
     args = ap.parse_args()
@@ -77,9 +78,11 @@ def main() -> None:
 
         score("simpleshot", simple)
         score("protohead 0 steps", head, inner_steps=0)
-        for lr in map(float, args.lr.split(",")):
-            for steps in map(int, args.steps.split(",")):
-                score(f"protohead {steps} steps lr {lr}", head, inner_steps=steps, inner_lr=lr)
+        for views in map(int, args.views.split(",")):
+            for lr in map(float, args.lr.split(",")):
+                for steps in map(int, args.steps.split(",")):
+                    name = f"protohead {steps} steps lr {lr}" + (f" {views} views" if views else "")
+                    score(name, head, inner_steps=steps, inner_lr=lr, adapt_views=views)
         if maml is not None:
             score("maml", maml)
     emit(

@@ -18,6 +18,7 @@ import torch
 
 from .algorithms.base import Algorithm, Learner, StepStats
 from .data.base import DataError
+from .models import reuse_support_passes
 from .tasks import to_float
 
 StepCallback = Callable[[StepStats], None]
@@ -309,11 +310,24 @@ def predict_query(
     if view is None or "basis" not in view:
         probs = predict_probabilities(learner, queries)
         return {"probabilities": probs[0], **embedding_projection(learner, support_x, support_y, queries)}
-    with torch.no_grad():
+    with torch.no_grad(), reuse_support_passes(_support_passes(learner)):  # later queries reuse the support pass
         logits, emb = learner.logits_and_embedding(as_model_input(queries, _learner_device(learner)))
         probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         point = ((emb.flatten(1).float().cpu().numpy() - view["mean"]) @ view["basis"]).astype(np.float32)
     return {"probabilities": probs[0], **view, "query": point}
+
+
+def _support_passes(learner: Learner) -> dict:
+    """The learner's cache of support passes (engine.models.reuse_support_passes), made on first use."""
+    return learner.__dict__.setdefault("_support_passes", {})
+
+
+@torch.no_grad()
+def prime_predictions(learner: Learner, support_x: np.ndarray) -> None:
+    """Forward the support set for :func:`predict_query` ahead of the first query (on the Adapt's worker, after
+    the learner is ready): then every prediction, the first too, forwards only the query."""
+    with reuse_support_passes(_support_passes(learner)):
+        learner.logits_and_embedding(as_model_input(support_x[:1], _learner_device(learner)))
 
 
 class StepViews:

@@ -436,6 +436,7 @@ def adapt(
         as_model_input,
         embedding_projection,
         leave_one_out_curve,
+        prime_predictions,
     )
 
     began = time.perf_counter()
@@ -469,6 +470,7 @@ def adapt(
                 task_gate(learner),
             )
         )
+        prime_predictions(learner, images)  # the person's first query then forwards only itself
         device = next(algo.model.parameters()).device  # type: ignore[attr-defined]
         x, y = as_model_input(images, device), torch.as_tensor(labels, dtype=torch.int64, device=device)
         curve = leave_one_out_curve(copy.deepcopy(algo), x, y, steps, inner_lr, should_stop=stopped)  # type: ignore[arg-type]

@@ -13,12 +13,17 @@ with weights ``2 mu_c`` and biases ``-|mu_c|^2`` gives exactly SimpleShot's
 probabilities at step 0. Each further step is one full-batch Adam step of the
 support set's cross-entropy on that head (features frozen), so the chart of an
 adaptation shows a model that starts sensible and visibly fits the examples.
+With ``adapt_views`` the steps also fit that many distorted copies of each
+example (fixed small affine maps, scored with the support set's statistics like
+any query), so they learn from more than the few drawings given.
 """
 
 from __future__ import annotations
 
 import torch
 
+from ..augment import augment_views
+from ..models import with_support
 from .base import Learner, StepCallback, ways_of
 from .finetune import LinearProbe, fit_logistic_regression
 from .protonet import compute_prototypes
@@ -63,6 +68,15 @@ class ProtoHead(SimpleShot):
         features = Normalized(self.embedding())
         with torch.no_grad():
             feats = features(support_x)
+            fit_x, fit_y = feats, support_y
+            views = self.config.adapt_views
+            if views and steps:  # more examples for the steps: each support image under fixed small distortions
+                distorted = augment_views(support_x, views, seed=1).flatten(0, 1)
+                fit_x = torch.cat([feats, with_support(features, support_x, distorted)[len(support_x):]])
+                fit_y = support_y.repeat(views + 1)
         probe = lambda head: LinearProbe(features, head, support_x, ways, feats)  # noqa: E731
-        init = prototype_head(feats, support_y, ways)
-        return probe(fit_logistic_regression(feats, support_y, ways, steps, lr, on_step, init, learner_at=probe))
+        init = prototype_head(feats, support_y, ways)  # step 0: the undistorted examples' means, SimpleShot exactly
+        head = fit_logistic_regression(
+            fit_x, fit_y, ways, steps, lr, on_step, init, learner_at=probe, report_rows=len(support_x)
+        )
+        return probe(head)

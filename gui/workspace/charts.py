@@ -17,9 +17,10 @@ from PySide6.QtWidgets import QWidget
 
 from .cards import class_colour
 
-MAX_RUNS = 4  # the current run(s) and the ones before them, faded
 RUN_COLOURS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14)]
+MAX_RUNS = len(RUN_COLOURS)  # the current run(s) and the ones before them, faded; one per colour (items are reused)
 AXIS_FONT_PT = 9
+FADED_OPACITY = 0.35  # earlier runs, drawn behind the current one
 PERCENT_TICKS = [[(v, f"{100 * v:.0f}%") for v in (0.0, 0.25, 0.5, 0.75, 1.0)]]
 
 
@@ -34,6 +35,7 @@ class _Run:
     loo_curve: np.ndarray | None = None  # leave-one-out accuracy per step (NaN where not scored)
     shown: int = -1  # the last step drawn (the animation reveals the steps one frame at a time)
     items: list = field(default_factory=list)
+    faded: bool = False
 
 
 def _style_axes(plot: pg.PlotItem) -> None:
@@ -112,23 +114,29 @@ class AdaptationChart(pg.GraphicsLayoutWidget):
         compared side by side with the one just started) and keep the last few."""
         if fade_others:
             for run in self.runs:
-                self._style(run, faded=True)
-        if len(self.runs) >= MAX_RUNS:
-            old = self.runs.pop(0)
-            for item in old.items:
-                (self.loss_plot if item in self.loss_plot.items else self.acc_plot).removeItem(item)
-            self.legend.removeItem(old.items[1])
+                self._fade(run, True)
         colour = RUN_COLOURS[self._count % len(RUN_COLOURS)]
         self._count += 1
         run = _Run(f"#{self._count}: {label}", colour)
-        run.items = [
-            self.loss_plot.plot([], [], symbol="o", symbolSize=6),
-            self.acc_plot.plot([], [], symbol="o", symbolSize=6),
-            self.acc_plot.plot([], [], symbol="d", symbolSize=9),
-        ]
+        if len(self.runs) >= MAX_RUNS:  # the oldest run's items, in the same colour, serve this one (cheaper than new)
+            old = self.runs.pop(0)
+            self.legend.removeItem(old.items[1])
+            run.items = old.items
+            for item in run.items:
+                item.setData([], [])
+        else:
+            run.items = [
+                self.loss_plot.plot([], [], symbol="o", symbolSize=6),
+                self.acc_plot.plot([], [], symbol="o", symbolSize=6),
+                self.acc_plot.plot([], [], symbol="d", symbolSize=9),
+            ]
+            self._style(run)
+        for item in run.items:
+            item.setZValue(self._count)  # the newest run is drawn over the faded ones
+        run.faded = True  # (items reused from a faded run)
+        self._fade(run, False)
         self.runs.append(run)
         self.legend.addItem(run.items[1], run.label)
-        self._style(run, faded=False)
         self._longest = max([steps, 1] + [r.steps[-1] for r in self.runs if r.steps])
         for plot in (self.loss_plot, self.acc_plot):
             plot.setXRange(-0.4, self._longest + 0.4, padding=0)
@@ -186,16 +194,23 @@ class AdaptationChart(pg.GraphicsLayoutWidget):
         elif run.loo is not None:
             run.items[2].setData([float(run.loo[0])], [run.loo[1]])
 
-    def _style(self, run: _Run, faded: bool) -> None:
-        alpha = 90 if faded else 255
-        colour = (*run.colour, alpha)
+    def _fade(self, run: _Run, faded: bool) -> None:
+        """Draw ``run`` faded (an earlier run) or in full; opacity only, so its symbols are not drawn anew."""
+        if run.faded != faded:
+            run.faded = faded
+            for item in run.items:
+                item.setOpacity(FADED_OPACITY if faded else 1.0)
+
+    def _style(self, run: _Run) -> None:
+        """Pens and symbols in ``run``'s colour (once per set of items: the colours repeat every MAX_RUNS runs)."""
+        colour = run.colour
         loss_item, acc_item, loo_item = run.items
         for item in (loss_item, acc_item):
-            item.setPen(pg.mkPen(colour, width=1 if faded else 2))
+            item.setPen(pg.mkPen(colour, width=2))
             item.setSymbolBrush(pg.mkBrush(colour))
             item.setSymbolPen(None)
-        loo_item.setPen(pg.mkPen(colour, width=1 if faded else 2, style=Qt.PenStyle.DashLine))
-        loo_item.setSymbolBrush(pg.mkBrush(255, 255, 255, alpha))
+        loo_item.setPen(pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine))
+        loo_item.setSymbolBrush(pg.mkBrush(255, 255, 255))
         loo_item.setSymbolPen(pg.mkPen(colour, width=1.5))
 
 

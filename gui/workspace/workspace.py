@@ -271,17 +271,14 @@ class NewClassesWorkspace(QWidget):
         self._frames, self._runs = [], {}
         self._waiting = {MAIN} | ({COMPARE} if self._compare_model is not None else set())
         self.player.reset()
+        self._hold_views(True)
         self.embedding.begin_animation()
         is_proto = not model.adapts_by_steps  # adapting is one pass (class means)
         self._planned = 0 if is_proto else steps
-        self._set_slider(-1)
-        self._runs[MAIN] = self.chart.start_run(
-            f"{model.name}, " + ("prototypes" if is_proto else f"{steps} steps, lr {lr:g}"), 0 if is_proto else steps
-        )
         self._adapting, self._adapt_began = True, time.perf_counter()
-        k = min(self.board.shots())
-        self.show_message(f"adapting to {len(self.board.names)} classes × {k}+ examples…")
         names = list(self.board.names)
+        # The worker starts first: the views are set up below while it computes (its steps are queued
+        # signals, handled after this method returns).
         self._start_adapt(
             model, gen, MAIN, images, labels, steps, lr,
             on_ready=lambda result: self._relay.ready.emit(gen, result, (images, labels, names)),
@@ -289,6 +286,12 @@ class NewClassesWorkspace(QWidget):
             on_done=lambda loo: self._on_leave_one_out(gen, loo),
             on_error=lambda message: self._on_adapt_failed(gen, message),
         )
+        self._set_slider(-1)
+        self._runs[MAIN] = self.chart.start_run(
+            f"{model.name}, " + ("prototypes" if is_proto else f"{steps} steps, lr {lr:g}"), 0 if is_proto else steps
+        )
+        k = min(self.board.shots())
+        self.show_message(f"adapting to {len(self.board.names)} classes × {k}+ examples…")
         if self._compare_model is not None:
             self._adapt_compare(gen, images, labels, steps)
 
@@ -335,8 +338,15 @@ class NewClassesWorkspace(QWidget):
             self.stepArrived.emit(step)
         self.player.arrived(step.step)
 
+    def _hold_views(self, hold: bool) -> None:
+        """Hold (or let go) the chart's, embedding's and bars' painting: held from Adapt until its first
+        frame is due or it is over, so painting the new run's set-up does not slow a short Adapt (see player)."""
+        for view in (self.chart, self.embedding, self.bars):
+            view.setUpdatesEnabled(not hold)
+
     def _on_frame(self, k: int) -> None:
         """Show step ``k``: the curves up to it and the cursor, the embedding and the query's probabilities."""
+        self._hold_views(False)
         for run in self._runs.values():
             self.chart.reveal(run, k)
         self.chart.set_cursor(k)
@@ -383,6 +393,7 @@ class NewClassesWorkspace(QWidget):
         if gen != self._generation:
             return
         self.last_adapt_ms = 1000 * (time.perf_counter() - self._adapt_began)
+        self._hold_views(False)
         images, labels, names = support
         self._learner, self._support, self._names = result.learner, (images, labels), names
         self._view = result.view
@@ -439,6 +450,7 @@ class NewClassesWorkspace(QWidget):
 
     def _on_adapt_failed(self, gen: int, message: str, which: int = MAIN) -> None:
         if gen == self._generation:
+            self._hold_views(False)
             if which == MAIN:
                 self._adapting = False
                 self.adapt_button.setEnabled(self.current_model() is not None)
