@@ -43,17 +43,20 @@ def main() -> None:
     import torch
     from PySide6.QtCore import QEventLoop, QTimer
 
-    from engine.config import TrainConfig
+    from engine.config import TrainConfig, from_recipe
     from engine.trainer import build_model_and_algorithm
     from gui.app import application
     from gui.workspace import NewClassesWorkspace
 
     application()
     names = ("maml", "protohead", "protonet")
-    models = {
-        name: build_model_and_algorithm(TrainConfig(algo=name, device="cpu"), torch.device("cpu")) for name in names
+    configs = {  # Proto-head as the window starts with it: the quick recipe (its steps refine the last block too)
+        "maml": TrainConfig(algo="maml", device="cpu"),
+        "protohead": from_recipe("quick", device="cpu"),
+        "protonet": TrainConfig(algo="protonet", device="cpu"),
     }
-    lrs = {"maml": 0.4, "protohead": 0.01, "protonet": 0.4}
+    models = {name: build_model_and_algorithm(configs[name], torch.device("cpu")) for name in names}
+    lrs = {"maml": 0.4, "protohead": configs["protohead"].inner_lr, "protonet": 0.4}
     current = {"algo": None}
     ws = NewClassesWorkspace(lambda: current["algo"])
     ws.steps.setValue(args.steps)

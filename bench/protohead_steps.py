@@ -3,7 +3,9 @@
 Meta-trains the quick recipe once (or loads ``--checkpoint``), then scores the same
 features on fixed 5-way 1-shot and 5-shot test episodes of the held-out split,
 inductively: SimpleShot (nearest normalised mean), proto-head after 0 steps (must
-equal SimpleShot), and proto-head after each ``--steps`` at each ``--lr``. With
+equal SimpleShot), and proto-head after each ``--steps`` at each ``--lr`` (head only,
+and with ``--block 1`` the last block too). Each line gives the accuracy with its
+95% CI and the mean per-episode difference from SimpleShot with its own CI. With
 ``--maml-checkpoint`` a MAML model is scored on the same episodes beside them.
 
     python bench/protohead_steps.py --data omniglot [--checkpoint F] [--steps 5,10,20] [--lr 0.01,0.05]
@@ -27,7 +29,7 @@ def main() -> None:
     ap.add_argument("--maml-checkpoint", default=None)
     ap.add_argument("--steps", default="10")
     ap.add_argument("--lr", default="0.01")
-    ap.add_argument("--views", default="0", help="distorted copies of each support example the steps also fit")
+    ap.add_argument("--block", default="0", help="0, 1 or 0,1: the steps refine the last block too (adapt_block)")
     ap.add_argument("--episodes", type=int, default=600)
     ap.add_argument("--shots", default="1,5", help="support shots of the 5-way test episodes")
     args = ap.parse_args()
@@ -40,8 +42,10 @@ def main() -> None:
     from engine.algorithms.simpleshot import SimpleShot
     from engine.checkpoint import save_checkpoint
     from engine.config import from_recipe
+    from engine.metrics import mean_ci95
+    from engine.task_workers import evaluate_each
     from engine.tasks import TaskSampler
-    from engine.trainer import build_model_and_algorithm, evaluate, restore, run
+    from engine.trainer import build_model_and_algorithm, restore, run
 
     pool = load_pool(args.data)
     root = str(OMNIGLOT_DIR) if args.data == "omniglot" else None
@@ -69,20 +73,30 @@ def main() -> None:
     for shots in map(int, args.shots.split(",")):
         tasks = TaskSampler(pool, "test", 5, shots, 15, seed=1).fixed(args.episodes)
 
+        base: list[float] = []
+
         def score(name: str, learner_algo, **cfg) -> None:
+            """Mean accuracy +- 95% CI, and the mean per-episode difference from SimpleShot (the same episodes:
+            a paired comparison, whose CI is far tighter than either accuracy's)."""
             if cfg:
                 learner_algo.config = replace(learner_algo.config, **cfg)
-            acc, ci = evaluate(learner_algo, tasks, "cpu")
-            rows.append({"shots": shots, "method": name, **cfg, "accuracy": acc, "ci95": ci})
-            print(f"5-way {shots}-shot  {name:28s} {100 * acc:5.2f}% +- {100 * ci:.2f}", flush=True)
+            each = evaluate_each(learner_algo, [t.to("cpu") for t in tasks])
+            acc, ci = mean_ci95(each)
+            if not base:
+                base.extend(each)
+            diff, diff_ci = mean_ci95([a - b for a, b in zip(each, base)])
+            rows.append({"shots": shots, "method": name, **cfg, "accuracy": acc, "ci95": ci,
+                         "minus_simpleshot": diff, "minus_simpleshot_ci95": diff_ci})
+            print(f"5-way {shots}-shot  {name:34s} {100 * acc:5.2f}% +- {100 * ci:.2f}   "
+                  f"vs SimpleShot {100 * diff:+.2f} +- {100 * diff_ci:.2f} points", flush=True)
 
         score("simpleshot", simple)
         score("protohead 0 steps", head, inner_steps=0)
-        for views in map(int, args.views.split(",")):
+        for block in map(int, args.block.split(",")):
             for lr in map(float, args.lr.split(",")):
                 for steps in map(int, args.steps.split(",")):
-                    name = f"protohead {steps} steps lr {lr}" + (f" {views} views" if views else "")
-                    score(name, head, inner_steps=steps, inner_lr=lr, adapt_views=views)
+                    name = f"protohead {steps} steps lr {lr}" + (" +block" if block else "")
+                    score(name, head, inner_steps=steps, inner_lr=lr, adapt_block=bool(block))
         if maml is not None:
             score("maml", maml)
     emit(

@@ -104,9 +104,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tta", type=int, default=None, metavar="VIEWS",
                    help="SimpleShot / Proto-head: class means also over this many distorted views of each support "
                    f"image (kept in the checkpoint) [{c.tta}]")
-    p.add_argument("--adapt-views", type=int, default=None, metavar="VIEWS",
-                   help="Proto-head: its adaptation steps also fit this many distorted views of each support "
-                   f"image (kept in the checkpoint) [{c.adapt_views}]")
+    p.add_argument("--adapt-block", action="store_true", default=None,
+                   help="Proto-head: the adaptation steps refine the backbone's last block as well as the head "
+                   "(kept in the checkpoint)")
     p.add_argument("--meta-batch", type=int, default=c.meta_batch, help=f"tasks per meta-iteration [{c.meta_batch}]")
     p.add_argument("--inner-steps", type=int, default=c.inner_steps, help=f"adaptation steps [{c.inner_steps}]")
     p.add_argument("--inner-lr", type=float, default=c.inner_lr, help=f"adaptation learning rate [{c.inner_lr}]")

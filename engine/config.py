@@ -72,7 +72,7 @@ class AlgoConfig:
     objective: str = "classification"  # the task family's loss and metric (engine.algorithms.objective)
     tta: int = 0  # SimpleShot / Proto-head: class means also over this many distorted views of the support set
     tta_strokes: bool = False  # those views also vary the pen's width (engine.augment.random_stroke_width)
-    adapt_views: int = 0  # Proto-head: its steps also fit this many distorted views of each support example
+    adapt_block: bool = False  # Proto-head: the steps refine the backbone's last block as well as the head
 
 
 #: The quick recipe's algorithm, task shape and adaptation (engine.recipes: the window starts with it, and
@@ -110,7 +110,7 @@ class TrainConfig:
     val_every: int = 100
     val_episodes: int = 100
     tta: int = 0  # SimpleShot / Proto-head: test-time views of the support set (engine.augment.augment_views)
-    adapt_views: int = 0  # Proto-head: its adaptation steps also fit this many distorted views of each example
+    adapt_block: bool = False  # Proto-head: the adaptation steps refine the last block as well as the head
     seed: int = 0
     device: str = "auto"
     precision: str = "fp32"  # "bf16": meta-gradients under bfloat16 autocast (faster, see BENCHMARKS.md)
@@ -150,7 +150,6 @@ class TrainConfig:
             (self.train_on == "split" or not self.val_every,
              "--train-on all leaves no classes to validate on; add --val-every 0"),
             (0 <= self.tta <= 64, f"tta must be 0 to 64 views (got {self.tta})"),
-            (0 <= self.adapt_views <= 64, f"adapt views must be 0 to 64 (got {self.adapt_views})"),
             (self.backbone != "mlp" or self.objective == "regression",
              "the mlp backbone takes numbers, not images; use --backbone conv4 or seed for image data"),
             (self.backbone == "mlp" or self.objective != "regression",
@@ -181,7 +180,7 @@ class TrainConfig:
             objective=self.objective,
             tta=self.tta,
             tta_strokes=self.augment_strokes,
-            adapt_views=self.adapt_views,
+            adapt_block=self.adapt_block,
         )
 
     def to_dict(self) -> dict:
@@ -208,7 +207,7 @@ def recommended_shape(algo: str) -> dict:
 ALGORITHM_KEYS = (*TASK_SHAPE_KEYS, "inner_steps", "inner_lr", "outer_lr")
 #: Settings a recipe may name that the window has no control for (the lake recipe's): the recipe selector
 #: carries them along, and picking any recipe sets them all (to TrainConfig's defaults where it names none).
-RECIPE_EXTRA_KEYS = ("augment", "augment_strokes", "same_alphabet", "image_size", "train_on", "tta", "adapt_views")
+RECIPE_EXTRA_KEYS = ("augment", "augment_strokes", "same_alphabet", "image_size", "train_on", "tta", "adapt_block")
 
 
 def algorithm_settings(algo: str) -> dict:

@@ -38,7 +38,7 @@ EXTRA_LABELS = {
     "image_size": lambda v: f"{v}x{v} images" if v != 28 else "",
     "train_on": lambda v: "every class trains (no validation)" if v == "all" else "",
     "tta": lambda v: f"{v} test-time views per example" if v else "",
-    "adapt_views": lambda v: f"adaptation steps also fit {v} distorted views per example" if v else "",
+    "adapt_block": lambda v: "adaptation steps refine the last block too" if v else "",
 }
 
 

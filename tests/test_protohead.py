@@ -45,3 +45,34 @@ def test_steps_change_the_head_but_never_the_features():
     assert not torch.allclose(ten.predict(task.query_x), zero.predict(task.query_x))
     assert all(torch.equal(before[k], v) for k, v in head.model.state_dict().items())
     torch.testing.assert_close(ten.embed(task.query_x), zero.embed(task.query_x))
+
+
+def _block_pair():
+    config = TrainConfig(algo="protohead", device="cpu", inner_steps=10, inner_lr=0.005, adapt_block=True)
+    head = build_model_and_algorithm(config, torch.device("cpu"))
+    return head, ALGORITHMS["simpleshot"](head.model, head.config)
+
+
+def test_with_the_last_block_step_zero_is_still_simpleshot_and_the_steps_move_the_features():
+    head, simple = _block_pair()
+    assert head.adapts_features
+    before = {k: v.clone() for k, v in head.model.state_dict().items()}
+    task = make_task(ways=5, shots=3, queries=4, seed=7)
+    zero = head.adapt(task.support_x, task.support_y, steps=0)
+    torch.testing.assert_close(
+        zero.predict(task.query_x), simple.adapt(task.support_x, task.support_y).predict(task.query_x),
+        atol=1e-5, rtol=0,
+    )
+    steps = []
+    ten = head.adapt(task.support_x, task.support_y, on_step=steps.append)
+    assert [s.step for s in steps] == list(range(11)) and steps[-1].loss < steps[0].loss
+    assert not torch.allclose(ten.embed(task.query_x), zero.embed(task.query_x))  # the block moved the features
+    assert all(torch.equal(before[k], v) for k, v in head.model.state_dict().items())  # on a copy: model intact
+    # step k's learner is that step's state, not the final one
+    third = steps[3].state()
+    assert not torch.allclose(third.predict(task.query_x), ten.predict(task.query_x))
+
+
+def test_the_block_is_not_adapted_with_test_time_views():
+    config = TrainConfig(algo="protohead", device="cpu", adapt_block=True, tta=2)
+    assert not build_model_and_algorithm(config, torch.device("cpu")).adapts_features

@@ -42,14 +42,11 @@ FIT_LR = 0.01
 def fit_logistic_regression(
     feats: torch.Tensor, labels: torch.Tensor, ways: int, steps: int, lr: float, on_step: StepCallback | None = None,
     init: torch.Tensor | None = None, learner_at: Callable[[nn.Linear], Learner] | None = None,
-    report_rows: int | None = None,
 ) -> nn.Linear:
     """A linear head fitted by full-batch Adam, from zero or from ``init`` [ways, dim + 1] (bias last)
     (hand-written gradient: no autograd, about 10x faster than ``torch.optim.Adam`` on a 5-example
     problem, where per-call overhead dominates). With ``learner_at`` each step's stats carry a
-    ``state`` that builds the learner with that step's head (a copy of [ways, dim + 1] floats). The
-    reported loss and accuracy are over the first ``report_rows`` rows (the support set; the rest may be
-    distorted copies of it), all rows by default."""
+    ``state`` that builds the learner with that step's head (a copy of [ways, dim + 1] floats)."""
     weight = feats.new_zeros(ways, feats.shape[1] + 1) if init is None else init.clone()  # bias as the last column
     x = torch.cat([feats, feats.new_ones(len(feats), 1)], 1)
     target = F.one_hot(labels, ways).to(feats.dtype)
@@ -59,8 +56,7 @@ def fit_logistic_regression(
         logits = x @ weight.T
         if on_step is not None:
             state = None if learner_at is None else (lambda w=weight.clone(): learner_at(_as_linear(w)))
-            shown, shown_y = logits[:report_rows], labels[:report_rows]
-            on_step(StepStats(step, F.cross_entropy(shown, shown_y).item(), accuracy(shown, shown_y), state=state))
+            on_step(StepStats(step, F.cross_entropy(logits, labels).item(), accuracy(logits, labels), state=state))
         if step == steps:
             break
         grad = (logits.softmax(1) - target).T @ x / len(x)  # d(mean cross-entropy)/d(weight)

@@ -13,19 +13,25 @@ with weights ``2 mu_c`` and biases ``-|mu_c|^2`` gives exactly SimpleShot's
 probabilities at step 0. Each further step is one full-batch Adam step of the
 support set's cross-entropy on that head (features frozen), so the chart of an
 adaptation shows a model that starts sensible and visibly fits the examples.
-With ``adapt_views`` the steps also fit that many distorted copies of each
-example (fixed small affine maps, scored with the support set's statistics like
-any query), so they learn from more than the few drawings given.
+With ``adapt_block`` the steps also refine the backbone's last block (Adam on
+the block and the head together, the first three blocks frozen and run once):
+the head alone barely moves a prediction (the support set is fitted at step 0
+already), while the block lets the features of the new classes move apart.
+At 5-way 5-shot on Omniglot's held-out alphabet this is the part that helps
+(BENCHMARKS.md, "Proto-head"); the support points then move in the
+embedding view along with the class weights.
 """
 
 from __future__ import annotations
 
-import torch
+import copy
 
-from ..augment import augment_views
-from ..models import with_support
-from .base import Learner, StepCallback, ways_of
-from .finetune import LinearProbe, fit_logistic_regression
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import Learner, StepCallback, StepStats, accuracy, ways_of
+from .finetune import LinearProbe, _as_linear, fit_logistic_regression
 from .protonet import compute_prototypes
 from .simpleshot import Normalized, SimpleShot
 
@@ -51,7 +57,8 @@ class ProtoHead(SimpleShot):
     )
     summary = (
         "SimpleShot's features; a new class starts as the mean of its examples (step 0 is the nearest-mean "
-        "classifier), then a few gradient steps on the examples refine the class weights."
+        "classifier), then a few gradient steps on the examples refine the class weights (and, in the quick "
+        "recipe, the network's last block)."
     )
 
     def adapt(
@@ -65,18 +72,57 @@ class ProtoHead(SimpleShot):
         ways = ways_of(support_y)
         steps = self.config.inner_steps if steps is None else steps
         lr = self.config.inner_lr if inner_lr is None else inner_lr
+        if self.adapts_features and steps:
+            return self._adapt_with_block(support_x, support_y, ways, steps, lr, on_step)
         features = Normalized(self.embedding())
         with torch.no_grad():
             feats = features(support_x)
-            fit_x, fit_y = feats, support_y
-            views = self.config.adapt_views
-            if views and steps:  # more examples for the steps: each support image under fixed small distortions
-                distorted = augment_views(support_x, views, seed=1).flatten(0, 1)
-                fit_x = torch.cat([feats, with_support(features, support_x, distorted)[len(support_x):]])
-                fit_y = support_y.repeat(views + 1)
         probe = lambda head: LinearProbe(features, head, support_x, ways, feats)  # noqa: E731
-        init = prototype_head(feats, support_y, ways)  # step 0: the undistorted examples' means, SimpleShot exactly
-        head = fit_logistic_regression(
-            fit_x, fit_y, ways, steps, lr, on_step, init, learner_at=probe, report_rows=len(support_x)
-        )
-        return probe(head)
+        init = prototype_head(feats, support_y, ways)
+        return probe(fit_logistic_regression(feats, support_y, ways, steps, lr, on_step, init, learner_at=probe))
+
+    @property
+    def adapts_features(self) -> bool:  # type: ignore[override]
+        """The steps refine the last block too (``adapt_block``; not with test-time views, which average the
+        whole backbone over distortions)."""
+        features = self.model.features
+        return bool(self.config.adapt_block and not self.config.tta and isinstance(features, nn.Sequential)
+                    and len(features) > 2)
+
+    def _adapt_with_block(
+        self, support_x: torch.Tensor, support_y: torch.Tensor, ways: int, steps: int, lr: float,
+        on_step: StepCallback | None,
+    ) -> Learner:
+        """Adam steps on a copy of the last block and the head together; step 0 is still SimpleShot exactly."""
+        backbone = self.model.features
+        lower, top = backbone[:-2], backbone[-2:]  # (the last conv block and Flatten)
+        with torch.no_grad():
+            inputs = lower(support_x)  # frozen: the first blocks run once
+            init = prototype_head(Normalized(top)(inputs), support_y, ways)
+        block = copy.deepcopy(top).requires_grad_(True)
+        head = init.clone().requires_grad_(True)
+        optimizer = torch.optim.Adam([head, *block.parameters()], lr=lr)
+
+        def learner(trained: nn.Module, weight: torch.Tensor, feats: torch.Tensor) -> Learner:
+            """The classifier of one step: ``trained`` (a copy of the block, kept as it is) and its head."""
+            features = Normalized(nn.Sequential(lower, trained.requires_grad_(False)))
+            return LinearProbe(features, _as_linear(weight), support_x, ways, feats)
+
+        for step in range(steps + 1):
+            with torch.enable_grad():
+                feats = Normalized(block)(inputs)
+                logits = feats @ head[:, :-1].T + head[:, -1]
+                loss = F.cross_entropy(logits, support_y)
+            if step == steps:
+                break
+            if on_step is not None:  # (this step's state is copied now: the next step changes the block in place)
+                snapshot = copy.deepcopy(block), head.detach().clone(), feats.detach()
+                on_step(StepStats(step, loss.item(), accuracy(logits.detach(), support_y),
+                                  state=lambda s=snapshot: learner(*s)))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        final = learner(block, head.detach(), feats.detach())
+        if on_step is not None:
+            on_step(StepStats(steps, loss.item(), accuracy(logits.detach(), support_y), state=lambda: final))
+        return final

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -145,7 +146,8 @@ def build_ui(parent: QWidget, board: ClassBoard) -> WorkspaceUi:
 
     steps = QSpinBox(minimum=0, maximum=200, value=10)
     steps.setPrefix("steps: ")
-    inner_lr = QDoubleSpinBox(minimum=0.001, maximum=5.0, value=0.4, singleStep=0.05, decimals=3)
+    inner_lr = QDoubleSpinBox(minimum=0.0001, maximum=5.0, value=0.4, decimals=4)
+    inner_lr.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)  # 0.0005 and 0.4 both step sensibly
     inner_lr.setPrefix("inner lr: ")
     adapt_button = QPushButton("Adapt")
     adapt_button.setDefault(True)
