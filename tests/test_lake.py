@@ -151,7 +151,8 @@ def test_picking_the_lake_recipe_in_the_window_brings_its_other_settings(qtbot):
     panel = AlgorithmPanel(info.defaults, info.algorithms, info.backbones, False, shapes=info.shapes,
                            recipes=info.recipes)
     qtbot.addWidget(panel)
-    assert panel.values()["image_size"] == 28 and panel.recipe_note.isHidden()
+    quick_note = "adaptation steps refine the last block too"
+    assert panel.values()["image_size"] == 28 and panel.recipe_note.text() == f"Also: {quick_note}"
     panel._on_recipe_chosen(panel.recipe_combo.findData("lake"))
     values, lake = panel.values(), from_recipe("lake")
     assert (values["image_size"], values["tta"], values["train_on"], values["augment_strokes"]) == (
@@ -159,5 +160,7 @@ def test_picking_the_lake_recipe_in_the_window_brings_its_other_settings(qtbot):
     assert values["time_budget"] == lake.time_budget and values["val_every"] == 0
     assert panel.recipe_combo.currentData() == "lake"
     assert f"{lake.tta} test-time views" in panel.recipe_note.text() and not panel.recipe_note.isHidden()
+    assert quick_note not in panel.recipe_note.text()
     panel._on_recipe_chosen(panel.recipe_combo.findData("quick"))
-    assert panel.values()["image_size"] == 28 and panel.values()["tta"] == 0 and panel.recipe_note.isHidden()
+    assert panel.values()["image_size"] == 28 and panel.values()["tta"] == 0
+    assert panel.recipe_note.text() == f"Also: {quick_note}" and "test-time views" not in panel.recipe_note.text()
