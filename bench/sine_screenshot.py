@@ -43,8 +43,8 @@ def main() -> int:
     window.resize(1280, 800)
     window.show()
     window.start_loading()
-    tab = window.regression_tab
     window.show_tab("Regression")
+    tab = window.regression()
     tab.seconds.setValue(args.seconds)
     tab.shots.setValue(args.shots)
     tab.baseline.setChecked(True)

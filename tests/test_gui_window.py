@@ -185,3 +185,16 @@ def test_start_pressed_while_the_engine_loads_runs_once_ready(qtbot, tmp_path, s
     with qtbot.waitSignal(window.controller.runFinished, timeout=60_000) as blocker:
         window.start_loading()
     assert blocker.args[1].reason == "completed" and blocker.args[1].iterations == 5
+
+
+def test_the_regression_tab_is_built_when_first_shown(qtbot, make_window):
+    from gui.regression import RegressionTab
+
+    window = make_window()
+    assert window.regression_tab is None  # not needed to open the window
+    assert window.show_tab("Regression")
+    tab = window.regression_tab
+    assert isinstance(tab, RegressionTab)
+    qtbot.waitUntil(tab.isVisible, timeout=5_000)  # a widget added to a shown layout shows on the next event loop
+    assert window.show_tab("Meta-train") and window.show_tab("Regression")
+    assert window.regression() is tab  # built once
