@@ -137,6 +137,9 @@ def workspace_shots(args: argparse.Namespace) -> int:
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     app = application()
+    from engine.api import load_engine
+
+    load_engine()  # as the window does at start-up (warms the optimizer, ~1.8 s at a first Adapt otherwise)
     ws = NewClassesWorkspace(checkpoint=args.checkpoint)
     ws.steps.setValue(args.steps)
     ws.resize(1260, 780)
