@@ -94,7 +94,7 @@ def main() -> int:
                 "seed": 0,
             }
         )
-        window.tabs.setCurrentWidget(view)
+        window.show_tab("Compare")
         view.set_checked(args.algos.split(","))
         view.test_episodes.setValue(args.test_episodes)
         view.controller.runFinished.connect(lambda *_: print("ready for the screenshot", flush=True))

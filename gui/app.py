@@ -1,14 +1,17 @@
 """Start the desktop app: check the display, show the window, then load the engine.
 
-The window is shown before torch is imported (the engine loads on a worker
-thread afterwards), so it appears within a second or two of launch.
+The window is painted first, as a shell that says it is loading (its menus,
+the run buttons, disabled); only then are its tabs built (pyqtgraph's import
+alone takes most of a second) and torch imported on a worker thread, so
+something appears as soon as Qt itself is up.
 
 Environment variables (used by the tests and benchmarks):
 
 ``META_PLAYGROUND_QUIT_AFTER_MS``
-    close the window by itself after this many milliseconds (smoke tests).
+    close the window by itself this many milliseconds after its tabs are built (smoke tests).
 ``META_PLAYGROUND_ANNOUNCE_SHOWN``
-    print ``window shown`` on stdout once the window has first been painted.
+    print ``window shown`` on stdout once the window has first been painted, and
+    ``window loaded`` once it has been painted with its tabs built.
 ``META_PLAYGROUND_SETTINGS``
     keep preferences in this INI file instead of the user's (see gui.settings).
 """
@@ -44,18 +47,47 @@ def display_problem(
     return None
 
 
-def _announce_first_paint(window) -> None:
-    from PySide6.QtCore import QEvent, QObject
+def _on_next_paint(widget, callback, defer: bool = False, fallback_ms: int | None = None) -> None:
+    """Call ``callback`` once, at ``widget``'s next paint (``defer``: right after it, from the event loop), or
+    after ``fallback_ms`` if it never paints (e.g. when the window starts minimised)."""
+    from PySide6.QtCore import QEvent, QObject, QTimer
 
-    class FirstPaint(QObject):
+    done = []
+
+    def fire() -> None:
+        if not done:
+            done.append(True)
+            widget.removeEventFilter(watcher)
+            callback()
+
+    class NextPaint(QObject):
         def eventFilter(self, obj, event):  # noqa: N802 - Qt API
-            if event.type() == QEvent.Type.Paint:
-                print("window shown", flush=True)
-                obj.removeEventFilter(self)
+            if event.type() == QEvent.Type.Paint and not done:
+                QTimer.singleShot(0, fire) if defer else fire()
             return False
 
-    window._first_paint = FirstPaint(window)
-    window.centralWidget().installEventFilter(window._first_paint)
+    watcher = NextPaint(widget)
+    widget.installEventFilter(watcher)
+    if fallback_ms is not None:
+        QTimer.singleShot(fallback_ms, fire)
+
+
+def _start_after_first_paint(window, announce: bool, quit_after_ms: int | None) -> None:
+    """Build the tabs and load the engine once the window's shell is on screen."""
+    from PySide6.QtCore import QTimer
+
+    def load() -> None:
+        window.start_loading()
+        if announce:
+            central = window.centralWidget()
+            _on_next_paint(central, lambda: print("window loaded", flush=True))
+            central.update()  # its children repaint on their own; this makes the central widget say when
+        if quit_after_ms is not None:
+            QTimer.singleShot(quit_after_ms, window.close)
+
+    if announce:
+        _on_next_paint(window.centralWidget(), lambda: print("window shown", flush=True))
+    _on_next_paint(window.centralWidget(), load, defer=True, fallback_ms=500)
 
 
 def application():
@@ -83,20 +115,16 @@ def run_app() -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 1
-    from PySide6.QtCore import QTimer
 
     from .main_window import MainWindow
 
     app = application()
     window = MainWindow()
-    if os.environ.get("META_PLAYGROUND_ANNOUNCE_SHOWN"):
-        _announce_first_paint(window)
+    quit_after = os.environ.get("META_PLAYGROUND_QUIT_AFTER_MS")
+    _start_after_first_paint(window, bool(os.environ.get("META_PLAYGROUND_ANNOUNCE_SHOWN")),
+                             int(quit_after) if quit_after else None)
     window.show()
     window.raise_()
     window.activateWindow()  # without a window manager (Xvfb) nothing else gives it the keyboard focus
     app.aboutToQuit.connect(window.shutdown)
-    QTimer.singleShot(0, window.start_loading)
-    quit_after = os.environ.get("META_PLAYGROUND_QUIT_AFTER_MS")
-    if quit_after:
-        QTimer.singleShot(int(quit_after), window.close)
     return app.exec()

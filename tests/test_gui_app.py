@@ -25,7 +25,10 @@ def test_main_py_opens_the_window_and_quits_by_itself(tmp_path):
     )
     proc = subprocess.run([sys.executable, str(REPO / "main.py")], env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
-    assert "window shown" in proc.stdout
+    lines = proc.stdout.splitlines()
+    # the shell is painted first, then the tabs are built and painted
+    assert "window shown" in lines and "window loaded" in lines
+    assert lines.index("window shown") < lines.index("window loaded")
     assert "Traceback" not in proc.stderr and "QThread" not in proc.stderr
     assert (tmp_path / "settings.ini").is_file()  # preferences were written to the redirected file only
 

@@ -33,7 +33,7 @@ def make_window(make_window, qtbot):
     def make(**values):
         window = make_window(**values)
         qtbot.waitUntil(lambda: window.compare_view.algo_list.count() > 0, timeout=10_000)
-        window.tabs.setCurrentWidget(window.compare_view)
+        assert window.show_tab("Compare")
         window.compare_view.test_episodes.setValue(4)
         return window
 

@@ -187,14 +187,19 @@ def test_start_pressed_while_the_engine_loads_runs_once_ready(qtbot, tmp_path, s
     assert blocker.args[1].reason == "completed" and blocker.args[1].iterations == 5
 
 
-def test_the_regression_tab_is_built_when_first_shown(qtbot, make_window):
+def test_the_compare_and_regression_tabs_are_built_when_first_shown(qtbot, make_window):
+    from gui.compare_view import CompareView
     from gui.regression import RegressionTab
 
     window = make_window()
-    assert window.regression_tab is None  # not needed to open the window
+    assert window.regression_tab is None and window._compare_view is None  # not needed to open the window
+    assert window.show_tab("Compare")
+    view = window._compare_view
+    assert isinstance(view, CompareView)
+    assert view.algo_list.count() > 0  # built after the engine loaded: it still lists the algorithms
     assert window.show_tab("Regression")
     tab = window.regression_tab
     assert isinstance(tab, RegressionTab)
     qtbot.waitUntil(tab.isVisible, timeout=5_000)  # a widget added to a shown layout shows on the next event loop
-    assert window.show_tab("Meta-train") and window.show_tab("Regression")
-    assert window.regression() is tab  # built once
+    assert window.show_tab("Meta-train") and window.show_tab("Regression") and window.show_tab("Compare")
+    assert window.regression() is tab and window.compare_view is view  # built once
