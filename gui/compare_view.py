@@ -175,6 +175,8 @@ class CompareView(QWidget):
             lambda _g, message, _d: self.show_message(f"The comparison failed: {message}", error=True)
         )
         app.engineReady.connect(self._on_engine_ready)
+        if app.engine is not None:  # built after the engine loaded (the window builds this tab when first shown)
+            self._on_engine_ready(app.engine)
         app.settingsChanged.connect(self.refresh_shared)
         app.poolChanged.connect(lambda _pool: self.refresh_shared())
         self._timer = QTimer(self)

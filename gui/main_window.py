@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
@@ -88,6 +88,7 @@ class MainWindow(QMainWindow):
         self.regression_tab: RegressionTab | None = None  # the Regression tab's content, built when first shown
         self._compare_page: QWidget | None = None  # the two tabs' pages, added by start_loading
         self._regression_page: QWidget | None = None
+        self._page_builders: dict[QWidget, Callable[[], QWidget]] = {}  # pages whose content is not built yet
 
         self.setWindowTitle("Meta Playground")
         self.resize(1280, 800)
@@ -177,11 +178,9 @@ class MainWindow(QMainWindow):
         self.plot_placeholder.deleteLater()
         # the Compare and Regression tabs are built when first shown: nothing on them is needed to open the
         # window (about 0.1 s and 60 ms of its start)
-        self._compare_page, self._regression_page = QWidget(), QWidget()
-        for page, title in ((self._compare_page, "Compare"), (self._regression_page, "Regression")):
-            QVBoxLayout(page).setContentsMargins(0, 0, 0, 0)
-            self.tabs.addTab(page, title)
-        self.tabs.currentChanged.connect(self._on_tab_changed)
+        self._compare_page = self._add_lazy_tab("Compare", self._build_compare)
+        self._regression_page = self._add_lazy_tab("Regression", self._build_regression)
+        self.tabs.currentChanged.connect(lambda index: self._build_page(self.tabs.widget(index)))
         self.workspace = NewClassesWorkspace()
         self.workspace.quickTrainRequested.connect(self.quick_train)
         self.modelChanged.connect(self.workspace.load_checkpoint)
@@ -554,38 +553,44 @@ class MainWindow(QMainWindow):
             self.show_tab("New classes")
             self.workspace.insight._on_export()
 
-    def _on_tab_changed(self, index: int) -> None:
-        page = self.tabs.widget(index)
-        if page is None:
-            return
-        if page is self._compare_page:
-            _ = self.compare_view  # built on first use
-        elif page is self._regression_page:
-            self.regression()
+    def _add_lazy_tab(self, title: str, build: Callable[[], QWidget]) -> QWidget:
+        """An empty page for tab ``title``; ``build()`` makes its content the first time the tab is shown."""
+        page = QWidget()
+        QVBoxLayout(page).setContentsMargins(0, 0, 0, 0)
+        self._page_builders[page] = build
+        self.tabs.addTab(page, title)
+        return page
+
+    def _build_page(self, page: QWidget | None) -> None:
+        build = self._page_builders.pop(page, None)
+        if build is not None:
+            page.layout().addWidget(build())
+
+    def _build_compare(self) -> QWidget:
+        from .compare_view import CompareView
+
+        self._compare_view = CompareView(self.state)
+        return self._compare_view
+
+    def _build_regression(self) -> QWidget:
+        from .regression import RegressionTab
+
+        self.regression_tab = RegressionTab()
+        return self.regression_tab
 
     @property
     def compare_view(self) -> CompareView:
         """The Compare tab's content, built on first use (when its tab is first shown)."""
-        if self._compare_view is None:
-            from .compare_view import CompareView
-
-            self._compare_view = CompareView(self.state)
-            self._compare_page.layout().addWidget(self._compare_view)
-            if self.state.engine is not None:  # it missed engineReady
-                self._compare_view._on_engine_ready(self.state.engine)
+        self._build_page(self._compare_page)
         return self._compare_view
 
     def regression(self) -> RegressionTab:
         """The Regression tab's content, built on first use (when its tab is first shown)."""
-        if self.regression_tab is None:
-            from .regression import RegressionTab
-
-            self.regression_tab = RegressionTab()
-            self._regression_page.layout().addWidget(self.regression_tab)
+        self._build_page(self._regression_page)
         return self.regression_tab
 
     def show_tab(self, title: str) -> bool:
-        """Bring the tab called ``title`` to the front (View menu, Ctrl+1..3)."""
+        """Bring the tab called ``title`` to the front (View menu, Ctrl+1..4)."""
         for i in range(self.tabs.count()):
             if self.tabs.tabText(i) == title:
                 self.tabs.setCurrentIndex(i)
