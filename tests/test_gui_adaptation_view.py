@@ -153,3 +153,27 @@ def test_a_compared_model_adapts_to_the_same_classes_with_its_own_curves(workspa
     with qtbot.waitSignal(ws.leaveOneOut, timeout=60_000):
         ws.adapt()
     assert "compared" not in ws.chart.runs[-1].label and not ws.compare_clear_button.isVisibleTo(ws)
+
+
+def test_a_query_drawn_during_the_animation_is_scored_by_each_steps_model_and_stays_in_view(workspace, qtbot):
+    from engine import api
+
+    ws = workspace(_algo("maml"))
+    ws.steps.setValue(6)
+    ws.player._frame_ms = 250  # a slow animation, so that the drawing lands while it plays
+    with qtbot.waitSignal(ws.adapted, timeout=60_000):
+        ws.adapt()
+    scored_at, points_after = [], []
+    ws.predicted.connect(lambda result: scored_at.append(ws.player.shown))
+    ws.frameShown.connect(lambda k: points_after.append(len(ws.embedding.view["query"])) if scored_at else None)
+    with qtbot.waitSignal(ws.predicted, timeout=30_000):
+        ws.canvas.draw_stroke([(60, 60), (220, 220)])
+    assert ws.player.playing  # drawn mid-animation
+    with qtbot.waitSignal(ws.player.finished, timeout=30_000):
+        pass
+    qtbot.waitUntil(lambda: scored_at[-1] == 6 and not ws._predicting, timeout=30_000)
+    assert len(set(scored_at)) >= 2  # scored again by the model of a later step as the animation went on
+    assert points_after and all(n == 1 for n in points_after)  # its point never left the view
+    images, labels = ws._support
+    expected = api.predict(ws._frames[-1].learner, images, labels, ws._query, ws._frames[-1].view)
+    np.testing.assert_allclose(ws.bars.probabilities, expected.probabilities, atol=1e-5)

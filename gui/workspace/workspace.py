@@ -81,6 +81,8 @@ class NewClassesWorkspace(QWidget):
         self._query: np.ndarray | None = None
         self._predicting = False
         self._pending_query: np.ndarray | None = None
+        self._adapt_query: np.ndarray | None = None  # the drawing the Adapt's frames carry probabilities for
+        self._predicted_step = -1  # the step whose model scored the last prediction asked for
         self.last_adapt_ms: float | None = None
         self._last_step = 0
         self._seen_model: object = None
@@ -276,13 +278,14 @@ class NewClassesWorkspace(QWidget):
         is_proto = not model.adapts_by_steps  # adapting is one pass (class means)
         self._planned = 0 if is_proto else steps
         self._adapting, self._adapt_began = True, time.perf_counter()
+        self._adapt_query = self._query
         names = list(self.board.names)
         # The worker starts first: the views are set up below while it computes (its steps are queued
         # signals, handled after this method returns).
         self._start_adapt(
             model, gen, MAIN, images, labels, steps, lr,
             on_ready=lambda result: self._relay.ready.emit(gen, result, (images, labels, names)),
-            query=self._query,
+            query=self._adapt_query,
             on_done=lambda loo: self._on_leave_one_out(gen, loo),
             on_error=lambda message: self._on_adapt_failed(gen, message),
         )
@@ -351,10 +354,17 @@ class NewClassesWorkspace(QWidget):
             self.chart.reveal(run, k)
         self.chart.set_cursor(k)
         frame = self._frame(k)
+        # the frames carry the drawing of Adapt time; one drawn since is scored again by the model on show
+        redrawn = self._query is not None and self._query is not self._adapt_query
         if frame is not None and frame.view is not None:
-            self.embedding.set_view(frame.view)
-        if frame is not None and frame.probabilities is not None and self._query is not None:
+            view = frame.view
+            if redrawn and self.embedding.view:  # its last point stays until the new one arrives
+                view = {**view, "query": self.embedding.view["query"]}
+            self.embedding.set_view(view)
+        if frame is not None and frame.probabilities is not None and self._query is not None and not redrawn:
             self.bars.set_probabilities(frame.probabilities, self._names or list(self.board.names))
+        if redrawn and self._learner is not None:
+            self._request_prediction(self._query)
         self._set_slider(k)
         self.frameShown.emit(k)
 
@@ -510,6 +520,7 @@ class NewClassesWorkspace(QWidget):
             self._pending_query = query
             return
         self._predicting = True
+        self._predicted_step = self.player.shown
         gen, (images, labels) = self._generation, self._support
         learner, view = self._learner, self._view
         frame = self._frame(self.player.shown)
@@ -529,9 +540,12 @@ class NewClassesWorkspace(QWidget):
     def _on_predicted(self, gen: int, result: api.PredictResult) -> None:
         self._predicting = False
         if gen == self._generation and self._query is not None:
-            self.bars.set_probabilities(result.probabilities, self._names)
-            self.embedding.set_view(result.view)
-            self.predicted.emit(result)
+            if self._predicted_step != self.player.shown and self._frames:  # the animation moved on meanwhile
+                self._pending_query = self._pending_query if self._pending_query is not None else self._query
+            else:
+                self.bars.set_probabilities(result.probabilities, self._names)
+                self.embedding.set_view(result.view)
+                self.predicted.emit(result)
         if self._pending_query is not None and self._learner is not None:
             query, self._pending_query = self._pending_query, None
             self._request_prediction(query)
