@@ -29,6 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.events import Finished, IterationMetrics, Started, ValidationMetrics
+
 from ..background import run_in_background, wait_for_background
 from ..run_controls import RunControls
 from ..training_controller import TrainingController
@@ -186,19 +188,18 @@ class RegressionTab(QWidget):
 
     def _on_events(self, _generation: int, events: list) -> None:
         for event in events:
-            kind = type(event).__name__
-            if kind == "Started":
+            if isinstance(event, Started):
                 algo = event.config["algo"]
                 self._kind_of_run = "baseline" if algo == "finetune" else "maml"
                 label = "baseline (pre-trained)" if algo == "finetune" else ALGORITHMS.get(algo, algo)
                 self.loss_plot.begin(self._kind_of_run, label)
                 self.run_controls.begin(event.config["iterations"], event.config["time_budget"])
-            elif kind == "IterationMetrics":
+            elif isinstance(event, IterationMetrics):
                 self.loss_plot.add(self._kind_of_run, event.iteration, event.loss)
                 self.run_controls.update_progress(event.iteration, event.total, event.elapsed)
-            elif kind == "ValidationMetrics":
+            elif isinstance(event, ValidationMetrics):
                 self.loss_plot.add_validation(self._kind_of_run, event.iteration, event.accuracy)
-            elif kind == "Finished":
+            elif isinstance(event, Finished):
                 self._on_one_run_finished(self._kind_of_run, event)
 
     def _on_one_run_finished(self, kind: str, finished: Any) -> None:
