@@ -363,8 +363,8 @@ class NewClassesWorkspace(QWidget):
             self.embedding.set_view(view)
         if frame is not None and frame.probabilities is not None and self._query is not None and not redrawn:
             self.bars.set_probabilities(frame.probabilities, self._names or list(self.board.names))
-        if redrawn and self._learner is not None:
-            self._request_prediction(self._query)
+        if self._learner is not None and self._query is not None and (redrawn or self.player.scrubbing):
+            self._request_prediction(self._query)  # what the model at this step says of the query
         self._set_slider(k)
         self.frameShown.emit(k)
 
@@ -386,9 +386,7 @@ class NewClassesWorkspace(QWidget):
         """Show step ``k`` of the last Adapt (what the slider and the arrow keys do)."""
         if self.player.available < 0:
             return
-        self.player.show(k)
-        if self._learner is not None and self._query is not None:
-            self._request_prediction(self._query)  # what the model at that step says of the query
+        self.player.show(k)  # its frame asks the model at that step about the query (_on_frame)
 
     def _on_slider(self, k: int) -> None:
         if k != self.player.shown:
