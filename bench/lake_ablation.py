@@ -35,6 +35,12 @@ VARIANTS: dict[str, dict] = {
     "augment+strokes": {"augment": True, "augment_strokes": True},
     "augment+strokes@56": {"augment": True, "augment_strokes": True, "image_size": 56},
     "augment@56": {"augment": True, "image_size": 56},
+    "augment2": {"augment": True, "augment_strength": 2.0},
+    "augment+elastic": {"augment": True, "augment_elastic": 0.08},
+    "augment+mirrors": {"augment": True, "mirrors": True},
+    "augment+decay": {"augment": True, "lr_decay": True},
+    "augment+cosine": {"augment": True, "cosine_head": True},
+    "augment2+elastic": {"augment": True, "augment_strength": 2.0, "augment_elastic": 0.08},
     "lake": {"recipe": "lake"},
     "lake@56": {"recipe": "lake", "image_size": 56},
 }

@@ -22,13 +22,15 @@ import torch.nn.functional as F
 #: The strengths used when augmentation is on: up to 10 degrees of rotation,
 #: 10% of scale, 0.1 of shear and 8% of the image's width of shift.
 ROTATION_DEG, SCALE, SHEAR, SHIFT = 10.0, 0.10, 0.10, 0.08
+#: the elastic wobble's lattice: 4x4 random offsets, interpolated smoothly over the image
+ELASTIC_LATTICE = 4
 
 
-def _thetas(n: int, generator: torch.Generator) -> torch.Tensor:
-    """[n, 2, 3] random small affine maps (affine_grid's convention)."""
+def _thetas(n: int, generator: torch.Generator, strength: float = 1.0) -> torch.Tensor:
+    """[n, 2, 3] random small affine maps (affine_grid's convention), each range times ``strength``."""
 
-    def uniform() -> torch.Tensor:  # in [-1, 1)
-        return torch.rand(n, generator=generator) * 2 - 1
+    def uniform() -> torch.Tensor:  # in [-strength, strength)
+        return (torch.rand(n, generator=generator) * 2 - 1) * strength
 
     angle = uniform() * math.radians(ROTATION_DEG)
     scale = 1 + uniform() * SCALE
@@ -41,16 +43,32 @@ def _thetas(n: int, generator: torch.Generator) -> torch.Tensor:
     ], 1)
 
 
-def _warp(images: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+def _warp(images: torch.Tensor, theta: torch.Tensor, offsets: torch.Tensor | None = None) -> torch.Tensor:
     grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
+    if offsets is not None:
+        grid = grid + offsets.to(grid.dtype)
     return F.grid_sample(images, grid.to(images.device), align_corners=False, padding_mode="zeros")
 
 
-def random_affine(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Each image of ``images`` ([n, C, H, W], float) under its own random small affine map."""
-    if images.shape[0] == 0:
+def _elastic_offsets(n: int, height: int, width: int, amount: float, generator: torch.Generator) -> torch.Tensor:
+    """[n, H, W, 2] smooth random displacements: a 4x4 lattice of offsets up to ``amount`` (grid units, where
+    the image is 2 wide), interpolated over the image. A pen's path wobbles locally as well as globally."""
+    lattice = (torch.rand(n, 2, ELASTIC_LATTICE, ELASTIC_LATTICE, generator=generator) * 2 - 1) * amount
+    field = F.interpolate(lattice, size=(height, width), mode="bicubic", align_corners=True)
+    return field.permute(0, 2, 3, 1)
+
+
+def random_affine(
+    images: torch.Tensor, generator: torch.Generator, strength: float = 1.0, elastic: float = 0.0
+) -> torch.Tensor:
+    """Each image of ``images`` ([n, C, H, W], float) under its own random small affine map, its ranges
+    times ``strength``, and with ``elastic`` > 0 a smooth local wobble of up to that much (grid units)."""
+    n = images.shape[0]
+    if n == 0:
         return images
-    return _warp(images, _thetas(images.shape[0], generator))
+    theta = _thetas(n, generator, strength)
+    offsets = _elastic_offsets(n, *images.shape[-2:], elastic, generator) if elastic > 0 else None
+    return _warp(images, theta, offsets)
 
 
 def random_stroke_width(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

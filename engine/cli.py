@@ -93,6 +93,18 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--augment-strokes", action="store_true", default=None,
                    help="with --augment: also draw each training image with a thinner or thicker pen")
+    p.add_argument("--augment-strength", type=float, default=None, metavar="X",
+                   help=f"with --augment: the rotation, scale, shear and shift ranges times X [{c.augment_strength}]")
+    p.add_argument("--augment-elastic", type=float, default=None, metavar="AMOUNT",
+                   help="with --augment: also a smooth local wobble of up to AMOUNT (the image is 2 wide; 0.08 is "
+                   f"about 1 pixel at 28x28) [{c.augment_elastic}]")
+    p.add_argument("--mirrors", action="store_true", default=None,
+                   help="each training class's mirror image trains as another class")
+    p.add_argument("--lr-decay", action="store_true", default=None,
+                   help="the outer learning rate falls along a half cosine to 0 over the run (its iterations or "
+                   "its --time-budget, whichever ends it)")
+    p.add_argument("--cosine-head", action="store_true", default=None,
+                   help="SimpleShot / Proto-head / fine-tune: train with cosine logits over the classes")
     p.add_argument("--same-alphabet", action="store_true", default=None,
                    help="draw each training episode's classes from one alphabet (group), as Lake's runs are")
     p.add_argument("--image-size", type=int, default=None, metavar="PIXELS",

@@ -73,6 +73,7 @@ class AlgoConfig:
     tta: int = 0  # SimpleShot / Proto-head: class means also over this many distorted views of the support set
     tta_strokes: bool = False  # those views also vary the pen's width (engine.augment.random_stroke_width)
     adapt_block: bool = False  # Proto-head: the steps refine the backbone's last block as well as the head
+    cosine_head: bool = False  # fine-tune / SimpleShot / Proto-head training: cosine logits (Finetune.class_logits)
 
 
 #: The quick recipe's algorithm, task shape and adaptation (engine.recipes: the window starts with it, and
@@ -93,6 +94,9 @@ class TrainConfig:
     rotations: bool = True
     augment: bool = False  # jitter training images by small random affine maps (engine.augment)
     augment_strokes: bool = False  # with augment: also a thinner or thicker pen per image (engine.augment)
+    augment_strength: float = 1.0  # with augment: the affine ranges times this (1: 10 degrees, 10% scale, ...)
+    augment_elastic: float = 0.0  # with augment: a smooth local wobble of up to this (grid units; image = 2 wide)
+    mirrors: bool = False  # every training class's mirror image trains as another class (with_mirrored_classes)
     same_alphabet: bool = False  # draw each training episode's classes from one alphabet (group), as Lake's runs
     image_size: int = 28  # side of the images the model sees; Omniglot decodes at it, other inputs are resized
     train_on: str = "split"  # "split": the data set's train split; "all": every class trains (no validation)
@@ -106,11 +110,13 @@ class TrainConfig:
     inner_lr: float = 0.4
     outer_lr: float = 0.002
     iterations: int = 500
+    lr_decay: bool = False  # the outer learning rate falls along a half cosine to 0 over the run (iterations or time)
     time_budget: float | None = None
     val_every: int = 100
     val_episodes: int = 100
     tta: int = 0  # SimpleShot / Proto-head: test-time views of the support set (engine.augment.augment_views)
     adapt_block: bool = False  # Proto-head: the adaptation steps refine the last block as well as the head
+    cosine_head: bool = False  # SimpleShot / Proto-head / fine-tune: train with cosine logits over the classes
     seed: int = 0
     device: str = "auto"
     precision: str = "fp32"  # "bf16": meta-gradients under bfloat16 autocast (faster, see BENCHMARKS.md)
@@ -128,6 +134,8 @@ class TrainConfig:
             (self.meta_batch >= 1, f"meta-batch must be at least 1 (got {self.meta_batch})"),
             (self.inner_steps >= 0, f"inner steps cannot be negative (got {self.inner_steps})"),
             (self.inner_lr > 0, f"inner learning rate must be positive (got {self.inner_lr})"),
+            (self.augment_strength >= 0, f"augment strength cannot be negative (got {self.augment_strength})"),
+            (self.augment_elastic >= 0, f"augment elastic cannot be negative (got {self.augment_elastic})"),
             (self.outer_lr > 0, f"outer learning rate must be positive (got {self.outer_lr})"),
             (self.iterations >= 1, f"iterations must be at least 1 (got {self.iterations})"),
             (self.time_budget is None or self.time_budget > 0, "time budget must be positive seconds"),
@@ -181,6 +189,7 @@ class TrainConfig:
             tta=self.tta,
             tta_strokes=self.augment_strokes,
             adapt_block=self.adapt_block,
+            cosine_head=self.cosine_head,
         )
 
     def to_dict(self) -> dict:
@@ -207,7 +216,9 @@ def recommended_shape(algo: str) -> dict:
 ALGORITHM_KEYS = (*TASK_SHAPE_KEYS, "inner_steps", "inner_lr", "outer_lr")
 #: Settings a recipe may name that the window has no control for (the lake recipe's): the recipe selector
 #: carries them along, and picking any recipe sets them all (to TrainConfig's defaults where it names none).
-RECIPE_EXTRA_KEYS = ("augment", "augment_strokes", "same_alphabet", "image_size", "train_on", "tta", "adapt_block")
+RECIPE_EXTRA_KEYS = ("augment", "augment_strokes", "augment_strength", "augment_elastic", "mirrors",
+                     "same_alphabet", "image_size", "train_on", "tta", "adapt_block",
+                     "cosine_head", "lr_decay")
 
 
 def algorithm_settings(algo: str) -> dict:

@@ -63,6 +63,7 @@ class TaskSampler:
     same_group : draw all N classes from one group (alphabet), as in Lake's task
     augment : distort each image by a small random affine map (engine.augment), for training episodes
     strokes : with ``augment``, also redraw each image with a thinner or thicker pen (engine.augment)
+    strength, elastic : with ``augment``, the affine ranges' multiplier and the elastic wobble (engine.augment)
     """
 
     def __init__(
@@ -76,6 +77,8 @@ class TaskSampler:
         same_group: bool = False,
         augment: bool = False,
         strokes: bool = False,
+        strength: float = 1.0,
+        elastic: float = 0.0,
     ) -> None:
         if ways < 2:
             raise DataError(f"ways must be at least 2 (got {ways})")
@@ -85,7 +88,7 @@ class TaskSampler:
             raise DataError(f"queries must be at least 1 (got {queries})")
         self.pool, self.split = pool, split
         self.ways, self.shots, self.queries, self.seed = ways, shots, queries, seed
-        self.augment, self.strokes = augment, strokes
+        self.augment, self.strokes, self.strength, self.elastic = augment, strokes, strength, elastic
         need = shots + queries
         classes = pool.split_classes(split)
         self.classes = [c for c in classes if pool.count(c) >= need]
@@ -129,7 +132,8 @@ class TaskSampler:
         query_x = images[:, self.shots :].reshape(-1, *images.shape[2:])
         if self.augment:
             generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
-            support_x, query_x = random_affine(support_x, generator), random_affine(query_x, generator)
+            support_x = random_affine(support_x, generator, self.strength, self.elastic)
+            query_x = random_affine(query_x, generator, self.strength, self.elastic)
             if self.strokes:
                 support_x, query_x = random_stroke_width(support_x, generator), random_stroke_width(query_x, generator)
         return Task(

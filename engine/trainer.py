@@ -172,9 +172,12 @@ def task_samplers(config: TrainConfig, pool: ClassPool | None, validating: bool)
                            image_size=config.image_size)
     if config.train_on == "all":  # a minimal background set is small: every alphabet trains (the lake recipe)
         pool = pool.with_splits({"train": list(range(pool.num_classes)), "val": [], "test": []})
+    if config.mirrors:  # each training class's mirror image as another training class
+        pool = pool.with_mirrored_classes("train")
     train = TaskSampler(
         pool, "train", config.ways, config.shots, config.queries, seed=config.seed, augment=config.augment,
-        strokes=config.augment_strokes, same_group=config.same_alphabet,
+        strokes=config.augment_strokes, same_group=config.same_alphabet, strength=config.augment_strength,
+        elastic=config.augment_elastic,
     )
     val = TaskSampler(pool, "val", config.ways, config.shots, config.queries, seed=config.seed) if validating else None
     return pool, train, val
@@ -321,6 +324,8 @@ class _Training:
             self.reason = ("stopped", "time budget")[verdict - 1]
             return False
         step_began = time.perf_counter()
+        if config.lr_decay:
+            self._decay_learning_rate(iteration, step_began)
         tasks = [t.to(self.device) for t in self.train.batch(iteration, self.share, self.offset)]
         try:
             loss, acc = meta_step(
@@ -362,6 +367,18 @@ class _Training:
             self.save(done)
             yield event
         return True
+
+    def _decay_learning_rate(self, iteration: int, now: float) -> None:
+        """``lr_decay``: the outer learning rate follows a half cosine from ``outer_lr`` to 0 over the run, whose
+        progress is the larger of the iterations done and the time budget spent (a timed run ends when its
+        clock does). The weights settle at the end instead of jumping about at full rate."""
+        config = self.config
+        progress = iteration / config.iterations
+        if config.time_budget:
+            progress = max(progress, (now - self.began - self.paused) / config.time_budget)
+        rate = config.outer_lr * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate
 
     def _out_of_memory(self, iteration: int) -> None:
         config = self.config

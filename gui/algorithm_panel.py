@@ -34,6 +34,11 @@ RECIPE_TIPS = {
 #: how the settings without a control of their own read in the note under the recipe
 EXTRA_LABELS = {
     "augment_strokes": lambda v: "pen-width augmentation" if v else "",
+    "augment_strength": lambda v: f"augmentation {v:g}x as strong" if v != 1 else "",
+    "augment_elastic": lambda v: "elastic wobble" if v else "",
+    "mirrors": lambda v: "mirror images as extra classes" if v else "",
+    "cosine_head": lambda v: "cosine classifier in training" if v else "",
+    "lr_decay": lambda v: "learning rate decays to 0" if v else "",
     "same_alphabet": lambda v: "episodes within one alphabet" if v else "",
     "image_size": lambda v: f"{v}x{v} images" if v != 28 else "",
     "train_on": lambda v: "every class trains (no validation)" if v == "all" else "",

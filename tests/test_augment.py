@@ -57,9 +57,9 @@ def test_each_image_gets_its_own_distortion():
 def test_a_run_distorts_training_episodes_only(small_glyph_pool, monkeypatch):
     calls: list[int] = []
 
-    def spy(images, generator):
+    def spy(images, generator, *args):
         calls.append(len(images))
-        return random_affine(images, generator)
+        return random_affine(images, generator, *args)
 
     monkeypatch.setattr(tasks_module, "random_affine", spy)
     config = TrainConfig(algo="protonet", ways=3, shots=1, queries=2, meta_batch=2, iterations=2, val_every=2,
@@ -88,3 +88,39 @@ def test_the_app_offers_it_and_remembers_it(make_window):
     assert panel.values()["augment"] is True
     panel.set_values({**panel.values(), "augment": False})
     assert not panel.augment_check.isChecked()
+
+
+def test_strength_scales_the_distortion_and_defaults_to_the_original_maps():
+    image = torch.zeros(8, 1, 28, 28)
+    image[:, :, 8:20, 12:15] = 1.0
+    default = random_affine(image, torch.Generator().manual_seed(5))
+    assert torch.equal(random_affine(image, torch.Generator().manual_seed(5), 1.0, 0.0), default)
+    # strength 0: every map is the identity, the images come back as they were
+    assert torch.allclose(random_affine(image, torch.Generator().manual_seed(5), 0.0), image, atol=1e-5)
+    # stronger maps move the strokes further from where they were
+    mild = own_correlation(default, image).mean()
+    strong = own_correlation(random_affine(image, torch.Generator().manual_seed(5), 2.5), image).mean()
+    assert strong < mild < 1.0
+
+
+def test_elastic_wobble_is_smooth_local_and_deterministic():
+    image = torch.zeros(6, 1, 28, 28)
+    image[:, :, 4:24, 13:15] = 1.0  # a vertical stroke
+    wobble = lambda amount: random_affine(image, torch.Generator().manual_seed(2), 0.0, amount)  # noqa: E731
+    bent = wobble(0.1)
+    assert torch.equal(bent, wobble(0.1))
+    assert not torch.allclose(bent, image, atol=1e-3)
+    # the stroke is bent, not torn up or moved away: it still overlaps itself after a blur
+    own = own_correlation(bent, image)
+    assert own.min() > 0.5
+    assert own_correlation(wobble(0.3), image).mean() < own.mean()
+
+
+def test_strength_and_elastic_reach_the_training_episodes(small_glyph_pool):
+    plain = TaskSampler(small_glyph_pool, "train", 5, 1, 2, seed=1, augment=True)
+    strong = TaskSampler(small_glyph_pool, "train", 5, 1, 2, seed=1, augment=True, strength=2.0, elastic=0.08)
+    a, b = plain.episode(0), strong.episode(0)
+    assert a.classes == b.classes and not torch.equal(a.query_x, b.query_x)
+    parse = build_parser().parse_args
+    config = _config_from_args(parse(["train", "--augment", "--augment-strength", "2", "--augment-elastic", "0.08"]))
+    assert (config.augment_strength, config.augment_elastic) == (2.0, 0.08)

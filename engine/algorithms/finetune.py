@@ -36,6 +36,7 @@ from .maml import MAML
 CAPACITY = 8192  # class ids the big head can hold (Omniglot with rotations has 6,492)
 FIT_STEPS = 100  # Adam steps of the per-task logistic regression when none are asked for
 FIT_LR = 0.01
+COSINE_SCALE = 10.0  # cosine_head's logits: cosines (in [-1, 1]) times this, as Gidaris & Komodakis 2018 start
 
 
 @torch.no_grad()
@@ -149,11 +150,18 @@ class Finetune(Algorithm):
         labels = self.global_labels(task)
         self.seen[labels] = True
         feats = self.model.features(torch.cat([task.support_x, task.query_x]))
-        logits = self.big_head(feats).masked_fill(~self.seen, float("-inf"))
+        logits = self.class_logits(feats).masked_fill(~self.seen, float("-inf"))
         loss = F.cross_entropy(logits, labels)
         ids = torch.tensor(task.classes, device=logits.device)
         local = logits[len(task.support_x) :, ids].detach()
         return loss, accuracy(local, task.query_y)
+
+    def class_logits(self, feats: torch.Tensor) -> torch.Tensor:
+        """The big head's logits: linear, or with ``cosine_head`` the cosine between the normalised features
+        and each class's normalised weights times COSINE_SCALE (the geometry nearest-mean adaptation uses)."""
+        if not self.config.cosine_head:
+            return self.big_head(feats)
+        return COSINE_SCALE * F.normalize(feats, dim=1) @ F.normalize(self.big_head.weight, dim=1).T
 
     def adapt(
         self,
