@@ -43,6 +43,11 @@ VARIANTS: dict[str, dict] = {
     "augment2+elastic": {"augment": True, "augment_strength": 2.0, "augment_elastic": 0.08},
     "lake": {"recipe": "lake"},
     "lake@56": {"recipe": "lake", "image_size": 56},
+    # the lake recipe with the stronger training of 2026-12-03: twice the affine ranges, an elastic wobble,
+    # mirrored classes and a learning rate decaying over the budget
+    "lake+strong": {"recipe": "lake", "augment_strength": 2.0, "augment_elastic": 0.08, "mirrors": True,
+                    "lr_decay": True},
+    "lake+strong-mirrors": {"recipe": "lake", "augment_strength": 2.0, "augment_elastic": 0.08, "lr_decay": True},
 }
 
 
