@@ -28,8 +28,8 @@ RECIPE_TIPS = {
     "quick": "The one-minute model the window starts with: Proto-head (SimpleShot's training on batches of 32 "
     "classes, 1,000 steps), which adapts to new classes in 10 visible steps",
     "lake": "For Lake's one-shot challenge on Omniglot (pick Omniglot as the data): 30 minutes of training on "
-    "every alphabet with augmentation, and each drawing's features averaged over 8 distortions of it when "
-    "classifying (BENCHMARKS.md)",
+    "every alphabet and its mirror images with strong augmentation and a decaying learning rate, and each "
+    "drawing's features averaged over 8 distortions of it when classifying (BENCHMARKS.md)",
 }
 #: how the settings without a control of their own read in the note under the recipe
 EXTRA_LABELS = {

@@ -138,6 +138,7 @@ def test_the_lake_recipe_trains_and_scores_lakes_runs_with_no_extra_flags(small_
     algo, config, _ = restore(str(ckpt))
     expected = from_recipe("lake")
     assert (config.image_size, config.tta, config.train_on) == (expected.image_size, expected.tta, "all")
+    assert (config.mirrors, config.augment_strength, config.lr_decay) == (True, expected.augment_strength, True)
     assert input_size(algo.model) == expected.image_size and algo.config.tta == expected.tta
     scored = main("omniglot-challenge", "--checkpoint", str(ckpt), "--runs", str(runs))
     assert scored["runs"] == 2 and 0.0 <= scored["error_rate"] <= 1.0 and scored["protocol"] == "inductive"
@@ -158,6 +159,9 @@ def test_picking_the_lake_recipe_in_the_window_brings_its_other_settings(qtbot):
     assert (values["image_size"], values["tta"], values["train_on"], values["augment_strokes"]) == (
         lake.image_size, lake.tta, lake.train_on, lake.augment_strokes)
     assert values["time_budget"] == lake.time_budget and values["val_every"] == 0
+    assert (values["mirrors"], values["augment_strength"], values["augment_elastic"], values["lr_decay"]) == (
+        lake.mirrors, lake.augment_strength, lake.augment_elastic, lake.lr_decay)
+    assert "mirror images as extra classes" in panel.recipe_note.text()
     assert panel.recipe_combo.currentData() == "lake"
     assert f"{lake.tta} test-time views" in panel.recipe_note.text() and not panel.recipe_note.isHidden()
     assert quick_note not in panel.recipe_note.text()
