@@ -79,11 +79,9 @@ class ClassPool:
             labels.append(torch.full((len(members),), new, dtype=torch.int64))
         splits = {name: list(ids) for name, ids in self.splits.items()}
         splits[split] = [*splits[split], *range(self.num_classes, self.num_classes + len(classes))]
-        return ClassPool(
-            torch.cat(images).contiguous(), torch.cat(labels), [*self.class_names, *(
-                f"{self.class_names[c]}/mirror" for c in classes)], [*self.class_groups, *(
-                self.class_groups[c] for c in classes)], splits, self.name,
-        )
+        names = [*self.class_names, *(f"{self.class_names[c]}/mirror" for c in classes)]
+        groups = [*self.class_groups, *(self.class_groups[c] for c in classes)]
+        return ClassPool(torch.cat(images).contiguous(), torch.cat(labels), names, groups, splits, self.name)
 
     def short_classes(self, need: int, split: str | None = None) -> list[tuple[str, int]]:
         """(name, count) of the classes (of ``split``, or all) with fewer than ``need`` examples."""
