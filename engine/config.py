@@ -74,6 +74,7 @@ class AlgoConfig:
     tta_strokes: bool = False  # those views also vary the pen's width (engine.augment.random_stroke_width)
     adapt_block: bool = False  # Proto-head: the steps refine the backbone's last block as well as the head
     cosine_head: bool = False  # fine-tune / SimpleShot / Proto-head training: cosine logits (Finetune.class_logits)
+    classes: int = 0  # fine-tune / SimpleShot / Proto-head: rows of the classifier over training classes (0: 8,192)
 
 
 #: The quick recipe's algorithm, task shape and adaptation (engine.recipes: the window starts with it, and
@@ -102,6 +103,9 @@ class TrainConfig:
     train_on: str = "split"  # "split": the data set's train split; "all": every class trains (no validation)
     algo: str = "protonet"
     backbone: str = "conv4"
+    channels: int = 64  # conv4: filters in each block
+    feature_map: bool = False  # conv4: the embedding is the last block's map, not pooled (3x3x64 at 28x28)
+    global_pool: bool = False  # conv4: the last block's max over its whole map (2x2 pooling skips a 3x3's edge)
     ways: int = 5
     shots: int = 1
     queries: int = 15
@@ -117,6 +121,7 @@ class TrainConfig:
     tta: int = 0  # SimpleShot / Proto-head: test-time views of the support set (engine.augment.augment_views)
     adapt_block: bool = False  # Proto-head: the adaptation steps refine the last block as well as the head
     cosine_head: bool = False  # SimpleShot / Proto-head / fine-tune: train with cosine logits over the classes
+    head_classes: int = 0  # set by the trainer: the classifier over training classes has this many rows (0: 8,192)
     seed: int = 0
     device: str = "auto"
     precision: str = "fp32"  # "bf16": meta-gradients under bfloat16 autocast (faster, see BENCHMARKS.md)
@@ -154,6 +159,11 @@ class TrainConfig:
             (28 <= self.image_size <= 105, f"image size must be 28 to 105 pixels (got {self.image_size})"),
             (self.image_size == 28 or self.dataset == "omniglot",
              f"--image-size {self.image_size} needs Omniglot's 105x105 drawings; {self.dataset} images are 28x28"),
+            (8 <= self.channels <= 512, f"channels must be 8 to 512 (got {self.channels})"),
+            (self.backbone == "conv4" or (self.channels, self.feature_map, self.global_pool) == (64, False, False),
+             f"--channels, --feature-map and --global-pool shape the conv4 backbone, not {self.backbone}"),
+            (not (self.feature_map and self.global_pool), "--feature-map keeps the last map; --global-pool pools "
+             "it whole: choose one"),
             (self.train_on in ("split", "all"), f"unknown train-on {self.train_on!r}; use split or all"),
             (self.train_on == "split" or not self.val_every,
              "--train-on all leaves no classes to validate on; add --val-every 0"),
@@ -190,6 +200,7 @@ class TrainConfig:
             tta_strokes=self.augment_strokes,
             adapt_block=self.adapt_block,
             cosine_head=self.cosine_head,
+            classes=self.head_classes,
         )
 
     def to_dict(self) -> dict:
@@ -217,7 +228,7 @@ ALGORITHM_KEYS = (*TASK_SHAPE_KEYS, "inner_steps", "inner_lr", "outer_lr")
 #: Settings a recipe may name that the window has no control for (the lake recipe's): the recipe selector
 #: carries them along, and picking any recipe sets them all (to TrainConfig's defaults where it names none).
 RECIPE_EXTRA_KEYS = ("augment", "augment_strokes", "augment_strength", "augment_elastic", "mirrors",
-                     "same_alphabet", "image_size", "train_on", "tta", "adapt_block",
+                     "same_alphabet", "image_size", "channels", "feature_map", "global_pool", "train_on", "tta", "adapt_block",
                      "cosine_head", "lr_decay")
 
 

@@ -245,6 +245,15 @@ class _Training:
         elif algo is None:
             algo = build_model_and_algorithm(config, device)
         self.algo = algo
+        if algo.class_head:  # one row per class id that trains, not a fixed 8,192 (BENCHMARKS.md, "feature map")
+            classes = max(self.pool.split_classes("train")) + 1
+            if not config.resume:
+                algo.size_class_head(classes)
+            elif classes > algo.head_classes:  # (a resumed model keeps its own head, as the checkpoint has it)
+                raise DataError(f"the checkpoint's classifier holds {algo.head_classes:,} training classes, but this "
+                                f"data trains {classes:,}; resume on the data it was trained on, or train anew")
+            if config.head_classes != algo.head_classes:  # the checkpoint and the helper processes build it so
+                self.config = config = config.replace(head_classes=algo.head_classes)
         self.optimizer = torch.optim.Adam(algo.outer_parameters(), lr=config.outer_lr)
         if payload is not None and payload.get("optimizer"):
             self.optimizer.load_state_dict(payload["optimizer"])

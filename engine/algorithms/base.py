@@ -110,6 +110,9 @@ class Algorithm(ABC):
     #: adapting changes the features (MAML's inner loop updates every weight), so the support points
     #: move in the embedding view; False: only a head on fixed features changes (its class weights move)
     adapts_features: ClassVar[bool] = False
+    #: it trains one classifier over every training class, one row per class id, which the trainer sizes to
+    #: the largest training class id + 1 (``size_class_head``; ``head_classes`` its rows)
+    class_head: ClassVar[bool] = False
 
     def __init__(self, model: nn.Module, config: AlgoConfig) -> None:
         self.model = model

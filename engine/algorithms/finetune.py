@@ -6,9 +6,10 @@ Classification", ICLR 2019 (the "Baseline").
 Meta-training is ordinary supervised learning: the images of each meta-batch
 (support and query) are classified among *all* meta-training classes by their
 global class ids (``Task.classes`` maps a local label to a pool class), with
-the backbone's features and one big linear head. The big head has a fixed
-capacity; only the classes seen so far take part in the softmax (a mask kept
-in the extra state), which amounts to a head sized to the training classes.
+the backbone's features and one big linear head, one row per class id up to
+the largest training class's (the trainer sizes it: ``AlgoConfig.classes``);
+only the classes seen so far take part in the softmax (a mask kept in the
+extra state).
 Adaptation throws the big head away and fits a fresh linear head (logistic
 regression with Adam) on the frozen features of the support set.
 
@@ -21,6 +22,7 @@ fine-tuned by gradient steps on the K points of a new task
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from typing import Callable, Iterable
 
 import torch
@@ -33,7 +35,7 @@ from ..tasks import Task
 from .base import AlgoConfig, Algorithm, Learner, StepCallback, StepStats, accuracy, ways_of
 from .maml import MAML
 
-CAPACITY = 8192  # class ids the big head can hold (Omniglot with rotations has 6,492)
+CAPACITY = 8192  # the big head's rows when the config names none (checkpoints from before AlgoConfig.classes)
 FIT_STEPS = 100  # Adam steps of the per-task logistic regression when none are asked for
 FIT_LR = 0.01
 COSINE_SCALE = 10.0  # cosine_head's logits: cosines (in [-1, 1]) times this, as Gidaris & Komodakis 2018 start
@@ -112,12 +114,24 @@ class Finetune(Algorithm):
         "No meta-learning: trains one ordinary classifier over all training classes, then "
         "fits a fresh linear head on each support set. The baseline to beat."
     )
+    class_head = True
     def __init__(self, model: nn.Module, config: AlgoConfig) -> None:
         super().__init__(model, config)
-        dim = model.head.in_features
-        device = model.head.weight.device
-        self.big_head = nn.Linear(dim, CAPACITY).to(device)
-        self.seen = torch.zeros(CAPACITY, dtype=torch.bool, device=device)
+        self.size_class_head(config.classes or CAPACITY)
+
+    @property
+    def head_classes(self) -> int:
+        """Rows of the big head: the class ids it can train."""
+        return len(self.seen)
+
+    def size_class_head(self, classes: int) -> None:
+        """A fresh big head of ``classes`` rows, nothing seen yet (no change if it has that many already)."""
+        if getattr(self, "seen", None) is not None and len(self.seen) == classes:
+            return
+        self.config = replace(self.config, classes=classes)
+        dim, device = self.model.head.in_features, self.model.head.weight.device
+        self.big_head = nn.Linear(dim, classes).to(device)
+        self.seen = torch.zeros(classes, dtype=torch.bool, device=device)
 
     @classmethod
     def for_objective(cls, objective: str) -> type[Algorithm]:
@@ -129,9 +143,10 @@ class Finetune(Algorithm):
 
     def global_labels(self, task: Task) -> torch.Tensor:
         """Pool class ids of the task's support then query examples."""
-        if max(task.classes) >= CAPACITY:
+        if max(task.classes) >= len(self.seen):
             raise DataError(
-                f"the fine-tune baseline holds {CAPACITY} classes, but the data has class id {max(task.classes)}"
+                f"this model's classifier holds {len(self.seen):,} training classes, but the data has class id "
+                f"{max(task.classes):,}; train a new model on this data"
             )
         ids = torch.tensor(task.classes, device=task.support_y.device)
         return ids[torch.cat([task.support_y, task.query_y])]
@@ -187,6 +202,8 @@ class Finetune(Algorithm):
         }
 
     def load_extra_state(self, state: dict[str, torch.Tensor]) -> None:
+        if len(state["seen"]) != len(self.seen):  # (a checkpoint from before the head was sized to its classes)
+            self.size_class_head(len(state["seen"]))
         with torch.no_grad():
             self.big_head.weight.copy_(state["big_head.weight"])
             self.big_head.bias.copy_(state["big_head.bias"])
