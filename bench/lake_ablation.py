@@ -47,6 +47,13 @@ VARIANTS: dict[str, dict] = {
     # mirrored classes and a learning rate decaying over the budget
     "lake+strong": {"recipe": "lake", "augment_strength": 2.0, "augment_elastic": 0.08, "mirrors": True,
                     "lr_decay": True},
+    # backbone shape (2026-12-03, afternoon): the last block's 3x3 map unpooled (576 values, same cost), or wider
+    "augment+mirrors+map": {"augment": True, "mirrors": True, "feature_map": True},
+    "augment+mirrors+wide96": {"augment": True, "mirrors": True, "channels": 96},
+    "augment+mirrors+gmax": {"augment": True, "mirrors": True, "global_pool": True},
+    "augment+mirrors+batch64": {"augment": True, "mirrors": True, "ways": 64},
+    "lake+map": {"recipe": "lake", "feature_map": True},
+    "lake+wide96": {"recipe": "lake", "channels": 96},
     "lake+strong-mirrors": {"recipe": "lake", "augment_strength": 2.0, "augment_elastic": 0.08, "lr_decay": True},
 }
 

@@ -25,5 +25,6 @@ def resolve_device(name: str) -> torch.device:
 def build_model_and_algorithm(config: TrainConfig, device: torch.device) -> Algorithm:
     """The model and algorithm a config describes, on ``device`` (seeded init)."""
     torch.manual_seed(config.seed)
-    model = build_backbone(config.backbone, config.ways, config.image_size).to(device)
+    model = build_backbone(config.backbone, config.ways, config.image_size, config.channels,
+                           config.feature_map, config.global_pool).to(device)
     return build_algorithm(config.algo, model, config.algo_config(device.type))

@@ -110,6 +110,14 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", type=int, default=None, metavar="PIXELS",
                    help=f"Omniglot: decode the 105x105 drawings at this side (28-105); other inputs are resized "
                    f"to it [{c.image_size}]")
+    p.add_argument("--channels", type=int, default=None, metavar="N",
+                   help=f"conv4: filters in each of its four blocks [{c.channels}]")
+    p.add_argument("--feature-map", action="store_true", default=None,
+                   help="conv4: the embedding is the last block's 3x3 map instead of its pooled 64 values (where in "
+                   "the drawing a feature is; same cost)")
+    p.add_argument("--global-pool", action="store_true", default=None,
+                   help="conv4: the last block's max over its whole 3x3 map (its 2x2 pooling skips the last row "
+                   "and column)")
     p.add_argument("--train-on", choices=("split", "all"), default=None,
                    help="split: the data set's train split; all: every class trains, no validation (for a minimal "
                    f"background set scored on other runs) [{c.train_on}]")

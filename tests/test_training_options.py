@@ -1,5 +1,6 @@
 """Training options for learning from few classes (issue #18): mirrored classes, the cosine head, the decaying
-learning rate. Each one changes what the run trains on or how, and is off unless asked for."""
+learning rate, the backbone's width and unpooled feature map. Each one changes what the run trains on or how,
+and is off unless asked for."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import math
 import pytest
 import torch
 
-from engine.algorithms.finetune import COSINE_SCALE
+from engine.algorithms.finetune import CAPACITY, COSINE_SCALE
 from engine.build import build_model_and_algorithm
 from engine.cli import _config_from_args, build_parser
 from engine.config import TrainConfig
+from engine.data import DataError
 from engine.distributed import DistContext
 from engine.events import Started
-from engine.trainer import RunControl, _Training, run
+from engine.models import build_backbone
+from engine.trainer import RunControl, _Training, restore, run
 
 
 def test_mirrored_classes_are_new_training_classes_of_flipped_images(small_glyph_pool):
@@ -78,3 +81,65 @@ def test_the_options_are_off_by_default_and_set_by_the_cli():
     assert (config.mirrors, config.cosine_head, config.lr_decay) == (False, False, False)
     parsed = _config_from_args(build_parser().parse_args(["train", "--mirrors", "--cosine-head", "--lr-decay"]))
     assert (parsed.mirrors, parsed.cosine_head, parsed.lr_decay) == (True, True, True)
+
+
+def test_the_feature_map_keeps_where_each_feature_is_at_the_same_cost():
+    pooled = build_backbone("conv4", 5)
+    mapped = build_backbone("conv4", 5, feature_map=True)
+    x = torch.randn(4, 1, 28, 28)
+    assert pooled.features(x).shape == (4, 64) and mapped.features(x).shape == (4, 576)
+    assert mapped.embedding_dim == 576 and mapped.head.in_features == 576
+    # the same weights: the pooled feature is the map's max over its top-left 2x2 (a 2x2 pool of a 3x3 map)
+    mapped.load_state_dict({k: v for k, v in pooled.state_dict().items() if not k.startswith("head.")}, strict=False)
+    top_left = mapped.features(x).view(4, 64, 3, 3)[:, :, :2, :2]
+    assert torch.allclose(top_left.amax((2, 3)), pooled.features(x), atol=1e-5)
+    assert sum(p.numel() for p in mapped.features.parameters()) == sum(p.numel() for p in pooled.features.parameters())
+    # global_pool: the max over the whole 3x3 map, its last row and column included
+    whole = build_backbone("conv4", 5, global_pool=True)
+    whole.load_state_dict(pooled.state_dict())  # (the same parameters, names and shapes)
+    assert whole.embedding_dim == 64
+    assert torch.allclose(whole.features(x), mapped.features(x).view(4, 64, 9).amax(2), atol=1e-5)
+    with pytest.raises(DataError, match="choose one"):
+        TrainConfig(feature_map=True, global_pool=True).validate()
+
+
+def test_the_width_and_feature_map_are_set_by_the_cli_and_kept_in_the_checkpoint(tmp_path, small_glyph_pool):
+    parsed = _config_from_args(build_parser().parse_args(["train", "--channels", "32", "--feature-map"]))
+    assert (parsed.channels, parsed.feature_map, parsed.global_pool) == (32, True, False)
+    assert _config_from_args(build_parser().parse_args(["train", "--global-pool"])).global_pool
+    assert (TrainConfig().channels, TrainConfig().feature_map, TrainConfig().global_pool) == (64, False, False)
+    config = TrainConfig(algo="protohead", ways=4, shots=1, queries=1, meta_batch=1, iterations=2, val_every=0,
+                         workers=1, channels=32, feature_map=True, checkpoint=str(tmp_path / "m.pt"))
+    list(run(config, RunControl(), pool=small_glyph_pool))
+    algo, trained, _ = restore(str(tmp_path / "m.pt"))
+    assert (trained.channels, trained.feature_map) == (32, True)
+    assert algo.model.features(torch.zeros(2, 1, 28, 28)).shape == (2, 32 * 9)
+    with pytest.raises(DataError, match="conv4"):
+        TrainConfig(backbone="seed", feature_map=True).validate()
+    with pytest.raises(DataError, match="channels"):
+        TrainConfig(channels=4).validate()
+
+
+def test_the_class_head_is_sized_to_the_training_classes_and_kept_in_the_checkpoint(tmp_path, small_glyph_pool):
+    """One row per training class id (the largest + 1), not a fixed 8,192: the head's cost and the optimiser's
+    follow the data, and a pool of more than 8,192 classes (all of Omniglot with mirrors) can train."""
+    config = TrainConfig(algo="simpleshot", ways=4, shots=1, queries=1, meta_batch=1, iterations=2, val_every=0,
+                         workers=1, mirrors=True, checkpoint=str(tmp_path / "m.pt"))
+    list(run(config, RunControl(), pool=small_glyph_pool))
+    algo, trained, _ = restore(str(tmp_path / "m.pt"))
+    classes = max(small_glyph_pool.with_mirrored_classes("train").split_classes("train")) + 1
+    assert classes < CAPACITY
+    assert algo.big_head.out_features == algo.head_classes == trained.head_classes == classes
+    # resuming on data with more training classes than the head holds is refused before any step
+    every_class = small_glyph_pool.with_splits({**small_glyph_pool.splits,
+                                                "train": list(range(small_glyph_pool.num_classes))})
+    with pytest.raises(DataError, match="resume on the data it was trained on"):
+        next(iter(run(config.replace(resume=True, iterations=4), RunControl(), pool=every_class)))
+
+
+def test_a_checkpoint_with_the_old_fixed_head_still_loads(small_glyph_pool):
+    old = build_model_and_algorithm(TrainConfig(algo="simpleshot", ways=4), torch.device("cpu"))
+    assert old.head_classes == CAPACITY  # what checkpoints before the sizing hold
+    new = build_model_and_algorithm(TrainConfig(algo="simpleshot", ways=4, head_classes=40), torch.device("cpu"))
+    new.load_extra_state(old.extra_state())
+    assert new.head_classes == CAPACITY and torch.equal(new.big_head.weight, old.big_head.weight)
