@@ -228,8 +228,8 @@ ALGORITHM_KEYS = (*TASK_SHAPE_KEYS, "inner_steps", "inner_lr", "outer_lr")
 #: Settings a recipe may name that the window has no control for (the lake recipe's): the recipe selector
 #: carries them along, and picking any recipe sets them all (to TrainConfig's defaults where it names none).
 RECIPE_EXTRA_KEYS = ("augment", "augment_strokes", "augment_strength", "augment_elastic", "mirrors",
-                     "same_alphabet", "image_size", "channels", "feature_map", "global_pool", "train_on", "tta", "adapt_block",
-                     "cosine_head", "lr_decay")
+                     "same_alphabet", "image_size", "channels", "feature_map", "global_pool", "train_on", "tta",
+                     "adapt_block", "cosine_head", "lr_decay")
 
 
 def algorithm_settings(algo: str) -> dict:
