@@ -245,8 +245,8 @@ class _Training:
         elif algo is None:
             algo = build_model_and_algorithm(config, device)
         self.algo = algo
-        if algo.class_head:  # one row per class id that trains, not a fixed 8,192 (BENCHMARKS.md, "feature map")
-            classes = max(self.pool.split_classes("train")) + 1
+        if algo.class_head:  # one row per class id that trains, not a fixed 8,192 (BENCHMARKS.md, "a classifier sized")
+            classes = max(self.pool.split_classes("train"), default=0) + 1
             if not config.resume:
                 algo.size_class_head(classes)
             elif classes > algo.head_classes:  # (a resumed model keeps its own head, as the checkpoint has it)

@@ -115,6 +115,7 @@ class Finetune(Algorithm):
         "fits a fresh linear head on each support set. The baseline to beat."
     )
     class_head = True
+
     def __init__(self, model: nn.Module, config: AlgoConfig) -> None:
         super().__init__(model, config)
         self.size_class_head(config.classes or CAPACITY)
