@@ -54,6 +54,9 @@ VARIANTS: dict[str, dict] = {
     "augment+mirrors+batch64": {"augment": True, "mirrors": True, "ways": 64},
     "lake+map": {"recipe": "lake", "feature_map": True},
     "lake+wide96": {"recipe": "lake", "channels": 96},
+    # a cheap higher resolution (2026-12-03, evening): 56x56 drawings through a 5x5 stride-2 first convolution
+    "augment+mirrors+stem56": {"augment": True, "mirrors": True, "stem": True, "image_size": 56},
+    "lake+stem56": {"recipe": "lake", "stem": True, "image_size": 56},
     "lake+strong-mirrors": {"recipe": "lake", "augment_strength": 2.0, "augment_elastic": 0.08, "lr_decay": True},
 }
 

@@ -1,13 +1,15 @@
 """Training options for learning from few classes (issue #18): mirrored classes, the cosine head, the decaying
-learning rate, the backbone's width and unpooled feature map. Each one changes what the run trains on or how,
-and is off unless asked for."""
+learning rate, the backbone's width, unpooled feature map and strided stem. Each one changes what the run trains
+on or how, and is off unless asked for."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from engine.algorithms.finetune import CAPACITY, COSINE_SCALE
 from engine.build import build_model_and_algorithm
@@ -118,6 +120,32 @@ def test_the_width_and_feature_map_are_set_by_the_cli_and_kept_in_the_checkpoint
         TrainConfig(backbone="seed", feature_map=True).validate()
     with pytest.raises(DataError, match="channels"):
         TrainConfig(channels=4).validate()
+
+
+def test_the_strided_stem_reads_twice_the_side_into_the_same_embedding(tmp_path, small_glyph_pool):
+    """--stem: a 5x5 stride-2 first convolution, so 56x56 drawings give the usual 64 values (plain 56x56 gives
+    a 3x3 map, 576), and the window's 28x28 images still go in (resized up)."""
+    stem = build_backbone("conv4", 5, image_size=56, stem=True)
+    first = stem.features[1][0]  # (after the InputSize resize)
+    assert (first.kernel_size, first.stride) == ((5, 5), (2, 2))
+    assert stem.embedding_dim == 64 and stem.features(torch.randn(3, 1, 56, 56)).shape == (3, 64)
+    assert stem.features(torch.randn(3, 1, 28, 28)).shape == (3, 64)
+    assert build_backbone("conv4", 5, image_size=56).embedding_dim == 576
+    # the option on the CLI, validated, and kept in the checkpoint
+    args = ["train", "--stem", "--dataset", "omniglot", "--image-size", "56"]
+    assert _config_from_args(build_parser().parse_args(args)).stem and not TrainConfig().stem
+    with pytest.raises(DataError, match="stem"):
+        TrainConfig(backbone="seed", stem=True).validate()
+    with pytest.raises(DataError, match="--image-size 32"):  # at 28 the fourth block would pool a 1x1 map away
+        TrainConfig(stem=True).validate()
+    pool = replace(small_glyph_pool, images=F.interpolate(small_glyph_pool.images[:, None].float(), size=56)[:, 0]
+                   .to(torch.uint8))  # (Omniglot decodes at 56; the glyphs, drawn at 28, scaled up)
+    config = TrainConfig(algo="protohead", ways=4, shots=1, queries=1, meta_batch=1, iterations=2, val_every=0,
+                         workers=1, stem=True, image_size=56, dataset="omniglot", checkpoint=str(tmp_path / "m.pt"))
+    list(run(config, RunControl(), pool=pool))
+    algo, trained, _ = restore(str(tmp_path / "m.pt"))
+    assert trained.stem and algo.model.features[1][0].stride == (2, 2)
+    assert algo.model.features(torch.zeros(2, 1, 28, 28)).shape == (2, 64)
 
 
 def test_the_class_head_is_sized_to_the_training_classes_and_kept_in_the_checkpoint(tmp_path, small_glyph_pool):
