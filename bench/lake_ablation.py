@@ -57,6 +57,10 @@ VARIANTS: dict[str, dict] = {
     # a cheap higher resolution (2026-12-03, evening): 56x56 drawings through a 5x5 stride-2 first convolution
     "augment+mirrors+stem56": {"augment": True, "mirrors": True, "stem": True, "image_size": 56},
     "lake+stem56": {"recipe": "lake", "stem": True, "image_size": 56},
+    # several networks trained side by side in the same budget, voting by their mean (2026-12-03, evening)
+    "augment+mirrors+members4": {"augment": True, "mirrors": True, "members": 4},
+    "lake+members2": {"recipe": "lake", "members": 2},
+    "lake+members4": {"recipe": "lake", "members": 4},
     "lake+strong-mirrors": {"recipe": "lake", "augment_strength": 2.0, "augment_elastic": 0.08, "lr_decay": True},
 }
 

@@ -26,5 +26,5 @@ def build_model_and_algorithm(config: TrainConfig, device: torch.device) -> Algo
     """The model and algorithm a config describes, on ``device`` (seeded init)."""
     torch.manual_seed(config.seed)
     model = build_backbone(config.backbone, config.ways, config.image_size, config.channels,
-                           config.feature_map, config.global_pool, config.stem).to(device)
+                           config.feature_map, config.global_pool, config.stem, config.members).to(device)
     return build_algorithm(config.algo, model, config.algo_config(device.type))

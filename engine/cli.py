@@ -121,6 +121,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stem", action="store_true", default=None,
                    help="conv4: the first convolution is 5x5 at stride 2, so --image-size 56 costs about what 28 "
                    "does (finer strokes, the same 64-value embedding)")
+    p.add_argument("--members", type=int, default=None, metavar="K",
+                   help="SimpleShot / Proto-head on conv4: train K independent networks side by side "
+                   "(each its own loss) and let them vote; K times a step's cost [1]")
     p.add_argument("--train-on", choices=("split", "all"), default=None,
                    help="split: the data set's train split; all: every class trains, no validation (for a minimal "
                    f"background set scored on other runs) [{c.train_on}]")

@@ -107,6 +107,7 @@ class TrainConfig:
     feature_map: bool = False  # conv4: the embedding is the last block's map, not pooled (3x3x64 at 28x28)
     global_pool: bool = False  # conv4: the last block's max over its whole map (2x2 pooling skips a 3x3's edge)
     stem: bool = False  # conv4: the first convolution 5x5 at stride 2 (a 56x56 image at about a 28x28's cost)
+    members: int = 1  # conv4: independent networks side by side (an ensemble), trained and voting together
     ways: int = 5
     shots: int = 1
     queries: int = 15
@@ -164,6 +165,10 @@ class TrainConfig:
             (self.backbone == "conv4" or (self.channels, self.feature_map, self.global_pool, self.stem)
              == (64, False, False, False),
              f"--channels, --feature-map, --global-pool and --stem shape the conv4 backbone, not {self.backbone}"),
+            (1 <= self.members <= 8, f"members must be 1 to 8 (got {self.members})"),
+            (self.members == 1 or (self.backbone == "conv4" and self.algo in ("simpleshot", "protohead")
+                                   and not self.cosine_head),
+             "--members trains an ensemble of conv4 networks for SimpleShot or Proto-head (without --cosine-head)"),
             (not self.stem or self.image_size >= 32, "--stem halves the image first, so it needs --image-size 32 "
              "or more (56 reads Omniglot's strokes at twice the detail)"),
             (not (self.feature_map and self.global_pool), "--feature-map keeps the last map; --global-pool pools "
@@ -232,8 +237,8 @@ ALGORITHM_KEYS = (*TASK_SHAPE_KEYS, "inner_steps", "inner_lr", "outer_lr")
 #: Settings a recipe may name that the window has no control for (the lake recipe's): the recipe selector
 #: carries them along, and picking any recipe sets them all (to TrainConfig's defaults where it names none).
 RECIPE_EXTRA_KEYS = ("augment", "augment_strokes", "augment_strength", "augment_elastic", "mirrors",
-                     "same_alphabet", "image_size", "channels", "feature_map", "global_pool", "stem", "train_on",
-                     "tta", "adapt_block", "cosine_head", "lr_decay")
+                     "same_alphabet", "image_size", "channels", "feature_map", "global_pool", "stem", "members",
+                     "train_on", "tta", "adapt_block", "cosine_head", "lr_decay")
 
 
 def algorithm_settings(algo: str) -> dict:

@@ -244,6 +244,19 @@ def input_size(model: nn.Module) -> int:
     return next((m.size for m in model.modules() if isinstance(m, InputSize)), IMAGE_SIZE)
 
 
+class Members(nn.Module):
+    """Several networks side by side: their features concatenated, one member after another. Separate
+    networks rather than one with grouped convolutions, which this CPU runs slower than K separate ones
+    (4 members: 270 ms against 218 ms a step of 64 images)."""
+
+    def __init__(self, networks: list[nn.Module]) -> None:
+        super().__init__()
+        self.networks = nn.ModuleList(networks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([network(x) for network in self.networks], 1)
+
+
 class Conv4(nn.Module):
     """The standard few-shot backbone: four conv3x3-BN-ReLU-maxpool blocks.
 
@@ -255,21 +268,29 @@ class Conv4(nn.Module):
     the same cost). ``global_pool``: the last block takes the max over its whole map, where
     the 2x2 pooling of a 3x3 map at 28x28 never looks at its last row and column. ``stem``: the
     first convolution is 5x5 at stride 2, so a 56x56 image costs about what a 28x28 one does and
-    still has a 64-value embedding, where plain 56x56 costs 4-6x a step.
+    still has a 64-value embedding, where plain 56x56 costs 4-6x a step. ``members``: that many
+    independent Conv-4s side by side (:class:`Members`), their embeddings concatenated member by
+    member; the class-head algorithms train each with its own cross-entropy and average their
+    nearest-mean votes.
     """
 
     def __init__(self, ways: int = 5, channels: int = 64, in_channels: int = 1, image_size: int = IMAGE_SIZE,
-                 feature_map: bool = False, global_pool: bool = False, stem: bool = False) -> None:
+                 feature_map: bool = False, global_pool: bool = False, stem: bool = False, members: int = 1) -> None:
         super().__init__()
+        self.members = members
         last = "none" if feature_map else "global" if global_pool else "2x2"
-        blocks = [_conv_block(in_channels, channels, stride=2 if stem else 1),
-                  *(_conv_block(channels, channels) for _ in range(2)),
-                  _conv_block(channels, channels, pool=last), Flatten()]
+
+        def network() -> list[nn.Module]:
+            return [_conv_block(in_channels, channels, stride=2 if stem else 1),
+                    *(_conv_block(channels, channels) for _ in range(2)),
+                    _conv_block(channels, channels, pool=last), Flatten()]
+
+        blocks = network() if members == 1 else [Members([nn.Sequential(*network()) for _ in range(members)])]
         if image_size != IMAGE_SIZE:
             blocks.insert(0, InputSize(image_size))
         self.features = nn.Sequential(*blocks)
         side = image_size // 2 if stem else image_size  # the side the first pooling sees
-        self.embedding_dim = channels * (1 if global_pool and not feature_map else
+        self.embedding_dim = members * channels * (1 if global_pool and not feature_map else
                                          (side // (8 if feature_map else 16)) ** 2)
         self.head = nn.Linear(self.embedding_dim, ways)
 
@@ -326,20 +347,21 @@ REGRESSION_BACKBONES = ("mlp",)
 
 
 def build_backbone(name: str, ways: int, image_size: int = IMAGE_SIZE, channels: int = 64,
-                   feature_map: bool = False, global_pool: bool = False, stem: bool = False) -> nn.Module:
+                   feature_map: bool = False, global_pool: bool = False, stem: bool = False,
+                   members: int = 1) -> nn.Module:
     """Build a backbone by its CLI name (``conv4`` or ``seed``; ``mlp`` for sine regression); only conv4
     takes an ``image_size`` other than 28, a width other than 64 ``channels``, a ``feature_map``, a
-    ``global_pool`` or a strided ``stem``."""
+    ``global_pool``, a strided ``stem`` or several ``members``."""
     try:
         cls = BACKBONES[name]
     except KeyError:
         raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}") from None
-    if (image_size, channels, feature_map, global_pool, stem) != (IMAGE_SIZE, 64, False, False, False):
+    if (image_size, channels, feature_map, global_pool, stem, members) != (IMAGE_SIZE, 64, False, False, False, 1):
         if cls is not Conv4:
-            raise ValueError(f"the {name} backbone is fixed at 28x28 images and its own width; "
-                             "use conv4 for --image-size, --channels, --feature-map, --global-pool or --stem")
+            raise ValueError(f"the {name} backbone is fixed at 28x28 images and its own width; use conv4 for "
+                             "--image-size, --channels, --feature-map, --global-pool, --stem or --members")
         return cls(ways=ways, image_size=image_size, channels=channels, feature_map=feature_map,
-                   global_pool=global_pool, stem=stem)
+                   global_pool=global_pool, stem=stem, members=members)
     return cls(ways=ways)
 
 

@@ -45,6 +45,7 @@ EXTRA_LABELS = {
     "feature_map": lambda v: "unpooled feature map" if v else "",
     "global_pool": lambda v: "last block pools its whole map" if v else "",
     "stem": lambda v: "strided 5x5 first convolution" if v else "",
+    "members": lambda v: f"an ensemble of {v} networks" if v > 1 else "",
     "train_on": lambda v: "every class trains (no validation)" if v == "all" else "",
     "tta": lambda v: f"{v} test-time views per example" if v else "",
     "adapt_block": lambda v: "adaptation steps refine the last block too" if v else "",

@@ -19,6 +19,7 @@ from engine.data import DataError
 from engine.distributed import DistContext
 from engine.events import Started
 from engine.models import build_backbone
+from engine.tasks import TaskSampler
 from engine.trainer import RunControl, _Training, restore, run
 
 
@@ -171,3 +172,50 @@ def test_a_checkpoint_with_the_old_fixed_head_still_loads(small_glyph_pool):
     new = build_model_and_algorithm(TrainConfig(algo="simpleshot", ways=4, head_classes=40), torch.device("cpu"))
     new.load_extra_state(old.extra_state())
     assert new.head_classes == CAPACITY and torch.equal(new.big_head.weight, old.big_head.weight)
+
+
+def test_an_ensemble_of_members_trains_each_on_its_own_and_votes_by_their_mean(tmp_path, small_glyph_pool):
+    """--members K: K conv4 networks side by side; no channel of one member reaches another, each member
+    trains with its own cross-entropy, and nearest-mean adaptation averages the members' logits (each
+    member's features normalised on their own)."""
+    from engine.algorithms.simpleshot import DISTANCE_SCALE, Normalized
+
+    torch.manual_seed(0)
+    pair = build_backbone("conv4", 5, members=2)
+    assert pair.embedding_dim == 128 and len(pair.features[0].networks) == 2
+    x = torch.randn(6, 1, 28, 28)
+    before = pair.features(x)
+    with torch.no_grad():  # a change to member 1's filters leaves member 0's features as they were
+        pair.features[0].networks[1][0][0].weight += 1.0
+    after = pair.features(x)
+    assert torch.equal(after[:, :64], before[:, :64]) and not torch.equal(after[:, 64:], before[:, 64:])
+    # each member's part normalised on its own: the average of the members' squared distances
+    feats = Normalized(pair.features, members=2)(x)
+    halves = [F.normalize(after[:, :64], dim=1), F.normalize(after[:, 64:], dim=1)]
+    assert torch.allclose(feats.norm(dim=1), torch.full((6,), DISTANCE_SCALE**0.5), atol=1e-4)
+    mean_sq = sum(torch.cdist(h, h) ** 2 for h in halves) / 2 * DISTANCE_SCALE
+    assert torch.allclose(torch.cdist(feats, feats) ** 2, mean_sq, atol=1e-3)
+
+    config = TrainConfig(algo="protohead", ways=4, shots=1, queries=1, meta_batch=1, iterations=3, val_every=0,
+                         workers=1, members=2, checkpoint=str(tmp_path / "m.pt"))
+    algo = build_model_and_algorithm(config, torch.device("cpu"))
+    task = TaskSampler(small_glyph_pool, "train", 4, 1, 1, seed=0).episode(0)
+    algo.prepare([task])
+    loss, _ = algo.task_loss(task)  # the members' mean cross-entropy
+    feats = algo.model.features(torch.cat([task.support_x, task.query_x]))
+    labels = algo.global_labels(task)
+    weight, bias = algo.big_head.weight, algo.big_head.bias
+    own = [F.cross_entropy((feats[:, m * 64:(m + 1) * 64] @ weight[:, m * 64:(m + 1) * 64].T + bias)
+                           .masked_fill(~algo.seen, float("-inf")), labels) for m in range(2)]
+    assert torch.allclose(loss, (own[0] + own[1]) / 2, atol=1e-5)
+    list(run(config, RunControl(), pool=small_glyph_pool))
+    restored, trained, _ = restore(str(tmp_path / "m.pt"))
+    assert trained.members == 2 and restored.model.members == 2
+    support = torch.stack([small_glyph_pool.images[small_glyph_pool.labels == c][0] for c in range(3)])
+    learner = restored.adapt(support[:, None].float() / 255, torch.arange(3), steps=0)
+    assert learner.logits(support[:, None].float() / 255).argmax(-1).tolist() == [0, 1, 2]
+    for bad in ({"members": 9}, {"members": 2, "algo": "protonet"}, {"members": 2, "algo": "simpleshot",
+                                                                        "cosine_head": True}):
+        with pytest.raises(DataError, match="members"):
+            TrainConfig(**bad).validate()
+    assert _config_from_args(build_parser().parse_args(["train", "--algo", "protohead", "--members", "3"])).members == 3

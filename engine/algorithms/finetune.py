@@ -167,14 +167,24 @@ class Finetune(Algorithm):
         self.seen[labels] = True
         feats = self.model.features(torch.cat([task.support_x, task.query_x]))
         logits = self.class_logits(feats).masked_fill(~self.seen, float("-inf"))
-        loss = F.cross_entropy(logits, labels)
+        if logits.dim() == 3:  # an ensemble: each member its own cross-entropy (the mean), scored by their mean
+            loss = F.cross_entropy(logits.flatten(0, 1), labels.repeat_interleave(logits.shape[1]))
+            logits = logits.mean(1)
+        else:
+            loss = F.cross_entropy(logits, labels)
         ids = torch.tensor(task.classes, device=logits.device)
         local = logits[len(task.support_x) :, ids].detach()
         return loss, accuracy(local, task.query_y)
 
     def class_logits(self, feats: torch.Tensor) -> torch.Tensor:
         """The big head's logits: linear, or with ``cosine_head`` the cosine between the normalised features
-        and each class's normalised weights times COSINE_SCALE (the geometry nearest-mean adaptation uses)."""
+        and each class's normalised weights times COSINE_SCALE (the geometry nearest-mean adaptation uses).
+        An ensemble backbone (``members`` > 1) gets [n, members, classes]: each member's features through its
+        own part of the head's weights (the bias shared), so the members train independently."""
+        members = getattr(self.model, "members", 1)
+        if members > 1:
+            weight = self.big_head.weight.view(len(self.big_head.weight), members, -1)
+            return torch.einsum("nmd,cmd->nmc", feats.view(len(feats), members, -1), weight) + self.big_head.bias
         if not self.config.cosine_head:
             return self.big_head(feats)
         return COSINE_SCALE * F.normalize(feats, dim=1) @ F.normalize(self.big_head.weight, dim=1).T

@@ -33,7 +33,7 @@ from torch import nn
 from .base import Learner, StepCallback, StepStats, accuracy, ways_of
 from .finetune import LinearProbe, _as_linear, fit_logistic_regression
 from .protonet import compute_prototypes
-from .simpleshot import Normalized, SimpleShot
+from .simpleshot import SimpleShot
 
 #: adaptation steps and Adam rate when the config asks for none (see the recipe in engine.recipes)
 DEFAULT_STEPS = 10
@@ -74,7 +74,7 @@ class ProtoHead(SimpleShot):
         lr = self.config.inner_lr if inner_lr is None else inner_lr
         if self.adapts_features and steps:
             return self._adapt_with_block(support_x, support_y, ways, steps, lr, on_step)
-        features = Normalized(self.embedding())
+        features = self.normalized(self.embedding())
         with torch.no_grad():
             feats = features(support_x)
         probe = lambda head: LinearProbe(features, head, support_x, ways, feats)  # noqa: E731
@@ -98,19 +98,19 @@ class ProtoHead(SimpleShot):
         lower, top = backbone[:-2], backbone[-2:]  # (the last conv block and Flatten)
         with torch.no_grad():
             inputs = lower(support_x)  # frozen: the first blocks run once
-            init = prototype_head(Normalized(top)(inputs), support_y, ways)
+            init = prototype_head(self.normalized(top)(inputs), support_y, ways)
         block = copy.deepcopy(top).requires_grad_(True)
         head = init.clone().requires_grad_(True)
         optimizer = torch.optim.Adam([head, *block.parameters()], lr=lr)
 
         def learner(trained: nn.Module, weight: torch.Tensor, feats: torch.Tensor) -> Learner:
             """The classifier of one step: ``trained`` (a copy of the block, kept as it is) and its head."""
-            features = Normalized(nn.Sequential(lower, trained.requires_grad_(False)))
+            features = self.normalized(nn.Sequential(lower, trained.requires_grad_(False)))
             return LinearProbe(features, _as_linear(weight), support_x, ways, feats)
 
         for step in range(steps + 1):
             with torch.enable_grad():
-                feats = Normalized(block)(inputs)
+                feats = self.normalized(block)(inputs)
                 logits = feats @ head[:, :-1].T + head[:, -1]
                 loss = F.cross_entropy(logits, support_y)
             if step == steps:

@@ -36,14 +36,22 @@ DISTANCE_SCALE = 20.0
 
 
 class Normalized(nn.Module):
-    """``features`` followed by L2 normalisation, scaled so that squared distances are logits."""
+    """``features`` followed by L2 normalisation, scaled so that squared distances are logits. With several
+    ``members`` (an ensemble's embeddings side by side) each member's part is normalised on its own and the
+    whole scaled back to unit length: a squared distance is then the members' mean, and the nearest-mean
+    logits the average of each member's."""
 
-    def __init__(self, features: nn.Module) -> None:
+    def __init__(self, features: nn.Module, members: int = 1) -> None:
         super().__init__()
-        self.features = features
+        self.features, self.members = features, members
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.features(x), dim=1) * DISTANCE_SCALE**0.5
+        feats = self.features(x)
+        if self.members > 1:
+            feats = F.normalize(feats.view(len(feats), self.members, -1), dim=2).flatten(1) / self.members**0.5
+        else:
+            feats = F.normalize(feats, dim=1)
+        return feats * DISTANCE_SCALE**0.5
 
 
 class ViewMean(nn.Module):
@@ -82,8 +90,12 @@ class SimpleShot(Finetune):
         on_step: StepCallback | None = None,
         inner_lr: float | None = None,
     ) -> Learner:
-        learner = ProtoLearner(Normalized(self.embedding()), support_x, support_y, ways_of(support_y))
+        learner = ProtoLearner(self.normalized(self.embedding()), support_x, support_y, ways_of(support_y))
         return learner.report_support_fit(support_x, support_y, on_step)
+
+    def normalized(self, features: nn.Module) -> Normalized:
+        """``features`` normalised as nearest-mean adaptation compares them (member by member in an ensemble)."""
+        return Normalized(features, getattr(self.model, "members", 1))
 
     def embedding(self) -> nn.Module:
         """The features new classes are told apart by: the backbone's, averaged over ``tta`` views of each

@@ -1,0 +1,69 @@
+"""Score several leave-one-alphabet-out checkpoints of a fold alone and averaged (issue #18: several models).
+
+Each model adapts to a run's 20 training drawings on its own (its own test-time views and steps); the
+ensemble averages the models' class probabilities for each test drawing, which still depends only on that
+drawing and the training drawings (inductive).
+
+    python bench/lake_ensemble.py --runs /tmp/loao DIR/augment+mirrors-{}.pt DIR/other-{}.pt ...
+
+``{}`` in each checkpoint pattern is replaced by each held-out alphabet (default: all five). Prints JSON:
+each model's error and the ensemble's per fold, then their means over the folds, as fractions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+from common import emit, machine
+
+ALPHABETS = ("Balinese", "Early_Aramaic", "Greek", "Korean", "Latin")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=Path, required=True, help="bench/make_challenge_runs.py --leave-one-out's folder")
+    ap.add_argument("--folds", default=",".join(ALPHABETS), help="comma-separated alphabets")
+    ap.add_argument("--tta", type=int, default=None, help="test-time views for every model (default: each its own)")
+    ap.add_argument("patterns", nargs="+", help="checkpoint paths with {} for the alphabet")
+    args = ap.parse_args()
+
+    from dataclasses import replace
+
+    import torch
+
+    from engine.challenge import load_runs
+    from engine.trainer import restore
+
+    folds = []
+    for alphabet in args.folds.split(","):
+        probabilities, errors = [], []
+        for pattern in args.patterns:
+            algo, config, _ = restore(pattern.format(alphabet))
+            if args.tta is not None:
+                algo.config = replace(algo.config, tta=args.tta)
+            runs = load_runs(args.runs / alphabet, config.image_size)
+            per_run = []
+            for run in runs:
+                learner = algo.adapt(run.support_x, torch.arange(len(run.support_x)))
+                with torch.no_grad():
+                    per_run.append(learner.logits(run.query_x).softmax(-1))
+            probabilities.append(per_run)
+            errors.append(statistics.fmean((p.argmax(-1) != r.query_y).float().mean().item()
+                                           for p, r in zip(per_run, runs)))
+        ensemble = statistics.fmean((sum(ps).argmax(-1) != r.query_y).float().mean().item()
+                                    for ps, r in zip(zip(*probabilities), runs))
+        fold = {"alphabet": alphabet, "error_each": errors, "error_ensemble": ensemble}
+        print(fold, file=sys.stderr, flush=True)
+        folds.append(fold)
+    emit({"models": args.patterns, "tta": args.tta, "protocol": "inductive; each model's class probabilities averaged",
+          "task": "Lake-format runs: 20-way 1-shot within one alphabet, 20 runs per held-out alphabet",
+          "error_each_mean": [statistics.fmean(f["error_each"][i] for f in folds) for i in range(len(args.patterns))],
+          "error_ensemble_mean": statistics.fmean(f["error_ensemble"] for f in folds), "folds": folds,
+          "machine": machine()})
+
+
+if __name__ == "__main__":
+    main()
