@@ -56,7 +56,9 @@ RECIPES: dict[str, dict] = {
     # and a learning rate decaying over the budget, so that 30 minutes no longer memorise the training classes:
     # 15.25% against 16.25% on the Early Aramaic fold at 30 minutes (BENCHMARKS.md, "Stronger training"); 13.5%
     # with the classifier head sized to its classes. 96 filters, an unpooled or globally pooled last map and
-    # 64-class batches measured no better (BENCHMARKS.md, "The backbone's shape" and "A wider backbone").
+    # 64-class batches measured no better (BENCHMARKS.md, "The backbone's shape" and "A wider backbone"), nor
+    # did a strided 5x5 stem at 56x56 or four networks voting in the same 30 minutes (13.75%; "A finer first
+    # layer, and several networks voting").
     "lake": {
         **_CLASS_BATCHES, "algo": "protohead", "inner_steps": 10, "inner_lr": 0.01, "augment": True,
         "augment_strength": 2.0, "augment_elastic": 0.08, "mirrors": True, "lr_decay": True,
