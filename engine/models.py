@@ -291,7 +291,7 @@ class Conv4(nn.Module):
         self.features = nn.Sequential(*blocks)
         side = image_size // 2 if stem else image_size  # the side the first pooling sees
         self.embedding_dim = members * channels * (1 if global_pool and not feature_map else
-                                         (side // (8 if feature_map else 16)) ** 2)
+                                                   (side // (8 if feature_map else 16)) ** 2)
         self.head = nn.Linear(self.embedding_dim, ways)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

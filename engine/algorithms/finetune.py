@@ -125,6 +125,11 @@ class Finetune(Algorithm):
         """Rows of the big head: the class ids it can train."""
         return len(self.seen)
 
+    @property
+    def members(self) -> int:
+        """Networks side by side in the backbone (an ensemble, ``--members``); 1 for a single network."""
+        return getattr(self.model, "members", 1)
+
     def size_class_head(self, classes: int) -> None:
         """A fresh big head of ``classes`` rows, nothing seen yet (no change if it has that many already)."""
         if getattr(self, "seen", None) is not None and len(self.seen) == classes:
@@ -181,7 +186,7 @@ class Finetune(Algorithm):
         and each class's normalised weights times COSINE_SCALE (the geometry nearest-mean adaptation uses).
         An ensemble backbone (``members`` > 1) gets [n, members, classes]: each member's features through its
         own part of the head's weights (the bias shared), so the members train independently."""
-        members = getattr(self.model, "members", 1)
+        members = self.members
         if members > 1:
             weight = self.big_head.weight.view(len(self.big_head.weight), members, -1)
             return torch.einsum("nmd,cmd->nmc", feats.view(len(feats), members, -1), weight) + self.big_head.bias

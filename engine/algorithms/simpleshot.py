@@ -95,7 +95,7 @@ class SimpleShot(Finetune):
 
     def normalized(self, features: nn.Module) -> Normalized:
         """``features`` normalised as nearest-mean adaptation compares them (member by member in an ensemble)."""
-        return Normalized(features, getattr(self.model, "members", 1))
+        return Normalized(features, self.members)
 
     def embedding(self) -> nn.Module:
         """The features new classes are told apart by: the backbone's, averaged over ``tta`` views of each
