@@ -35,7 +35,7 @@ def main() -> None:
         algo, config, _ = restore(ck)
         embed = algo.embedding()
         errors: dict[str, list[float]] = {k: [] for k in totals}
-        for run in load_runs(f"{runs_root}/{alphabet}", config.image_size):
+        for run in load_runs(f"{runs_root}/{alphabet}", config.image_size, config.frames_ink):
             n = len(run.support_x)
             with torch.no_grad():
                 features = with_support(embed, run.support_x, run.query_x)

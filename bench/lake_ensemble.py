@@ -44,7 +44,7 @@ def main() -> None:
             algo, config, _ = restore(pattern.format(alphabet))
             if args.tta is not None:
                 algo.config = replace(algo.config, tta=args.tta)
-            runs = load_runs(args.runs / alphabet, config.image_size)
+            runs = load_runs(args.runs / alphabet, config.image_size, config.frames_ink)
             per_run = []
             for run in runs:
                 learner = algo.adapt(run.support_x, torch.arange(len(run.support_x)))

@@ -631,4 +631,5 @@ def score_lake_runs(model: Model, runs_path: str, steps: int | None = None) -> d
 
     network = model.handle.model  # type: ignore[attr-defined]
     device = next(network.parameters()).device
-    return run_challenge(model.handle, load_runs(runs_path, input_size(network)), device, steps=steps)  # type: ignore[arg-type]
+    runs = load_runs(runs_path, input_size(network), model.handle.config.frame_ink)  # type: ignore[attr-defined]
+    return run_challenge(model.handle, runs, device, steps=steps)  # type: ignore[arg-type]

@@ -34,13 +34,13 @@ class ChallengeRun:
     query_y: torch.Tensor  # [20] index of the true training class
 
 
-def _build_run(name: str, labels_text: str, read: "callable", size: int = 28) -> ChallengeRun:
+def _build_run(name: str, labels_text: str, read: "callable", size: int = 28, frame: bool = False) -> ChallengeRun:
     pairs = [line.split() for line in labels_text.splitlines() if line.strip()]
     if not pairs or any(len(p) != 2 for p in pairs):
         raise DataError(f"{name}/class_labels.txt: expected lines 'runNN/test/itemMM.png runNN/training/classKK.png'")
     classes = sorted({p[1] for p in pairs})
     index = {c: i for i, c in enumerate(classes)}
-    load = lambda rel: image_to_tensor(open_image(read(rel), name=rel), invert=True, size=size)  # noqa: E731
+    load = lambda rel: image_to_tensor(open_image(read(rel), name=rel), invert=True, size=size, frame=frame)  # noqa: E731
     support = torch.stack([load(c) for c in classes])
     query = torch.stack([load(p[0]) for p in pairs])
     return ChallengeRun(name, to_float(support), to_float(query), torch.tensor([index[p[1]] for p in pairs]))
@@ -53,9 +53,10 @@ def _read_entry(zf: zipfile.ZipFile, name: str, path: Path) -> bytes:
     return zf.read(name)
 
 
-def load_runs(path: str | Path, size: int = 28) -> list[ChallengeRun]:
+def load_runs(path: str | Path, size: int = 28, frame: bool = False) -> list[ChallengeRun]:
     """Read every run from a folder of ``runNN`` folders or from ``all_runs.zip``, at ``size`` x ``size``
-    (a model's ``image_size``: Lake's drawings are 105x105)."""
+    (a model's ``image_size``: Lake's drawings are 105x105), each drawing cropped to its ink and centred
+    when ``frame`` (a model's ``frame_ink``: as its training drawings were)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path} does not exist; give the folder of run01..run20 or all_runs.zip")
@@ -77,7 +78,7 @@ def load_runs(path: str | Path, size: int = 28) -> list[ChallengeRun]:
                         return _read_entry(zf, prefix + rel, path)
 
                     labels = _read_entry(zf, entry, path).decode("utf-8", "replace")
-                    runs.append(_build_run(m.group(1), labels, read, size))
+                    runs.append(_build_run(m.group(1), labels, read, size, frame))
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
             raise DataError(f"{path} is not a readable zip archive ({exc.__class__.__name__})") from None
     else:
@@ -89,7 +90,7 @@ def load_runs(path: str | Path, size: int = 28) -> list[ChallengeRun]:
 
         for labels in sorted(path.glob("run*/class_labels.txt")):
             text = labels.read_text(encoding="utf-8", errors="replace")
-            runs.append(_build_run(labels.parent.name, text, read_file, size))
+            runs.append(_build_run(labels.parent.name, text, read_file, size, frame))
     if not runs:
         raise DataError(f"no runNN/class_labels.txt found in {path}")
     return runs

@@ -110,6 +110,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", type=int, default=None, metavar="PIXELS",
                    help=f"Omniglot: decode the 105x105 drawings at this side (28-105); other inputs are resized "
                    f"to it [{c.image_size}]")
+    p.add_argument("--frame-ink", action="store_true", default=None,
+                   help="Omniglot: crop each drawing to its ink and centre it, filling 80%% of the image, as the "
+                   "canvas does with a person's drawing (where and how large a character was drawn stops varying)")
     p.add_argument("--channels", type=int, default=None, metavar="N",
                    help=f"conv4: filters in each of its four blocks [{c.channels}]")
     p.add_argument("--feature-map", action="store_true", default=None,
@@ -256,7 +259,7 @@ def cmd_train(args: argparse.Namespace) -> dict | None:
         if config.objective == "regression":  # sine tasks are generated, there is no data set to load
             return _train(config, dist)
         pool = load_source(config.dataset, config.data_root, rotations=config.rotations, seed=config.seed,
-                           allow_download=args.download, image_size=config.image_size)
+                           allow_download=args.download, image_size=config.image_size, frame=config.frames_ink)
         if dist.is_main:
             _report_short_classes(
                 pool, config.shots + config.queries, ("train", "val") if config.val_every else ("train",)
@@ -374,6 +377,7 @@ def cmd_eval(args: argparse.Namespace) -> dict:
         all_classes=all_classes,
         allow_download=args.download,
         image_size=trained.image_size if dataset == "omniglot" else 28,
+        frame=trained.frames_ink and dataset == "omniglot",
     )
     if all_classes and args.all_classes is None:
         print(
@@ -451,8 +455,9 @@ def cmd_challenge(args: argparse.Namespace) -> dict:
         from .download import fetch_runs
 
         args.runs = str(fetch_runs(args.runs))
+    runs = load_runs(args.runs, trained.image_size, trained.frames_ink)  # the drawings as the model was trained on
     with scoring_protocol(args.protocol):
-        result = run_challenge(algo, load_runs(args.runs, trained.image_size), device, steps=args.inner_steps)
+        result = run_challenge(algo, runs, device, steps=args.inner_steps)
     print(f"omniglot challenge error rate {100 * result['error_rate']:.2f}% over {result['runs']} runs (20-way 1-shot, "
           f"{args.protocol})", file=sys.stderr if args.json else sys.stdout)
     return {**result, "protocol": args.protocol}

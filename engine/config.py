@@ -75,6 +75,7 @@ class AlgoConfig:
     adapt_block: bool = False  # Proto-head: the steps refine the backbone's last block as well as the head
     cosine_head: bool = False  # fine-tune / SimpleShot / Proto-head training: cosine logits (Finetune.class_logits)
     classes: int = 0  # fine-tune / SimpleShot / Proto-head: rows of the classifier over training classes (0: 8,192)
+    frame_ink: bool = False  # trained on drawings cropped to their ink: Lake's runs are read the same way
 
 
 #: The quick recipe's algorithm, task shape and adaptation (engine.recipes: the window starts with it, and
@@ -100,6 +101,7 @@ class TrainConfig:
     mirrors: bool = False  # every training class's mirror image trains as another class (with_mirrored_classes)
     same_alphabet: bool = False  # draw each training episode's classes from one alphabet (group), as Lake's runs
     image_size: int = 28  # side of the images the model sees; Omniglot decodes at it, other inputs are resized
+    frame_ink: bool = False  # Omniglot: each drawing cropped to its ink and centred, filling 80% (see frames_ink)
     train_on: str = "split"  # "split": the data set's train split; "all": every class trains (no validation)
     algo: str = "protonet"
     backbone: str = "conv4"
@@ -194,6 +196,12 @@ class TrainConfig:
         """The task family's loss and metric: ``"regression"`` (MSE) for sine, ``"classification"`` otherwise."""
         return "regression" if self.dataset in REGRESSION_DATASETS else "classification"
 
+    @property
+    def frames_ink(self) -> bool:
+        """``frame_ink`` where it applies: Omniglot's drawings are framed; other data sets' images are used as
+        they are (the lake recipe picked in the window with the built-in glyphs trains on them unframed)."""
+        return self.frame_ink and self.dataset == "omniglot"
+
     def algo_config(self, device_type: str = "cpu") -> AlgoConfig:
         return AlgoConfig(
             ways=self.ways,
@@ -210,6 +218,7 @@ class TrainConfig:
             adapt_block=self.adapt_block,
             cosine_head=self.cosine_head,
             classes=self.head_classes,
+            frame_ink=self.frames_ink,
         )
 
     def to_dict(self) -> dict:
@@ -237,8 +246,8 @@ ALGORITHM_KEYS = (*TASK_SHAPE_KEYS, "inner_steps", "inner_lr", "outer_lr")
 #: Settings a recipe may name that the window has no control for (the lake recipe's): the recipe selector
 #: carries them along, and picking any recipe sets them all (to TrainConfig's defaults where it names none).
 RECIPE_EXTRA_KEYS = ("augment", "augment_strokes", "augment_strength", "augment_elastic", "mirrors",
-                     "same_alphabet", "image_size", "channels", "feature_map", "global_pool", "stem", "members",
-                     "train_on", "tta", "adapt_block", "cosine_head", "lr_decay")
+                     "same_alphabet", "image_size", "frame_ink", "channels", "feature_map", "global_pool", "stem",
+                     "members", "train_on", "tta", "adapt_block", "cosine_head", "lr_decay")
 
 
 def algorithm_settings(algo: str) -> dict:

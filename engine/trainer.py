@@ -167,9 +167,10 @@ def task_samplers(config: TrainConfig, pool: ClassPool | None, validating: bool)
         use_one_thread()
         train = SineTasks(config.shots, config.queries, config.seed, "train")
         return train, train, SineTasks(config.shots, config.queries, config.seed, "val") if validating else None
-    if pool is None or pool.images.shape[-1] != config.image_size:  # (the window's pool is decoded at 28x28)
+    if pool is None or (pool.images.shape[-1], pool.framed) != (config.image_size, config.frames_ink):
+        # (the window's pool is decoded at 28x28, unframed)
         pool = load_source(config.dataset, config.data_root, rotations=config.rotations, seed=config.seed,
-                           image_size=config.image_size)
+                           image_size=config.image_size, frame=config.frames_ink)
     if config.train_on == "all":  # a minimal background set is small: every alphabet trains (the lake recipe)
         pool = pool.with_splits({"train": list(range(pool.num_classes)), "val": [], "test": []})
     if config.mirrors:  # each training class's mirror image as another training class

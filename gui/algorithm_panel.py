@@ -41,6 +41,7 @@ EXTRA_LABELS = {
     "lr_decay": lambda v: "learning rate decays to 0" if v else "",
     "same_alphabet": lambda v: "episodes within one alphabet" if v else "",
     "image_size": lambda v: f"{v}x{v} images" if v != 28 else "",
+    "frame_ink": lambda v: "drawings cropped to their ink" if v else "",
     "channels": lambda v: f"{v} filters a block" if v != 64 else "",
     "feature_map": lambda v: "unpooled feature map" if v else "",
     "global_pool": lambda v: "last block pools its whole map" if v else "",

@@ -119,6 +119,53 @@ def test_a_run_asking_for_larger_images_decodes_omniglot_again(small_glyph_pool,
     assert started.data_summary["val"]["classes"] == 0
 
 
+def _ink_box(image: torch.Tensor) -> tuple[int, int, float, float]:
+    """(height, width, centre row, centre column) of the ink in a uint8 image."""
+    rows = torch.nonzero((image > 25).any(1)).flatten()
+    cols = torch.nonzero((image > 25).any(0)).flatten()
+    return (int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1),
+            float(rows[0] + rows[-1]) / 2, float(cols[0] + cols[-1]) / 2)
+
+
+def test_framing_crops_each_drawing_to_its_ink_in_training_and_in_lakes_runs(small_glyph_pool, tmp_path):
+    from engine.challenge import load_runs
+    from engine.data import load_source
+    from engine.data.images import FRAME_FILL, frame_ink, image_to_tensor
+
+    paper = torch.zeros(105, 105)
+    paper[5:25, 70:80] = 1.0  # a small mark near a corner: 20 rows by 10 columns
+    framed = torch.from_numpy(frame_ink(paper.numpy()))
+    h, w, cy, cx = _ink_box((framed * 255).to(torch.uint8))
+    assert framed.shape == (25, 25) and (h, w) == (20, 10) and abs(cy - 12) <= 0.5 and abs(cx - 12) <= 0.5
+    assert not frame_ink(torch.zeros(9, 9).numpy()).any()  # a blank page stays blank
+    image = Image.fromarray(((1 - paper.numpy()) * 255).astype("uint8"), mode="L")  # dark ink on white paper
+    h, w, cy, cx = _ink_box(image_to_tensor(image, invert=True, frame=True))
+    assert abs(h - FRAME_FILL * 28) <= 1 and abs(cy - 13.5) <= 1 and abs(cx - 13.5) <= 1
+    assert _ink_box(image_to_tensor(image, invert=True))[2] < 5  # unframed, it stays in its corner
+
+    root = minimal_set(small_glyph_pool, tmp_path / "data")
+    plain, pool = load_source("omniglot", root), load_source("omniglot", root, frame=True)
+    assert pool.framed and not plain.framed and pool.with_splits({"train": [0]}).framed
+    assert load_source("omniglot", root, frame=True).framed  # read back from the decode cache, still framed
+    assert not torch.equal(plain.images, pool.images)
+    with pytest.raises(DataError, match="framed"):
+        load_source("synthetic", frame=True)
+    glyphs = TrainConfig(frame_ink=True)  # (the lake recipe with the built-in glyphs: used as they are)
+    assert not glyphs.frames_ink and not glyphs.algo_config().frame_ink
+    config = TrainConfig(dataset="omniglot", data_root=str(root), algo="simpleshot", ways=8, queries=1,
+                         meta_batch=1, iterations=1, val_every=0, frame_ink=True, train_on="all", device="cpu")
+    started = next(e for e in run(config, pool=plain) if isinstance(e, Started))  # the window's unframed pool
+    assert started.data_summary["train"]["classes"] == ALPHABETS * CHARACTERS * 4  # decoded again, framed
+
+    build_runs(small_glyph_pool, tmp_path / "runs")
+    as_drawn, as_trained = load_runs(tmp_path / "runs"), load_runs(tmp_path / "runs", frame=True)
+    for run_ in as_trained:  # every drawing of a run centred in the frame, whatever its place on the page
+        for x in (*run_.support_x, *run_.query_x):
+            _, _, cy, cx = _ink_box((x[0] * 255).to(torch.uint8))
+            assert abs(cy - 13.5) <= 1.5 and abs(cx - 13.5) <= 1.5
+    assert not torch.equal(as_drawn[0].support_x, as_trained[0].support_x)
+
+
 def test_the_lake_recipe_trains_and_scores_lakes_runs_with_no_extra_flags(small_glyph_pool, tmp_path):
     root = minimal_set(small_glyph_pool, tmp_path / "data")
     runs = tmp_path / "runs"

@@ -81,9 +81,10 @@ def test_the_learning_rate_decays_along_a_half_cosine(small_glyph_pool, budget):
 
 def test_the_options_are_off_by_default_and_set_by_the_cli():
     config = TrainConfig()
-    assert (config.mirrors, config.cosine_head, config.lr_decay) == (False, False, False)
-    parsed = _config_from_args(build_parser().parse_args(["train", "--mirrors", "--cosine-head", "--lr-decay"]))
-    assert (parsed.mirrors, parsed.cosine_head, parsed.lr_decay) == (True, True, True)
+    assert (config.mirrors, config.cosine_head, config.lr_decay, config.frame_ink) == (False, False, False, False)
+    parsed = _config_from_args(build_parser().parse_args(["train", "--mirrors", "--cosine-head", "--lr-decay",
+                                                          "--frame-ink", "--dataset", "omniglot"]))
+    assert (parsed.mirrors, parsed.cosine_head, parsed.lr_decay, parsed.frame_ink) == (True, True, True, True)
 
 
 def test_the_feature_map_keeps_where_each_feature_is_at_the_same_cost():

@@ -24,6 +24,7 @@ def load_source(
     cache: bool = True,
     progress: Callable[[int, int], None] | None = None,
     image_size: int = 28,
+    frame: bool = False,
 ) -> ClassPool:
     """Load a data source by its CLI name.
 
@@ -35,15 +36,19 @@ def load_source(
     ``allow_download`` lets torchvision fetch missing MNIST-family or Omniglot files.
     ``progress(done, total)``: called per decoded image of a folder (raise in it to cancel).
     ``image_size``: Omniglot only, the side its 105x105 drawings are decoded at.
+    ``frame``: Omniglot only, each drawing cropped to its ink and centred (engine.data.images.frame_ink).
     """
     if image_size != 28 and name != "omniglot":
         raise DataError(f"only Omniglot can be decoded at {image_size}x{image_size}; {name} images are 28x28")
-    pool = _load(name, root, rotations, seed, all_classes, allow_download, cache, progress, image_size)
+    if frame and name != "omniglot":
+        raise DataError(f"only Omniglot's drawings are framed to their ink; {name} images are used as they are")
+    pool = _load(name, root, rotations, seed, all_classes, allow_download, cache, progress, image_size, frame)
     return pool.with_splits(every_class(pool.num_classes)) if all_classes else pool
 
 
 def _load(name: str, root: str | Path | None, rotations: bool, seed: int, all_classes: bool, allow_download: bool,
-          cache: bool, progress: Callable[[int, int], None] | None = None, image_size: int = 28) -> ClassPool:
+          cache: bool, progress: Callable[[int, int], None] | None = None, image_size: int = 28,
+          frame: bool = False) -> ClassPool:
     from .cache import cached_pool
 
     if name == "synthetic":
@@ -65,9 +70,11 @@ def _load(name: str, root: str | Path | None, rotations: bool, seed: int, all_cl
 
             download_omniglot(root)
 
-        key = {"root": here, "rotations": rotations, **({"size": image_size} if image_size != 28 else {})}
+        key = {"root": here, "rotations": rotations, **({"size": image_size} if image_size != 28 else {}),
+               **({"frame": True} if frame else {})}  # (the keys of earlier caches stay valid)
         return cached_pool("omniglot", key, omniglot.omniglot_files(root),
-                           lambda: omniglot.load_omniglot(root, rotations=rotations, size=image_size), enabled=cache)
+                           lambda: omniglot.load_omniglot(root, rotations=rotations, size=image_size, frame=frame),
+                           enabled=cache)
     if name in MNIST_FAMILY:
         from . import mnist
 

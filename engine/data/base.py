@@ -28,6 +28,7 @@ class ClassPool:
     class_groups : one group (alphabet) name per class; episodes may be drawn
         from a single group (Lake's within-alphabet task)
     splits : split name -> list of class indices
+    framed : each drawing was cropped to its ink and centred when decoded (Omniglot's ``frame``)
     """
 
     images: torch.Tensor
@@ -36,6 +37,7 @@ class ClassPool:
     class_groups: list[str]
     splits: dict[str, list[int]]
     name: str = "data"
+    framed: bool = False
     _members: list[torch.Tensor] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -63,7 +65,7 @@ class ClassPool:
 
     def with_splits(self, splits: dict[str, list[int]]) -> "ClassPool":
         """The same images with other class splits (no copy of the images)."""
-        return ClassPool(self.images, self.labels, self.class_names, self.class_groups, splits, self.name)
+        return ClassPool(self.images, self.labels, self.class_names, self.class_groups, splits, self.name, self.framed)
 
     def with_mirrored_classes(self, split: str = "train") -> "ClassPool":
         """This pool plus, for each class of ``split``, its mirror image as a new class of that split (named
@@ -81,7 +83,8 @@ class ClassPool:
         splits[split] = [*splits[split], *range(self.num_classes, self.num_classes + len(classes))]
         names = [*self.class_names, *(f"{self.class_names[c]}/mirror" for c in classes)]
         groups = [*self.class_groups, *(self.class_groups[c] for c in classes)]
-        return ClassPool(torch.cat(images).contiguous(), torch.cat(labels), names, groups, splits, self.name)
+        return ClassPool(torch.cat(images).contiguous(), torch.cat(labels), names, groups, splits, self.name,
+                         self.framed)
 
     def short_classes(self, need: int, split: str | None = None) -> list[tuple[str, int]]:
         """(name, count) of the classes (of ``split``, or all) with fewer than ``need`` examples."""

@@ -148,6 +148,7 @@ def _validated(data: dict) -> ClassPool:
         class_groups=groups,
         splits={str(k): v for k, v in splits.items()},
         name=data["name"],
+        framed=bool(data.get("framed", False)),
     )
 
 
@@ -164,6 +165,7 @@ def _write(path: Path, fingerprint: str, pool: ClassPool) -> None:
         "class_groups": list(pool.class_groups),
         "splits": {k: list(v) for k, v in pool.splits.items()},
         "name": pool.name,
+        "framed": pool.framed,
     }
     try:
         atomic_write(path, lambda f: torch.save(data, f))

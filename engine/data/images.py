@@ -21,6 +21,7 @@ from .base import DataError
 MAX_PIXELS = 40_000_000  # a 6000x6000 photo is fine, a decompression bomb is not
 # PIL only warns between its limit and twice it (an extra stderr line); make that an error we report
 warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+FRAME_FILL = 0.8  # framed drawings: the ink box's longer side over the image side (the canvas uses 22 of 28)
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 
 
@@ -39,11 +40,29 @@ def _grey(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
 
 
-def image_to_tensor(img: Image.Image, invert: bool | None = None, size: int = 28) -> torch.Tensor:
+def frame_ink(grey: np.ndarray, fill: float = FRAME_FILL) -> np.ndarray:
+    """Crop bright-on-dark ``grey`` to its ink and centre that box in a square it fills to ``fill`` of the
+    side: the size and place a person drew at no longer vary, so a small model spends no capacity on them and
+    a character's strokes get more of the pixels (Omniglot's ink fills a median 62% of the 105x105 frame)."""
+    mask = grey > 0.1
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if len(rows) == 0:
+        return grey  # a blank image stays blank
+    crop = grey[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    h, w = crop.shape
+    side = int(np.ceil(max(h, w) / fill))
+    out = np.zeros((side, side), np.float32)
+    top, left = (side - h) // 2, (side - w) // 2
+    out[top:top + h, left:left + w] = crop
+    return out
+
+
+def image_to_tensor(img: Image.Image, invert: bool | None = None, size: int = 28, frame: bool = False) -> torch.Tensor:
     """Convert a PIL image to uint8 [size, size] with bright strokes on dark.
 
     ``invert=None`` decides from the border: a light border means dark ink on
-    light paper (Omniglot, scans, drawings), which is inverted.
+    light paper (Omniglot, scans, drawings), which is inverted. ``frame``: crop
+    to the ink and centre it (:func:`frame_ink`) before resizing.
     """
     grey = _grey(img)
     if invert is None:
@@ -51,6 +70,8 @@ def image_to_tensor(img: Image.Image, invert: bool | None = None, size: int = 28
         invert = float(border.mean()) > 0.5
     if invert:
         grey = 1.0 - grey
+    if frame:
+        grey = frame_ink(grey)
     pil = Image.fromarray((grey * 255).round().astype(np.uint8), mode="L")
     if pil.size != (size, size):
         pil = pil.resize((size, size), Image.Resampling.BOX if min(pil.size) >= size else Image.Resampling.BILINEAR)

@@ -96,8 +96,9 @@ def omniglot_files(root: str | Path) -> list[Path]:
     return files
 
 
-def load_omniglot(root: str | Path, rotations: bool = True, size: int = 28) -> ClassPool:
-    """Decode every Omniglot set under ``root`` into one :class:`ClassPool` of ``size`` x ``size`` images."""
+def load_omniglot(root: str | Path, rotations: bool = True, size: int = 28, frame: bool = False) -> ClassPool:
+    """Decode every Omniglot set under ``root`` into one :class:`ClassPool` of ``size`` x ``size`` images
+    (``frame``: each drawing cropped to its ink and centred, engine.data.images.frame_ink)."""
     root = Path(root)
     sets = find_sets(root)
     images: list[torch.Tensor] = []
@@ -114,7 +115,8 @@ def load_omniglot(root: str | Path, rotations: bool = True, size: int = 28) -> C
                 continue  # small1/small2 overlap the full background set
             seen.add(f"{alphabet}/{character}")
             decoded = torch.stack(
-                [image_to_tensor(open_image(src, name), invert=True, size=size) for name, src in files]
+                [image_to_tensor(open_image(src, name), invert=True, size=size, frame=frame)
+                 for name, src in files]
             )
             for k in range(4 if rotations else 1):
                 cls = len(names)
@@ -131,6 +133,7 @@ def load_omniglot(root: str | Path, rotations: bool = True, size: int = 28) -> C
         class_groups=groups,
         splits=splits,
         name="omniglot",
+        framed=frame,
     )
 
 
