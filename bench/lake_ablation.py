@@ -61,6 +61,11 @@ VARIANTS: dict[str, dict] = {
     "augment+mirrors+members4": {"augment": True, "mirrors": True, "members": 4},
     "lake+members2": {"recipe": "lake", "members": 2},
     "lake+members4": {"recipe": "lake", "members": 4},
+    # each drawing cropped to its ink and centred, filling 80% of the frame (2026-12-03, night)
+    "augment+mirrors+frame": {"augment": True, "mirrors": True, "frame_ink": True},
+    "augment+mirrors+frame+stem56": {"augment": True, "mirrors": True, "frame_ink": True, "stem": True,
+                                     "image_size": 56},
+    "lake+frame": {"recipe": "lake", "frame_ink": True},
     "lake+strong-mirrors": {"recipe": "lake", "augment_strength": 2.0, "augment_elastic": 0.08, "lr_decay": True},
 }
 
@@ -78,8 +83,8 @@ def score(algo, pool, runs_dir: Path, size: int, tta: int, episodes: int, device
     from engine.tasks import TaskSampler
     from engine.trainer import evaluate
 
-    runs = load_runs(runs_dir, size)
     own = algo.config  # the model's own settings: what omniglot-challenge and eval use
+    runs = load_runs(runs_dir, size, own.frame_ink)  # (drawings framed as the model's were)
     out = {"error_inductive": run_challenge(algo, runs, device)["error_rate"]}
     with scoring_protocol("transductive"):
         out["error_transductive"] = run_challenge(algo, runs, device)["error_rate"]
@@ -125,7 +130,7 @@ def main() -> None:
                             "time_budget": args.minutes * 60, "val_every": 0, "train_on": "split", **settings})
     config.validate()
     device = torch.device("cpu")
-    pool = load_source("omniglot", OMNIGLOT_DIR, image_size=config.image_size)
+    pool = load_source("omniglot", OMNIGLOT_DIR, image_size=config.image_size, frame=config.frames_ink)
     alphabets = args.folds.split(",") if args.folds else sorted(set(pool.class_groups))
     folds = []
     for alphabet in alphabets:

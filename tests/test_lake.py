@@ -186,6 +186,7 @@ def test_the_lake_recipe_trains_and_scores_lakes_runs_with_no_extra_flags(small_
     expected = from_recipe("lake")
     assert (config.image_size, config.tta, config.train_on) == (expected.image_size, expected.tta, "all")
     assert (config.mirrors, config.augment_strength, config.lr_decay) == (True, expected.augment_strength, True)
+    assert config.frame_ink and algo.config.frame_ink  # its drawings, and so Lake's runs when scored, are framed
     assert input_size(algo.model) == expected.image_size and algo.config.tta == expected.tta
     scored = main("omniglot-challenge", "--checkpoint", str(ckpt), "--runs", str(runs))
     assert scored["runs"] == 2 and 0.0 <= scored["error_rate"] <= 1.0 and scored["protocol"] == "inductive"
@@ -209,6 +210,7 @@ def test_picking_the_lake_recipe_in_the_window_brings_its_other_settings(qtbot):
     assert (values["mirrors"], values["augment_strength"], values["augment_elastic"], values["lr_decay"]) == (
         lake.mirrors, lake.augment_strength, lake.augment_elastic, lake.lr_decay)
     assert "mirror images as extra classes" in panel.recipe_note.text()
+    assert values["frame_ink"] and "drawings cropped to their ink" in panel.recipe_note.text()
     assert panel.recipe_combo.currentData() == "lake"
     assert f"{lake.tta} test-time views" in panel.recipe_note.text() and not panel.recipe_note.isHidden()
     assert quick_note not in panel.recipe_note.text()
