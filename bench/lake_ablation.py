@@ -66,6 +66,7 @@ VARIANTS: dict[str, dict] = {
     "augment+mirrors+frame+stem56": {"augment": True, "mirrors": True, "frame_ink": True, "stem": True,
                                      "image_size": 56},
     "lake+frame": {"recipe": "lake", "frame_ink": True},
+    "lake+frame+stem56": {"recipe": "lake", "frame_ink": True, "stem": True, "image_size": 56},
     "lake+strong-mirrors": {"recipe": "lake", "augment_strength": 2.0, "augment_elastic": 0.08, "lr_decay": True},
 }
 

@@ -61,6 +61,7 @@ RECIPES: dict[str, dict] = {
     # layer, and several networks voting"). Each drawing cropped to its ink and centred, as the canvas frames a
     # person's drawing: better in 4 folds of 5 at 2 minutes (20.25% against 21.75% on the mean), the same 13.5%
     # at 30 minutes on Early Aramaic ("Drawings framed to their ink"), and kept for it matches the canvas.
+    # Framed at 56x56 through the strided stem: 18.75% at 2 minutes, but 14.0% at 30 (not adopted).
     "lake": {
         **_CLASS_BATCHES, "algo": "protohead", "inner_steps": 10, "inner_lr": 0.01, "augment": True,
         "augment_strength": 2.0, "augment_elastic": 0.08, "mirrors": True, "lr_decay": True, "frame_ink": True,
