@@ -65,7 +65,8 @@ def stroke_width(ink: np.ndarray, threshold: float = 0.5) -> float:
     return 2.0 * area / max(boundary, 1)
 
 
-def _bbox(ink: np.ndarray) -> tuple[int, int, int, int] | None:
+def ink_box(ink: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right) of the bright ink in ``ink``, ends exclusive; None for a blank image."""
     rows = np.flatnonzero((ink > INK_THRESHOLD).any(1))
     cols = np.flatnonzero((ink > INK_THRESHOLD).any(0))
     if len(rows) == 0:
@@ -82,7 +83,7 @@ def _resize(ink: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def _fit_to_box(ink: np.ndarray, box_px: int) -> np.ndarray:
     """Crop ``ink`` to its bounding box and scale the longer side to ``box_px``."""
-    top, bottom, left, right = _bbox(ink)
+    top, bottom, left, right = ink_box(ink)
     crop = ink[top:bottom, left:right]
     h, w = crop.shape
     scale = box_px / max(h, w)
@@ -104,7 +105,7 @@ def _normalise_width(ink: np.ndarray, target: float) -> np.ndarray:
         k = int(round(width - target))
         k = k + 1 if k % 2 == 0 else k
         thinner = np.asarray(Image.fromarray(ink, mode="F").filter(ImageFilter.MinFilter(k)), dtype=np.float32)
-        if _bbox(thinner) is not None:  # never erase the drawing
+        if ink_box(thinner) is not None:  # never erase the drawing
             return thinner
     return ink
 
@@ -143,7 +144,7 @@ def sketch_to_input(
         When nothing is drawn (no pixel above 10% brightness).
     """
     ink = _as_unit_float(raster)
-    if _bbox(ink) is None:
+    if ink_box(ink) is None:
         raise DataError("the drawing is empty")
     work = _fit_to_box(ink, box * OVERSAMPLE)
     if width is not None:

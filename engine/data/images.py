@@ -44,11 +44,13 @@ def frame_ink(grey: np.ndarray, fill: float = FRAME_FILL) -> np.ndarray:
     """Crop bright-on-dark ``grey`` to its ink and centre that box in a square it fills to ``fill`` of the
     side: the size and place a person drew at no longer vary, so a small model spends no capacity on them and
     a character's strokes get more of the pixels (Omniglot's ink fills a median 62% of the 105x105 frame)."""
-    mask = grey > 0.1
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    if len(rows) == 0:
+    from ..sketch import ink_box
+
+    box = ink_box(grey)
+    if box is None:
         return grey  # a blank image stays blank
-    crop = grey[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    top, bottom, left, right = box
+    crop = grey[top:bottom, left:right]
     h, w = crop.shape
     side = int(np.ceil(max(h, w) / fill))
     out = np.zeros((side, side), np.float32)
