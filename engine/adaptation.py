@@ -18,6 +18,7 @@ import torch
 
 from .algorithms.base import Algorithm, Learner, StepStats
 from .data.base import DataError
+from .data.images import frame_images
 from .models import reuse_support_passes
 from .tasks import to_float
 
@@ -187,7 +188,7 @@ def adapt_with_progress(
     y = _labels(support_y, device)
     check_support(y)
     if not leave_one_out:  # nothing to add to the last step: each one goes out as it happens
-        return algo.adapt(x, y, steps=steps, on_step=on_step, inner_lr=inner_lr)
+        return inputs_as_trained(algo.adapt(x, y, steps=steps, on_step=on_step, inner_lr=inner_lr), algo)
     pending: list[StepStats] = []
 
     def relay(stats: StepStats) -> None:
@@ -200,7 +201,22 @@ def adapt_with_progress(
     if pending and on_step is not None:
         last = pending.pop()
         on_step(replace(last, loo_accuracy=loo))
+    return inputs_as_trained(learner, algo)
+
+
+def inputs_as_trained(learner: Learner, algo: Algorithm) -> Learner:
+    """Mark whether ``learner`` expects its images framed to their ink, as ``algo``'s training drawings were
+    (so an export records it, and the window frames a person's images for it)."""
+    learner.frame_ink = bool(getattr(algo.config, "frame_ink", False))
     return learner
+
+
+def images_as_trained(algo: Algorithm, images: np.ndarray) -> np.ndarray:
+    """A person's uint8 images [n, 28, 28] as ``algo`` was trained to see them: framed to their ink for a model
+    trained on framed drawings (the lake recipe), as they are otherwise."""
+    if not getattr(algo.config, "frame_ink", False) or not len(images):
+        return images
+    return frame_images(np.asarray(images))
 
 
 @torch.no_grad()

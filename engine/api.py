@@ -435,6 +435,8 @@ def adapt(
         adapt_with_progress,
         as_model_input,
         embedding_projection,
+        images_as_trained,
+        inputs_as_trained,
         leave_one_out_curve,
         prime_predictions,
     )
@@ -442,13 +444,14 @@ def adapt(
     began = time.perf_counter()
     stopped = (lambda: control.stop_requested) if control is not None else (lambda: False)
     algo = copy.deepcopy(model.handle)
+    images = images_as_trained(algo, images)
     views = StepViews(images, labels, not getattr(algo, "adapts_features", False), query)
     last: list[AdaptStep] = []
 
     def relay(stats: StepStats) -> None:
         if stopped():
             raise Cancelled
-        learner = stats.state() if stats.state is not None else None
+        learner = inputs_as_trained(stats.state(), algo) if stats.state is not None else None
         view, probs = views(learner) if learner is not None else (None, None)  # type: ignore[arg-type]
         step = AdaptStep(stats.step, stats.loss, stats.accuracy, stats.loo_accuracy, None, view, probs, learner)
         last[:] = [step]
@@ -495,6 +498,10 @@ def predict(
     from .adaptation import predict_query
 
     began = time.perf_counter()
+    if getattr(learner, "frame_ink", False):  # as the images it adapted to were (api.adapt)
+        from .data.images import frame_images
+
+        images, query = frame_images(np.asarray(images)), frame_images(np.asarray(query)[None])[0]
     out = predict_query(learner, images, labels, query, view)  # type: ignore[arg-type]
     probabilities = out.pop("probabilities")
     return PredictResult(probabilities, out, query, time.perf_counter() - began, threading.get_ident())

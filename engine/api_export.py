@@ -65,9 +65,11 @@ def leave_one_out_insight(
     """Confusion over a person's own classes by leave-one-out (on a private copy of ``algo``)."""
     import copy
 
+    from .adaptation import images_as_trained
     from .confusion import leave_one_out_confusion
 
     algo = getattr(algo, "handle", algo)  # an engine.api.Model or the Algorithm itself
+    images = images_as_trained(algo, images)
     return leave_one_out_confusion(copy.deepcopy(algo), images, labels, class_names, steps, inner_lr)
 
 

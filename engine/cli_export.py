@@ -54,8 +54,8 @@ def cmd_export(args: argparse.Namespace) -> dict:
         raise DataError("--out needs a file name, e.g. --out classifier.pt2")
     if args.onnx and not onnx_status()[0]:
         raise DataError(f"--onnx: {onnx_status()[1]}; or leave out --onnx")
-    support = read_support(args.support)
     algo, config, payload = restore(args.checkpoint, "cpu")
+    support = read_support(args.support, frame=config.frames_ink)  # as the model's training drawings were
     learner = adapt_with_progress(algo, support.images, support.labels, steps=args.inner_steps, leave_one_out=False)
     source = {
         "checkpoint": str(args.checkpoint),

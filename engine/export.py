@@ -47,6 +47,7 @@ from torch import nn
 from .algorithms.base import Learner
 from .checkpoint import atomic_write
 from .data.base import DataError
+from .data.images import FRAME_FILL
 from .models import use_channels_last
 from .tasks import to_float
 
@@ -117,13 +118,21 @@ def export_program(learner: Learner, example: torch.Tensor | None = None) -> tor
         return torch.export.export(module, (example,), dynamic_shapes={"images": {0: torch.export.Dim.DYNAMIC}})
 
 
-def metadata(class_names: Sequence[str], source: dict | None = None) -> dict:
-    """The JSON stored beside the program: format marker, class names, input/output description."""
+FRAMED_FROM_A_FILE = (
+    "as above, but before resizing crop to the ink (the rows and columns with a pixel above 10% brightness, after "
+    f"any inversion) and centre it on a black square whose side is the ink's longer side over {FRAME_FILL}"
+)
+
+
+def metadata(class_names: Sequence[str], source: dict | None = None, frame_ink: bool = False) -> dict:
+    """The JSON stored beside the program: format marker, class names, input/output description
+    (``frame_ink``: the model was trained on drawings framed to their ink, so a file is read that way)."""
     return {
         "format": FORMAT,
         "version": VERSION,
         "class_names": [str(n) for n in class_names],
-        "input": INPUT,
+        "frame_ink": bool(frame_ink),
+        "input": INPUT | ({"from_a_file": INPUT["from_a_file"] + "; " + FRAMED_FROM_A_FILE} if frame_ink else {}),
         "output": OUTPUT,
         "source": dict(source or {}),
         "torch": torch.__version__,
@@ -142,7 +151,7 @@ def export_learner(
         raise DataError(f"{len(class_names)} class names for a classifier of {learner.ways} classes")
     began = time.perf_counter()
     program = export_program(learner)
-    extra = {META_NAME: json.dumps(metadata(class_names, source), indent=1, ensure_ascii=False)}
+    extra = {META_NAME: json.dumps(metadata(class_names, source, learner.frame_ink), indent=1, ensure_ascii=False)}
     atomic_write(path, lambda f: torch.export.save(program, f, extra_files=extra))
     return ExportSummary(
         str(path),
@@ -177,7 +186,7 @@ def export_onnx(learner: Learner, class_names: Sequence[str], path: str | os.Pat
     onnx_program = torch.onnx.export(program, dynamo=True)
     model = onnx_program.model_proto
     entry = model.metadata_props.add()
-    entry.key, entry.value = META_NAME, json.dumps(metadata(class_names))
+    entry.key, entry.value = META_NAME, json.dumps(metadata(class_names, frame_ink=learner.frame_ink))
     data = model.SerializeToString()
     atomic_write(path, lambda f: f.write(data))
     return ExportSummary(

@@ -18,7 +18,7 @@ import torch
 
 from .data.base import DataError
 from .data.folder import folder_files
-from .data.images import is_image_file, load_image
+from .data.images import frame_images, is_image_file, load_image
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,9 @@ class Prediction:
         return {"file": self.file, "class": self.label, "probabilities": self.probabilities}
 
 
-def read_support(path: str | os.PathLike) -> Support:
-    """A saved class set (a folder with manifest.json) or a folder with one subfolder of images per class."""
+def read_support(path: str | os.PathLike, frame: bool = False) -> Support:
+    """A saved class set (a folder with manifest.json) or a folder with one subfolder of images per class
+    (``frame``: each image cropped to its ink and centred, for a model trained on framed drawings)."""
     from .classset import MANIFEST, load_classset
 
     root = Path(path)
@@ -55,11 +56,11 @@ def read_support(path: str | os.PathLike) -> Support:
     if (root / MANIFEST).is_file():
         cs = load_classset(root)
         images, labels = cs.tensors()
-        return Support(images.numpy(), labels.numpy(), list(cs.names))
+        return Support(frame_images(images.numpy()) if frame else images.numpy(), labels.numpy(), list(cs.names))
     classes = folder_files(root)
     if len(classes) < 2:
         raise DataError(f"{root} has {len(classes)} class subfolder with images; a classifier needs at least 2 classes")
-    images = [load_image(f).numpy() for files in classes.values() for f in files]
+    images = [load_image(f, frame=frame).numpy() for files in classes.values() for f in files]
     labels = [c for c, files in enumerate(classes.values()) for _ in files]
     return Support(np.stack(images), np.asarray(labels, np.int64), list(classes))
 
@@ -86,17 +87,19 @@ def query_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
     return files
 
 
-def read_queries(files: Sequence[Path]) -> np.ndarray:
+def read_queries(files: Sequence[Path], frame: bool = False) -> np.ndarray:
     """uint8 [n, 28, 28]; a file that is not a readable image is a :class:`DataError` naming it."""
-    return np.stack([load_image(f).numpy() for f in files])
+    return np.stack([load_image(f, frame=frame).numpy() for f in files])
 
 
 class Classifier:
-    """Probabilities for uint8 images, from an adapted learner or an exported file (one interface)."""
+    """Probabilities for uint8 images, from an adapted learner or an exported file (one interface);
+    ``frame``: its images are read framed to their ink, as its model's training drawings were."""
 
-    def __init__(self, class_names: list[str], score_one) -> None:
+    def __init__(self, class_names: list[str], score_one, frame: bool = False) -> None:
         self.class_names = class_names
         self._score_one = score_one
+        self.frame = frame
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """float [n, ways]: each image scored on its own with the support set."""
@@ -114,10 +117,10 @@ class Classifier:
         from .adaptation import adapt_with_progress, predict_probabilities
         from .trainer import restore
 
-        s = read_support(support)
         algo, _, _ = restore(str(checkpoint), device)
+        s = read_support(support, frame=algo.config.frame_ink)
         learner = adapt_with_progress(algo, s.images, s.labels, steps=steps, leave_one_out=False)
-        return cls(s.class_names, lambda x: predict_probabilities(learner, x)), learner
+        return cls(s.class_names, lambda x: predict_probabilities(learner, x), learner.frame_ink), learner
 
     @classmethod
     def exported(cls, path: str | os.PathLike) -> "Classifier":
@@ -125,13 +128,15 @@ class Classifier:
 
         loaded = load_classifier(path)
         return cls(
-            loaded.class_names, lambda x: loaded.probabilities(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+            loaded.class_names,
+            lambda x: loaded.probabilities(torch.from_numpy(np.ascontiguousarray(x))).numpy(),
+            bool(loaded.info.get("frame_ink", False)),
         )
 
 
 def predict_files(classifier: Classifier, files: Sequence[Path]) -> list[Prediction]:
     """One :class:`Prediction` per file, in order."""
-    probs = classifier.probabilities(read_queries(files))
+    probs = classifier.probabilities(read_queries(files, classifier.frame))
     names = classifier.class_names
     out = []
     for f, p in zip(files, probs):

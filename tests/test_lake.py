@@ -217,3 +217,61 @@ def test_picking_the_lake_recipe_in_the_window_brings_its_other_settings(qtbot):
     panel._on_recipe_chosen(panel.recipe_combo.findData("quick"))
     assert panel.values()["image_size"] == 28 and panel.values()["tta"] == 0
     assert panel.recipe_note.text() == f"Also: {quick_note}" and "test-time views" not in panel.recipe_note.text()
+
+
+def _page(rows: slice, cols: slice, side: int = 105) -> Image.Image:
+    """Dark ink on white paper: one rectangle of ink."""
+    page = torch.full((side, side), 255, dtype=torch.uint8)
+    page[rows, cols] = 0
+    return Image.fromarray(page.numpy(), mode="L")
+
+
+def test_a_framed_model_reads_a_persons_images_framed_in_predict_export_and_the_window(small_glyph_pool, tmp_path):
+    import numpy as np
+
+    from engine import api
+    from engine.adaptation import predict_probabilities
+    from engine.data.images import load_image
+    from engine.export import export_learner, load_classifier
+    from engine.predict import Classifier, predict_files, read_queries
+
+    ckpt = tmp_path / "framed.pt"
+    config = TrainConfig(dataset="omniglot", data_root=str(minimal_set(small_glyph_pool, tmp_path / "data")),
+                         algo="protonet", ways=5, queries=1, meta_batch=1, iterations=2, val_every=0,
+                         frame_ink=True, device="cpu", checkpoint=str(ckpt))
+    for _ in run(config):
+        pass
+    support = tmp_path / "support"
+    for name, rows, cols in (("bar", slice(10, 20), slice(10, 80)), ("post", slice(10, 80), slice(10, 20)),
+                             ("block", slice(60, 100), slice(60, 100))):
+        (support / name).mkdir(parents=True)
+        _page(rows, cols).save(support / name / "a.png")
+    query = tmp_path / "small-bar-in-a-corner.png"
+    _page(slice(4, 8), slice(80, 104)).save(query)
+
+    classifier, learner = Classifier.adapted(ckpt, support)  # `main.py predict --checkpoint --support`
+    assert classifier.frame and learner.frame_ink
+    framed, as_drawn = load_image(query, frame=True).numpy(), load_image(query).numpy()
+    assert abs(_ink_box(torch.from_numpy(framed))[3] - 13.5) <= 1 and _ink_box(torch.from_numpy(as_drawn))[3] > 20
+    np.testing.assert_array_equal(read_queries([query], frame=True)[0], framed)
+    (by_checkpoint,) = predict_files(classifier, [query])
+    np.testing.assert_allclose(list(by_checkpoint.probabilities.values()),
+                               predict_probabilities(learner, framed[None])[0], atol=1e-6)
+
+    exported = export_learner(learner, classifier.class_names, tmp_path / "framed.pt2")  # `main.py export`
+    from_file = Classifier.exported(exported.path)
+    info = load_classifier(exported.path).info
+    assert from_file.frame and info["frame_ink"] and "crop to the ink" in info["input"]["from_a_file"]
+    (by_file,) = predict_files(from_file, [query])
+    np.testing.assert_allclose(list(by_file.probabilities.values()),
+                               list(by_checkpoint.probabilities.values()), atol=1e-5)
+
+    # the window: a person's images, and a query loaded unframed, are framed for this model before it sees them
+    model = api.open_model(str(ckpt)).model
+    images = np.stack([load_image(f).numpy() for f in sorted(support.glob("*/a.png"))])
+    ready: list = []
+    api.adapt(model, images, np.arange(3), 0, 0.0, on_step=lambda s: None, on_ready=ready.append)
+    seen = api.predict(ready[0].learner, images, np.arange(3), as_drawn)
+    assert abs(_ink_box(torch.from_numpy(seen.query))[3] - 13.5) <= 1
+    np.testing.assert_allclose(seen.probabilities, predict_probabilities(ready[0].learner, seen.query[None])[0],
+                               atol=1e-5)

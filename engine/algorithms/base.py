@@ -43,6 +43,8 @@ class Learner(ABC):
     ways: int
     #: ``embed(support_x)`` when a one-pass learner already computed it (see report_support_fit)
     support_embedding: torch.Tensor | None = None
+    #: trained on drawings framed to their ink (engine.data.images.frame_ink): its inputs should be too
+    frame_ink: bool = False
 
     @abstractmethod
     def logits(self, x: torch.Tensor) -> torch.Tensor:

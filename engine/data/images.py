@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..sketch import ink_box
 from .base import DataError
 
 MAX_PIXELS = 40_000_000  # a 6000x6000 photo is fine, a decompression bomb is not
@@ -44,8 +45,6 @@ def frame_ink(grey: np.ndarray, fill: float = FRAME_FILL) -> np.ndarray:
     """Crop bright-on-dark ``grey`` to its ink and centre that box in a square it fills to ``fill`` of the
     side: the size and place a person drew at no longer vary, so a small model spends no capacity on them and
     a character's strokes get more of the pixels (Omniglot's ink fills a median 62% of the 105x105 frame)."""
-    from ..sketch import ink_box
-
     box = ink_box(grey)
     if box is None:
         return grey  # a blank image stays blank
@@ -109,9 +108,20 @@ def open_image(source: str | os.PathLike | bytes | BinaryIO, name: str | None = 
         raise DataError(f"{label}: the image is damaged or truncated ({exc})") from None
 
 
-def load_image(path: str | os.PathLike, invert: bool | None = None) -> torch.Tensor:
-    """Read an image file into the model's input: uint8 [28, 28]."""
-    return image_to_tensor(open_image(path), invert=invert)
+def load_image(path: str | os.PathLike, invert: bool | None = None, frame: bool = False) -> torch.Tensor:
+    """Read an image file into the model's input: uint8 [28, 28] (``frame``: cropped to its ink and centred,
+    for a model trained on framed drawings)."""
+    return image_to_tensor(open_image(path), invert=invert, frame=frame)
+
+
+def frame_images(images: np.ndarray) -> np.ndarray:
+    """Frame model inputs already decoded (uint8 [n, H, W], bright on dark) as :func:`frame_ink` frames a file:
+    for a framed model handed a person's images (a drawing from the canvas is framed already, and comes back
+    nearly as it was)."""
+    size = images.shape[-1]
+    return np.stack(
+        [image_to_tensor(Image.fromarray(np.asarray(x, np.uint8), mode="L"), False, size, True).numpy() for x in images]
+    ) if len(images) else np.asarray(images, np.uint8)
 
 
 def is_image_file(path: Path) -> bool:
