@@ -501,7 +501,9 @@ def predict(
     if getattr(learner, "frame_ink", False):  # as the images it adapted to were (api.adapt)
         from .data.images import frame_images
 
-        images, query = frame_images(np.asarray(images)), frame_images(np.asarray(query)[None])[0]
+        query = frame_images(np.asarray(query)[None])[0]
+        if view is None or "basis" not in view:  # the support set is embedded again only without Adapt's view
+            images = frame_images(np.asarray(images))
     out = predict_query(learner, images, labels, query, view)  # type: ignore[arg-type]
     probabilities = out.pop("probabilities")
     return PredictResult(probabilities, out, query, time.perf_counter() - began, threading.get_ident())

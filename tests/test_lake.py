@@ -275,3 +275,6 @@ def test_a_framed_model_reads_a_persons_images_framed_in_predict_export_and_the_
     assert abs(_ink_box(torch.from_numpy(seen.query))[3] - 13.5) <= 1
     np.testing.assert_allclose(seen.probabilities, predict_probabilities(ready[0].learner, seen.query[None])[0],
                                atol=1e-5)
+    with_view = api.predict(ready[0].learner, images, np.arange(3), as_drawn, ready[0].view)  # as the window does
+    np.testing.assert_array_equal(with_view.query, seen.query)
+    np.testing.assert_allclose(with_view.probabilities, seen.probabilities, atol=1e-5)
