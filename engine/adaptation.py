@@ -211,10 +211,10 @@ def inputs_as_trained(learner: Learner, algo: Algorithm) -> Learner:
     return learner
 
 
-def images_as_trained(algo: Algorithm, images: np.ndarray) -> np.ndarray:
-    """A person's uint8 images [n, 28, 28] as ``algo`` was trained to see them: framed to their ink for a model
-    trained on framed drawings (the lake recipe), as they are otherwise."""
-    if not getattr(algo.config, "frame_ink", False) or not len(images):
+def images_as_trained(framed: bool, images: np.ndarray) -> np.ndarray:
+    """A person's uint8 images [n, 28, 28] as a model was trained to see them: framed to their ink for a model
+    trained on framed drawings (``framed``: its config's or learner's ``frame_ink``), as they are otherwise."""
+    if not framed or not len(images):
         return images
     return frame_images(np.asarray(images))
 

@@ -444,7 +444,9 @@ def adapt(
     began = time.perf_counter()
     stopped = (lambda: control.stop_requested) if control is not None else (lambda: False)
     algo = copy.deepcopy(model.handle)
-    images = images_as_trained(algo, images)
+    framed = algo.config.frame_ink  # type: ignore[attr-defined]
+    images = images_as_trained(framed, images)
+    query = None if query is None else images_as_trained(framed, np.asarray(query)[None])[0]
     views = StepViews(images, labels, not getattr(algo, "adapts_features", False), query)
     last: list[AdaptStep] = []
 
@@ -495,15 +497,13 @@ def predict(
     learner: object, images: np.ndarray, labels: np.ndarray, query: np.ndarray, view: dict | None = None
 ) -> PredictResult:
     """Score one query (uint8 [28, 28]) and place it in the embedding view (``view``: the Adapt-time one)."""
-    from .adaptation import predict_query
+    from .adaptation import images_as_trained, predict_query
 
     began = time.perf_counter()
-    if getattr(learner, "frame_ink", False):  # as the images it adapted to were (api.adapt)
-        from .data.images import frame_images
-
-        query = frame_images(np.asarray(query)[None])[0]
-        if view is None or "basis" not in view:  # the support set is embedded again only without Adapt's view
-            images = frame_images(np.asarray(images))
+    framed = getattr(learner, "frame_ink", False)  # as the images it adapted to were (api.adapt)
+    query = images_as_trained(framed, np.asarray(query)[None])[0]
+    if view is None or "basis" not in view:  # the support set is embedded again only without Adapt's view
+        images = images_as_trained(framed, images)
     out = predict_query(learner, images, labels, query, view)  # type: ignore[arg-type]
     probabilities = out.pop("probabilities")
     return PredictResult(probabilities, out, query, time.perf_counter() - began, threading.get_ident())

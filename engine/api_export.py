@@ -69,7 +69,7 @@ def leave_one_out_insight(
     from .confusion import leave_one_out_confusion
 
     algo = getattr(algo, "handle", algo)  # an engine.api.Model or the Algorithm itself
-    images = images_as_trained(algo, images)
+    images = images_as_trained(algo.config.frame_ink, images)
     return leave_one_out_confusion(copy.deepcopy(algo), images, labels, class_names, steps, inner_lr)
 
 

@@ -270,11 +270,13 @@ def test_a_framed_model_reads_a_persons_images_framed_in_predict_export_and_the_
     model = api.open_model(str(ckpt)).model
     images = np.stack([load_image(f).numpy() for f in sorted(support.glob("*/a.png"))])
     ready: list = []
-    api.adapt(model, images, np.arange(3), 0, 0.0, on_step=lambda s: None, on_ready=ready.append)
+    steps: list = []
+    api.adapt(model, images, np.arange(3), 0, 0.0, on_step=steps.append, on_ready=ready.append, query=as_drawn)
     seen = api.predict(ready[0].learner, images, np.arange(3), as_drawn)
     assert abs(_ink_box(torch.from_numpy(seen.query))[3] - 13.5) <= 1
     np.testing.assert_allclose(seen.probabilities, predict_probabilities(ready[0].learner, seen.query[None])[0],
                                atol=1e-5)
+    np.testing.assert_allclose(steps[-1].probabilities, seen.probabilities, atol=1e-5)  # Adapt's live query
     with_view = api.predict(ready[0].learner, images, np.arange(3), as_drawn, ready[0].view)  # as the window does
     np.testing.assert_array_equal(with_view.query, seen.query)
     np.testing.assert_allclose(with_view.probabilities, seen.probabilities, atol=1e-5)
