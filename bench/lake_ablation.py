@@ -67,6 +67,8 @@ VARIANTS: dict[str, dict] = {
                                      "image_size": 56},
     "lake+frame": {"recipe": "lake", "frame_ink": True},
     "lake+frame+stem56": {"recipe": "lake", "frame_ink": True, "stem": True, "image_size": 56},
+    # pen-width augmentation (and views) again, now that framing enlarges the strokes (2026-12-03, late)
+    "lake+frame+strokes": {"recipe": "lake", "frame_ink": True, "augment_strokes": True},
     "lake+strong-mirrors": {"recipe": "lake", "augment_strength": 2.0, "augment_elastic": 0.08, "lr_decay": True},
 }
 
