@@ -69,6 +69,9 @@ VARIANTS: dict[str, dict] = {
     "lake+frame+stem56": {"recipe": "lake", "frame_ink": True, "stem": True, "image_size": 56},
     # pen-width augmentation (and views) again, now that framing enlarges the strokes (2026-12-03, late)
     "lake+frame+strokes": {"recipe": "lake", "frame_ink": True, "augment_strokes": True},
+    # each batch's 32 classes from one alphabet, so BatchNorm's batch statistics are one alphabet's, as they are at
+    # test time (from a run's 20 training drawings of one alphabet) (2026-12-03, session 11)
+    "lake+frame+alphabet": {"recipe": "lake", "frame_ink": True, "same_alphabet": True},
     "lake+strong-mirrors": {"recipe": "lake", "augment_strength": 2.0, "augment_elastic": 0.08, "lr_decay": True},
 }
 
@@ -78,6 +81,20 @@ def fold_pool(pool, alphabet: str):
     train = [c for c, g in enumerate(pool.class_groups) if g != alphabet]
     test = [c for c, (g, n) in enumerate(zip(pool.class_groups, pool.class_names)) if g == alphabet and "/rot" not in n]
     return pool.with_splits({"train": train, "val": [], "test": test})
+
+
+def train_fold(config, fold, algo) -> tuple[int, float, float]:
+    """Train ``algo`` on ``fold`` as ``config`` says (engine.trainer.run); (iterations, last loss, seconds)."""
+    from engine.events import Finished, IterationMetrics
+    from engine.trainer import run
+
+    began, iterations, loss = time.perf_counter(), 0, float("nan")
+    for event in run(config, pool=fold, algo=algo):
+        if isinstance(event, IterationMetrics):
+            iterations, loss = event.iteration, event.loss
+        elif isinstance(event, Finished):
+            iterations = event.iterations
+    return iterations, loss, time.perf_counter() - began
 
 
 def score(algo, pool, runs_dir: Path, size: int, tta: int, episodes: int, device) -> dict:
@@ -123,9 +140,8 @@ def main() -> None:
     from engine.build import build_model_and_algorithm
     from engine.config import TrainConfig
     from engine.data import load_source
-    from engine.events import Finished, IterationMetrics
     from engine.recipes import recipe
-    from engine.trainer import restore, run
+    from engine.trainer import restore
 
     settings = dict(VARIANTS[args.variant])
     base = recipe(settings.pop("recipe", "quick"))
@@ -141,18 +157,12 @@ def main() -> None:
         if args.save:
             args.save.mkdir(parents=True, exist_ok=True)
         cfg = config.replace(checkpoint=str(args.save / f"{args.variant}-{alphabet}.pt") if args.save else None)
-        began, iterations, loss = time.perf_counter(), 0, float("nan")
         if args.rescore:
             algo, _, payload = restore(cfg.checkpoint, device)
-            iterations, train_s = int(payload.get("iteration", 0)), float("nan")
+            iterations, loss, train_s = int(payload.get("iteration", 0)), float("nan"), float("nan")
         else:
             algo = build_model_and_algorithm(cfg, device)
-            for event in run(cfg, pool=fold, algo=algo):
-                if isinstance(event, IterationMetrics):
-                    iterations, loss = event.iteration, event.loss
-                elif isinstance(event, Finished):
-                    iterations = event.iterations
-            train_s = time.perf_counter() - began
+            iterations, loss, train_s = train_fold(cfg, fold, algo)
         result = {"alphabet": alphabet, "train_minutes": train_s / 60, "iterations": iterations, "last_loss": loss,
                   **score(algo, fold, args.runs / alphabet, cfg.image_size, args.tta, args.episodes, device)}
         print(json.dumps(result), file=sys.stderr, flush=True)
