@@ -72,6 +72,11 @@ VARIANTS: dict[str, dict] = {
     # each batch's 32 classes from one alphabet, so BatchNorm's batch statistics are one alphabet's, as they are at
     # test time (from a run's 20 training drawings of one alphabet) (2026-12-03, session 11)
     "lake+frame+alphabet": {"recipe": "lake", "frame_ink": True, "same_alphabet": True},
+    # the engine's episodic finish (engine.finish; bench/lake_episodic.py's, inside the budget): the last third of
+    # the minutes on 20-way 1-shot episodes of one alphabet by the nearest-mean rule (2026-12-04, session 12)
+    "lake+frame+alphabet+finish": {"recipe": "lake", "frame_ink": True, "same_alphabet": True,
+                                   "episodic_finish": 1 / 3},
+    "lake+frame+finish": {"recipe": "lake", "frame_ink": True, "episodic_finish": 1 / 3},
     "lake+strong-mirrors": {"recipe": "lake", "augment_strength": 2.0, "augment_elastic": 0.08, "lr_decay": True},
 }
 

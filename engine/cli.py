@@ -105,6 +105,10 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    "its --time-budget, whichever ends it)")
     p.add_argument("--cosine-head", action="store_true", default=None,
                    help="SimpleShot / Proto-head / fine-tune: train with cosine logits over the classes")
+    p.add_argument("--episodic-finish", type=float, default=None, metavar="FRACTION",
+                   help="SimpleShot / Proto-head: spend this last fraction of the run (of --time-budget, or of the "
+                   "iterations) on 20-way 1-shot episodes of one alphabet scored by the nearest normalised mean, as "
+                   "Lake's runs are (engine.finish) [0: off]")
     p.add_argument("--same-alphabet", action="store_true", default=None,
                    help="draw each training episode's classes from one alphabet (group), as Lake's runs are")
     p.add_argument("--image-size", type=int, default=None, metavar="PIXELS",

@@ -119,6 +119,7 @@ class TrainConfig:
     outer_lr: float = 0.002
     iterations: int = 500
     lr_decay: bool = False  # the outer learning rate falls along a half cosine to 0 over the run (iterations or time)
+    episodic_finish: float = 0.0  # SimpleShot / Proto-head: this last fraction of the run on Lake-shaped episodes
     time_budget: float | None = None
     val_every: int = 100
     val_episodes: int = 100
@@ -178,6 +179,11 @@ class TrainConfig:
             (self.train_on in ("split", "all"), f"unknown train-on {self.train_on!r}; use split or all"),
             (self.train_on == "split" or not self.val_every,
              "--train-on all leaves no classes to validate on; add --val-every 0"),
+            (0 <= self.episodic_finish < 1, f"episodic finish must be a fraction of the run, from 0 (off) to "
+             f"below 1 (got {self.episodic_finish})"),
+            (not self.episodic_finish or self.algo in ("simpleshot", "protohead"),
+             f"--episodic-finish trains SimpleShot's or Proto-head's features by their nearest-mean rule, not "
+             f"{self.algo}'s"),
             (0 <= self.tta <= 64, f"tta must be 0 to 64 views (got {self.tta})"),
             (self.backbone != "mlp" or self.objective == "regression",
              "the mlp backbone takes numbers, not images; use --backbone conv4 or seed for image data"),
@@ -247,7 +253,7 @@ ALGORITHM_KEYS = (*TASK_SHAPE_KEYS, "inner_steps", "inner_lr", "outer_lr")
 #: carries them along, and picking any recipe sets them all (to TrainConfig's defaults where it names none).
 RECIPE_EXTRA_KEYS = ("augment", "augment_strokes", "augment_strength", "augment_elastic", "mirrors",
                      "same_alphabet", "image_size", "frame_ink", "channels", "feature_map", "global_pool", "stem",
-                     "members", "train_on", "tta", "adapt_block", "cosine_head", "lr_decay")
+                     "members", "train_on", "tta", "adapt_block", "cosine_head", "lr_decay", "episodic_finish")
 
 
 def algorithm_settings(algo: str) -> dict:

@@ -56,6 +56,9 @@ class IterationMetrics:
     tasks_per_second: float
     processes: int = 1  # processes that shared this meta-batch (helpers join once ready)
     metric: str = "accuracy"  # what ``accuracy`` holds: "accuracy" (classification) or "mse" (regression tasks)
+    #: "train", or "finish" in an episodic finish (engine.finish): the loss and accuracy are then a 20-way
+    #: episode's, by the nearest-mean rule, not the classifier's over every training class
+    phase: str = "train"
 
 
 @dataclass(frozen=True)

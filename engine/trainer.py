@@ -27,6 +27,7 @@ from .control import RunControl
 from .data import ClassPool, DataError, load_source
 from .distributed import DistContext, broadcast_int, broadcast_parameters, shard, sync_step
 from .events import Event, Finished, IterationMetrics, Started, ValidationMetrics
+from .finish import EpisodicFinish
 from .metrics import mean_ci95
 from .task_workers import TaskWorkers, evaluate_each, plan_workers
 from .tasks import Task, TaskSampler
@@ -159,14 +160,16 @@ def restore(checkpoint: str, device: str | torch.device = "cpu") -> tuple[Algori
 
 
 def task_samplers(config: TrainConfig, pool: ClassPool | None, validating: bool) -> tuple:
-    """(data summary source, training sampler, validation sampler or None) for ``config``: episodes of
-    ``pool`` (loaded when None), or for a regression data set its task family (engine.regression)."""
+    """(data summary source, training sampler, validation sampler or None, a note) for ``config``: episodes
+    of ``pool`` (loaded when None), or for a regression data set its task family (engine.regression). The
+    note says why the episodes are not quite what was asked: ``same_alphabet`` where no alphabet is large
+    enough mixes alphabets rather than refusing."""
     if config.objective == "regression":  # sine waves: tasks are generated, there is no pool of images
         from .regression import SineTasks, use_one_thread
 
         use_one_thread()
         train = SineTasks(config.shots, config.queries, config.seed, "train")
-        return train, train, SineTasks(config.shots, config.queries, config.seed, "val") if validating else None
+        return train, train, SineTasks(config.shots, config.queries, config.seed, "val") if validating else None, ""
     if pool is None or (pool.images.shape[-1], pool.framed) != (config.image_size, config.frames_ink):
         # (the window's pool is decoded at 28x28, unframed)
         pool = load_source(config.dataset, config.data_root, rotations=config.rotations, seed=config.seed,
@@ -175,13 +178,20 @@ def task_samplers(config: TrainConfig, pool: ClassPool | None, validating: bool)
         pool = pool.with_splits({"train": list(range(pool.num_classes)), "val": [], "test": []})
     if config.mirrors:  # each training class's mirror image as another training class
         pool = pool.with_mirrored_classes("train")
-    train = TaskSampler(
-        pool, "train", config.ways, config.shots, config.queries, seed=config.seed, augment=config.augment,
-        strokes=config.augment_strokes, same_group=config.same_alphabet, strength=config.augment_strength,
-        elastic=config.augment_elastic,
-    )
+    shape = (pool, "train", config.ways, config.shots, config.queries)
+    options = dict(seed=config.seed, augment=config.augment, strokes=config.augment_strokes,
+                   strength=config.augment_strength, elastic=config.augment_elastic)
+    note = ""
+    try:
+        train = TaskSampler(*shape, same_group=config.same_alphabet, **options)
+    except DataError:
+        if not config.same_alphabet:
+            raise
+        # (the lake recipe on a folder of classes, or the built-in glyphs: groups too small for its 32-class batches)
+        train = TaskSampler(*shape, **options)
+        note = f"no alphabet of {pool.name} has {config.ways} training classes, so each batch mixes alphabets"
     val = TaskSampler(pool, "val", config.ways, config.shots, config.queries, seed=config.seed) if validating else None
-    return pool, train, val
+    return pool, train, val, note
 
 
 def run(
@@ -238,7 +248,7 @@ class _Training:
         self.run_id = next(_run_ids)
         self.device = device = resolve_device(config.device)
         validating = bool(config.val_every) and dist.is_main
-        self.pool, self.train, self.val = task_samplers(config, pool, validating)
+        self.pool, self.train, self.val, self.sampling_note = task_samplers(config, pool, validating)
         self.standard = self._standard_sampler(self.pool) if self.val is not None else None
         self.history, self.start, payload = History(), 0, None
         if config.resume:
@@ -267,6 +277,8 @@ class _Training:
         self.reason, self.message = "completed", ""
         self.last_val: tuple[float, float] | None = None
         self.last_standard: tuple[float | None, float | None] = (None, None)
+        self.episodic: EpisodicFinish | None = None  # the episodic finish, once begun
+        self.episodic_began = 0
 
     @property
     def shape(self) -> str:
@@ -334,18 +346,26 @@ class _Training:
             self.reason = ("stopped", "time budget")[verdict - 1]
             return False
         step_began = time.perf_counter()
-        if config.lr_decay:
-            self._decay_learning_rate(iteration, step_began)
-        tasks = [t.to(self.device) for t in self.train.batch(iteration, self.share, self.offset)]
+        progress = self._progress(iteration, step_began)
+        finishing = bool(config.episodic_finish) and progress >= 1 - config.episodic_finish
+        if finishing:
+            finish = self._finish_at(iteration, (progress - 1 + config.episodic_finish) / config.episodic_finish)
+            learner, optimizer, workers = finish, finish.optimizer, None  # (the helpers train the classifier)
+            tasks = [finish.sampler.episode(iteration).to(self.device)]
+        else:
+            learner, optimizer, workers = self.algo, self.optimizer, self.workers
+            if config.lr_decay:
+                self._decay_learning_rate(progress / (1 - config.episodic_finish))
+            tasks = [t.to(self.device) for t in self.train.batch(iteration, self.share, self.offset)]
         try:
             loss, acc = meta_step(
-                self.algo,
-                self.optimizer,
+                learner,
+                optimizer,
                 tasks,
                 should_stop=self.stop,
                 sync=self.sync,
                 precision=config.precision,
-                workers=self.workers,
+                workers=workers,
             )
         except Diverged as exc:
             self.reason = "diverged"
@@ -370,7 +390,7 @@ class _Training:
         shared = 1 + (self.workers.active() if self.workers is not None else 0)
         yield IterationMetrics(
             self.run_id, done, config.iterations, loss, acc, now - self.began - self.paused, self.tps(), shared,
-            self.algo.objective.metric_name,
+            self.algo.objective.metric_name, "finish" if finishing else "train",
         )
         if self.val and config.val_every and (done % config.val_every == 0 or done == config.iterations):
             event = self.validate(done)
@@ -378,14 +398,27 @@ class _Training:
             yield event
         return True
 
-    def _decay_learning_rate(self, iteration: int, now: float) -> None:
-        """``lr_decay``: the outer learning rate follows a half cosine from ``outer_lr`` to 0 over the run, whose
-        progress is the larger of the iterations done and the time budget spent (a timed run ends when its
-        clock does). The weights settle at the end instead of jumping about at full rate."""
+    def _progress(self, iteration: int, now: float) -> float:
+        """How far through the run this step is: the larger of the iterations done and the time budget spent
+        (a timed run ends when its clock does)."""
         config = self.config
         progress = iteration / config.iterations
         if config.time_budget:
             progress = max(progress, (now - self.began - self.paused) / config.time_budget)
+        return progress
+
+    def _finish_at(self, iteration: int, progress: float) -> EpisodicFinish:
+        """The episodic finish (engine.finish), begun at its first step, its rate set for ``progress`` through it."""
+        if self.episodic is None:
+            self.episodic = EpisodicFinish(self.algo, self.pool, self.config)
+            self.episodic_began = iteration
+        self.episodic.set_progress(progress)
+        return self.episodic
+
+    def _decay_learning_rate(self, progress: float) -> None:
+        """``lr_decay``: the outer learning rate follows a half cosine from ``outer_lr`` to 0 over the run (over
+        its part before an episodic finish). The weights settle at the end instead of jumping about at full rate."""
+        config = self.config
         rate = config.outer_lr * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
         for group in self.optimizer.param_groups:
             group["lr"] = rate
@@ -465,6 +498,12 @@ class _Training:
             message = {"completed": "finished", "time budget": budget, "stopped": "stopped"}[
                 self.reason
             ] + f" after {done} iterations"
+        if self.sampling_note:
+            message += f" ({self.sampling_note})"
+        if self.episodic is not None:
+            sampler = self.episodic.sampler
+            where = " of one alphabet" if sampler.groups else f" ({self.episodic.note})"
+            message += f"; the last {done - self.episodic_began:,} on {sampler.ways}-way 1-shot episodes{where}"
         if lost_helpers:  # the run went on without them: say so once
             message += f" ({lost_helpers[0]}; its share of the tasks was computed in this process)"
         yield Finished(

@@ -77,6 +77,7 @@ class MainWindow(QMainWindow):
         self._run_stamp = time.strftime("%Y%m%d-%H%M%S")
         self.runs = RunList(self)
         self._last_state = "idle"
+        self._phase = "train"  # the IterationMetrics phase last shown ("finish": the episodic finish, engine.finish)
         self._data_error: str | None = None  # why the current source failed to load (until it is changed)
         self._run_labels: dict[int, str] = {}  # run number -> its label
         self._run_shapes: dict[int, str] = {}  # run number -> the task shape its validation scores
@@ -412,6 +413,13 @@ class MainWindow(QMainWindow):
         for event in events:
             if isinstance(event, IterationMetrics):
                 self.plot.add_iteration(event.iteration, event.loss, event.accuracy)
+                if event.phase == "finish" and self._phase != "finish":
+                    self.statusBar().showMessage(
+                        f"Iteration {event.iteration}: the episodic finish begins: the rest of the run trains on "
+                        "20-way 1-shot episodes of one alphabet by the nearest-mean rule (so the training loss and "
+                        "accuracy now are an episode's)"
+                    )
+                self._phase = event.phase
                 last_iteration = event
             elif isinstance(event, ValidationMetrics):
                 self.plot.add_validation(
@@ -427,6 +435,7 @@ class MainWindow(QMainWindow):
                     f"{100 * event.ci95:.1f} on {event.episodes} {event.shape} tasks of held-out classes{standard}"
                 )
             elif isinstance(event, Started):
+                self._phase = "train"
                 self.statusBar().showMessage(f"Training on {event.device.upper()}: {event.parameters:,} parameters")
         if last_iteration is not None:
             self.run_controls.update_progress(

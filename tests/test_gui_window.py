@@ -203,3 +203,14 @@ def test_the_compare_and_regression_tabs_are_built_when_first_shown(qtbot, make_
     qtbot.waitUntil(tab.isVisible, timeout=5_000)  # a widget added to a shown layout shows on the next event loop
     assert window.show_tab("Meta-train") and window.show_tab("Regression") and window.show_tab("Compare")
     assert window.regression() is tab and window.compare_view is view  # built once
+
+
+def test_an_episodic_finish_is_announced_when_it_begins_and_counted_when_the_run_ends(qtbot, make_window):
+    window = make_window(**{**TINY, "iterations": 6, "val_every": 0, "algo": "protohead", "episodic_finish": 0.5})
+    assert "the last 50% on 20-way one-alphabet episodes" in window.algorithm_panel.recipe_note.text()
+    messages = []
+    window.statusBar().messageChanged.connect(messages.append)
+    with qtbot.waitSignal(window.controller.runFinished, timeout=60_000):
+        window.start_run()
+    assert any("the episodic finish begins" in m for m in messages)
+    assert any("the last 3 on 20-way 1-shot episodes of one alphabet" in m for m in messages)

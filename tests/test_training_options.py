@@ -68,13 +68,13 @@ def test_the_learning_rate_decays_along_a_half_cosine(small_glyph_pool, budget):
     training.begin()
     rates = []
     for iteration in range(config.iterations):
-        training._decay_learning_rate(iteration, training.began)  # no time spent: the iterations set the pace
+        training._decay_learning_rate(training._progress(iteration, training.began))  # no time spent: iterations
         rates.append(training.optimizer.param_groups[0]["lr"])
     assert rates[0] == pytest.approx(0.002)
     assert rates[5] == pytest.approx(0.001)
     assert rates == sorted(rates, reverse=True) and rates[-1] < 0.0001
     if budget:  # with a time budget, the clock sets the pace when it runs ahead of the iterations
-        training._decay_learning_rate(0, training.began + budget * 0.75)
+        training._decay_learning_rate(training._progress(0, training.began + budget * 0.75))
         assert training.optimizer.param_groups[0]["lr"] == pytest.approx(0.002 * 0.5 * (1 + math.cos(math.pi * 0.75)))
     training.close_helpers()
 
@@ -220,3 +220,20 @@ def test_an_ensemble_of_members_trains_each_on_its_own_and_votes_by_their_mean(t
         with pytest.raises(DataError, match="members"):
             TrainConfig(**bad).validate()
     assert _config_from_args(build_parser().parse_args(["train", "--algo", "protohead", "--members", "3"])).members == 3
+
+
+def test_same_alphabet_batches_come_from_one_alphabet_or_say_why_they_mix(small_glyph_pool):
+    config = TrainConfig(algo="protohead", ways=16, shots=1, queries=1, meta_batch=1, iterations=4, val_every=0,
+                         workers=1, same_alphabet=True)
+    training = _Training(config, RunControl(), small_glyph_pool, DistContext(), None)
+    assert training.sampling_note == ""
+    for index in range(4):
+        classes = training.train.episode(index).classes
+        assert len({small_glyph_pool.class_groups[c] for c in classes}) == 1
+    training.close_helpers()
+    # 32-class batches (the lake recipe's) where each alphabet has 20: mixed, and the run says so when it ends
+    events = list(run(config.replace(ways=32), pool=small_glyph_pool))
+    assert "no alphabet of synthetic has 32 training classes, so each batch mixes alphabets" in events[-1].message
+    with pytest.raises(DataError, match="32-way tasks need 32 classes"):  # too few classes at all: still refused
+        list(run(config.replace(ways=32), pool=small_glyph_pool.with_splits({"train": list(range(20)), "val": [],
+                                                                              "test": []})))

@@ -24,9 +24,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..augment import augment_views
-from .base import Learner, StepCallback, ways_of
+from ..tasks import Task
+from .base import Learner, StepCallback, accuracy, ways_of
 from .finetune import Finetune
-from .protonet import ProtoLearner
+from .protonet import ProtoLearner, compute_prototypes, squared_distances
 
 #: squared distances between unit vectors lie in [0, 4]; as logits they would give a nearly flat
 #: softmax, so they are scaled by this. 20 minimised the negative log-likelihood of 5-way 1-shot
@@ -92,6 +93,15 @@ class SimpleShot(Finetune):
     ) -> Learner:
         learner = ProtoLearner(self.normalized(self.embedding()), support_x, support_y, ways_of(support_y))
         return learner.report_support_fit(support_x, support_y, on_step)
+
+    def episode_loss(self, task: Task) -> tuple[torch.Tensor, float]:
+        """The nearest-mean rule's cross-entropy on ``task``'s queries, differentiable in the backbone (the
+        episodic finish, engine.finish): class means of the support set's normalised features, BatchNorm's
+        statistics from the whole episode; and the queries' accuracy."""
+        feats = self.normalized(self.model.features)(torch.cat([task.support_x, task.query_x]))
+        n = len(task.support_x)
+        logits = -squared_distances(feats[n:], compute_prototypes(feats[:n], task.support_y, ways_of(task.support_y)))
+        return F.cross_entropy(logits, task.query_y), accuracy(logits.detach(), task.query_y)
 
     def normalized(self, features: nn.Module) -> Normalized:
         """``features`` normalised as nearest-mean adaptation compares them (member by member in an ensemble)."""
