@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from .algorithms import Algorithm
+from .algorithms.base import mean_gradient
 from .config import TrainConfig
 from .data import ClassPool, DataError
 from .tasks import Task, TaskSampler
@@ -66,12 +67,7 @@ class EpisodicFinish:
         return self.algo.model.features.parameters()
 
     def meta_gradient(self, tasks: list[Task], should_stop: Callable[[], bool] | None = None) -> tuple[float, float]:
-        total_loss, total_acc = 0.0, 0.0
-        for task in tasks:
-            loss, acc = self.algo.episode_loss(task)
-            (loss / len(tasks)).backward()
-            total_loss, total_acc = total_loss + loss.item(), total_acc + acc
-        return total_loss / len(tasks), total_acc / len(tasks)
+        return mean_gradient(self.algo.episode_loss, tasks, should_stop)
 
     def set_progress(self, progress: float) -> None:
         """The rate at ``progress`` (0 to 1) through the finish: a half cosine from FINISH_LR to 0."""

@@ -91,6 +91,24 @@ class Learner(ABC):
         return self
 
 
+def mean_gradient(
+    task_loss: Callable[[Task], tuple[torch.Tensor, float]],
+    tasks: list[Task],
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[float, float]:
+    """Accumulate the mean over ``tasks`` of ``task_loss``'s gradient into ``.grad``, one task at a time (a stop
+    request between tasks raises :class:`Interrupted`); the mean loss and accuracy."""
+    total_loss, total_acc = 0.0, 0.0
+    for task in tasks:
+        if should_stop is not None and should_stop():
+            raise Interrupted
+        loss, acc = task_loss(task)
+        (loss / len(tasks)).backward()
+        total_loss += loss.item()
+        total_acc += acc
+    return total_loss / len(tasks), total_acc / len(tasks)
+
+
 class Algorithm(ABC):
     """Base class: a model plus the rule that meta-learns it.
 
@@ -142,15 +160,7 @@ class Algorithm(ABC):
         :class:`Interrupted`. Returns the mean query loss and accuracy.
         """
         self.prepare(tasks)
-        total_loss, total_acc = 0.0, 0.0
-        for task in tasks:
-            if should_stop is not None and should_stop():
-                raise Interrupted
-            loss, acc = self.task_loss(task)
-            (loss / len(tasks)).backward()
-            total_loss += loss.item()
-            total_acc += acc
-        return total_loss / len(tasks), total_acc / len(tasks)
+        return mean_gradient(self.task_loss, tasks, should_stop)
 
     def prepare(self, tasks: list[Task]) -> None:
         """Update, for a whole meta-batch at once, any state its meta-gradient reads (see
