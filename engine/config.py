@@ -208,6 +208,13 @@ class TrainConfig:
         they are (the lake recipe picked in the window with the built-in glyphs trains on them unframed)."""
         return self.frame_ink and self.dataset == "omniglot"
 
+    @property
+    def augmentation(self) -> dict:
+        """The training episodes' distortions as :class:`engine.tasks.TaskSampler` takes them (with the seed):
+        the same for the main phase and the episodic finish."""
+        return dict(seed=self.seed, augment=self.augment, strokes=self.augment_strokes,
+                    strength=self.augment_strength, elastic=self.augment_elastic)
+
     def algo_config(self, device_type: str = "cpu") -> AlgoConfig:
         return AlgoConfig(
             ways=self.ways,

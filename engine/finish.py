@@ -43,8 +43,7 @@ def finish_sampler(pool: ClassPool, config: TrainConfig) -> tuple[TaskSampler, s
     if ways < 2:
         raise DataError(f"the episodic finish needs at least 2 training classes with {need} examples each; "
                         f"{pool.name} has {len(usable)}; turn it off (--episodic-finish 0)")
-    options = dict(seed=config.seed, augment=config.augment, strokes=config.augment_strokes,
-                   strength=config.augment_strength, elastic=config.augment_elastic)
+    options = config.augmentation
     try:
         return TaskSampler(pool, "train", ways, 1, FINISH_QUERIES, same_group=True, **options), ""
     except DataError:

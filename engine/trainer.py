@@ -179,8 +179,7 @@ def task_samplers(config: TrainConfig, pool: ClassPool | None, validating: bool)
     if config.mirrors:  # each training class's mirror image as another training class
         pool = pool.with_mirrored_classes("train")
     shape = (pool, "train", config.ways, config.shots, config.queries)
-    options = dict(seed=config.seed, augment=config.augment, strokes=config.augment_strokes,
-                   strength=config.augment_strength, elastic=config.augment_elastic)
+    options = config.augmentation
     note = ""
     try:
         train = TaskSampler(*shape, same_group=config.same_alphabet, **options)
