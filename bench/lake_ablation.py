@@ -65,7 +65,7 @@ VARIANTS: dict[str, dict] = {
     "augment+mirrors+frame": {"augment": True, "mirrors": True, "frame_ink": True},
     "augment+mirrors+frame+stem56": {"augment": True, "mirrors": True, "frame_ink": True, "stem": True,
                                      "image_size": 56},
-    "lake+frame": {"recipe": "lake", "frame_ink": True},
+    "lake+frame": {"recipe": "lake", "frame_ink": True, "frame_stretch": 1.0},  # (framed, proportions kept)
     "lake+frame+stem56": {"recipe": "lake", "frame_ink": True, "stem": True, "image_size": 56},
     # pen-width augmentation (and views) again, now that framing enlarges the strokes (2026-12-03, late)
     "lake+frame+strokes": {"recipe": "lake", "frame_ink": True, "augment_strokes": True},
@@ -77,6 +77,9 @@ VARIANTS: dict[str, dict] = {
     "lake+frame+alphabet+finish": {"recipe": "lake", "frame_ink": True, "same_alphabet": True,
                                    "episodic_finish": 1 / 3},
     "lake+frame+finish": {"recipe": "lake", "frame_ink": True, "episodic_finish": 1 / 3},
+    # framed with the ink's shorter side stretched up to twice (a wide Balinese character gets more than half the
+    # rows; 2026-12-04, session 13)
+    "lake+frame+stretch2": {"recipe": "lake", "frame_ink": True, "frame_stretch": 2.0},
     "lake+strong-mirrors": {"recipe": "lake", "augment_strength": 2.0, "augment_elastic": 0.08, "lr_decay": True},
 }
 
@@ -138,6 +141,8 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=300, help="5-way / 20-way episodes per fold (0: none)")
     ap.add_argument("--save", type=Path, help="keep each fold's checkpoint in this folder")
     ap.add_argument("--rescore", action="store_true", help="score the checkpoints --save holds, without training")
+    ap.add_argument("--read-stretch", type=float, help="with --rescore: read the runs framed with this stretch, "
+                    "whatever the checkpoint was trained with (a test-time change alone)")
     args = ap.parse_args()
 
     import torch
@@ -164,6 +169,8 @@ def main() -> None:
         cfg = config.replace(checkpoint=str(args.save / f"{args.variant}-{alphabet}.pt") if args.save else None)
         if args.rescore:
             algo, _, payload = restore(cfg.checkpoint, device)
+            if args.read_stretch:
+                algo.config = replace(algo.config, frame_ink=args.read_stretch)
             iterations, loss, train_s = int(payload.get("iteration", 0)), float("nan"), float("nan")
         else:
             algo = build_model_and_algorithm(cfg, device)

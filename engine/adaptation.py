@@ -207,16 +207,16 @@ def adapt_with_progress(
 def inputs_as_trained(learner: Learner, algo: Algorithm) -> Learner:
     """Mark whether ``learner`` expects its images framed to their ink, as ``algo``'s training drawings were
     (so an export records it, and the window frames a person's images for it)."""
-    learner.frame_ink = bool(getattr(algo.config, "frame_ink", False))
+    learner.frame_ink = float(getattr(algo.config, "frame_ink", 0))
     return learner
 
 
-def images_as_trained(framed: bool, images: np.ndarray) -> np.ndarray:
+def images_as_trained(framed: float, images: np.ndarray) -> np.ndarray:
     """A person's uint8 images [n, 28, 28] as a model was trained to see them: framed to their ink for a model
     trained on framed drawings (``framed``: its config's or learner's ``frame_ink``), as they are otherwise."""
     if not framed or not len(images):
         return images
-    return frame_images(np.asarray(images))
+    return frame_images(np.asarray(images), framed)
 
 
 @torch.no_grad()

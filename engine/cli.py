@@ -117,6 +117,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frame-ink", action="store_true", default=None,
                    help="Omniglot: crop each drawing to its ink and centre it, filling 80%% of the image, as the "
                    "canvas does with a person's drawing (where and how large a character was drawn stops varying)")
+    p.add_argument("--frame-stretch", type=float, default=None, metavar="TIMES",
+                   help=f"with --frame-ink: stretch the ink's shorter side up to this many times, never past the "
+                   f"longer (a wide character gets more of the rows; 1 keeps its proportions) [{c.frame_stretch:g}]")
     p.add_argument("--channels", type=int, default=None, metavar="N",
                    help=f"conv4: filters in each of its four blocks [{c.channels}]")
     p.add_argument("--feature-map", action="store_true", default=None,
@@ -381,7 +384,7 @@ def cmd_eval(args: argparse.Namespace) -> dict:
         all_classes=all_classes,
         allow_download=args.download,
         image_size=trained.image_size if dataset == "omniglot" else 28,
-        frame=trained.frames_ink and dataset == "omniglot",
+        frame=trained.frames_ink if dataset == "omniglot" else 0,
     )
     if all_classes and args.all_classes is None:
         print(

@@ -75,7 +75,9 @@ class AlgoConfig:
     adapt_block: bool = False  # Proto-head: the steps refine the backbone's last block as well as the head
     cosine_head: bool = False  # fine-tune / SimpleShot / Proto-head training: cosine logits (Finetune.class_logits)
     classes: int = 0  # fine-tune / SimpleShot / Proto-head: rows of the classifier over training classes (0: 8,192)
-    frame_ink: bool = False  # trained on drawings cropped to their ink: Lake's runs are read the same way
+    # trained on drawings cropped to their ink (Lake's runs are read the same way): 0 / False no, 1 / True yes,
+    # more than 1 yes, the ink box's shorter side stretched up to that many times (TrainConfig.frame_stretch)
+    frame_ink: float = 0.0
 
 
 #: The quick recipe's algorithm, task shape and adaptation (engine.recipes: the window starts with it, and
@@ -102,6 +104,7 @@ class TrainConfig:
     same_alphabet: bool = False  # draw each training episode's classes from one alphabet (group), as Lake's runs
     image_size: int = 28  # side of the images the model sees; Omniglot decodes at it, other inputs are resized
     frame_ink: bool = False  # Omniglot: each drawing cropped to its ink and centred, filling 80% (see frames_ink)
+    frame_stretch: float = 1.0  # with frame_ink: the ink box's shorter side stretched up to this many times
     train_on: str = "split"  # "split": the data set's train split; "all": every class trains (no validation)
     algo: str = "protonet"
     backbone: str = "conv4"
@@ -146,6 +149,7 @@ class TrainConfig:
             (self.inner_lr > 0, f"inner learning rate must be positive (got {self.inner_lr})"),
             (self.augment_strength >= 0, f"augment strength cannot be negative (got {self.augment_strength})"),
             (self.augment_elastic >= 0, f"augment elastic cannot be negative (got {self.augment_elastic})"),
+            (1 <= self.frame_stretch <= 4, f"frame stretch must be between 1 and 4 (got {self.frame_stretch})"),
             (self.outer_lr > 0, f"outer learning rate must be positive (got {self.outer_lr})"),
             (self.iterations >= 1, f"iterations must be at least 1 (got {self.iterations})"),
             (self.time_budget is None or self.time_budget > 0, "time budget must be positive seconds"),
@@ -203,10 +207,12 @@ class TrainConfig:
         return "regression" if self.dataset in REGRESSION_DATASETS else "classification"
 
     @property
-    def frames_ink(self) -> bool:
-        """``frame_ink`` where it applies: Omniglot's drawings are framed; other data sets' images are used as
-        they are (the lake recipe picked in the window with the built-in glyphs trains on them unframed)."""
-        return self.frame_ink and self.dataset == "omniglot"
+    def frames_ink(self) -> float:
+        """How drawings are framed, where it applies (engine.data.images.image_to_tensor's ``frame``): 0 as
+        drawn, 1 framed, more than 1 framed and stretched that much at most. Omniglot's drawings are framed when
+        ``frame_ink``; other data sets' images are used as they are (the lake recipe picked in the window with
+        the built-in glyphs trains on them unframed)."""
+        return float(self.frame_stretch) if self.frame_ink and self.dataset == "omniglot" else 0.0
 
     @property
     def augmentation(self) -> dict:
@@ -259,8 +265,9 @@ ALGORITHM_KEYS = (*TASK_SHAPE_KEYS, "inner_steps", "inner_lr", "outer_lr")
 #: Settings a recipe may name that the window has no control for (the lake recipe's): the recipe selector
 #: carries them along, and picking any recipe sets them all (to TrainConfig's defaults where it names none).
 RECIPE_EXTRA_KEYS = ("augment", "augment_strokes", "augment_strength", "augment_elastic", "mirrors",
-                     "same_alphabet", "image_size", "frame_ink", "channels", "feature_map", "global_pool", "stem",
-                     "members", "train_on", "tta", "adapt_block", "cosine_head", "lr_decay", "episodic_finish")
+                     "same_alphabet", "image_size", "frame_ink", "frame_stretch", "channels", "feature_map",
+                     "global_pool", "stem", "members", "train_on", "tta", "adapt_block", "cosine_head", "lr_decay",
+                     "episodic_finish")
 
 
 def algorithm_settings(algo: str) -> dict:

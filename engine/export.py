@@ -124,15 +124,22 @@ FRAMED_FROM_A_FILE = (
 )
 
 
-def metadata(class_names: Sequence[str], source: dict | None = None, frame_ink: bool = False) -> dict:
+STRETCHED_FROM_A_FILE = (", the ink's shorter side first stretched (bilinear) up to {:g} times, never past the "
+                         "longer side")
+
+
+def metadata(class_names: Sequence[str], source: dict | None = None, frame_ink: float = 0) -> dict:
     """The JSON stored beside the program: format marker, class names, input/output description
-    (``frame_ink``: the model was trained on drawings framed to their ink, so a file is read that way)."""
+    (``frame_ink``: the model was trained on drawings framed to their ink, so a file is read that way; above 1,
+    the ink's shorter side stretched up to that many times)."""
     return {
         "format": FORMAT,
         "version": VERSION,
         "class_names": [str(n) for n in class_names],
         "frame_ink": bool(frame_ink),
-        "input": INPUT | ({"from_a_file": INPUT["from_a_file"] + "; " + FRAMED_FROM_A_FILE} if frame_ink else {}),
+        **({"frame_stretch": float(frame_ink)} if frame_ink else {}),
+        "input": INPUT | ({"from_a_file": INPUT["from_a_file"] + "; " + FRAMED_FROM_A_FILE + (
+            STRETCHED_FROM_A_FILE.format(float(frame_ink)) if frame_ink > 1 else "")} if frame_ink else {}),
         "output": OUTPUT,
         "source": dict(source or {}),
         "torch": torch.__version__,

@@ -43,9 +43,10 @@ class Prediction:
         return {"file": self.file, "class": self.label, "probabilities": self.probabilities}
 
 
-def read_support(path: str | os.PathLike, frame: bool = False) -> Support:
+def read_support(path: str | os.PathLike, frame: float = 0) -> Support:
     """A saved class set (a folder with manifest.json) or a folder with one subfolder of images per class
-    (``frame``: each image cropped to its ink and centred, for a model trained on framed drawings)."""
+    (``frame``: each image cropped to its ink and centred, for a model trained on framed drawings, as
+    engine.data.images.image_to_tensor takes it)."""
     from .classset import MANIFEST, load_classset
 
     root = Path(path)
@@ -56,7 +57,7 @@ def read_support(path: str | os.PathLike, frame: bool = False) -> Support:
     if (root / MANIFEST).is_file():
         cs = load_classset(root)
         images, labels = cs.tensors()
-        return Support(frame_images(images.numpy()) if frame else images.numpy(), labels.numpy(), list(cs.names))
+        return Support(frame_images(images.numpy(), frame) if frame else images.numpy(), labels.numpy(), list(cs.names))
     classes = folder_files(root)
     if len(classes) < 2:
         raise DataError(f"{root} has {len(classes)} class subfolder with images; a classifier needs at least 2 classes")
@@ -87,7 +88,7 @@ def query_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
     return files
 
 
-def read_queries(files: Sequence[Path], frame: bool = False) -> np.ndarray:
+def read_queries(files: Sequence[Path], frame: float = 0) -> np.ndarray:
     """uint8 [n, 28, 28]; a file that is not a readable image is a :class:`DataError` naming it."""
     return np.stack([load_image(f, frame=frame).numpy() for f in files])
 
@@ -96,7 +97,7 @@ class Classifier:
     """Probabilities for uint8 images, from an adapted learner or an exported file (one interface);
     ``frame``: its images are read framed to their ink, as its model's training drawings were."""
 
-    def __init__(self, class_names: list[str], score_one, frame: bool = False) -> None:
+    def __init__(self, class_names: list[str], score_one, frame: float = 0) -> None:
         self.class_names = class_names
         self._score_one = score_one
         self.frame = frame
@@ -130,8 +131,14 @@ class Classifier:
         return cls(
             loaded.class_names,
             lambda x: loaded.probabilities(torch.from_numpy(np.ascontiguousarray(x))).numpy(),
-            bool(loaded.info.get("frame_ink", False)),
+            framing(loaded.info),
         )
+
+
+def framing(info: dict) -> float:
+    """How an exported classifier's metadata says a file is framed (image_to_tensor's ``frame``): files written
+    before the stretch was recorded say only whether it is framed."""
+    return float(info.get("frame_stretch", 1.0)) if info.get("frame_ink") else 0.0
 
 
 def predict_files(classifier: Classifier, files: Sequence[Path]) -> list[Prediction]:

@@ -166,6 +166,38 @@ def test_framing_crops_each_drawing_to_its_ink_in_training_and_in_lakes_runs(sma
     assert not torch.equal(as_drawn[0].support_x, as_trained[0].support_x)
 
 
+def test_a_stretched_frame_gives_a_wide_drawing_more_rows_and_keeps_its_own_decode_cache(small_glyph_pool,
+                                                                                         tmp_path):
+    from engine.cli import _config_from_args, build_parser
+    from engine.data import load_source
+    from engine.data.images import frame_ink
+    from engine.predict import framing
+
+    def box(page: torch.Tensor, stretch: float) -> tuple[int, int]:
+        return _ink_box((torch.from_numpy(frame_ink(page.numpy(), stretch=stretch)) * 255).to(torch.uint8))[:2]
+
+    wide, tall, square = torch.zeros(105, 105), torch.zeros(105, 105), torch.zeros(105, 105)
+    wide[40:50, 10:50], tall[10:90, 40:60], square[20:40, 20:40] = 1.0, 1.0, 1.0  # 10x40, 80x20, 20x20
+    assert box(wide, 1.0) == (10, 40) and box(wide, 2.0) == (20, 40) and box(wide, 4.0) == (40, 40)
+    assert box(tall, 1.5) == (80, 30) and box(tall, 4.0) == (80, 80) and box(square, 3.0) == (20, 20)
+
+    root = minimal_set(small_glyph_pool, tmp_path / "data")
+    framed, stretched = load_source("omniglot", root, frame=True), load_source("omniglot", root, frame=2.0)
+    assert (framed.framed, stretched.framed) == (1.0, 2.0) and not torch.equal(framed.images, stretched.images)
+    again = load_source("omniglot", root, frame=True)  # from the decode cache: the framed pool, not the stretched
+    assert again.framed == 1.0 and torch.equal(again.images, framed.images)
+
+    config = TrainConfig(dataset="omniglot", frame_ink=True, frame_stretch=2.0)
+    assert config.frames_ink == config.algo_config().frame_ink == 2.0
+    assert TrainConfig(dataset="omniglot", frame_stretch=2.0).frames_ink == 0  # only with frame_ink
+    with pytest.raises(DataError, match="frame stretch"):
+        TrainConfig(frame_stretch=0.5).validate()
+    parsed = _config_from_args(build_parser().parse_args(
+        ["train", "--dataset", "omniglot", "--frame-ink", "--frame-stretch", "2"]))
+    assert parsed.frame_stretch == 2.0 and parsed.frames_ink == 2.0
+    assert framing({"frame_ink": True}) == 1.0 and framing({"frame_ink": False}) == 0.0  # exports before stretch
+
+
 def test_the_lake_recipe_trains_and_scores_lakes_runs_with_no_extra_flags(small_glyph_pool, tmp_path):
     root = minimal_set(small_glyph_pool, tmp_path / "data")
     runs = tmp_path / "runs"
@@ -187,6 +219,7 @@ def test_the_lake_recipe_trains_and_scores_lakes_runs_with_no_extra_flags(small_
     assert (config.image_size, config.tta, config.train_on) == (expected.image_size, expected.tta, "all")
     assert (config.mirrors, config.augment_strength, config.lr_decay) == (True, expected.augment_strength, True)
     assert config.frame_ink and algo.config.frame_ink  # its drawings, and so Lake's runs when scored, are framed
+    assert algo.config.frame_ink == config.frame_stretch == expected.frame_stretch > 1  # and stretched
     assert input_size(algo.model) == expected.image_size and algo.config.tta == expected.tta
     scored = main("omniglot-challenge", "--checkpoint", str(ckpt), "--runs", str(runs))
     assert scored["runs"] == 2 and 0.0 <= scored["error_rate"] <= 1.0 and scored["protocol"] == "inductive"
@@ -211,6 +244,8 @@ def test_picking_the_lake_recipe_in_the_window_brings_its_other_settings(qtbot):
         lake.mirrors, lake.augment_strength, lake.augment_elastic, lake.lr_decay)
     assert "mirror images as extra classes" in panel.recipe_note.text()
     assert values["frame_ink"] and "drawings cropped to their ink" in panel.recipe_note.text()
+    assert values["frame_stretch"] == lake.frame_stretch and f"stretched up to {lake.frame_stretch:g}x" in (
+        panel.recipe_note.text())
     assert panel.recipe_combo.currentData() == "lake"
     assert f"{lake.tta} test-time views" in panel.recipe_note.text() and not panel.recipe_note.isHidden()
     assert quick_note not in panel.recipe_note.text()
@@ -226,19 +261,21 @@ def _page(rows: slice, cols: slice, side: int = 105) -> Image.Image:
     return Image.fromarray(page.numpy(), mode="L")
 
 
-def test_a_framed_model_reads_a_persons_images_framed_in_predict_export_and_the_window(small_glyph_pool, tmp_path):
+@pytest.mark.parametrize("stretch", [1.0, 2.0])
+def test_a_framed_model_reads_a_persons_images_framed_in_predict_export_and_the_window(small_glyph_pool, tmp_path,
+                                                                                        stretch):
     import numpy as np
 
     from engine import api
     from engine.adaptation import predict_probabilities
-    from engine.data.images import load_image
+    from engine.data.images import frame_images, load_image
     from engine.export import export_learner, load_classifier
     from engine.predict import Classifier, predict_files, read_queries
 
     ckpt = tmp_path / "framed.pt"
     config = TrainConfig(dataset="omniglot", data_root=str(minimal_set(small_glyph_pool, tmp_path / "data")),
                          algo="protonet", ways=5, queries=1, meta_batch=1, iterations=2, val_every=0,
-                         frame_ink=True, device="cpu", checkpoint=str(ckpt))
+                         frame_ink=True, frame_stretch=stretch, device="cpu", checkpoint=str(ckpt))
     for _ in run(config):
         pass
     support = tmp_path / "support"
@@ -250,10 +287,10 @@ def test_a_framed_model_reads_a_persons_images_framed_in_predict_export_and_the_
     _page(slice(4, 8), slice(80, 104)).save(query)
 
     classifier, learner = Classifier.adapted(ckpt, support)  # `main.py predict --checkpoint --support`
-    assert classifier.frame and learner.frame_ink
-    framed, as_drawn = load_image(query, frame=True).numpy(), load_image(query).numpy()
+    assert classifier.frame == learner.frame_ink == stretch  # (2: a wide drawing's rows stretched twice)
+    framed, as_drawn = load_image(query, frame=stretch).numpy(), load_image(query).numpy()
     assert abs(_ink_box(torch.from_numpy(framed))[3] - 13.5) <= 1 and _ink_box(torch.from_numpy(as_drawn))[3] > 20
-    np.testing.assert_array_equal(read_queries([query], frame=True)[0], framed)
+    np.testing.assert_array_equal(read_queries([query], frame=stretch)[0], framed)
     (by_checkpoint,) = predict_files(classifier, [query])
     np.testing.assert_allclose(list(by_checkpoint.probabilities.values()),
                                predict_probabilities(learner, framed[None])[0], atol=1e-6)
@@ -261,7 +298,9 @@ def test_a_framed_model_reads_a_persons_images_framed_in_predict_export_and_the_
     exported = export_learner(learner, classifier.class_names, tmp_path / "framed.pt2")  # `main.py export`
     from_file = Classifier.exported(exported.path)
     info = load_classifier(exported.path).info
-    assert from_file.frame and info["frame_ink"] and "crop to the ink" in info["input"]["from_a_file"]
+    assert from_file.frame == info["frame_stretch"] == stretch and info["frame_ink"]
+    assert "crop to the ink" in info["input"]["from_a_file"]
+    assert ("stretched (bilinear) up to 2 times" in info["input"]["from_a_file"]) == (stretch == 2)
     (by_file,) = predict_files(from_file, [query])
     np.testing.assert_allclose(list(by_file.probabilities.values()),
                                list(by_checkpoint.probabilities.values()), atol=1e-5)
@@ -274,6 +313,7 @@ def test_a_framed_model_reads_a_persons_images_framed_in_predict_export_and_the_
     api.adapt(model, images, np.arange(3), 0, 0.0, on_step=steps.append, on_ready=ready.append, query=as_drawn)
     seen = api.predict(ready[0].learner, images, np.arange(3), as_drawn)
     assert abs(_ink_box(torch.from_numpy(seen.query))[3] - 13.5) <= 1
+    np.testing.assert_array_equal(seen.query, frame_images(as_drawn[None], stretch)[0])  # stretched as trained
     np.testing.assert_allclose(seen.probabilities, predict_probabilities(ready[0].learner, seen.query[None])[0],
                                atol=1e-5)
     np.testing.assert_allclose(steps[-1].probabilities, seen.probabilities, atol=1e-5)  # Adapt's live query

@@ -44,7 +44,8 @@ class Learner(ABC):
     #: ``embed(support_x)`` when a one-pass learner already computed it (see report_support_fit)
     support_embedding: torch.Tensor | None = None
     #: trained on drawings framed to their ink (engine.data.images.frame_ink): its inputs should be too
-    frame_ink: bool = False
+    #: (0: as drawn; 1: framed; more than 1: framed and stretched that much at most)
+    frame_ink: float = 0.0
 
     @abstractmethod
     def logits(self, x: torch.Tensor) -> torch.Tensor:

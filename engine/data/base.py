@@ -28,7 +28,8 @@ class ClassPool:
     class_groups : one group (alphabet) name per class; episodes may be drawn
         from a single group (Lake's within-alphabet task)
     splits : split name -> list of class indices
-    framed : each drawing was cropped to its ink and centred when decoded (Omniglot's ``frame``)
+    framed : each drawing was cropped to its ink and centred when decoded (Omniglot's ``frame``: 0 no, 1 yes,
+        more than 1 yes and stretched that much at most)
     """
 
     images: torch.Tensor
@@ -37,7 +38,7 @@ class ClassPool:
     class_groups: list[str]
     splits: dict[str, list[int]]
     name: str = "data"
-    framed: bool = False
+    framed: float = 0.0
     _members: list[torch.Tensor] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:

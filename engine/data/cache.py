@@ -148,7 +148,7 @@ def _validated(data: dict) -> ClassPool:
         class_groups=groups,
         splits={str(k): v for k, v in splits.items()},
         name=data["name"],
-        framed=bool(data.get("framed", False)),
+        framed=float(data.get("framed", 0)),
     )
 
 

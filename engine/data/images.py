@@ -41,29 +41,36 @@ def _grey(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
 
 
-def frame_ink(grey: np.ndarray, fill: float = FRAME_FILL) -> np.ndarray:
+def frame_ink(grey: np.ndarray, fill: float = FRAME_FILL, stretch: float = 1.0) -> np.ndarray:
     """Crop bright-on-dark ``grey`` to its ink and centre that box in a square it fills to ``fill`` of the
     side: the size and place a person drew at no longer vary, so a small model spends no capacity on them and
-    a character's strokes get more of the pixels (Omniglot's ink fills a median 62% of the 105x105 frame)."""
+    a character's strokes get more of the pixels (Omniglot's ink fills a median 62% of the 105x105 frame).
+    ``stretch`` > 1 also stretches the box's shorter side up to that many times (never past the longer), so a
+    wide character (Balinese is about twice as wide as tall) gets more than half the rows."""
     box = ink_box(grey)
     if box is None:
         return grey  # a blank image stays blank
     top, bottom, left, right = box
     crop = grey[top:bottom, left:right]
     h, w = crop.shape
-    side = int(np.ceil(max(h, w) / fill))
+    longer = max(h, w)
+    if stretch > 1 and h != w:
+        h, w = (min(longer, round(h * stretch)), w) if h < w else (h, min(longer, round(w * stretch)))
+        crop = np.asarray(Image.fromarray(crop, mode="F").resize((w, h), Image.Resampling.BILINEAR))
+    side = int(np.ceil(longer / fill))
     out = np.zeros((side, side), np.float32)
     top, left = (side - h) // 2, (side - w) // 2
     out[top:top + h, left:left + w] = crop
     return out
 
 
-def image_to_tensor(img: Image.Image, invert: bool | None = None, size: int = 28, frame: bool = False) -> torch.Tensor:
+def image_to_tensor(img: Image.Image, invert: bool | None = None, size: int = 28, frame: float = 0) -> torch.Tensor:
     """Convert a PIL image to uint8 [size, size] with bright strokes on dark.
 
     ``invert=None`` decides from the border: a light border means dark ink on
-    light paper (Omniglot, scans, drawings), which is inverted. ``frame``: crop
-    to the ink and centre it (:func:`frame_ink`) before resizing.
+    light paper (Omniglot, scans, drawings), which is inverted. ``frame`` (a model's
+    framing: 0 or False as drawn, 1 or True framed, more than 1 framed and stretched that much at most):
+    crop to the ink and centre it (:func:`frame_ink`) before resizing.
     """
     grey = _grey(img)
     if invert is None:
@@ -72,7 +79,7 @@ def image_to_tensor(img: Image.Image, invert: bool | None = None, size: int = 28
     if invert:
         grey = 1.0 - grey
     if frame:
-        grey = frame_ink(grey)
+        grey = frame_ink(grey, stretch=float(frame))
     pil = Image.fromarray((grey * 255).round().astype(np.uint8), mode="L")
     if pil.size != (size, size):
         pil = pil.resize((size, size), Image.Resampling.BOX if min(pil.size) >= size else Image.Resampling.BILINEAR)
@@ -108,20 +115,20 @@ def open_image(source: str | os.PathLike | bytes | BinaryIO, name: str | None = 
         raise DataError(f"{label}: the image is damaged or truncated ({exc})") from None
 
 
-def load_image(path: str | os.PathLike, invert: bool | None = None, frame: bool = False) -> torch.Tensor:
+def load_image(path: str | os.PathLike, invert: bool | None = None, frame: float = 0) -> torch.Tensor:
     """Read an image file into the model's input: uint8 [28, 28] (``frame``: cropped to its ink and centred,
-    for a model trained on framed drawings)."""
+    for a model trained on framed drawings, as :func:`image_to_tensor` takes it)."""
     return image_to_tensor(open_image(path), invert=invert, frame=frame)
 
 
-def frame_images(images: np.ndarray) -> np.ndarray:
-    """Frame model inputs already decoded (uint8 [n, H, W], bright on dark) as :func:`frame_ink` frames a file:
-    for a framed model handed a person's images (a drawing from the canvas is framed already, and comes back
-    nearly as it was)."""
+def frame_images(images: np.ndarray, frame: float = 1) -> np.ndarray:
+    """Frame model inputs already decoded (uint8 [n, H, W], bright on dark) as :func:`frame_ink` frames a file
+    (``frame``: a model's framing, as :func:`image_to_tensor` takes it): for a framed model handed a person's
+    images (a drawing from the canvas is framed already, and comes back nearly as it was, or stretched)."""
     size = images.shape[-1]
-    return np.stack(
-        [image_to_tensor(Image.fromarray(np.asarray(x, np.uint8), mode="L"), False, size, True).numpy() for x in images]
-    ) if len(images) else np.asarray(images, np.uint8)
+    return np.stack([
+        image_to_tensor(Image.fromarray(np.asarray(x, np.uint8), mode="L"), False, size, frame).numpy() for x in images
+    ]) if len(images) else np.asarray(images, np.uint8)
 
 
 def is_image_file(path: Path) -> bool:

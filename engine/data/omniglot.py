@@ -96,7 +96,7 @@ def omniglot_files(root: str | Path) -> list[Path]:
     return files
 
 
-def load_omniglot(root: str | Path, rotations: bool = True, size: int = 28, frame: bool = False) -> ClassPool:
+def load_omniglot(root: str | Path, rotations: bool = True, size: int = 28, frame: float = 0) -> ClassPool:
     """Decode every Omniglot set under ``root`` into one :class:`ClassPool` of ``size`` x ``size`` images
     (``frame``: each drawing cropped to its ink and centred, engine.data.images.frame_ink)."""
     root = Path(root)
@@ -133,7 +133,7 @@ def load_omniglot(root: str | Path, rotations: bool = True, size: int = 28, fram
         class_groups=groups,
         splits=splits,
         name="omniglot",
-        framed=frame,
+        framed=float(frame),
     )
 
 
