@@ -80,6 +80,8 @@ VARIANTS: dict[str, dict] = {
     # framed with the ink's shorter side stretched up to twice (a wide Balinese character gets more than half the
     # rows; 2026-12-04, session 13)
     "lake+frame+stretch2": {"recipe": "lake", "frame_ink": True, "frame_stretch": 2.0},
+    # the recipe (stretched 2x) with one alphabet a batch, through the engine's --same-alphabet (2026-12-04, session 14)
+    "lake+alphabet": {"recipe": "lake", "same_alphabet": True},
     "lake+strong-mirrors": {"recipe": "lake", "augment_strength": 2.0, "augment_elastic": 0.08, "lr_decay": True},
 }
 
@@ -189,7 +191,9 @@ def main() -> None:
     keys += [] if args.rescore else ["train_minutes"]  # (a rescore does not train)
     emit({"variant": args.variant, "settings": {k: v for k, v in config.to_dict().items() if v != getattr(
         TrainConfig(), k) or k in base}, "minutes_per_fold": args.minutes, "protocol": "inductive unless named",
-        "task": "Lake-format runs: 20-way 1-shot within one alphabet, 20 runs per held-out alphabet",
+        "task": "Lake-format runs: 20-way 1-shot within one alphabet, "
+                f"{len(list((args.runs / alphabets[0]).glob('run*/class_labels.txt')))} runs per held-out alphabet",
+        "runs": str(args.runs),
         "summary": {k: spread(k) for k in keys}, "folds": folds, "machine": machine()})
 
 

@@ -17,6 +17,10 @@ Two modes:
   alphabets, not tuned to one.
 
     python bench/make_challenge_runs.py OUT_DIR [--runs 20] [--seed 0] [--leave-one-out]
+
+A fold's 20 runs are 400 test drawings: one standard error is about 2.4 points at 40%
+error, 1.5 at 10%. ``--runs 100 --seed 1`` gives a yardstick five times the size
+(about 1.1 and 0.7 points), drawn apart from the default set the recipe was tuned on.
 """
 
 from __future__ import annotations
