@@ -142,6 +142,8 @@ def main() -> None:
     ap.add_argument("--tta", type=int, default=8, help="test-time views to score as well (0: none)")
     ap.add_argument("--episodes", type=int, default=300, help="5-way / 20-way episodes per fold (0: none)")
     ap.add_argument("--save", type=Path, help="keep each fold's checkpoint in this folder")
+    ap.add_argument("--seed", type=int, help="the training seed (the recipe's own by default): a second seed "
+                    "measures how much of a difference is the seed's")
     ap.add_argument("--rescore", action="store_true", help="score the checkpoints --save holds, without training")
     ap.add_argument("--read-stretch", type=float, help="with --rescore: read the runs framed with this stretch, "
                     "whatever the checkpoint was trained with (a test-time change alone)")
@@ -158,7 +160,8 @@ def main() -> None:
     settings = dict(VARIANTS[args.variant])
     base = recipe(settings.pop("recipe", "quick"))
     config = TrainConfig(**{**base, "dataset": "omniglot", "data_root": str(OMNIGLOT_DIR), "iterations": 10**7,
-                            "time_budget": args.minutes * 60, "val_every": 0, "train_on": "split", **settings})
+                            "time_budget": args.minutes * 60, "val_every": 0, "train_on": "split", **settings,
+                            **({"seed": args.seed} if args.seed is not None else {})})
     config.validate()
     device = torch.device("cpu")
     pool = load_source("omniglot", OMNIGLOT_DIR, image_size=config.image_size, frame=config.frames_ink)
