@@ -82,6 +82,9 @@ VARIANTS: dict[str, dict] = {
     "lake+frame+stretch2": {"recipe": "lake", "frame_ink": True, "frame_stretch": 2.0},
     # the recipe (stretched 2x) with one alphabet a batch, through the engine's --same-alphabet (2026-12-04, session 14)
     "lake+alphabet": {"recipe": "lake", "same_alphabet": True},
+    # AdamW's decoupled weight decay on the recipe (the weight matrices only), against its memorising of the four
+    # training alphabets at 30 minutes (2026-12-04, session 15)
+    "lake+wd": {"recipe": "lake", "weight_decay": 0.05},
     "lake+strong-mirrors": {"recipe": "lake", "augment_strength": 2.0, "augment_elastic": 0.08, "lr_decay": True},
 }
 

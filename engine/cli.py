@@ -103,6 +103,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr-decay", action="store_true", default=None,
                    help="the outer learning rate falls along a half cosine to 0 over the run (its iterations or "
                    "its --time-budget, whichever ends it)")
+    p.add_argument("--weight-decay", type=float, default=None,
+                   help="AdamW's decoupled decay of the weight matrices (not biases or BatchNorm) [0: plain Adam]")
     p.add_argument("--cosine-head", action="store_true", default=None,
                    help="SimpleShot / Proto-head / fine-tune: train with cosine logits over the classes")
     p.add_argument("--episodic-finish", type=float, default=None, metavar="FRACTION",

@@ -122,6 +122,7 @@ class TrainConfig:
     outer_lr: float = 0.002
     iterations: int = 500
     lr_decay: bool = False  # the outer learning rate falls along a half cosine to 0 over the run (iterations or time)
+    weight_decay: float = 0.0  # AdamW's decoupled decay of the weight matrices (not biases or BatchNorm); 0: Adam
     episodic_finish: float = 0.0  # SimpleShot / Proto-head: this last fraction of the run on Lake-shaped episodes
     time_budget: float | None = None
     val_every: int = 100
@@ -151,6 +152,7 @@ class TrainConfig:
             (self.augment_elastic >= 0, f"augment elastic cannot be negative (got {self.augment_elastic})"),
             (1 <= self.frame_stretch <= 4, f"frame stretch must be between 1 and 4 (got {self.frame_stretch})"),
             (self.outer_lr > 0, f"outer learning rate must be positive (got {self.outer_lr})"),
+            (0 <= self.weight_decay < 1, f"weight decay must be 0 to 1 (got {self.weight_decay})"),
             (self.iterations >= 1, f"iterations must be at least 1 (got {self.iterations})"),
             (self.time_budget is None or self.time_budget > 0, "time budget must be positive seconds"),
             (self.val_every >= 0, "val-every cannot be negative (0 turns validation off)"),
@@ -267,7 +269,7 @@ ALGORITHM_KEYS = (*TASK_SHAPE_KEYS, "inner_steps", "inner_lr", "outer_lr")
 RECIPE_EXTRA_KEYS = ("augment", "augment_strokes", "augment_strength", "augment_elastic", "mirrors",
                      "same_alphabet", "image_size", "frame_ink", "frame_stretch", "channels", "feature_map",
                      "global_pool", "stem", "members", "train_on", "tta", "adapt_block", "cosine_head", "lr_decay",
-                     "episodic_finish")
+                     "weight_decay", "episodic_finish")
 
 
 def algorithm_settings(algo: str) -> dict:

@@ -228,6 +228,17 @@ def run(
     yield from training.finish()
 
 
+def outer_optimizer(parameters: Iterable[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam at ``outer_lr``; with ``weight_decay``, AdamW whose decay reaches only the weight matrices and filters
+    (a bias or a BatchNorm scale pulled toward 0 regularises nothing useful)."""
+    parameters = list(parameters)
+    if not config.weight_decay:
+        return torch.optim.Adam(parameters, lr=config.outer_lr)
+    groups = [{"params": [p for p in parameters if p.dim() > 1], "weight_decay": config.weight_decay},
+              {"params": [p for p in parameters if p.dim() <= 1], "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.outer_lr)
+
+
 class _Training:
     """One run of :func:`run`: what its phases share (the generator's state, split into readable parts)."""
 
@@ -264,7 +275,7 @@ class _Training:
                                 f"data trains {classes:,}; resume on the data it was trained on, or train anew")
             if config.head_classes != algo.head_classes:  # the checkpoint and the helper processes build it so
                 self.config = config = config.replace(head_classes=algo.head_classes)
-        self.optimizer = torch.optim.Adam(algo.outer_parameters(), lr=config.outer_lr)
+        self.optimizer = outer_optimizer(algo.outer_parameters(), config)
         if payload is not None and payload.get("optimizer"):
             self.optimizer.load_state_dict(payload["optimizer"])
         broadcast_parameters(algo.outer_parameters(), dist)  # every rank starts from rank 0's weights

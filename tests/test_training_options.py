@@ -79,6 +79,34 @@ def test_the_learning_rate_decays_along_a_half_cosine(small_glyph_pool, budget):
     training.close_helpers()
 
 
+def test_weight_decay_shrinks_the_weight_matrices_alone(small_glyph_pool):
+    config = TrainConfig(algo="simpleshot", ways=4, shots=1, queries=1, meta_batch=1, iterations=1, val_every=0,
+                         workers=1, outer_lr=0.01, weight_decay=0.5)
+    training = _Training(config, RunControl(), small_glyph_pool, DistContext(), None)
+    training.begin()
+    optimizer = training.optimizer
+    assert isinstance(optimizer, torch.optim.AdamW)
+    decayed = {id(p) for g in optimizer.param_groups if g["weight_decay"] for p in g["params"]}
+    params = list(training.algo.outer_parameters())
+    assert decayed == {id(p) for p in params if p.dim() > 1} and len(decayed) < len(params)
+    # with no gradient, one step is the decay alone: each matrix shrinks by lr x decay, the rest stays
+    before = [p.detach().clone() for p in params]
+    for p in params:
+        p.grad = torch.zeros_like(p)
+    optimizer.step()
+    for p, old in zip(params, before):
+        factor = 1 - 0.01 * 0.5 if p.dim() > 1 else 1.0
+        assert torch.allclose(p, old * factor)
+    training.close_helpers()
+    plain = _Training(replace(config, weight_decay=0.0), RunControl(), small_glyph_pool, DistContext(), None)
+    plain.begin()
+    assert type(plain.optimizer) is torch.optim.Adam  # off by default: the recipes' plain Adam
+    plain.close_helpers()
+    assert _config_from_args(build_parser().parse_args(["train", "--weight-decay", "0.05"])).weight_decay == 0.05
+    with pytest.raises(DataError, match="weight decay"):
+        TrainConfig(weight_decay=-0.1).validate()
+
+
 def test_the_options_are_off_by_default_and_set_by_the_cli():
     config = TrainConfig()
     assert (config.mirrors, config.cosine_head, config.lr_decay, config.frame_ink) == (False, False, False, False)
