@@ -85,6 +85,9 @@ VARIANTS: dict[str, dict] = {
     # AdamW's decoupled weight decay on the recipe (the weight matrices only), against its memorising of the four
     # training alphabets at 30 minutes (2026-12-04, session 15)
     "lake+wd": {"recipe": "lake", "weight_decay": 0.05},
+    # new training characters, each the top half of one character over the bottom half of another of its alphabet,
+    # as many again as the training classes (2026-12-04, session 15)
+    "lake+composed": {"recipe": "lake", "composed": 1.0},
     "lake+strong-mirrors": {"recipe": "lake", "augment_strength": 2.0, "augment_elastic": 0.08, "lr_decay": True},
 }
 

@@ -103,6 +103,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr-decay", action="store_true", default=None,
                    help="the outer learning rate falls along a half cosine to 0 over the run (its iterations or "
                    "its --time-budget, whichever ends it)")
+    p.add_argument("--composed", type=float, default=None,
+                   help="this many times the training classes again as new classes, each the top half of one "
+                   "character over the bottom half of another of its alphabet [0]")
     p.add_argument("--weight-decay", type=float, default=None,
                    help="AdamW's decoupled decay of the weight matrices (not biases or BatchNorm) [0: plain Adam]")
     p.add_argument("--cosine-head", action="store_true", default=None,

@@ -101,6 +101,7 @@ class TrainConfig:
     augment_strength: float = 1.0  # with augment: the affine ranges times this (1: 10 degrees, 10% scale, ...)
     augment_elastic: float = 0.0  # with augment: a smooth local wobble of up to this (grid units; image = 2 wide)
     mirrors: bool = False  # every training class's mirror image trains as another class (with_mirrored_classes)
+    composed: float = 0.0  # this many times the training classes again, each two characters' halves joined
     same_alphabet: bool = False  # draw each training episode's classes from one alphabet (group), as Lake's runs
     image_size: int = 28  # side of the images the model sees; Omniglot decodes at it, other inputs are resized
     frame_ink: bool = False  # Omniglot: each drawing cropped to its ink and centred, filling 80% (see frames_ink)
@@ -153,6 +154,7 @@ class TrainConfig:
             (1 <= self.frame_stretch <= 4, f"frame stretch must be between 1 and 4 (got {self.frame_stretch})"),
             (self.outer_lr > 0, f"outer learning rate must be positive (got {self.outer_lr})"),
             (0 <= self.weight_decay < 1, f"weight decay must be 0 to 1 (got {self.weight_decay})"),
+            (0 <= self.composed <= 4, f"composed must be 0 to 4 times the training classes (got {self.composed})"),
             (self.iterations >= 1, f"iterations must be at least 1 (got {self.iterations})"),
             (self.time_budget is None or self.time_budget > 0, "time budget must be positive seconds"),
             (self.val_every >= 0, "val-every cannot be negative (0 turns validation off)"),
@@ -266,7 +268,7 @@ def recommended_shape(algo: str) -> dict:
 ALGORITHM_KEYS = (*TASK_SHAPE_KEYS, "inner_steps", "inner_lr", "outer_lr")
 #: Settings a recipe may name that the window has no control for (the lake recipe's): the recipe selector
 #: carries them along, and picking any recipe sets them all (to TrainConfig's defaults where it names none).
-RECIPE_EXTRA_KEYS = ("augment", "augment_strokes", "augment_strength", "augment_elastic", "mirrors",
+RECIPE_EXTRA_KEYS = ("augment", "augment_strokes", "augment_strength", "augment_elastic", "mirrors", "composed",
                      "same_alphabet", "image_size", "frame_ink", "frame_stretch", "channels", "feature_map",
                      "global_pool", "stem", "members", "train_on", "tta", "adapt_block", "cosine_head", "lr_decay",
                      "weight_decay", "episodic_finish")

@@ -178,6 +178,8 @@ def task_samplers(config: TrainConfig, pool: ClassPool | None, validating: bool)
         pool = pool.with_splits({"train": list(range(pool.num_classes)), "val": [], "test": []})
     if config.mirrors:  # each training class's mirror image as another training class
         pool = pool.with_mirrored_classes("train")
+    if config.composed:  # new training characters, each two of one alphabet's halves joined
+        pool = pool.with_composed_classes(config.composed, "train", config.seed)
     shape = (pool, "train", config.ways, config.shots, config.queries)
     options = config.augmentation
     note = ""

@@ -48,6 +48,31 @@ def test_a_run_with_mirrors_trains_on_twice_the_classes(small_glyph_pool):
     assert started[True].data_summary["val"] == started[False].data_summary["val"]
 
 
+def test_composed_classes_join_two_characters_halves_of_one_alphabet(small_glyph_pool):
+    pool = small_glyph_pool
+    train = pool.split_classes("train")
+    composed = pool.with_composed_classes(1.5, "train", seed=3)
+    assert composed.num_classes == pool.num_classes + 60 and composed.split_classes("train")[:40] == train
+    assert composed.split_classes("val") == pool.split_classes("val")  # held-out classes are left alone
+    assert torch.equal(composed.images[: len(pool.images)], pool.images)  # the originals are kept, in place
+    index = {name: c for c, name in enumerate(pool.class_names)}
+    for new in range(pool.num_classes, composed.num_classes):
+        first, second = (index[n] for n in composed.class_names[new].removesuffix("/composed").split("+"))
+        assert first != second and {first, second} <= set(train)
+        assert pool.class_groups[first] == pool.class_groups[second] == composed.class_groups[new]
+        images = composed.images[composed.members(new)]
+        assert torch.equal(images[:, :14], pool.images[pool.members(first)][:, :14])
+        assert torch.equal(images[:, 14:], pool.images[pool.members(second)][:, 14:])
+    again = pool.with_composed_classes(1.5, "train", seed=3)
+    assert again.class_names == composed.class_names  # the seed fixes the pairs
+    assert pool.with_composed_classes(0.0) is pool
+    config = TrainConfig(algo="simpleshot", ways=4, shots=1, queries=1, meta_batch=1, iterations=2, val_every=0,
+                         workers=1, composed=0.5)
+    started = next(e for e in run(config, RunControl(), pool=pool) if isinstance(e, Started))
+    assert started.data_summary["train"]["classes"] == 60
+    assert _config_from_args(build_parser().parse_args(["train", "--composed", "2"])).composed == 2.0
+
+
 def test_the_cosine_head_scores_classes_by_angle(small_glyph_pool):
     config = TrainConfig(algo="simpleshot", ways=4, shots=1, queries=1)
     plain = build_model_and_algorithm(config, torch.device("cpu"))

@@ -87,6 +87,37 @@ class ClassPool:
         return ClassPool(torch.cat(images).contiguous(), torch.cat(labels), names, groups, splits, self.name,
                          self.framed)
 
+    def with_composed_classes(self, ratio: float, split: str = "train", seed: int = 0) -> "ClassPool":
+        """This pool plus ``ratio`` times as many new classes of ``split`` as it has, each the top half of one
+        character over the bottom half of another of the same group (alphabet), cut at the middle row: drawing
+        ``i`` of the new class joins drawing ``i`` of each. Characters are built of parts, so from few classes a
+        learner sees many more plausible characters without a new drawing."""
+        classes = self.split_classes(split)
+        by_group: dict[str, list[int]] = {}
+        for cls in classes:
+            by_group.setdefault(self.class_groups[cls], []).append(cls)
+        pairs_from = [g for g in by_group.values() if len(g) >= 2]
+        wanted = int(round(ratio * len(classes)))
+        if not wanted or not pairs_from:
+            return self
+        generator = torch.Generator().manual_seed(seed)
+        weights = torch.tensor([float(len(g)) for g in pairs_from])  # a group's share as its share of the classes
+        cut = self.images.shape[1] // 2
+        images, labels, names, groups = [self.images], [self.labels], [], []
+        for new in range(self.num_classes, self.num_classes + wanted):
+            group = pairs_from[int(torch.multinomial(weights, 1, generator=generator))]
+            first, second = (group[int(i)] for i in torch.randperm(len(group), generator=generator)[:2])
+            top, bottom = self.members(first), self.members(second)
+            n = min(len(top), len(bottom))
+            images.append(torch.cat([self.images[top[:n], :cut], self.images[bottom[:n], cut:]], dim=1))
+            labels.append(torch.full((n,), new, dtype=torch.int64))
+            names.append(f"{self.class_names[first]}+{self.class_names[second]}/composed")
+            groups.append(self.class_groups[first])
+        splits = {name: list(ids) for name, ids in self.splits.items()}
+        splits[split] = [*splits[split], *range(self.num_classes, self.num_classes + wanted)]
+        return ClassPool(torch.cat(images).contiguous(), torch.cat(labels), [*self.class_names, *names],
+                         [*self.class_groups, *groups], splits, self.name, self.framed)
+
     def short_classes(self, need: int, split: str | None = None) -> list[tuple[str, int]]:
         """(name, count) of the classes (of ``split``, or all) with fewer than ``need`` examples."""
         classes = self.split_classes(split) if split else range(self.num_classes)
