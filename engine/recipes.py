@@ -65,7 +65,9 @@ RECIPES: dict[str, dict] = {
     # shorter side stretched up to twice (a wide Balinese character gets more than half the rows): 16.0% against
     # 17.55% and 17.95% for the recipe on the mean of five folds at 2 minutes, 37.0% against 39.75% on the
     # Balinese fold at 30 ("Wide drawings stretched"); 16.15% against 16.95% on the five folds at 30 ("All five
-    # folds at 30 minutes with the stretch").
+    # folds at 30 minutes with the stretch"). AdamW's weight decay (0.05) measured worse on the Balinese fold at 30
+    # (40.2% against 37.6% on its 100 runs, dropped); composed characters (--composed 1) 0.5 points better there over
+    # two seeds, within the seed's spread, and not yet measured on five folds ("Weight decay and composed characters").
     "lake": {
         **_CLASS_BATCHES, "algo": "protohead", "inner_steps": 10, "inner_lr": 0.01, "augment": True,
         "augment_strength": 2.0, "augment_elastic": 0.08, "mirrors": True, "lr_decay": True, "frame_ink": True,
