@@ -91,14 +91,26 @@ def _pen(images: torch.Tensor, width: int) -> torch.Tensor:
     return images
 
 
+def view_maps(copies: int, seed: int = 0, strokes: bool = False) -> tuple[torch.Tensor, tuple[int, ...]]:
+    """The ``copies`` fixed maps of :func:`augment_views`: affine matrices [copies, 2, 3] and pen widths. A module
+    that applies views keeps these from its construction, so an exported program holds them as constants
+    instead of drawing new random views on every call."""
+    generator = torch.Generator().manual_seed(seed)
+    thetas = _thetas(copies, generator)
+    widths = torch.randint(-1, 2, (copies,), generator=generator).tolist() if strokes else [0] * copies
+    return thetas, tuple(widths)
+
+
+def apply_views(images: torch.Tensor, thetas: torch.Tensor, widths: tuple[int, ...]) -> torch.Tensor:
+    """``images`` under each of the maps :func:`view_maps` made, [copies, n, C, H, W]."""
+    if len(widths) == 0:
+        return images.new_zeros(0, *images.shape)
+    n = images.shape[0]
+    return torch.stack([_pen(_warp(images, theta.expand(n, 2, 3)), w) for theta, w in zip(thetas, widths)])
+
+
 def augment_views(images: torch.Tensor, copies: int, seed: int = 0, strokes: bool = False) -> torch.Tensor:
     """``copies`` distorted views of each image, [copies, n, C, H, W] (test-time augmentation). View j is the
     same map for every image (fixed by ``seed``), so an image's views do not depend on what it is batched with:
     a query's score stays a function of the support set and itself."""
-    generator = torch.Generator().manual_seed(seed)
-    thetas = _thetas(copies, generator)
-    widths = torch.randint(-1, 2, (copies,), generator=generator).tolist() if strokes else [0] * copies
-    if copies == 0:
-        return images.new_zeros(0, *images.shape)
-    n = images.shape[0]
-    return torch.stack([_pen(_warp(images, theta.expand(n, 2, 3)), w) for theta, w in zip(thetas, widths)])
+    return apply_views(images, *view_maps(copies, seed, strokes))

@@ -210,3 +210,19 @@ def test_every_algorithm_exports_and_matches_its_learner(tmp_path, name):
         np.testing.assert_allclose(
             loaded.probabilities(torch.from_numpy(one)).numpy(), predict_probabilities(learner, one), atol=1e-5
         )
+
+
+def test_an_exported_model_with_test_time_views_gives_the_same_probabilities_every_call(tmp_path):
+    """The views are the learner's fixed distortions, held in the program: not random ones drawn anew by each
+    call (the exported lake recipe once drifted from the second image on)."""
+    from engine.adaptation import adapt_with_progress, predict_probabilities
+
+    algo = trainer.build_model_and_algorithm(TrainConfig(algo="protohead", tta=2, device="cpu"), torch.device("cpu"))
+    support = read_support(SAMPLE_CLASSES)
+    learner = adapt_with_progress(algo, support.images, support.labels, steps=2, leave_one_out=False)
+    export_learner(learner, support.class_names, tmp_path / "c.pt2")
+    loaded = load_classifier(tmp_path / "c.pt2")
+    one = support.images[:1]
+    want = predict_probabilities(learner, one)
+    for _ in range(3):
+        np.testing.assert_allclose(loaded.probabilities(torch.from_numpy(one)).numpy(), want, atol=1e-5)

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..augment import augment_views
+from ..augment import apply_views, view_maps
 from ..tasks import Task
 from .base import Learner, StepCallback, accuracy, ways_of
 from .finetune import Finetune
@@ -64,10 +64,11 @@ class ViewMean(nn.Module):
     def __init__(self, features: nn.Module, views: int, strokes: bool = False) -> None:
         super().__init__()
         self.features, self.views, self.strokes = features, views, strokes
+        self.maps = view_maps(views, seed=0, strokes=strokes)  # (drawn once: an export keeps them as constants)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         total = self.features(x)
-        for view in augment_views(x, self.views, seed=0, strokes=self.strokes):
+        for view in apply_views(x, *self.maps):
             total = total + self.features(view)
         return total / (self.views + 1)
 
