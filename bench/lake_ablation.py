@@ -88,6 +88,10 @@ VARIANTS: dict[str, dict] = {
     # new training characters, each the top half of one character over the bottom half of another of its alphabet,
     # as many again as the training classes (2026-12-04, session 15)
     "lake+composed": {"recipe": "lake", "composed": 1.0},
+    # the recipe with its queries also scored by local descriptors of the last block's unpooled map (DN4; a test-time
+    # change: --rescore --local-match scores saved models the same way) (2026-12-04, session 16)
+    "lake+local": {"recipe": "lake", "local_match": True},
+    "lake+composed+local": {"recipe": "lake", "composed": 1.0, "local_match": True},
     "lake+strong-mirrors": {"recipe": "lake", "augment_strength": 2.0, "augment_elastic": 0.08, "lr_decay": True},
 }
 
@@ -153,6 +157,8 @@ def main() -> None:
     ap.add_argument("--rescore", action="store_true", help="score the checkpoints --save holds, without training")
     ap.add_argument("--read-stretch", type=float, help="with --rescore: read the runs framed with this stretch, "
                     "whatever the checkpoint was trained with (a test-time change alone)")
+    ap.add_argument("--local-match", action="store_true", help="with --rescore: score with local-descriptor matching "
+                    "(engine.algorithms.local_match), whatever the checkpoint was trained with (a test-time change)")
     args = ap.parse_args()
 
     import torch
@@ -182,6 +188,8 @@ def main() -> None:
             algo, _, payload = restore(cfg.checkpoint, device)
             if args.read_stretch:
                 algo.config = replace(algo.config, frame_ink=args.read_stretch)
+            if args.local_match:
+                algo.config = replace(algo.config, local_match=True)
             iterations, loss, train_s = int(payload.get("iteration", 0)), float("nan"), float("nan")
         else:
             algo = build_model_and_algorithm(cfg, device)

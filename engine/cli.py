@@ -145,6 +145,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tta", type=int, default=None, metavar="VIEWS",
                    help="SimpleShot / Proto-head: class means also over this many distorted views of each support "
                    f"image (kept in the checkpoint) [{c.tta}]")
+    p.add_argument("--local-match", action="store_true", default=None,
+                   help="SimpleShot / Proto-head on conv4: a query is also scored by how well each place of its last "
+                   "feature map finds a match in a class's examples (DN4; kept in the checkpoint)")
     p.add_argument("--adapt-block", action="store_true", default=None,
                    help="Proto-head: the adaptation steps refine the backbone's last block as well as the head "
                    "(kept in the checkpoint)")

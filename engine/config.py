@@ -78,6 +78,7 @@ class AlgoConfig:
     # trained on drawings cropped to their ink (Lake's runs are read the same way): 0 / False no, 1 / True yes,
     # more than 1 yes, the ink box's shorter side stretched up to that many times (TrainConfig.frame_stretch)
     frame_ink: float = 0.0
+    local_match: bool = False  # SimpleShot / Proto-head: also match the last map's places (algorithms.local_match)
 
 
 #: The quick recipe's algorithm, task shape and adaptation (engine.recipes: the window starts with it, and
@@ -130,6 +131,7 @@ class TrainConfig:
     val_episodes: int = 100
     tta: int = 0  # SimpleShot / Proto-head: test-time views of the support set (engine.augment.augment_views)
     adapt_block: bool = False  # Proto-head: the adaptation steps refine the last block as well as the head
+    local_match: bool = False  # SimpleShot / Proto-head: queries also scored by their last map's places (DN4)
     cosine_head: bool = False  # SimpleShot / Proto-head / fine-tune: train with cosine logits over the classes
     head_classes: int = 0  # set by the trainer: the classifier over training classes has this many rows (0: 8,192)
     seed: int = 0
@@ -193,6 +195,9 @@ class TrainConfig:
              f"--episodic-finish trains SimpleShot's or Proto-head's features by their nearest-mean rule, not "
              f"{self.algo}'s"),
             (0 <= self.tta <= 64, f"tta must be 0 to 64 views (got {self.tta})"),
+            (not self.local_match or (self.algo in ("simpleshot", "protohead") and self.backbone == "conv4"
+                                      and self.members == 1),
+             "--local-match compares the places of a single conv4 network's last map, for SimpleShot or Proto-head"),
             (self.backbone != "mlp" or self.objective == "regression",
              "the mlp backbone takes numbers, not images; use --backbone conv4 or seed for image data"),
             (self.backbone == "mlp" or self.objective != "regression",
@@ -242,6 +247,7 @@ class TrainConfig:
             cosine_head=self.cosine_head,
             classes=self.head_classes,
             frame_ink=self.frames_ink,
+            local_match=self.local_match,
         )
 
     def to_dict(self) -> dict:
@@ -271,7 +277,7 @@ ALGORITHM_KEYS = (*TASK_SHAPE_KEYS, "inner_steps", "inner_lr", "outer_lr")
 RECIPE_EXTRA_KEYS = ("augment", "augment_strokes", "augment_strength", "augment_elastic", "mirrors", "composed",
                      "same_alphabet", "image_size", "frame_ink", "frame_stretch", "channels", "feature_map",
                      "global_pool", "stem", "members", "train_on", "tta", "adapt_block", "cosine_head", "lr_decay",
-                     "weight_decay", "episodic_finish")
+                     "weight_decay", "episodic_finish", "local_match")
 
 
 def algorithm_settings(algo: str) -> dict:

@@ -14,19 +14,21 @@ from engine.models import TaskBatchNorm2d, reuse_support_passes, scoring_protoco
 from engine.trainer import build_model_and_algorithm
 
 
-def _adapted(name: str, tta: int = 0):
+def _adapted(name: str, tta: int = 0, local_match: bool = False):
     rng = np.random.default_rng(0)
     images = (rng.random((10, 28, 28)) * 255).astype(np.uint8)
     labels = np.repeat(np.arange(5), 2)
-    algo = build_model_and_algorithm(TrainConfig(algo=name, device="cpu", tta=tta), torch.device("cpu"))
+    config = TrainConfig(algo=name, device="cpu", tta=tta, local_match=local_match)
+    algo = build_model_and_algorithm(config, torch.device("cpu"))
     got = {}
     api.adapt(api.as_model(algo), images, labels, 2, 0.01, lambda s: None, lambda r: got.setdefault("r", r))
     return got["r"], images, labels, (rng.random((4, 28, 28)) * 255).astype(np.uint8)
 
 
-@pytest.mark.parametrize("name,tta", [("protonet", 0), ("protohead", 0), ("maml", 0), ("simpleshot", 2)])
-def test_predictions_after_adapt_forward_only_the_query_with_the_same_probabilities(name, tta, monkeypatch):
-    result, images, labels, queries = _adapted(name, tta)
+@pytest.mark.parametrize("name,tta,local", [("protonet", 0, False), ("protohead", 0, False), ("maml", 0, False),
+                                            ("simpleshot", 2, False), ("protohead", 2, True)])
+def test_predictions_after_adapt_forward_only_the_query_with_the_same_probabilities(name, tta, local, monkeypatch):
+    result, images, labels, queries = _adapted(name, tta, local)
     learner = result.learner
     batch_sizes: list[int] = []
     forward = TaskBatchNorm2d.forward

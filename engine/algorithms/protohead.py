@@ -77,17 +77,19 @@ class ProtoHead(SimpleShot):
         features = self.normalized(self.embedding())
         with torch.no_grad():
             feats = features(support_x)
-        probe = lambda head: LinearProbe(features, head, support_x, ways, feats)  # noqa: E731
+        maps = self.local_maps()
+        probe = lambda head: self.matched(  # noqa: E731
+            LinearProbe(features, head, support_x, ways, feats), support_x, support_y, maps)
         init = prototype_head(feats, support_y, ways)
         return probe(fit_logistic_regression(feats, support_y, ways, steps, lr, on_step, init, learner_at=probe))
 
     @property
     def adapts_features(self) -> bool:  # type: ignore[override]
         """The steps refine the last block too (``adapt_block``; not with test-time views, which average the
-        whole backbone over distortions)."""
+        whole backbone over distortions, nor with local matching, which reads the meta-trained last block)."""
         features = self.model.features
-        return bool(self.config.adapt_block and not self.config.tta and isinstance(features, nn.Sequential)
-                    and len(features) > 2)
+        return bool(self.config.adapt_block and not self.config.tta and not self.config.local_match
+                    and isinstance(features, nn.Sequential) and len(features) > 2)
 
     def _adapt_with_block(
         self, support_x: torch.Tensor, support_y: torch.Tensor, ways: int, steps: int, lr: float,

@@ -27,6 +27,7 @@ from ..augment import apply_views, view_maps
 from ..tasks import Task
 from .base import Learner, StepCallback, accuracy, ways_of
 from .finetune import Finetune
+from .local_match import LocalMaps, LocalMatchLearner
 from .protonet import ProtoLearner, compute_prototypes, squared_distances
 
 #: squared distances between unit vectors lie in [0, 4]; as logits they would give a nearly flat
@@ -93,6 +94,7 @@ class SimpleShot(Finetune):
         inner_lr: float | None = None,
     ) -> Learner:
         learner = ProtoLearner(self.normalized(self.embedding()), support_x, support_y, ways_of(support_y))
+        learner = self.matched(learner, support_x, support_y, self.local_maps())
         return learner.report_support_fit(support_x, support_y, on_step)
 
     def episode_loss(self, task: Task) -> tuple[torch.Tensor, float]:
@@ -107,6 +109,18 @@ class SimpleShot(Finetune):
     def normalized(self, features: nn.Module) -> Normalized:
         """``features`` normalised as nearest-mean adaptation compares them (member by member in an ensemble)."""
         return Normalized(features, self.members)
+
+    def local_maps(self) -> LocalMaps | None:
+        """The last block's unpooled maps over the same views as :meth:`embedding`, when the config asks for local
+        matching (``local_match``); one per adaptation, so that a learner's support pass is reused."""
+        if not self.config.local_match:
+            return None
+        return LocalMaps(self.model.features, self.config.tta, self.config.tta_strokes)
+
+    def matched(self, learner: Learner, support_x: torch.Tensor, support_y: torch.Tensor,
+                maps: LocalMaps | None) -> Learner:
+        """``learner`` whose scores are joined by local-descriptor matching with ``maps`` (none: as it is)."""
+        return learner if maps is None else LocalMatchLearner(learner, maps, support_x, support_y)
 
     def embedding(self) -> nn.Module:
         """The features new classes are told apart by: the backbone's, averaged over ``tta`` views of each

@@ -1,0 +1,113 @@
+"""Local-descriptor matching (engine.algorithms.local_match): a query's places matched against a class's
+examples' places, joined to the nearest-mean rule; inductive, kept in the checkpoint, refused where it has no map."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.algorithms.local_match import LocalMaps, LocalMatchLearner, local_similarity
+from engine.build import build_model_and_algorithm
+from engine.cli import _config_from_args, build_parser
+from engine.config import TrainConfig
+from engine.data import DataError
+from engine.trainer import RunControl, restore, run
+
+
+def _protohead(**settings):
+    config = TrainConfig(algo="protohead", inner_steps=3, inner_lr=0.01, device="cpu", **settings)
+    return build_model_and_algorithm(config, torch.device("cpu"))
+
+
+def test_each_place_finds_itself_in_the_image_it_came_from():
+    torch.manual_seed(0)
+    support = torch.rand(6, 2, 8, 9)  # 6 images, 2 views, 8 channels, 9 places
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    shuffled = support[4, :, :, torch.randperm(9)]  # the same places in another order: where they are is free
+    sim = local_similarity(torch.stack([support[1], shuffled]), support, labels, 3)
+    assert sim.shape == (2, 3)
+    assert torch.allclose(sim[0, 0], torch.tensor(1.0)) and sim[0, 1:].max() < 1
+    assert torch.allclose(sim[1, 2], torch.tensor(1.0)) and sim[1, :2].max() < 1
+    # image-to-class: a class scores each place by its best match over all of its images
+    mixed = torch.cat([support[2, :, :, :5], support[3, :, :, 5:]], 2)
+    assert torch.allclose(local_similarity(mixed[None], support, labels, 3)[0, 1], torch.tensor(1.0))
+
+
+def test_the_maps_are_the_last_block_unpooled_over_the_same_views():
+    algo = _protohead(tta=2, local_match=True)
+    maps = LocalMaps(algo.model.features, views=2)
+    x = torch.rand(5, 1, 28, 28)
+    with torch.no_grad():
+        out = maps(x)
+        pooled = algo.model.features(x)
+    assert out.shape == (5, 3, 64, 9)  # an image and 2 views; 64 channels over the 3x3 map
+    # the embedding is the max over the map's top-left 2x2 (a 2x2 pool of a 3x3 map)
+    assert torch.allclose(out[:, 0].view(5, 64, 3, 3)[:, :, :2, :2].amax((2, 3)), pooled, atol=1e-5)
+
+
+def _drawings(n: int, seed: int) -> torch.Tensor:
+    """``n`` random-stroke images [n, 1, 28, 28] (sparse ink, as drawings are)."""
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, 1, 28, 28, generator=g) > 0.85).float()
+
+
+def test_local_matching_joins_the_nearest_mean_logits_and_stays_inductive():
+    plain, matched = _protohead(tta=2), _protohead(tta=2, local_match=True)
+    matched.model.load_state_dict(plain.model.state_dict())
+    x, y, queries = _drawings(5, 0), torch.arange(5), _drawings(5, 1)
+    base = plain.adapt(x, y)
+    learner = matched.adapt(x, y)
+    assert isinstance(learner, LocalMatchLearner) and not isinstance(base, LocalMatchLearner)
+    with torch.no_grad():
+        got, want = learner.logits(queries), base.logits(queries)
+        sim = learner.similarity(queries)
+        z = lambda t: (t - t.mean(1, keepdim=True)) / t.std(1, keepdim=True)  # noqa: E731
+        assert torch.equal(got.argmax(1), (z(want) + z(sim)).argmax(1))
+        assert not torch.allclose(got, want)
+        # on the nearest-mean logits' own scale: the probabilities shown stay those of a comparable classifier
+        assert torch.allclose(got, want + want.std(1, keepdim=True) * z(sim), atol=1e-5)
+        # inductive: a query's logits are the same alone as among the others
+        for i in range(len(queries)):
+            assert torch.allclose(learner.logits(queries[i:i + 1])[0], got[i], atol=1e-5)
+        assert torch.equal(learner.embed(queries), base.embed(queries))
+
+
+def test_an_exported_classifier_matches_too(tmp_path):
+    from engine.adaptation import adapt_with_progress, predict_probabilities
+    from engine.export import export_learner, load_classifier
+
+    algo = _protohead(tta=2, local_match=True)
+    images = (_drawings(6, 3)[:, 0] * 255).to(torch.uint8).numpy()
+    learner = adapt_with_progress(algo, images, [0, 0, 1, 1, 2, 2], steps=2, leave_one_out=False)
+    assert isinstance(learner, LocalMatchLearner)
+    export_learner(learner, ["a", "b", "c"], tmp_path / "c.pt2")
+    loaded = load_classifier(tmp_path / "c.pt2")
+    queries = (_drawings(3, 4)[:, 0] * 255).to(torch.uint8).numpy()
+    for i in range(3):
+        one = queries[i : i + 1]
+        np.testing.assert_allclose(loaded.probabilities(torch.from_numpy(one)).numpy(),
+                                   predict_probabilities(learner, one), atol=1e-5)
+
+
+def test_every_adaptation_step_is_matched_too():
+    algo = _protohead(local_match=True)
+    states = []
+    algo.adapt(torch.rand(4, 1, 28, 28), torch.arange(4), on_step=lambda s: states.append(s.state()))
+    assert len(states) == 4 and all(isinstance(s, LocalMatchLearner) for s in states)
+    assert not algo.adapts_features
+
+
+def test_the_option_is_set_by_the_cli_kept_in_the_checkpoint_and_refused_without_a_map(tmp_path, small_glyph_pool):
+    assert TrainConfig().local_match is False
+    parsed = _config_from_args(build_parser().parse_args(["train", "--algo", "protohead", "--local-match"]))
+    assert parsed.local_match
+    config = TrainConfig(algo="simpleshot", ways=4, shots=1, queries=1, meta_batch=1, iterations=2, val_every=0,
+                         workers=1, local_match=True, checkpoint=str(tmp_path / "m.pt"))
+    list(run(config, RunControl(), pool=small_glyph_pool))
+    algo, trained, _ = restore(str(tmp_path / "m.pt"))
+    assert trained.local_match and algo.config.local_match
+    assert isinstance(algo.adapt(_drawings(4, 2), torch.arange(4)), LocalMatchLearner)
+    for refused in (dict(algo="maml"), dict(algo="protohead", members=2), dict(algo="protohead", backbone="seed")):
+        with pytest.raises(DataError, match="local-match"):
+            TrainConfig(local_match=True, **refused).validate()
