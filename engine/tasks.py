@@ -107,10 +107,7 @@ class TaskSampler:
             )
         self.groups: list[list[int]] = []
         if same_group:
-            by_group: dict[str, list[int]] = {}
-            for c in self.classes:
-                by_group.setdefault(pool.class_groups[c], []).append(c)
-            self.groups = [g for g in by_group.values() if len(g) >= ways]
+            self.groups = [g for g in pool.grouped(self.classes) if len(g) >= ways]
             if not self.groups:
                 raise DataError(f"no group (alphabet) in the {split} split has {ways} usable classes")
 

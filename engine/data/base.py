@@ -8,6 +8,7 @@ episode only indexes a tensor and decodes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable
 
 import torch
 
@@ -87,16 +88,20 @@ class ClassPool:
         return ClassPool(torch.cat(images).contiguous(), torch.cat(labels), names, groups, splits, self.name,
                          self.framed)
 
+    def grouped(self, classes: Iterable[int]) -> list[list[int]]:
+        """``classes`` gathered by group (alphabet), each group in the order its first class comes."""
+        by_group: dict[str, list[int]] = {}
+        for cls in classes:
+            by_group.setdefault(self.class_groups[cls], []).append(cls)
+        return list(by_group.values())
+
     def with_composed_classes(self, ratio: float, split: str = "train", seed: int = 0) -> "ClassPool":
         """This pool plus ``ratio`` times as many new classes of ``split`` as it has, each the top half of one
         character over the bottom half of another of the same group (alphabet), cut at the middle row: drawing
         ``i`` of the new class joins drawing ``i`` of each. Characters are built of parts, so from few classes a
         learner sees many more plausible characters without a new drawing."""
         classes = self.split_classes(split)
-        by_group: dict[str, list[int]] = {}
-        for cls in classes:
-            by_group.setdefault(self.class_groups[cls], []).append(cls)
-        pairs_from = [g for g in by_group.values() if len(g) >= 2]
+        pairs_from = [g for g in self.grouped(classes) if len(g) >= 2]
         wanted = int(round(ratio * len(classes)))
         if not wanted or not pairs_from:
             return self
