@@ -131,7 +131,7 @@ class TrainConfig:
     val_episodes: int = 100
     tta: int = 0  # SimpleShot / Proto-head: test-time views of the support set (engine.augment.augment_views)
     adapt_block: bool = False  # Proto-head: the adaptation steps refine the last block as well as the head
-    local_match: bool = False  # SimpleShot / Proto-head: queries also scored by their last map's places (DN4)
+    local_match: bool = False  # SimpleShot / Proto-head on one conv4: queries also scored by their last map's places
     cosine_head: bool = False  # SimpleShot / Proto-head / fine-tune: train with cosine logits over the classes
     head_classes: int = 0  # set by the trainer: the classifier over training classes has this many rows (0: 8,192)
     seed: int = 0
@@ -195,9 +195,6 @@ class TrainConfig:
              f"--episodic-finish trains SimpleShot's or Proto-head's features by their nearest-mean rule, not "
              f"{self.algo}'s"),
             (0 <= self.tta <= 64, f"tta must be 0 to 64 views (got {self.tta})"),
-            (not self.local_match or (self.algo in ("simpleshot", "protohead") and self.backbone == "conv4"
-                                      and self.members == 1),
-             "--local-match compares the places of a single conv4 network's last map, for SimpleShot or Proto-head"),
             (self.backbone != "mlp" or self.objective == "regression",
              "the mlp backbone takes numbers, not images; use --backbone conv4 or seed for image data"),
             (self.backbone == "mlp" or self.objective != "regression",
@@ -247,7 +244,10 @@ class TrainConfig:
             cosine_head=self.cosine_head,
             classes=self.head_classes,
             frame_ink=self.frames_ink,
-            local_match=self.local_match,
+            # (other algorithms and backbones ignore it, as they do --tta: the window carries a recipe's settings
+            # to whichever algorithm the person picks next)
+            local_match=self.local_match and self.algo in ("simpleshot", "protohead") and self.backbone == "conv4"
+            and self.members == 1,
         )
 
     def to_dict(self) -> dict:

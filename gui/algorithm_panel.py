@@ -28,8 +28,9 @@ RECIPE_TIPS = {
     "quick": "The one-minute model the window starts with: Proto-head (SimpleShot's training on batches of 32 "
     "classes, 1,000 steps), which adapts to new classes in 10 visible steps",
     "lake": "For Lake's one-shot challenge on Omniglot (pick Omniglot as the data): 30 minutes of training on "
-    "every alphabet and its mirror images with strong augmentation and a decaying learning rate, and each "
-    "drawing's features averaged over 8 distortions of it when classifying (BENCHMARKS.md)",
+    "every alphabet, its mirror images and characters joined from two halves, with strong augmentation and a "
+    "decaying learning rate, and each drawing's features averaged over 8 distortions of it when classifying, "
+    "each query's strokes also matched place by place with each class's (BENCHMARKS.md)",
 }
 #: how the settings without a control of their own read in the note under the recipe
 EXTRA_LABELS = {
@@ -37,6 +38,7 @@ EXTRA_LABELS = {
     "augment_strength": lambda v: f"augmentation {v:g}x as strong" if v != 1 else "",
     "augment_elastic": lambda v: "elastic wobble" if v else "",
     "mirrors": lambda v: "mirror images as extra classes" if v else "",
+    "composed": lambda v: f"{v:g}x the classes again, each two characters' halves joined" if v else "",
     "cosine_head": lambda v: "cosine classifier in training" if v else "",
     "lr_decay": lambda v: "learning rate decays to 0" if v else "",
     "same_alphabet": lambda v: "batches within one alphabet" if v else "",
@@ -52,6 +54,7 @@ EXTRA_LABELS = {
     "train_on": lambda v: "every class trains (no validation)" if v == "all" else "",
     "tta": lambda v: f"{v} test-time views per example" if v else "",
     "adapt_block": lambda v: "adaptation steps refine the last block too" if v else "",
+    "local_match": lambda v: "strokes matched place by place" if v else "",
 }
 
 

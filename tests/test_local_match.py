@@ -1,17 +1,15 @@
 """Local-descriptor matching (engine.algorithms.local_match): a query's places matched against a class's
-examples' places, joined to the nearest-mean rule; inductive, kept in the checkpoint, refused where it has no map."""
+examples' places, joined to the nearest-mean rule; inductive, kept in the checkpoint, ignored where it has no map."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 from engine.algorithms.local_match import LocalMaps, LocalMatchLearner, local_similarity
 from engine.build import build_model_and_algorithm
 from engine.cli import _config_from_args, build_parser
 from engine.config import TrainConfig
-from engine.data import DataError
 from engine.trainer import RunControl, restore, run
 
 
@@ -98,7 +96,7 @@ def test_every_adaptation_step_is_matched_too():
     assert not algo.adapts_features
 
 
-def test_the_option_is_set_by_the_cli_kept_in_the_checkpoint_and_refused_without_a_map(tmp_path, small_glyph_pool):
+def test_the_option_is_set_by_the_cli_kept_in_the_checkpoint_and_ignored_without_a_map(tmp_path, small_glyph_pool):
     assert TrainConfig().local_match is False
     parsed = _config_from_args(build_parser().parse_args(["train", "--algo", "protohead", "--local-match"]))
     assert parsed.local_match
@@ -108,6 +106,9 @@ def test_the_option_is_set_by_the_cli_kept_in_the_checkpoint_and_refused_without
     algo, trained, _ = restore(str(tmp_path / "m.pt"))
     assert trained.local_match and algo.config.local_match
     assert isinstance(algo.adapt(_drawings(4, 2), torch.arange(4)), LocalMatchLearner)
-    for refused in (dict(algo="maml"), dict(algo="protohead", members=2), dict(algo="protohead", backbone="seed")):
-        with pytest.raises(DataError, match="local-match"):
-            TrainConfig(local_match=True, **refused).validate()
+    # other algorithms and backbones ignore it (the window carries the lake recipe's settings to the next algorithm)
+    for ignored in (dict(algo="maml"), dict(algo="protohead", members=2), dict(algo="protohead", backbone="seed")):
+        config = TrainConfig(local_match=True, **ignored).validate()
+        assert not config.algo_config().local_match
+        algo = build_model_and_algorithm(config, torch.device("cpu"))
+        assert not isinstance(algo.adapt(_drawings(4, 2), torch.arange(4), steps=1), LocalMatchLearner)
