@@ -38,7 +38,7 @@ EXTRA_LABELS = {
     "augment_strength": lambda v: f"augmentation {v:g}x as strong" if v != 1 else "",
     "augment_elastic": lambda v: "elastic wobble" if v else "",
     "mirrors": lambda v: "mirror images as extra classes" if v else "",
-    "composed": lambda v: f"{v:g}x the classes again, each two characters' halves joined" if v else "",
+    "composed": lambda v: "extra classes joined from two characters' halves" if v else "",
     "cosine_head": lambda v: "cosine classifier in training" if v else "",
     "lr_decay": lambda v: "learning rate decays to 0" if v else "",
     "same_alphabet": lambda v: "batches within one alphabet" if v else "",

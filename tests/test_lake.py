@@ -250,7 +250,7 @@ def test_picking_the_lake_recipe_in_the_window_brings_its_other_settings(qtbot):
     assert panel.recipe_combo.currentData() == "lake"
     assert f"{lake.tta} test-time views" in panel.recipe_note.text() and not panel.recipe_note.isHidden()
     assert values["local_match"] and "strokes matched place by place" in panel.recipe_note.text()
-    assert values["composed"] == lake.composed > 0 and "halves joined" in panel.recipe_note.text()
+    assert values["composed"] == lake.composed > 0 and "joined from two characters' halves" in panel.recipe_note.text()
     assert quick_note not in panel.recipe_note.text()
     panel._on_recipe_chosen(panel.recipe_combo.findData("quick"))
     assert panel.values()["image_size"] == 28 and panel.values()["tta"] == 0
