@@ -159,6 +159,8 @@ def main() -> None:
                     "whatever the checkpoint was trained with (a test-time change alone)")
     ap.add_argument("--local-match", action="store_true", help="with --rescore: score with local-descriptor matching "
                     "(engine.algorithms.local_match), whatever the checkpoint was trained with (a test-time change)")
+    ap.add_argument("--local-levels", type=int, choices=(1, 2), help="with --rescore --local-match: the maps "
+                    "matched (engine.config.TrainConfig.local_levels), whatever the checkpoint was trained with")
     args = ap.parse_args()
 
     import torch
@@ -190,6 +192,8 @@ def main() -> None:
                 algo.config = replace(algo.config, frame_ink=args.read_stretch)
             if args.local_match:
                 algo.config = replace(algo.config, local_match=True)
+            if args.local_levels:
+                algo.config = replace(algo.config, local_levels=args.local_levels)
             iterations, loss, train_s = int(payload.get("iteration", 0)), float("nan"), float("nan")
         else:
             algo = build_model_and_algorithm(cfg, device)

@@ -148,6 +148,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--local-match", action="store_true", default=None,
                    help="SimpleShot / Proto-head on conv4: a query is also scored by how well each place of its last "
                    "feature map finds a match in a class's examples (DN4; kept in the checkpoint)")
+    p.add_argument("--local-levels", type=int, choices=(1, 2), default=None,
+                   help="with --local-match: 1 matches the last block's 3x3 map; 2 the block before's 7x7 map as "
+                   "well, each place within one row or column of its own (kept in the checkpoint) [1]")
     p.add_argument("--adapt-block", action="store_true", default=None,
                    help="Proto-head: the adaptation steps refine the backbone's last block as well as the head "
                    "(kept in the checkpoint)")

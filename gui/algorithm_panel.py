@@ -30,7 +30,8 @@ RECIPE_TIPS = {
     "lake": "For Lake's one-shot challenge on Omniglot (pick Omniglot as the data): 30 minutes of training on "
     "every alphabet, its mirror images and characters joined from two halves, with strong augmentation and a "
     "decaying learning rate, and each drawing's features averaged over 8 distortions of it when classifying, "
-    "each query's strokes also matched place by place with each class's (BENCHMARKS.md)",
+    "each query's strokes also matched place by place with each class's, on the last map and the finer one "
+    "before it (BENCHMARKS.md)",
 }
 #: how the settings without a control of their own read in the note under the recipe
 EXTRA_LABELS = {
@@ -55,6 +56,7 @@ EXTRA_LABELS = {
     "tta": lambda v: f"{v} test-time views per example" if v else "",
     "adapt_block": lambda v: "adaptation steps refine the last block too" if v else "",
     "local_match": lambda v: "strokes matched place by place" if v else "",
+    "local_levels": lambda v: "on the finer map too" if v > 1 else "",
 }
 
 

@@ -222,6 +222,7 @@ def test_the_lake_recipe_trains_and_scores_lakes_runs_with_no_extra_flags(small_
     assert algo.config.frame_ink == config.frame_stretch == expected.frame_stretch > 1  # and stretched
     assert input_size(algo.model) == expected.image_size and algo.config.tta == expected.tta
     assert expected.local_match and algo.config.local_match  # Lake's runs are scored with the places matched
+    assert expected.local_levels == algo.config.local_levels == 2  # on the finer map as well
     scored = main("omniglot-challenge", "--checkpoint", str(ckpt), "--runs", str(runs))
     assert scored["runs"] == 2 and 0.0 <= scored["error_rate"] <= 1.0 and scored["protocol"] == "inductive"
 
@@ -250,12 +251,13 @@ def test_picking_the_lake_recipe_in_the_window_brings_its_other_settings(qtbot):
     assert panel.recipe_combo.currentData() == "lake"
     assert f"{lake.tta} test-time views" in panel.recipe_note.text() and not panel.recipe_note.isHidden()
     assert values["local_match"] and "strokes matched place by place" in panel.recipe_note.text()
+    assert values["local_levels"] == 2 and "on the finer map too" in panel.recipe_note.text()
     assert values["composed"] == lake.composed > 0 and "joined from two characters' halves" in panel.recipe_note.text()
     assert quick_note not in panel.recipe_note.text()
     panel._on_recipe_chosen(panel.recipe_combo.findData("quick"))
     assert panel.values()["image_size"] == 28 and panel.values()["tta"] == 0
     assert panel.recipe_note.text() == f"Also: {quick_note}" and "test-time views" not in panel.recipe_note.text()
-    assert not panel.values()["local_match"]
+    assert not panel.values()["local_match"] and panel.values()["local_levels"] == 1
 
 
 def _page(rows: slice, cols: slice, side: int = 105) -> Image.Image:

@@ -4,9 +4,10 @@ examples' places, joined to the nearest-mean rule; inductive, kept in the checkp
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from engine.algorithms.local_match import LocalMaps, LocalMatchLearner, local_similarity
+from engine.algorithms.local_match import LocalMaps, LocalMatchLearner, local_similarity, split_places
 from engine.build import build_model_and_algorithm
 from engine.cli import _config_from_args, build_parser
 from engine.config import TrainConfig
@@ -44,6 +45,44 @@ def test_the_maps_are_the_last_block_unpooled_over_the_same_views():
     assert torch.allclose(out[:, 0].view(5, 64, 3, 3)[:, :, :2, :2].amax((2, 3)), pooled, atol=1e-5)
 
 
+def test_with_a_radius_a_place_finds_its_match_only_near_where_it_is():
+    torch.manual_seed(0)
+    support = torch.rand(2, 1, 8, 25)  # two classes of one image, 8 channels over a 5x5 map
+    labels = torch.tensor([0, 1])
+    maps = support[0, :, :].view(1, 8, 5, 5)
+    near = maps.roll(1, 3).flatten(2)  # every place moved one column (the last wraps round to the first)
+    far = maps.roll(3, 3).flatten(2)  # three columns
+    assert torch.allclose(local_similarity(far[None], support, labels, 2)[0, 0], torch.tensor(1.0))
+    within = local_similarity(torch.stack([near, far]), support, labels, 2, radius=1)[:, 0]
+    # the near map's places find themselves one column away, except the wrapped column (four away): 20 of 25
+    assert 20 / 25 - 5 / 25 < within[0] < 1
+    assert within[1] < within[0]  # every place of the far map is two or three columns from its match
+
+
+def test_two_levels_are_the_last_map_then_the_finer_map_before_it():
+    algo = _protohead(tta=2, local_match=True)
+    x = torch.rand(5, 1, 28, 28)
+    with torch.no_grad():
+        one = LocalMaps(algo.model.features, views=2)(x)
+        two = LocalMaps(algo.model.features, views=2, levels=2)(x)
+        before = algo.model.features[:3](x)  # the third block's output: its 7x7 map pooled to 3x3
+    assert two.shape == (5, 3, 64, 9 + 49) and split_places(58) == (9, 49) and split_places(4 + 16) == (4, 16)
+    assert torch.allclose(two[..., :9], one, atol=1e-5)
+    finer = two[:, 0, :, 9:].view(5, 64, 7, 7)
+    assert torch.allclose(torch.nn.functional.max_pool2d(finer, 2), before, atol=1e-5)
+
+
+def test_two_levels_score_differently_and_stay_inductive():
+    one, two = _protohead(tta=2, local_match=True), _protohead(tta=2, local_match=True, local_levels=2)
+    two.model.load_state_dict(one.model.state_dict())
+    x, y, queries = _drawings(5, 0), torch.arange(5), _drawings(6, 1)
+    with torch.no_grad():
+        a, b = one.adapt(x, y, steps=0).logits(queries), two.adapt(x, y, steps=0).logits(queries)
+        alone = torch.cat([two.adapt(x, y, steps=0).logits(q[None]) for q in queries])
+    assert not torch.allclose(a, b, atol=1e-3)
+    assert torch.allclose(alone, b, atol=1e-4)
+
+
 def _drawings(n: int, seed: int) -> torch.Tensor:
     """``n`` random-stroke images [n, 1, 28, 28] (sparse ink, as drawings are)."""
     g = torch.Generator().manual_seed(seed)
@@ -71,11 +110,12 @@ def test_local_matching_joins_the_nearest_mean_logits_and_stays_inductive():
         assert torch.equal(learner.embed(queries), base.embed(queries))
 
 
-def test_an_exported_classifier_matches_too(tmp_path):
+@pytest.mark.parametrize("levels", [1, 2])
+def test_an_exported_classifier_matches_too(tmp_path, levels):
     from engine.adaptation import adapt_with_progress, predict_probabilities
     from engine.export import export_learner, load_classifier
 
-    algo = _protohead(tta=2, local_match=True)
+    algo = _protohead(tta=2, local_match=True, local_levels=levels)
     images = (_drawings(6, 3)[:, 0] * 255).to(torch.uint8).numpy()
     learner = adapt_with_progress(algo, images, [0, 0, 1, 1, 2, 2], steps=2, leave_one_out=False)
     assert isinstance(learner, LocalMatchLearner)
@@ -99,12 +139,17 @@ def test_every_adaptation_step_is_matched_too():
 def test_the_option_is_set_by_the_cli_kept_in_the_checkpoint_and_ignored_without_a_map(tmp_path, small_glyph_pool):
     assert TrainConfig().local_match is False
     parsed = _config_from_args(build_parser().parse_args(["train", "--algo", "protohead", "--local-match"]))
-    assert parsed.local_match
+    assert parsed.local_match and parsed.local_levels == 1
+    parsed = _config_from_args(build_parser().parse_args(["train", "--algo", "protohead", "--local-match",
+                                                          "--local-levels", "2"]))
+    assert parsed.local_levels == 2 and parsed.algo_config().local_levels == 2
+    with pytest.raises(ValueError, match="local_levels"):
+        TrainConfig(local_levels=3).validate()
     config = TrainConfig(algo="simpleshot", ways=4, shots=1, queries=1, meta_batch=1, iterations=2, val_every=0,
-                         workers=1, local_match=True, checkpoint=str(tmp_path / "m.pt"))
+                         workers=1, local_match=True, local_levels=2, checkpoint=str(tmp_path / "m.pt"))
     list(run(config, RunControl(), pool=small_glyph_pool))
     algo, trained, _ = restore(str(tmp_path / "m.pt"))
-    assert trained.local_match and algo.config.local_match
+    assert trained.local_match and algo.config.local_match and algo.config.local_levels == 2
     assert isinstance(algo.adapt(_drawings(4, 2), torch.arange(4)), LocalMatchLearner)
     # other algorithms and backbones ignore it (the window carries the lake recipe's settings to the next algorithm)
     for ignored in (dict(algo="maml"), dict(algo="protohead", members=2), dict(algo="protohead", backbone="seed")):

@@ -115,7 +115,7 @@ class SimpleShot(Finetune):
         matching (``local_match``); one per adaptation, so that a learner's support pass is reused."""
         if not self.config.local_match:
             return None
-        return LocalMaps(self.model.features, self.config.tta, self.config.tta_strokes)
+        return LocalMaps(self.model.features, self.config.tta, self.config.tta_strokes, self.config.local_levels)
 
     def matched(self, learner: Learner, support_x: torch.Tensor, support_y: torch.Tensor,
                 maps: LocalMaps | None) -> Learner:
