@@ -92,6 +92,9 @@ VARIANTS: dict[str, dict] = {
     # change: --rescore --local-match scores saved models the same way) (2026-12-04, session 16)
     "lake+local": {"recipe": "lake", "local_match": True},
     "lake+composed+local": {"recipe": "lake", "composed": 1.0, "local_match": True},
+    # every place of the last map classified as well during training (Lifchitz et al., CVPR 2019): descriptors
+    # that each name their class, for the local matching to compare (2026-12-04, session 17)
+    "lake+dense": {"recipe": "lake", "dense_loss": 0.5},
     "lake+strong-mirrors": {"recipe": "lake", "augment_strength": 2.0, "augment_elastic": 0.08, "lr_decay": True},
 }
 
@@ -148,6 +151,8 @@ def main() -> None:
     ap.add_argument("--runs", type=Path, required=True, help="bench/make_challenge_runs.py --leave-one-out's folder")
     ap.add_argument("--variant", choices=VARIANTS, required=True)
     ap.add_argument("--minutes", type=float, default=2.0, help="training time per fold")
+    ap.add_argument("--iterations", type=int, help="train this many iterations instead of --minutes (the same "
+                    "work whatever else the machine runs; training minutes are then not comparable)")
     ap.add_argument("--folds", default="", help="comma-separated alphabets (default: all five)")
     ap.add_argument("--tta", type=int, default=8, help="test-time views to score as well (0: none)")
     ap.add_argument("--episodes", type=int, default=300, help="5-way / 20-way episodes per fold (0: none)")
@@ -173,8 +178,10 @@ def main() -> None:
 
     settings = dict(VARIANTS[args.variant])
     base = recipe(settings.pop("recipe", "quick"))
-    config = TrainConfig(**{**base, "dataset": "omniglot", "data_root": str(OMNIGLOT_DIR), "iterations": 10**7,
-                            "time_budget": args.minutes * 60, "val_every": 0, "train_on": "split", **settings,
+    budget = {"iterations": args.iterations, "time_budget": None} if args.iterations else {
+        "iterations": 10**7, "time_budget": args.minutes * 60}
+    config = TrainConfig(**{**base, "dataset": "omniglot", "data_root": str(OMNIGLOT_DIR), **budget,
+                            "val_every": 0, "train_on": "split", **settings,
                             **({"seed": args.seed} if args.seed is not None else {})})
     config.validate()
     device = torch.device("cpu")
@@ -211,7 +218,8 @@ def main() -> None:
     keys = [k for k in folds[0] if k.startswith(("error_", "acc_")) or k == "iterations"]
     keys += [] if args.rescore else ["train_minutes"]  # (a rescore does not train)
     emit({"variant": args.variant, "settings": {k: v for k, v in config.to_dict().items() if v != getattr(
-        TrainConfig(), k) or k in base}, "minutes_per_fold": args.minutes, "protocol": "inductive unless named",
+        TrainConfig(), k) or k in base}, "minutes_per_fold": None if args.iterations else args.minutes,
+        "iterations_per_fold": args.iterations, "protocol": "inductive unless named",
         "task": "Lake-format runs: 20-way 1-shot within one alphabet, "
                 f"{len(list((args.runs / alphabets[0]).glob('run*/class_labels.txt')))} runs per held-out alphabet",
         "runs": str(args.runs),

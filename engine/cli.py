@@ -110,6 +110,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="AdamW's decoupled decay of the weight matrices (not biases or BatchNorm) [0: plain Adam]")
     p.add_argument("--cosine-head", action="store_true", default=None,
                    help="SimpleShot / Proto-head / fine-tune: train with cosine logits over the classes")
+    p.add_argument("--dense-loss", type=float, default=None, metavar="WEIGHT",
+                   help="SimpleShot / Proto-head / fine-tune on one conv4: each place of the last block's unpooled "
+                   "map is also classified as its image's class, its cross-entropy added at this weight [0]")
     p.add_argument("--episodic-finish", type=float, default=None, metavar="FRACTION",
                    help="SimpleShot / Proto-head: spend this last fraction of the run (of --time-budget, or of the "
                    "iterations) on 20-way 1-shot episodes of one alphabet scored by the nearest normalised mean, as "

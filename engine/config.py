@@ -80,6 +80,7 @@ class AlgoConfig:
     frame_ink: float = 0.0
     local_match: bool = False  # SimpleShot / Proto-head: also match the last map's places (algorithms.local_match)
     local_levels: int = 1  # with local_match: 2 matches the block before's finer map too (within a place of its own)
+    dense_loss: float = 0.0  # fine-tune / SimpleShot / Proto-head training: each place of the last map classified too
 
 
 #: The quick recipe's algorithm, task shape and adaptation (engine.recipes: the window starts with it, and
@@ -135,6 +136,7 @@ class TrainConfig:
     local_match: bool = False  # SimpleShot / Proto-head on one conv4: queries also scored by their last map's places
     local_levels: int = 1  # with local_match: the maps matched, 1 the last block's, 2 the block before's too
     cosine_head: bool = False  # SimpleShot / Proto-head / fine-tune: train with cosine logits over the classes
+    dense_loss: float = 0.0  # fine-tune / SimpleShot / Proto-head: each place of the last map classified, this weight
     head_classes: int = 0  # set by the trainer: the classifier over training classes has this many rows (0: 8,192)
     seed: int = 0
     device: str = "auto"
@@ -158,6 +160,7 @@ class TrainConfig:
             (1 <= self.frame_stretch <= 4, f"frame stretch must be between 1 and 4 (got {self.frame_stretch})"),
             (self.outer_lr > 0, f"outer learning rate must be positive (got {self.outer_lr})"),
             (0 <= self.weight_decay < 1, f"weight decay must be 0 to 1 (got {self.weight_decay})"),
+            (self.dense_loss >= 0, f"dense_loss is a weight, 0 or more (got {self.dense_loss})"),
             (self.local_levels in (1, 2), f"local_levels must be 1 or 2 (got {self.local_levels})"),
             (0 <= self.composed <= 4, f"composed must be 0 to 4 times the training classes (got {self.composed})"),
             (self.iterations >= 1, f"iterations must be at least 1 (got {self.iterations})"),
@@ -252,6 +255,7 @@ class TrainConfig:
             local_match=self.local_match and self.algo in ("simpleshot", "protohead") and self.backbone == "conv4"
             and self.members == 1,
             local_levels=self.local_levels,
+            dense_loss=self.dense_loss if self.backbone == "conv4" and self.members == 1 else 0.0,
         )
 
     def to_dict(self) -> dict:
@@ -281,7 +285,7 @@ ALGORITHM_KEYS = (*TASK_SHAPE_KEYS, "inner_steps", "inner_lr", "outer_lr")
 RECIPE_EXTRA_KEYS = ("augment", "augment_strokes", "augment_strength", "augment_elastic", "mirrors", "composed",
                      "same_alphabet", "image_size", "frame_ink", "frame_stretch", "channels", "feature_map",
                      "global_pool", "stem", "members", "train_on", "tta", "adapt_block", "cosine_head", "lr_decay",
-                     "weight_decay", "episodic_finish", "local_match", "local_levels")
+                     "weight_decay", "episodic_finish", "local_match", "local_levels", "dense_loss")
 
 
 def algorithm_settings(algo: str) -> dict:

@@ -170,16 +170,38 @@ class Finetune(Algorithm):
         """Cross-entropy over every class seen so far; accuracy among the task's own classes on its queries."""
         labels = self.global_labels(task)
         self.seen[labels] = True
-        feats = self.model.features(torch.cat([task.support_x, task.query_x]))
+        x = torch.cat([task.support_x, task.query_x])
+        places = None
+        if self.config.dense_loss:
+            feats, places = self.pooled_and_places(x)
+        else:
+            feats = self.model.features(x)
         logits = self.class_logits(feats).masked_fill(~self.seen, float("-inf"))
         if logits.dim() == 3:  # an ensemble: each member its own cross-entropy (the mean), scored by their mean
             loss = F.cross_entropy(logits.flatten(0, 1), labels.repeat_interleave(logits.shape[1]))
             logits = logits.mean(1)
         else:
             loss = F.cross_entropy(logits, labels)
+        if places is not None:  # dense classification: every place of the last map told its image's class
+            dense = self.class_logits(places).masked_fill(~self.seen, float("-inf"))
+            each = labels.repeat_interleave(len(places) // len(x))
+            loss = loss + self.config.dense_loss * F.cross_entropy(dense, each)
         ids = torch.tensor(task.classes, device=logits.device)
         local = logits[len(task.support_x) :, ids].detach()
         return loss, accuracy(local, task.query_y)
+
+    def pooled_and_places(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``features(x)`` and the last block's unpooled map as one row per place, [n * places, channels]
+        (Lifchitz et al., "Dense Classification and Implanting for Few-Shot Learning", CVPR 2019)."""
+        features = self.model.features
+        block = features[-2]
+        pools = [i for i, m in enumerate(block) if isinstance(m, (nn.MaxPool2d, nn.AdaptiveMaxPool2d))]
+        h = features[:-2](x)
+        for i, m in enumerate(block):
+            if i != pools[0]:
+                h = m(h)  # (the pooling is a max and the rest of the block after it a ReLU: they commute)
+        pooled = features[-1](block[pools[0]](h))
+        return pooled, h.permute(0, 2, 3, 1).reshape(-1, h.shape[1])
 
     def class_logits(self, feats: torch.Tensor) -> torch.Tensor:
         """The big head's logits: linear, or with ``cosine_head`` the cosine between the normalised features
