@@ -75,7 +75,7 @@ RECIPES: dict[str, dict] = {
     # that the recipe is the one measured on five folds at 30 minutes with the places matched: 15.88% (100 runs),
     # 14.9% (20 runs). The block before's finer 7x7 map matched as well, each place within one row or column of
     # its own (--local-levels 2, the two levels' scores averaged): 14.98% against 15.88% on the same five 30-minute
-    # models (100 runs), 14.35% against 14.9% (20 runs), better on every fold ("Strokes matched on the finer map").
+    # models (100 runs; better on every fold), 14.35% against 14.9% (20 runs) ("Strokes matched on the finer map").
     "lake": {
         **_CLASS_BATCHES, "algo": "protohead", "inner_steps": 10, "inner_lr": 0.01, "augment": True,
         "augment_strength": 2.0, "augment_elastic": 0.08, "mirrors": True, "lr_decay": True, "frame_ink": True,
