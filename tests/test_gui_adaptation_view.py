@@ -159,17 +159,21 @@ def test_a_query_drawn_during_the_animation_is_scored_by_each_steps_model_and_st
 
     ws = workspace(_algo("maml"))
     ws.steps.setValue(6)
-    ws.player._frame_ms = 250  # a slow animation, so that the drawing lands while it plays
     with qtbot.waitSignal(ws.adapted, timeout=60_000):
         ws.adapt()
+    qtbot.waitUntil(lambda: not ws.player.playing, timeout=30_000)
+    # played again with its clock held on step 0 until the drawing is scored (however slow the machine), then let go
+    ws.player._frame_ms = 60_000
+    ws.player.replay()
     scored_at, points_after = [], []
     ws.predicted.connect(lambda result: scored_at.append(ws.player.shown))
     ws.frameShown.connect(lambda k: points_after.append(len(ws.embedding.view["query"])) if scored_at else None)
     with qtbot.waitSignal(ws.predicted, timeout=30_000):
         ws.canvas.draw_stroke([(60, 60), (220, 220)])
-    assert ws.player.playing  # drawn mid-animation
+    assert ws.player.playing and scored_at == [0]  # drawn mid-animation, scored by step 0's model
     with qtbot.waitSignal(ws.player.finished, timeout=30_000):
-        pass
+        ws.player._frame_ms = 100
+        ws.player._timer.setInterval(100)
     qtbot.waitUntil(lambda: scored_at[-1] == 6 and not ws._predicting, timeout=30_000)
     assert len(set(scored_at)) >= 2  # scored again by the model of a later step as the animation went on
     assert points_after and all(n == 1 for n in points_after)  # its point never left the view
