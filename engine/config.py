@@ -136,7 +136,9 @@ class TrainConfig:
     local_match: bool = False  # SimpleShot / Proto-head on one conv4: queries also scored by their last map's places
     local_levels: int = 1  # with local_match: the maps matched, 1 the last block's, 2 the block before's too
     cosine_head: bool = False  # SimpleShot / Proto-head / fine-tune: train with cosine logits over the classes
-    dense_loss: float = 0.0  # fine-tune / SimpleShot / Proto-head: each place of the last map classified, this weight
+    # fine-tune / SimpleShot / Proto-head: each place of the last map classified too, at this weight (measured no
+    # better on Lake's stand-in runs and 15-20% slower a step: BENCHMARKS.md, "Strokes matched on the finer map")
+    dense_loss: float = 0.0
     head_classes: int = 0  # set by the trainer: the classifier over training classes has this many rows (0: 8,192)
     seed: int = 0
     device: str = "auto"
