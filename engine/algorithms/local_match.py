@@ -123,12 +123,12 @@ class LocalMatchLearner(Learner):
             out = with_support(self.maps, self.support_x, x)
         n = len(self.support_x)
         if self.maps.levels == 1:
-            return _standardised(local_similarity(out[n:], out[:n], self.support_y, self.ways))
-        last, _ = split_places(out.shape[3])
-        total = 0
-        for part, radius in ((out[..., :last], None), (out[..., last:], 1)):
-            total = total + _standardised(local_similarity(part[n:], part[:n], self.support_y, self.ways, radius))
-        return total / 2
+            parts = [(out, None)]
+        else:
+            last, _ = split_places(out.shape[3])
+            parts = [(out[..., :last], None), (out[..., last:], 1)]
+        scores = [_standardised(local_similarity(m[n:], m[:n], self.support_y, self.ways, r)) for m, r in parts]
+        return sum(scores) / len(scores)
 
     def _joined(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         if self.ways < 2:
