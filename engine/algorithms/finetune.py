@@ -33,6 +33,7 @@ from ..data.base import DataError
 from ..models import with_support
 from ..tasks import Task
 from .base import AlgoConfig, Algorithm, Learner, StepCallback, StepStats, accuracy, ways_of
+from .local_match import unpooled_last_block
 from .maml import MAML
 
 CAPACITY = 8192  # the big head's rows when the config names none (checkpoints from before AlgoConfig.classes)
@@ -193,14 +194,9 @@ class Finetune(Algorithm):
     def pooled_and_places(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``features(x)`` and the last block's unpooled map as one row per place, [n * places, channels]
         (Lifchitz et al., "Dense Classification and Implanting for Few-Shot Learning", CVPR 2019)."""
-        features = self.model.features
-        block = features[-2]
-        pools = [i for i, m in enumerate(block) if isinstance(m, (nn.MaxPool2d, nn.AdaptiveMaxPool2d))]
-        h = features[:-2](x)
-        for i, m in enumerate(block):
-            if i != pools[0]:
-                h = m(h)  # (the pooling is a max and the rest of the block after it a ReLU: they commute)
-        pooled = features[-1](block[pools[0]](h))
+        lower, block, pool = unpooled_last_block(self.model.features)
+        h = block(lower(x))
+        pooled = self.model.features[-1](pool(h))
         return pooled, h.permute(0, 2, 3, 1).reshape(-1, h.shape[1])
 
     def class_logits(self, feats: torch.Tensor) -> torch.Tensor:

@@ -32,6 +32,15 @@ from ..models import with_support
 from .base import Learner
 
 
+def unpooled_last_block(features: nn.Sequential) -> tuple[nn.Module, nn.Sequential, nn.Module]:
+    """``features`` (conv blocks, then a Flatten) in three parts: the blocks before the last, the last block
+    without its pooling, and that pooling. Its unpooled map is ``block(lower(x))``; ``features(x)`` is
+    ``pool`` of it, flattened (the ReLU after the pooling commutes with a max)."""
+    pooling = (nn.MaxPool2d, nn.AdaptiveMaxPool2d)
+    pool = next(m for m in features[-2] if isinstance(m, pooling))
+    return features[:-2], nn.Sequential(*(m for m in features[-2] if not isinstance(m, pooling))), pool
+
+
 class LocalMaps(nn.Module):
     """``features``' last block without its pooling, and with ``levels`` 2 the block before it too: each image's
     maps as [views + 1, channels, places], over the image and ``views`` fixed distortions of it (the same as
@@ -40,11 +49,10 @@ class LocalMaps(nn.Module):
 
     def __init__(self, features: nn.Sequential, views: int = 0, strokes: bool = False, levels: int = 1) -> None:
         super().__init__()
-        pooling = (nn.MaxPool2d, nn.AdaptiveMaxPool2d)
         self.levels = levels
         self.lower = features[: -1 - levels]  # everything before the matched blocks (and the Flatten after them)
         self.before = features[-3] if levels > 1 else None
-        self.block = nn.Sequential(*(m for m in features[-2] if not isinstance(m, pooling)))
+        self.block = unpooled_last_block(features)[1]
         self.maps = view_maps(views, seed=0, strokes=strokes)  # (drawn once: an export keeps them as constants)
 
     def _levels(self, x: torch.Tensor) -> torch.Tensor:
