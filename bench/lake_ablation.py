@@ -25,8 +25,12 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common import OMNIGLOT_DIR, emit, machine
+
+if TYPE_CHECKING:
+    import torch
 
 #: each variant: TrainConfig settings on top of the quick recipe (engine.recipes)
 VARIANTS: dict[str, dict] = {
@@ -96,7 +100,20 @@ VARIANTS: dict[str, dict] = {
     # that each name their class, for the local matching to compare (2026-12-04, session 17)
     "lake+dense": {"recipe": "lake", "dense_loss": 0.5},
     "lake+strong-mirrors": {"recipe": "lake", "augment_strength": 2.0, "augment_elastic": 0.08, "lr_decay": True},
+    # more variety of classes (2026-12-05, session 18; bench-only keys, applied to the fold by extend_fold): 400
+    # classes of the built-in pen-stroke glyphs (engine.data.glyphs) drawn at 84x84 and framed as Omniglot's are;
+    # characters joined from the left half of one and the right half of another of an alphabet, as many again as
+    # the training classes (before the recipe's mirrors and top-bottom joins)
+    "lake+glyphs": {"recipe": "lake", "extra_glyphs": 400},
+    "lake+sideways": {"recipe": "lake", "composed_sideways": 1.0},
+    # each batch also scored as the episode it is, by the nearest normalised mean (--episode-loss), with its classes
+    # drawn at random or from one alphabet (2026-12-05, session 18)
+    "lake+episode": {"recipe": "lake", "episode_loss": 0.5},
+    "lake+episode+alphabet": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True},
 }
+
+#: variant keys that are not TrainConfig fields: changes to a fold's classes that only this benchmark makes
+POOL_KEYS = ("extra_glyphs", "composed_sideways")
 
 
 def fold_pool(pool, alphabet: str):
@@ -104,6 +121,52 @@ def fold_pool(pool, alphabet: str):
     train = [c for c, g in enumerate(pool.class_groups) if g != alphabet]
     test = [c for c, (g, n) in enumerate(zip(pool.class_groups, pool.class_names)) if g == alphabet and "/rot" not in n]
     return pool.with_splits({"train": train, "val": [], "test": test})
+
+
+def glyph_images(classes: int, frame: float, seed: int = 5) -> "torch.Tensor":
+    """uint8 [classes * 20, 28, 28]: 20 jittered drawings of each of ``classes`` built-in glyphs (engine.data.glyphs),
+    drawn at 84x84 with a pen about as thin as Omniglot's, framed to their ink as Omniglot's drawings are, and
+    box-filtered to 28x28."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from engine.data.glyphs import _jittered_points, glyph_class, render_strokes
+    from engine.data.images import frame_ink
+
+    out = np.empty((classes * 20, 28, 28), np.uint8)
+    for k in range(classes):
+        strokes, rng = glyph_class(seed, "train", k), np.random.default_rng([seed, k, 11])
+        for i in range(20):
+            points, radius = _jittered_points(strokes, rng)
+            grey = render_strokes(points, radius * 0.45, size=84, oversample=2).astype(np.float32) / 255
+            framed = (frame_ink(grey, stretch=frame) * 255).round().astype(np.uint8)
+            out[k * 20 + i] = np.asarray(Image.fromarray(framed, mode="L").resize((28, 28), Image.Resampling.BOX))
+    return torch.from_numpy(out)
+
+
+def extend_fold(fold, extra_glyphs: int = 0, composed_sideways: float = 0.0, frame: float = 0.0, seed: int = 0):
+    """``fold`` with ``extra_glyphs`` built-in glyph classes and ``composed_sideways`` times its training classes
+    again as characters joined from two left / right halves, all as training classes."""
+    import torch
+
+    from engine.data.base import ClassPool
+
+    if composed_sideways:  # (with_composed_classes joins top and bottom halves: so on the transposed images)
+        turned = ClassPool(fold.images.transpose(1, 2).contiguous(), fold.labels, fold.class_names,
+                           fold.class_groups, fold.splits, fold.name, fold.framed)
+        turned = turned.with_composed_classes(composed_sideways, "train", seed + 7)
+        fold = ClassPool(turned.images.transpose(1, 2).contiguous(), turned.labels, turned.class_names,
+                         turned.class_groups, turned.splits, turned.name, turned.framed)
+    if extra_glyphs:
+        first = fold.num_classes
+        fold = ClassPool(torch.cat([fold.images, glyph_images(extra_glyphs, frame)]),
+                         torch.cat([fold.labels, torch.arange(first, first + extra_glyphs).repeat_interleave(20)]),
+                         [*fold.class_names, *(f"glyph{k}" for k in range(extra_glyphs))],
+                         [*fold.class_groups, *(f"glyphs{k // 20}" for k in range(extra_glyphs))],
+                         {**fold.splits, "train": [*fold.splits["train"], *range(first, first + extra_glyphs)]},
+                         fold.name, fold.framed)
+    return fold
 
 
 def train_fold(config, fold, algo) -> tuple[int, float, float]:
@@ -178,6 +241,7 @@ def main() -> None:
 
     settings = dict(VARIANTS[args.variant])
     base = recipe(settings.pop("recipe", "quick"))
+    extra = {k: settings.pop(k) for k in POOL_KEYS if k in settings}
     budget = {"iterations": args.iterations, "time_budget": None} if args.iterations else {
         "iterations": 10**7, "time_budget": args.minutes * 60}
     config = TrainConfig(**{**base, "dataset": "omniglot", "data_root": str(OMNIGLOT_DIR), **budget,
@@ -190,6 +254,8 @@ def main() -> None:
     folds = []
     for alphabet in alphabets:
         fold = fold_pool(pool, alphabet)
+        if extra:
+            fold = extend_fold(fold, **extra, frame=config.frames_ink, seed=config.seed)
         if args.save:
             args.save.mkdir(parents=True, exist_ok=True)
         cfg = config.replace(checkpoint=str(args.save / f"{args.variant}-{alphabet}.pt") if args.save else None)

@@ -81,6 +81,7 @@ class AlgoConfig:
     local_match: bool = False  # SimpleShot / Proto-head: also match the last map's places (algorithms.local_match)
     local_levels: int = 1  # with local_match: 2 matches the block before's finer map too (within a place of its own)
     dense_loss: float = 0.0  # fine-tune / SimpleShot / Proto-head training: each place of the last map classified too
+    episode_loss: float = 0.0  # fine-tune / SimpleShot / Proto-head training: each batch scored as an episode too
 
 
 #: The quick recipe's algorithm, task shape and adaptation (engine.recipes: the window starts with it, and
@@ -139,6 +140,10 @@ class TrainConfig:
     # fine-tune / SimpleShot / Proto-head: each place of the last map classified too, at this weight (measured no
     # better on Lake's stand-in runs and 15-20% slower a step: BENCHMARKS.md, "Strokes matched on the finer map")
     dense_loss: float = 0.0
+    # fine-tune / SimpleShot / Proto-head: each batch also read as the episode it is (its first image of each class
+    # the class's mean, its second a query, scored by the nearest normalised mean as adaptation scores), that
+    # cross-entropy added at this weight (Finetune.batch_episode_loss)
+    episode_loss: float = 0.0
     head_classes: int = 0  # set by the trainer: the classifier over training classes has this many rows (0: 8,192)
     seed: int = 0
     device: str = "auto"
@@ -163,6 +168,7 @@ class TrainConfig:
             (self.outer_lr > 0, f"outer learning rate must be positive (got {self.outer_lr})"),
             (0 <= self.weight_decay < 1, f"weight decay must be 0 to 1 (got {self.weight_decay})"),
             (self.dense_loss >= 0, f"dense_loss is a weight, 0 or more (got {self.dense_loss})"),
+            (self.episode_loss >= 0, f"episode_loss is a weight, 0 or more (got {self.episode_loss})"),
             (self.local_levels in (1, 2), f"local_levels must be 1 or 2 (got {self.local_levels})"),
             (0 <= self.composed <= 4, f"composed must be 0 to 4 times the training classes (got {self.composed})"),
             (self.iterations >= 1, f"iterations must be at least 1 (got {self.iterations})"),
@@ -258,6 +264,7 @@ class TrainConfig:
             and self.members == 1,
             local_levels=self.local_levels,
             dense_loss=self.dense_loss if self.backbone == "conv4" and self.members == 1 else 0.0,
+            episode_loss=self.episode_loss,
         )
 
     def to_dict(self) -> dict:
@@ -287,7 +294,8 @@ ALGORITHM_KEYS = (*TASK_SHAPE_KEYS, "inner_steps", "inner_lr", "outer_lr")
 RECIPE_EXTRA_KEYS = ("augment", "augment_strokes", "augment_strength", "augment_elastic", "mirrors", "composed",
                      "same_alphabet", "image_size", "frame_ink", "frame_stretch", "channels", "feature_map",
                      "global_pool", "stem", "members", "train_on", "tta", "adapt_block", "cosine_head", "lr_decay",
-                     "weight_decay", "episodic_finish", "local_match", "local_levels", "dense_loss")
+                     "weight_decay", "episodic_finish", "local_match", "local_levels", "dense_loss",
+                     "episode_loss")
 
 
 def algorithm_settings(algo: str) -> dict:

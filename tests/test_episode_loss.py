@@ -1,0 +1,64 @@
+"""The batch scored as an episode in training (``episode_loss``): besides the big head's cross-entropy over every
+training class, the nearest-normalised-mean rule that adaptation uses, on the batch's own classes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from engine.algorithms.simpleshot import DISTANCE_SCALE
+from engine.build import build_model_and_algorithm
+from engine.cli import _config_from_args, build_parser
+from engine.config import TrainConfig
+from engine.tasks import Task
+
+
+def _simpleshot(**settings):
+    config = TrainConfig(algo="simpleshot", ways=4, shots=1, queries=1, meta_batch=1, device="cpu", **settings)
+    return build_model_and_algorithm(config.validate(), torch.device("cpu"))
+
+
+def _task() -> Task:
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(8, 1, 28, 28, generator=g) > 0.8).float()
+    return Task(support_x=x[:4], support_y=torch.arange(4), query_x=x[4:], query_y=torch.tensor([2, 0, 3, 1]),
+                classes=[3, 1, 7, 2])
+
+
+def test_the_episode_is_the_nearest_mean_rule_on_the_batch():
+    algo = _simpleshot(episode_loss=0.5)
+    task = _task()
+    feats = algo.model.features(torch.cat([task.support_x, task.query_x]))
+    z = F.normalize(feats, dim=1) * DISTANCE_SCALE**0.5
+    by_hand = F.cross_entropy(-torch.cdist(z[4:], z[:4]).pow(2), task.query_y)  # one image a class: it is the mean
+    assert torch.allclose(algo.batch_episode_loss(feats, task), by_hand, atol=1e-4)
+    # an ensemble's members are normalised one by one, as its nearest-mean adaptation compares them
+    pair = _simpleshot(episode_loss=0.5, members=2)
+    feats = pair.model.features(torch.cat([task.support_x, task.query_x]))
+    halves = F.normalize(feats.view(8, 2, -1), dim=2)
+    squared = sum(torch.cdist(halves[4:, m], halves[:4, m]).pow(2) for m in range(2)) / 2
+    assert torch.allclose(pair.batch_episode_loss(feats, task), F.cross_entropy(-DISTANCE_SCALE * squared,
+                                                                                task.query_y), atol=1e-4)
+
+
+def test_it_is_added_at_its_weight_and_trains_the_backbone():
+    plain, episodic = _simpleshot(), _simpleshot(episode_loss=0.5)
+    episodic.model.load_state_dict(plain.model.state_dict())
+    episodic.big_head.load_state_dict(plain.big_head.state_dict())
+    task = _task()
+    loss_plain, _ = plain.task_loss(task)
+    loss, _ = episodic.task_loss(task)
+    feats = episodic.model.features(torch.cat([task.support_x, task.query_x]))
+    assert torch.allclose(loss, loss_plain + 0.5 * episodic.batch_episode_loss(feats, task), atol=1e-4)
+    loss.backward()
+    assert episodic.model.features[0][0].weight.grad.abs().sum() > 0
+
+
+def test_the_cli_sets_it_and_refuses_a_negative_weight():
+    parsed = _config_from_args(build_parser().parse_args(["train", "--algo", "simpleshot", "--episode-loss", "0.5"]))
+    assert parsed.episode_loss == 0.5 and TrainConfig().episode_loss == 0
+    assert parsed.algo_config().episode_loss == 0.5
+    assert TrainConfig.from_dict({"algo": "simpleshot"}).episode_loss == 0  # a checkpoint from before it
+    with pytest.raises(ValueError, match="episode_loss"):
+        TrainConfig(episode_loss=-1).validate()
