@@ -11,7 +11,7 @@
   DN4's nearest place, on both maps or on the last one alone.
 
     python bench/lake_ablation.py --runs /tmp/loao --variant lake+composed --episodes 0 --save /tmp/abl16
-    python bench/lake_scoring_probes.py /tmp/abl16 /tmp/loao [--pattern 'lake+composed-*.pt']
+    python bench/lake_scoring_probes.py /tmp/abl16 /tmp/loao [--pattern 'lake+composed-*.pt'] [--probes views]
 
 Checkpoints are scored with local matching on both maps (the recipe's, whatever they were trained with).
 Errors (inductive, 20-way 1-shot within the alphabet) are printed in percent per fold, then the mean over the
@@ -77,7 +77,9 @@ def main() -> None:
     ap.add_argument("save", help="bench/lake_ablation.py --save's folder")
     ap.add_argument("runs_root", help="bench/make_challenge_runs.py --leave-one-out's folder")
     ap.add_argument("--pattern", default="*.pt", help="which checkpoints of the folder (a glob)")
+    ap.add_argument("--probes", default="mhd,emd,views", help="which of mhd, emd and views to score (comma-separated)")
     args = ap.parse_args()
+    probes = set(args.probes.split(","))
     totals: dict[str, list[float]] = {}
     for ck in sorted(glob.glob(os.path.join(args.save, args.pattern))):
         alphabet = os.path.basename(ck).rsplit("-", 1)[1][:-3]
@@ -85,7 +87,7 @@ def main() -> None:
         algo.config = replace(algo.config, local_match=True, local_levels=2)
         runs_dir = f"{args.runs_root}/{alphabet}"
         runs = load_runs(runs_dir, config.image_size, config.frames_ink)
-        inked = load_runs(runs_dir, 56, config.frames_ink)
+        inked = load_runs(runs_dir, 56, config.frames_ink) if "mhd" in probes else [None] * len(runs)
         per_view = algo.normalized(algo.model.features)
         errors: dict[str, list[float]] = {}
 
@@ -99,23 +101,29 @@ def main() -> None:
             with torch.no_grad():
                 logits = learner.logits(run.query_x)
                 count("recipe", logits, run.query_y)
-                supports = [ink_points(x) for x in big.support_x]
-                mhd = torch.tensor([[-modified_hausdorff(ink_points(q), s) for s in supports] for q in big.query_x])
-                for weight in (0.1, 0.2, 0.3, 0.5):
-                    count(f"mhd {weight}", _standardised(logits) + weight * _standardised(mhd), run.query_y)
-                base = learner.base.logits(run.query_x)
-                spread = base.std(1, keepdim=True)
-                maps = with_support(learner.maps, run.support_x, run.query_x)
-                last, _ = split_places(maps.shape[3])
-                coarse, fine = maps[..., :last], maps[..., last:]
-                dn4_fine = _standardised(local_similarity(fine[n:], fine[:n], y, n, radius=1))
-                emd_coarse = _standardised(sinkhorn_similarity(coarse[n:], coarse[:n]))
-                emd_fine = _standardised(sinkhorn_similarity(fine[n:], fine[:n], radius=1))
-                count("emd both maps", base + spread * (emd_coarse + emd_fine) / 2, run.query_y)
-                count("emd last map, dn4 finer", base + spread * (emd_coarse + dn4_fine) / 2, run.query_y)
+                if "mhd" in probes:
+                    supports = [ink_points(x) for x in big.support_x]
+                    mhd = torch.tensor([[-modified_hausdorff(ink_points(q), s) for s in supports]
+                                        for q in big.query_x])
+                    for weight in (0.1, 0.2, 0.3, 0.5):
+                        count(f"mhd {weight}", _standardised(logits) + weight * _standardised(mhd), run.query_y)
+            if "emd" in probes:
+                with torch.no_grad():
+                    base = learner.base.logits(run.query_x)
+                    spread = base.std(1, keepdim=True)
+                    maps = with_support(learner.maps, run.support_x, run.query_x)
+                    last, _ = split_places(maps.shape[3])
+                    coarse, fine = maps[..., :last], maps[..., last:]
+                    dn4_fine = _standardised(local_similarity(fine[n:], fine[:n], y, n, radius=1))
+                    emd_coarse = _standardised(sinkhorn_similarity(coarse[n:], coarse[:n]))
+                    emd_fine = _standardised(sinkhorn_similarity(fine[n:], fine[:n], radius=1))
+                    count("emd both maps", base + spread * (emd_coarse + emd_fine) / 2, run.query_y)
+                    count("emd last map, dn4 finer", base + spread * (emd_coarse + dn4_fine) / 2, run.query_y)
+            if "views" not in probes:
+                continue
+            with torch.no_grad():
                 views = [per_view(v) for v in [run.support_x, *apply_views(run.support_x, *learner.maps.maps)]]
-                mean_feats = learner.base.support_embedding  # (the views' mean, as adapt fitted its head on)
-            init = prototype_head(mean_feats, y, n)
+            init = prototype_head(learner.base.support_embedding, y, n)  # (the views' mean, adapt's own start)
             for steps in (10, 30, 100):
                 learner.base.head = fit_logistic_regression(torch.cat(views), y.repeat(len(views)), n, steps,
                                                             algo.config.inner_lr, init=init)
