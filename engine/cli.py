@@ -115,8 +115,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    "map is also classified as its image's class, its cross-entropy added at this weight [0]")
     p.add_argument("--episode-loss", type=float, default=None, metavar="WEIGHT",
                    help="SimpleShot / Proto-head / fine-tune: each training batch is also scored as the episode it "
-                   "is (one image of each class its mean, the other a query, the nearest normalised mean as "
-                   "adaptation scores), that cross-entropy added at this weight [0]")
+                   "is (its support images give each class's mean, its queries are scored by the nearest normalised "
+                   "mean, as adaptation scores), that cross-entropy added at this weight [0]")
     p.add_argument("--episodic-finish", type=float, default=None, metavar="FRACTION",
                    help="SimpleShot / Proto-head: spend this last fraction of the run (of --time-budget, or of the "
                    "iterations) on 20-way 1-shot episodes of one alphabet scored by the nearest normalised mean, as "

@@ -140,9 +140,9 @@ class TrainConfig:
     # fine-tune / SimpleShot / Proto-head: each place of the last map classified too, at this weight (measured no
     # better on Lake's stand-in runs and 15-20% slower a step: BENCHMARKS.md, "Strokes matched on the finer map")
     dense_loss: float = 0.0
-    # fine-tune / SimpleShot / Proto-head: each batch also read as the episode it is (its first image of each class
-    # the class's mean, its second a query, scored by the nearest normalised mean as adaptation scores), that
-    # cross-entropy added at this weight (Finetune.batch_episode_loss)
+    # fine-tune / SimpleShot / Proto-head: each batch also read as the episode it is (its support images give each
+    # class's mean, its queries are scored by the nearest normalised mean as adaptation scores), that cross-entropy
+    # added at this weight (Finetune.batch_episode_loss)
     episode_loss: float = 0.0
     head_classes: int = 0  # set by the trainer: the classifier over training classes has this many rows (0: 8,192)
     seed: int = 0

@@ -193,20 +193,24 @@ class Finetune(Algorithm):
         local = logits[len(task.support_x) :, ids].detach()
         return loss, accuracy(local, task.query_y)
 
-    def batch_episode_loss(self, feats: torch.Tensor, task: Task) -> torch.Tensor:
-        """The training batch read as the episode it is (its support images the class means, its queries scored
-        by the nearest normalised mean, as SimpleShot adapts; each member normalised on its own, as
-        :class:`.simpleshot.Normalized` does): the cross-entropy among the batch's classes. The big head's loss
-        tells each class from all the others; this one trains the rule a new task is scored by, on classes that
-        share a batch (with ``same_alphabet``, one alphabet's, as Lake's runs do)."""
+    def episode_logits(self, feats: torch.Tensor, task: Task) -> torch.Tensor:
+        """[queries, ways]: ``task`` scored as SimpleShot adapts, from the features of its support then query
+        images: the negative squared distance of each query to each class's mean, features normalised (each
+        ensemble member on its own, as :class:`.simpleshot.Normalized` does) and scaled."""
         from .protonet import compute_prototypes, squared_distances
         from .simpleshot import DISTANCE_SCALE
 
         members = self.members
         z = F.normalize(feats.view(len(feats), members, -1), dim=2).flatten(1) * (DISTANCE_SCALE / members) ** 0.5
         n = len(task.support_x)
-        means = compute_prototypes(z[:n], task.support_y, len(task.classes))
-        return F.cross_entropy(-squared_distances(z[n:], means), task.query_y)
+        return -squared_distances(z[n:], compute_prototypes(z[:n], task.support_y, ways_of(task.support_y)))
+
+    def batch_episode_loss(self, feats: torch.Tensor, task: Task) -> torch.Tensor:
+        """The training batch read as the episode it is (``episode_loss``): the nearest-mean rule's cross-entropy
+        among the batch's classes. The big head's loss tells each class from all the others; this one trains the
+        rule a new task is scored by, on classes that share a batch (with ``same_alphabet``, one alphabet's, as
+        Lake's runs do)."""
+        return F.cross_entropy(self.episode_logits(feats, task), task.query_y)
 
     def pooled_and_places(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``features(x)`` and the last block's unpooled map as one row per place, [n * places, channels]

@@ -28,7 +28,7 @@ from ..tasks import Task
 from .base import Learner, StepCallback, accuracy, ways_of
 from .finetune import Finetune
 from .local_match import LocalMaps, LocalMatchLearner
-from .protonet import ProtoLearner, compute_prototypes, squared_distances
+from .protonet import ProtoLearner
 
 #: squared distances between unit vectors lie in [0, 4]; as logits they would give a nearly flat
 #: softmax, so they are scaled by this. 20 minimised the negative log-likelihood of 5-way 1-shot
@@ -101,9 +101,7 @@ class SimpleShot(Finetune):
         """The nearest-mean rule's cross-entropy on ``task``'s queries, differentiable in the backbone (the
         episodic finish, engine.finish): class means of the support set's normalised features, BatchNorm's
         statistics from the whole episode; and the queries' accuracy."""
-        feats = self.normalized(self.model.features)(torch.cat([task.support_x, task.query_x]))
-        n = len(task.support_x)
-        logits = -squared_distances(feats[n:], compute_prototypes(feats[:n], task.support_y, ways_of(task.support_y)))
+        logits = self.episode_logits(self.model.features(torch.cat([task.support_x, task.query_x])), task)
         return F.cross_entropy(logits, task.query_y), accuracy(logits.detach(), task.query_y)
 
     def normalized(self, features: nn.Module) -> Normalized:
