@@ -28,6 +28,15 @@ def _task() -> Task:
                 classes=[3, 1, 7, 2])
 
 
+def _losses_beside_plain(**settings):
+    """(the plain model's loss on _task, a model with ``settings`` and the same weights, its loss, the task)."""
+    plain, other = _simpleshot(), _simpleshot(**settings)
+    other.model.load_state_dict(plain.model.state_dict())
+    other.big_head.load_state_dict(plain.big_head.state_dict())
+    task = _task()
+    return plain.task_loss(task)[0], other, other.task_loss(task)[0], task
+
+
 def test_the_places_are_the_map_the_embedding_pools():
     algo = _simpleshot(dense_loss=0.5)
     x = torch.rand(5, 1, 28, 28)
@@ -37,12 +46,7 @@ def test_the_places_are_the_map_the_embedding_pools():
 
 
 def test_the_places_add_their_cross_entropy_and_train_the_backbone():
-    plain, dense = _simpleshot(), _simpleshot(dense_loss=0.5)
-    dense.model.load_state_dict(plain.model.state_dict())
-    dense.big_head.load_state_dict(plain.big_head.state_dict())
-    task = _task()
-    loss_plain, _ = plain.task_loss(task)
-    loss_dense, _ = dense.task_loss(task)
+    loss_plain, dense, loss_dense, _ = _losses_beside_plain(dense_loss=0.5)
     assert loss_dense > loss_plain  # a second, positive cross-entropy on top of the same one
     loss_dense.backward()
     assert dense.model.features[0][0].weight.grad.abs().sum() > 0
@@ -75,12 +79,7 @@ def test_the_episode_is_the_nearest_mean_rule_on_the_batch():
 
 
 def test_it_is_added_at_its_weight_and_trains_the_backbone():
-    plain, episodic = _simpleshot(), _simpleshot(episode_loss=0.5)
-    episodic.model.load_state_dict(plain.model.state_dict())
-    episodic.big_head.load_state_dict(plain.big_head.state_dict())
-    task = _task()
-    loss_plain, _ = plain.task_loss(task)
-    loss, _ = episodic.task_loss(task)
+    loss_plain, episodic, loss, task = _losses_beside_plain(episode_loss=0.5)
     feats = episodic.model.features(torch.cat([task.support_x, task.query_x]))
     assert torch.allclose(loss, loss_plain + 0.5 * episodic.batch_episode_loss(feats, task), atol=1e-4)
     loss.backward()
