@@ -26,15 +26,9 @@ from torch import nn
 from ..augment import apply_views, view_maps
 from ..tasks import Task
 from .base import Learner, StepCallback, accuracy, ways_of
-from .finetune import Finetune
+from .finetune import DISTANCE_SCALE, Finetune
 from .local_match import LocalMaps, LocalMatchLearner
 from .protonet import ProtoLearner
-
-#: squared distances between unit vectors lie in [0, 4]; as logits they would give a nearly flat
-#: softmax, so they are scaled by this. 20 minimised the negative log-likelihood of 5-way 1-shot
-#: validation queries on Omniglot (among 1-50; mean top probability 0.94 at 95% accuracy).
-#: It changes the probabilities shown, never which class wins.
-DISTANCE_SCALE = 20.0
 
 
 class Normalized(nn.Module):
