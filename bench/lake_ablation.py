@@ -283,8 +283,8 @@ def main() -> None:
 
     keys = [k for k in folds[0] if k.startswith(("error_", "acc_")) or k == "iterations"]
     keys += [] if args.rescore else ["train_minutes"]  # (a rescore does not train)
-    emit({"variant": args.variant, "settings": {k: v for k, v in config.to_dict().items() if v != getattr(
-        TrainConfig(), k) or k in base}, "minutes_per_fold": None if args.iterations else args.minutes,
+    emit({"variant": args.variant, "settings": {**{k: v for k, v in config.to_dict().items() if v != getattr(
+        TrainConfig(), k) or k in base}, **extra}, "minutes_per_fold": None if args.iterations else args.minutes,
         "iterations_per_fold": args.iterations, "protocol": "inductive unless named",
         "task": "Lake-format runs: 20-way 1-shot within one alphabet, "
                 f"{len(list((args.runs / alphabets[0]).glob('run*/class_labels.txt')))} runs per held-out alphabet",
