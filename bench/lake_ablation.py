@@ -19,6 +19,7 @@ The last line of stdout is the JSON summary (error rates and accuracies as fract
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -123,6 +124,7 @@ def fold_pool(pool, alphabet: str):
     return pool.with_splits({"train": train, "val": [], "test": test})
 
 
+@functools.lru_cache(maxsize=1)  # (drawn once for all the folds: torch.cat copies it into each)
 def glyph_images(classes: int, frame: float, seed: int = 5) -> "torch.Tensor":
     """uint8 [classes * 20, 28, 28]: 20 jittered drawings of each of ``classes`` built-in glyphs (engine.data.glyphs),
     drawn at 84x84 with a pen about as thin as Omniglot's, framed to their ink as Omniglot's drawings are, and
