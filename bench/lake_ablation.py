@@ -111,6 +111,10 @@ VARIANTS: dict[str, dict] = {
     # drawn at random or from one alphabet (2026-12-05, session 18)
     "lake+episode": {"recipe": "lake", "episode_loss": 0.5},
     "lake+episode+alphabet": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True},
+    # the episode's cross-entropy weighed as much as the classifier's (2026-12-05, session 19)
+    "lake+episode1+alphabet": {"recipe": "lake", "episode_loss": 1.0, "same_alphabet": True},
+    # twice the filters a block, now that the recipe stops at a number of steps rather than at its time
+    "lake+episode+alphabet+wide128": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True, "channels": 128},
 }
 
 #: variant keys that are not TrainConfig fields: changes to a fold's classes that only this benchmark makes
@@ -218,6 +222,8 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=2.0, help="training time per fold")
     ap.add_argument("--iterations", type=int, help="train this many iterations instead of --minutes (the same "
                     "work whatever else the machine runs; training minutes are then not comparable)")
+    ap.add_argument("--recipe-budget", action="store_true", help="train as the variant's recipe does: its own "
+                    "iterations, its time budget a cap (the lake recipe: 12,000, at most 30 minutes)")
     ap.add_argument("--folds", default="", help="comma-separated alphabets (default: all five)")
     ap.add_argument("--tta", type=int, default=8, help="test-time views to score as well (0: none)")
     ap.add_argument("--episodes", type=int, default=300, help="5-way / 20-way episodes per fold (0: none)")
@@ -244,8 +250,8 @@ def main() -> None:
     settings = dict(VARIANTS[args.variant])
     base = recipe(settings.pop("recipe", "quick"))
     extra = {k: settings.pop(k) for k in POOL_KEYS if k in settings}
-    budget = {"iterations": args.iterations, "time_budget": None} if args.iterations else {
-        "iterations": 10**7, "time_budget": args.minutes * 60}
+    budget = ({} if args.recipe_budget else {"iterations": args.iterations, "time_budget": None} if args.iterations
+              else {"iterations": 10**7, "time_budget": args.minutes * 60})
     config = TrainConfig(**{**base, "dataset": "omniglot", "data_root": str(OMNIGLOT_DIR), **budget,
                             "val_every": 0, "train_on": "split", **settings,
                             **({"seed": args.seed} if args.seed is not None else {})})
@@ -285,9 +291,11 @@ def main() -> None:
 
     keys = [k for k in folds[0] if k.startswith(("error_", "acc_")) or k == "iterations"]
     keys += [] if args.rescore else ["train_minutes"]  # (a rescore does not train)
+    minutes = (config.time_budget or 0) / 60 if args.recipe_budget else None if args.iterations else args.minutes
     emit({"variant": args.variant, "settings": {**{k: v for k, v in config.to_dict().items() if v != getattr(
-        TrainConfig(), k) or k in base}, **extra}, "minutes_per_fold": None if args.iterations else args.minutes,
-        "iterations_per_fold": args.iterations, "protocol": "inductive unless named",
+        TrainConfig(), k) or k in base}, **extra}, "minutes_per_fold": minutes,
+        "iterations_per_fold": config.iterations if args.recipe_budget else args.iterations,
+        "protocol": "inductive unless named",
         "task": "Lake-format runs: 20-way 1-shot within one alphabet, "
                 f"{len(list((args.runs / alphabets[0]).glob('run*/class_labels.txt')))} runs per held-out alphabet",
         "runs": str(args.runs),

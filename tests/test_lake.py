@@ -223,6 +223,8 @@ def test_the_lake_recipe_trains_and_scores_lakes_runs_with_no_extra_flags(small_
     assert input_size(algo.model) == expected.image_size and algo.config.tta == expected.tta
     assert expected.local_match and algo.config.local_match  # Lake's runs are scored with the places matched
     assert expected.local_levels == algo.config.local_levels == 2  # on the finer map as well
+    assert config.episode_loss == algo.config.episode_loss == expected.episode_loss > 0  # each batch an episode
+    assert config.same_alphabet and expected.same_alphabet  # of one alphabet, as a Lake run is
     scored = main("omniglot-challenge", "--checkpoint", str(ckpt), "--runs", str(runs))
     assert scored["runs"] == 2 and 0.0 <= scored["error_rate"] <= 1.0 and scored["protocol"] == "inductive"
 
@@ -242,6 +244,10 @@ def test_picking_the_lake_recipe_in_the_window_brings_its_other_settings(qtbot):
     assert (values["image_size"], values["tta"], values["train_on"], values["augment_strokes"]) == (
         lake.image_size, lake.tta, lake.train_on, lake.augment_strokes)
     assert values["time_budget"] == lake.time_budget and values["val_every"] == 0
+    assert values["iterations"] == lake.iterations < 1_000_000  # it stops at its steps; the budget is a cap
+    assert values["episode_loss"] == lake.episode_loss > 0 and "each batch also scored as an episode" in (
+        panel.recipe_note.text())
+    assert values["same_alphabet"] and "batches within one alphabet" in panel.recipe_note.text()
     assert (values["mirrors"], values["augment_strength"], values["augment_elastic"], values["lr_decay"]) == (
         lake.mirrors, lake.augment_strength, lake.augment_elastic, lake.lr_decay)
     assert "mirror images as extra classes" in panel.recipe_note.text()
@@ -258,6 +264,20 @@ def test_picking_the_lake_recipe_in_the_window_brings_its_other_settings(qtbot):
     assert panel.values()["image_size"] == 28 and panel.values()["tta"] == 0
     assert panel.recipe_note.text() == f"Also: {quick_note}" and "test-time views" not in panel.recipe_note.text()
     assert not panel.values()["local_match"] and panel.values()["local_levels"] == 1
+    assert panel.values()["episode_loss"] == 0 and not panel.values()["same_alphabet"]
+
+
+def test_the_lake_command_line_keeps_the_recipes_steps_under_a_time_budget():
+    """`train --recipe lake --time-budget 1800` (the issue's command) trains the recipe's 12,000-odd steps with the
+    30 minutes as a cap, not a million steps until the budget runs out."""
+    from engine.cli import build_parser, train_config
+
+    lake = from_recipe("lake")
+    parsed = train_config(build_parser().parse_args(["train", "--recipe", "lake", "--time-budget", "1800"]))
+    assert (parsed.iterations, parsed.time_budget) == (lake.iterations, 1800.0)
+    assert lake.iterations < 1_000_000 and lake.time_budget == 1800.0
+    more = train_config(build_parser().parse_args(["train", "--recipe", "lake", "--iterations", "50000"]))
+    assert more.iterations == 50_000 and more.episode_loss == lake.episode_loss  # an explicit count still wins
 
 
 def _page(rows: slice, cols: slice, side: int = 105) -> Image.Image:
