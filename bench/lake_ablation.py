@@ -115,6 +115,9 @@ VARIANTS: dict[str, dict] = {
     "lake+episode1+alphabet": {"recipe": "lake", "episode_loss": 1.0, "same_alphabet": True},
     # twice the filters a block, now that the recipe stops at a number of steps rather than at its time
     "lake+episode+alphabet+wide128": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True, "channels": 128},
+    # (lake+members2 and lake+members4 above, on today's recipe: since session 20 each member has its own episode
+    # loss and its places matched, and the recipe stops at its steps, so K members take K times the minutes)
+    "lake+members3": {"recipe": "lake", "members": 3},
 }
 
 #: variant keys that are not TrainConfig fields: changes to a fold's classes that only this benchmark makes
@@ -219,7 +222,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=Path, required=True, help="bench/make_challenge_runs.py --leave-one-out's folder")
     ap.add_argument("--variant", choices=VARIANTS, required=True)
-    ap.add_argument("--minutes", type=float, default=2.0, help="training time per fold")
+    ap.add_argument("--minutes", type=float, help="training time per fold (default 2)")
     ap.add_argument("--iterations", type=int, help="train this many iterations instead of --minutes (the same "
                     "work whatever else the machine runs; training minutes are then not comparable)")
     ap.add_argument("--recipe-budget", action="store_true", help="train as the variant's recipe does: its own "
@@ -238,6 +241,10 @@ def main() -> None:
     ap.add_argument("--local-levels", type=int, choices=(1, 2), help="with --rescore --local-match: the maps "
                     "matched (engine.config.TrainConfig.local_levels), whatever the checkpoint was trained with")
     args = ap.parse_args()
+    if args.recipe_budget and (args.minutes is not None or args.iterations):
+        ap.error("--recipe-budget trains the recipe's own steps and cap: give neither --minutes nor --iterations")
+    if args.minutes is None:
+        args.minutes = 2.0
 
     import torch
 

@@ -134,7 +134,7 @@ class TrainConfig:
     val_episodes: int = 100
     tta: int = 0  # SimpleShot / Proto-head: test-time views of the support set (engine.augment.augment_views)
     adapt_block: bool = False  # Proto-head: the adaptation steps refine the last block as well as the head
-    local_match: bool = False  # SimpleShot / Proto-head on one conv4: queries also scored by their last map's places
+    local_match: bool = False  # SimpleShot / Proto-head on conv4: queries also scored by their last map's places
     local_levels: int = 1  # with local_match: the maps matched, 1 the last block's, 2 the block before's too
     cosine_head: bool = False  # SimpleShot / Proto-head / fine-tune: train with cosine logits over the classes
     # fine-tune / SimpleShot / Proto-head: each place of the last map classified too, at this weight (measured no
@@ -260,8 +260,7 @@ class TrainConfig:
             frame_ink=self.frames_ink,
             # (other algorithms and backbones ignore it, as they do --tta: the window carries a recipe's settings
             # to whichever algorithm the person picks next)
-            local_match=self.local_match and self.algo in ("simpleshot", "protohead") and self.backbone == "conv4"
-            and self.members == 1,
+            local_match=self.local_match and self.algo in ("simpleshot", "protohead") and self.backbone == "conv4",
             local_levels=self.local_levels,
             dense_loss=self.dense_loss if self.backbone == "conv4" and self.members == 1 else 0.0,
             episode_loss=self.episode_loss,

@@ -110,12 +110,12 @@ def test_local_matching_joins_the_nearest_mean_logits_and_stays_inductive():
         assert torch.equal(learner.embed(queries), base.embed(queries))
 
 
-@pytest.mark.parametrize("levels", [1, 2])
-def test_an_exported_classifier_matches_too(tmp_path, levels):
+@pytest.mark.parametrize("levels, members", [(1, 1), (2, 1), (2, 2)])
+def test_an_exported_classifier_matches_too(tmp_path, levels, members):
     from engine.adaptation import adapt_with_progress, predict_probabilities
     from engine.export import export_learner, load_classifier
 
-    algo = _protohead(tta=2, local_match=True, local_levels=levels)
+    algo = _protohead(tta=2, local_match=True, local_levels=levels, members=members)
     images = (_drawings(6, 3)[:, 0] * 255).to(torch.uint8).numpy()
     learner = adapt_with_progress(algo, images, [0, 0, 1, 1, 2, 2], steps=2, leave_one_out=False)
     assert isinstance(learner, LocalMatchLearner)
@@ -152,8 +152,34 @@ def test_the_option_is_set_by_the_cli_kept_in_the_checkpoint_and_ignored_without
     assert trained.local_match and algo.config.local_match and algo.config.local_levels == 2
     assert isinstance(algo.adapt(_drawings(4, 2), torch.arange(4)), LocalMatchLearner)
     # other algorithms and backbones ignore it (the window carries the lake recipe's settings to the next algorithm)
-    for ignored in (dict(algo="maml"), dict(algo="protohead", members=2), dict(algo="protohead", backbone="seed")):
+    for ignored in (dict(algo="maml"), dict(algo="protohead", backbone="seed")):
         config = TrainConfig(local_match=True, **ignored).validate()
         assert not config.algo_config().local_match
         algo = build_model_and_algorithm(config, torch.device("cpu"))
         assert not isinstance(algo.adapt(_drawings(4, 2), torch.arange(4), steps=1), LocalMatchLearner)
+
+
+@pytest.mark.parametrize("levels", [1, 2])
+def test_an_ensemble_matches_each_members_places_and_averages_their_cosines(levels):
+    """Two members that are copies of one network match exactly as that network does; members that differ
+    give each place's cosine as the mean of the members' (each place normalised member by member)."""
+    one = _protohead(tta=2, local_match=True, local_levels=levels)
+    pair = _protohead(tta=2, local_match=True, local_levels=levels, members=2)
+    assert pair.config.local_match
+    networks = pair.model.features[-1].networks
+    for network in networks:
+        network.load_state_dict(one.model.features.state_dict())
+    pair.big_head.weight.data = one.big_head.weight.data.repeat(1, 2)
+    x, y, queries = _drawings(5, 0), torch.arange(5), _drawings(4, 1)
+    matched = pair.adapt(x, y, steps=0)
+    assert isinstance(matched, LocalMatchLearner)
+    with torch.no_grad():
+        assert torch.allclose(matched.similarity(queries), one.adapt(x, y, steps=0).similarity(queries), atol=1e-4)
+        torch.manual_seed(1)
+        for p in networks[1].parameters():
+            p.add_(0.3 * torch.randn_like(p))
+        joined = LocalMaps(pair.model.features, views=1, levels=levels)(x)
+        alone = [LocalMaps(torch.nn.Sequential(*network), views=1, levels=levels)(x) for network in networks]
+    cosine = lambda m: torch.einsum("vcp,vcr->vpr", *torch.nn.functional.normalize(m[:2], dim=2))  # noqa: E731
+    assert torch.allclose(cosine(joined), (cosine(alone[0]) + cosine(alone[1])) / 2, atol=1e-5)
+    assert not torch.allclose(cosine(alone[0]), cosine(alone[1]), atol=1e-3)

@@ -69,13 +69,31 @@ def test_the_episode_is_the_nearest_mean_rule_on_the_batch():
     z = F.normalize(feats, dim=1) * DISTANCE_SCALE**0.5
     by_hand = F.cross_entropy(-torch.cdist(z[4:], z[:4]).pow(2), task.query_y)  # one image a class: it is the mean
     assert torch.allclose(algo.batch_episode_loss(feats, task), by_hand, atol=1e-4)
-    # an ensemble's members are normalised one by one, as its nearest-mean adaptation compares them
+    # an ensemble: each member scores its own episode on its own normalised features, and the losses are averaged
     pair = _simpleshot(episode_loss=0.5, members=2)
     feats = pair.model.features(torch.cat([task.support_x, task.query_x]))
     halves = F.normalize(feats.view(8, 2, -1), dim=2)
-    squared = sum(torch.cdist(halves[4:, m], halves[:4, m]).pow(2) for m in range(2)) / 2
-    assert torch.allclose(pair.batch_episode_loss(feats, task), F.cross_entropy(-DISTANCE_SCALE * squared,
-                                                                                task.query_y), atol=1e-4)
+    each = [F.cross_entropy(-DISTANCE_SCALE * torch.cdist(halves[4:, m], halves[:4, m]).pow(2), task.query_y)
+            for m in range(2)]
+    assert torch.allclose(pair.batch_episode_loss(feats, task), (each[0] + each[1]) / 2, atol=1e-4)
+
+
+def test_an_ensembles_members_learn_their_episodes_independently():
+    """One member's gradient from the episode does not depend on the other member's weights (they vote; they are
+    not trained as one), so changing the second member leaves the first one's gradient as it was."""
+    task = _task()
+    pair = _simpleshot(episode_loss=0.5, members=2)
+    first, second = pair.model.features[-1].networks
+    x = torch.cat([task.support_x, task.query_x])
+    grads = []
+    for _ in range(2):
+        first.zero_grad()
+        pair.batch_episode_loss(pair.model.features(x), task).backward()
+        grads.append(first[0][0].weight.grad.clone())
+        with torch.no_grad():
+            for p in second.parameters():
+                p.add_(torch.randn_like(p))
+    assert grads[0].abs().sum() > 0 and torch.allclose(grads[0], grads[1], atol=1e-6)
 
 
 def test_it_is_added_at_its_weight_and_trains_the_backbone():

@@ -200,11 +200,12 @@ class Finetune(Algorithm):
         local = logits[len(task.support_x) :, ids].detach()
         return loss, accuracy(local, task.query_y)
 
-    def episode_logits(self, feats: torch.Tensor, task: Task) -> torch.Tensor:
+    def episode_logits(self, feats: torch.Tensor, task: Task, members: int | None = None) -> torch.Tensor:
         """[queries, ways]: ``task`` scored as SimpleShot adapts, from the features of its support then query
         images: the negative squared distance of each query to each class's mean, features normalised (each
-        ensemble member on its own, as :class:`.simpleshot.Normalized` does) and scaled."""
-        members = self.members
+        ensemble member on its own, as :class:`.simpleshot.Normalized` does; ``members`` 1 for one member's
+        features) and scaled."""
+        members = self.members if members is None else members
         z = F.normalize(feats.view(len(feats), members, -1), dim=2).flatten(1) * (DISTANCE_SCALE / members) ** 0.5
         n = len(task.support_x)
         return -squared_distances(z[n:], compute_prototypes(z[:n], task.support_y, ways_of(task.support_y)))
@@ -214,7 +215,12 @@ class Finetune(Algorithm):
         among the batch's classes. The big head's loss tells each class from all the others; this one trains the
         rule a new task is scored by, on classes that share a batch (with ``same_alphabet``, one alphabet's, as
         Lake's runs do)."""
-        return F.cross_entropy(self.episode_logits(feats, task), task.query_y)
+        members = self.members
+        if members == 1:
+            return F.cross_entropy(self.episode_logits(feats, task), task.query_y)
+        # an ensemble: each member's own episode (the mean of their losses), so the members train independently
+        each = feats.view(len(feats), members, -1).transpose(0, 1)
+        return sum(F.cross_entropy(self.episode_logits(f, task, 1), task.query_y) for f in each) / members
 
     def pooled_and_places(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``features(x)`` and the last block's unpooled map as one row per place, [n * places, channels]

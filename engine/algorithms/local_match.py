@@ -17,6 +17,9 @@ With ``local_levels`` 2 the third block's 7x7 map (before its pooling) is matche
 within one row or column of where it is: finer strokes, and where they are kept. The two maps' standardised
 scores are averaged. On the same five 30-minute models: 14.98% against 15.88% (BENCHMARKS.md, "Strokes matched
 on the finer map").
+
+An ensemble backbone (``--members``) matches each member's maps and averages the members' cosines place by place,
+so networks that vote on the pooled embedding vote on the places too.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..augment import apply_views, view_maps
-from ..models import with_support
+from ..models import Members, with_support
 from .base import Learner
 
 
@@ -41,21 +44,25 @@ def unpooled_last_block(features: nn.Sequential) -> tuple[nn.Module, nn.Sequenti
     return features[:-2], nn.Sequential(*(m for m in features[-2] if not isinstance(m, pooling))), pool
 
 
-class LocalMaps(nn.Module):
-    """``features``' last block without its pooling, and with ``levels`` 2 the block before it too: each image's
-    maps as [views + 1, channels, places], over the image and ``views`` fixed distortions of it (the same as
-    :class:`engine.algorithms.simpleshot.ViewMean`'s, so both scores see the same drawings). The levels' places
-    follow one another on the last axis (3x3 then 7x7 for a 28x28 image; :func:`split_places` parts them)."""
+def member_networks(features: nn.Sequential) -> list[nn.Sequential]:
+    """``features`` as the networks whose maps are matched: itself, or for an ensemble backbone
+    (:class:`engine.models.Members`, ``--members``) each member after the layers before the ensemble."""
+    if not isinstance(features[-1], Members):
+        return [features]
+    return [nn.Sequential(*features[:-1], *network) for network in features[-1].networks]
 
-    def __init__(self, features: nn.Sequential, views: int = 0, strokes: bool = False, levels: int = 1) -> None:
+
+class _NetworkMaps(nn.Module):
+    """One network's unpooled last map, and with ``levels`` 2 the block before's as well, as [n, channels,
+    places] (the last map's places first)."""
+
+    def __init__(self, features: nn.Sequential, levels: int) -> None:
         super().__init__()
-        self.levels = levels
         self.lower = features[: -1 - levels]  # everything before the matched blocks (and the Flatten after them)
         self.before = features[-3] if levels > 1 else None
         self.block = unpooled_last_block(features)[1]
-        self.maps = view_maps(views, seed=0, strokes=strokes)  # (drawn once: an export keeps them as constants)
 
-    def _levels(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.lower(x)
         if self.before is None:
             return self.block(h).flatten(2)
@@ -63,6 +70,29 @@ class LocalMaps(nn.Module):
         finer = F.relu(unpooled)
         last = self.block(self.before[-2:](unpooled))  # (the block's pool and ReLU, as features runs them)
         return torch.cat([last.flatten(2), finer.flatten(2)], 2)
+
+
+class LocalMaps(nn.Module):
+    """``features``' last block without its pooling, and with ``levels`` 2 the block before it too: each image's
+    maps as [views + 1, channels, places], over the image and ``views`` fixed distortions of it (the same as
+    :class:`engine.algorithms.simpleshot.ViewMean`'s, so both scores see the same drawings). The levels' places
+    follow one another on the last axis (3x3 then 7x7 for a 28x28 image; :func:`split_places` parts them).
+
+    An ensemble's members each give their maps, each place normalised over its channels, joined on the channel
+    axis and scaled back to unit length: the cosine of two places is then the mean of the members' cosines, as
+    :class:`engine.algorithms.simpleshot.Normalized` averages their nearest-mean scores."""
+
+    def __init__(self, features: nn.Sequential, views: int = 0, strokes: bool = False, levels: int = 1) -> None:
+        super().__init__()
+        self.levels = levels
+        self.networks = nn.ModuleList(_NetworkMaps(network, levels) for network in member_networks(features))
+        self.maps = view_maps(views, seed=0, strokes=strokes)  # (drawn once: an export keeps them as constants)
+
+    def _levels(self, x: torch.Tensor) -> torch.Tensor:
+        if len(self.networks) == 1:
+            return self.networks[0](x)
+        parts = [F.normalize(network(x), dim=1) for network in self.networks]
+        return torch.cat(parts, 1) / len(parts) ** 0.5
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         images = [x, *apply_views(x, *self.maps)]

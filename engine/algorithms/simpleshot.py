@@ -44,7 +44,8 @@ class Normalized(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = self.features(x)
         if self.members > 1:
-            feats = F.normalize(feats.view(len(feats), self.members, -1), dim=2).flatten(1) / self.members**0.5
+            # (unflatten, not view(len(feats), ...): an exported program keeps the batch size free)
+            feats = F.normalize(feats.unflatten(1, (self.members, -1)), dim=2).flatten(1) / self.members**0.5
         else:
             feats = F.normalize(feats, dim=1)
         return feats * DISTANCE_SCALE**0.5
