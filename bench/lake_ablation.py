@@ -118,6 +118,9 @@ VARIANTS: dict[str, dict] = {
     # (lake+members2 and lake+members4 above, on today's recipe: since session 20 each member has its own episode
     # loss and its places matched, and the recipe stops at its steps, so K members take K times the minutes)
     "lake+members3": {"recipe": "lake", "members": 3},
+    # manifold mixup's classifier loss added (--mixup 1, Mangla et al. 2020's S2M2 weight), half and whole
+    "lake+mixup": {"recipe": "lake", "mixup": 1.0},
+    "lake+mixup05": {"recipe": "lake", "mixup": 0.5},
 }
 
 #: variant keys that are not TrainConfig fields: changes to a fold's classes that only this benchmark makes

@@ -111,3 +111,54 @@ def test_the_cli_sets_the_episode_and_refuses_a_negative_weight():
     assert TrainConfig.from_dict({"algo": "simpleshot"}).episode_loss == 0  # a checkpoint from before it
     with pytest.raises(ValueError, match="episode_loss"):
         TrainConfig(episode_loss=-1).validate()
+
+
+def test_mixup_classifies_a_mixed_batch_as_both_of_its_classes():
+    """The mixup loss is the big head's cross-entropy on the batch mixed with itself shuffled, against both classes
+    at the mixing weight: by hand at the input (the first of the three cuts), and the same draws give the same loss."""
+    algo, task = _simpleshot(mixup=1.0), _task()
+    x = torch.cat([task.support_x, task.query_x])
+    labels = algo.global_labels(task)
+    algo.seen[labels] = True
+    for seed in range(20):  # until the cut drawn is the input (randint(0, 3) first, then Beta, then the order)
+        torch.manual_seed(seed)
+        if int(torch.randint(0, 3, ())) == 0:
+            break
+    torch.manual_seed(seed)
+    got = algo.mixup_loss(x, labels)
+    torch.manual_seed(seed)
+    torch.randint(0, 3, ())
+    weight = float(torch.distributions.Beta(2.0, 2.0).sample())
+    order = torch.randperm(len(x))
+    assert order.tolist() != list(range(len(x)))
+    logits = algo.class_logits(algo.model.features(weight * x + (1 - weight) * x[order])).masked_fill(
+        ~algo.seen, float("-inf"))
+    want = weight * F.cross_entropy(logits, labels) + (1 - weight) * F.cross_entropy(logits, labels[order])
+    assert torch.allclose(got, want, atol=1e-5)
+    torch.manual_seed(seed)
+    assert torch.allclose(algo.mixup_loss(x, labels), got)
+
+
+def test_mixup_is_added_at_its_weight_and_trains_the_backbone_of_one_network_or_several():
+    plain, mixed, task = _simpleshot(), _simpleshot(mixup=0.5), _task()
+    mixed.model.load_state_dict(plain.model.state_dict())
+    mixed.big_head.load_state_dict(plain.big_head.state_dict())
+    torch.manual_seed(3)
+    loss = mixed.task_loss(task)[0]
+    torch.manual_seed(3)
+    assert torch.allclose(loss, plain.task_loss(task)[0] + 0.5 * mixed.mixup_loss(
+        torch.cat([task.support_x, task.query_x]), mixed.global_labels(task)), atol=1e-4)
+    loss.backward()
+    assert mixed.model.features[0][0].weight.grad.abs().sum() > 0
+    pair = _simpleshot(mixup=1.0, members=2)  # an ensemble mixes its input, each member its own loss
+    loss = pair.task_loss(task)[0]
+    loss.backward()
+    networks = pair.model.features[-1].networks
+    assert torch.isfinite(loss) and all(net[0][0].weight.grad.abs().sum() > 0 for net in networks)
+
+
+def test_the_cli_sets_mixup_and_refuses_a_negative_weight():
+    parsed = _config_from_args(build_parser().parse_args(["train", "--algo", "protohead", "--mixup", "0.5"]))
+    assert parsed.mixup == 0.5 and parsed.algo_config().mixup == 0.5 and TrainConfig().mixup == 0
+    with pytest.raises(ValueError, match="mixup"):
+        TrainConfig(mixup=-1).validate()

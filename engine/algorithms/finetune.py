@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.base import DataError
-from ..models import with_support
+from ..models import InputSize, Members, with_support
 from ..tasks import Task
 from .base import AlgoConfig, Algorithm, Learner, StepCallback, StepStats, accuracy, ways_of
 from .local_match import unpooled_last_block
@@ -196,6 +196,8 @@ class Finetune(Algorithm):
             loss = loss + self.config.dense_loss * F.cross_entropy(dense, each)
         if self.config.episode_loss:
             loss = loss + self.config.episode_loss * self.batch_episode_loss(feats, task)
+        if self.config.mixup:
+            loss = loss + self.config.mixup * self.mixup_loss(x, labels)
         ids = torch.tensor(task.classes, device=logits.device)
         local = logits[len(task.support_x) :, ids].detach()
         return loss, accuracy(local, task.query_y)
@@ -221,6 +223,27 @@ class Finetune(Algorithm):
         # an ensemble: each member's own episode (the mean of their losses), so the members train independently
         each = feats.view(len(feats), members, -1).transpose(0, 1)
         return sum(F.cross_entropy(self.episode_logits(f, task, 1), task.query_y) for f in each) / members
+
+    def mixup_loss(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Manifold mixup (Verma et al., ICML 2019; with few-shot features, Mangla et al., "Charting the Right
+        Manifold", WACV 2020): the batch mixed with itself shuffled, at a weight drawn from Beta(2, 2), at the input
+        or after the first or second block (one drawn at random; an ensemble at the input), and the big head's
+        cross-entropy against both classes at that weight. Features between two classes should be between them,
+        not confidently one of them."""
+        features = self.model.features
+        start = next(i for i, m in enumerate(features) if not isinstance(m, InputSize))
+        cut = start + (0 if isinstance(features[-1], Members) else int(torch.randint(0, 3, ())))
+        weight = float(torch.distributions.Beta(2.0, 2.0).sample())
+        order = torch.randperm(len(x), device=x.device)
+        h = features[:cut](x)
+        logits = self.class_logits(features[cut:](weight * h + (1 - weight) * h[order]))
+        logits = logits.masked_fill(~self.seen, float("-inf"))
+        mixed = labels[order]
+        if logits.dim() == 3:  # an ensemble: each member's own loss
+            members = logits.shape[1]
+            logits = logits.flatten(0, 1)
+            labels, mixed = labels.repeat_interleave(members), mixed.repeat_interleave(members)
+        return weight * F.cross_entropy(logits, labels) + (1 - weight) * F.cross_entropy(logits, mixed)
 
     def pooled_and_places(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``features(x)`` and the last block's unpooled map as one row per place, [n * places, channels]
