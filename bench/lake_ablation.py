@@ -121,6 +121,8 @@ VARIANTS: dict[str, dict] = {
     # manifold mixup's classifier loss added (--mixup 1, Mangla et al. 2020's S2M2 weight), half and whole
     "lake+mixup": {"recipe": "lake", "mixup": 1.0},
     "lake+mixup05": {"recipe": "lake", "mixup": 0.5},
+    # twice as many characters joined from two halves (the recipe has as many again as the training classes)
+    "lake+composed2": {"recipe": "lake", "composed": 2.0},
 }
 
 #: variant keys that are not TrainConfig fields: changes to a fold's classes that only this benchmark makes

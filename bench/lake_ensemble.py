@@ -27,6 +27,8 @@ def main() -> None:
     ap.add_argument("--runs", type=Path, required=True, help="bench/make_challenge_runs.py --leave-one-out's folder")
     ap.add_argument("--folds", default=",".join(ALPHABETS), help="comma-separated alphabets")
     ap.add_argument("--tta", type=int, default=None, help="test-time views for every model (default: each its own)")
+    ap.add_argument("--split-members", action="store_true", help="score each member of an ensemble checkpoint "
+                    "(--members) as a model of its own, voting with the others as separate models do")
     ap.add_argument("patterns", nargs="+", help="checkpoint paths with {} for the alphabet")
     args = ap.parse_args()
 
@@ -34,14 +36,28 @@ def main() -> None:
 
     import torch
 
+    from engine.build import build_model_and_algorithm
     from engine.challenge import load_runs
     from engine.trainer import restore
+
+    def models(path: str):
+        """(the algorithm, its config) of the checkpoint, or with --split-members one per member: a one-network
+        model holding that member's weights."""
+        algo, config, _ = restore(path)
+        members = getattr(algo.model, "members", 1)
+        if not args.split_members or members == 1:
+            return [(algo, config)]
+        out = []
+        for network in algo.model.features[-1].networks:
+            one = build_model_and_algorithm(config.replace(members=1), torch.device("cpu"))
+            one.model.features.load_state_dict(network.state_dict())
+            out.append((one, config))
+        return out
 
     folds = []
     for alphabet in args.folds.split(","):
         probabilities, errors = [], []
-        for pattern in args.patterns:
-            algo, config, _ = restore(pattern.format(alphabet))
+        for algo, config in (m for pattern in args.patterns for m in models(pattern.format(alphabet))):
             if args.tta is not None:
                 algo.config = replace(algo.config, tta=args.tta)
             runs = load_runs(args.runs / alphabet, config.image_size, config.frames_ink)
@@ -60,7 +76,9 @@ def main() -> None:
         folds.append(fold)
     emit({"models": args.patterns, "tta": args.tta, "protocol": "inductive; each model's class probabilities averaged",
           "task": "Lake-format runs: 20-way 1-shot within one alphabet, 20 runs per held-out alphabet",
-          "error_each_mean": [statistics.fmean(f["error_each"][i] for f in folds) for i in range(len(args.patterns))],
+          "split_members": args.split_members,
+          "error_each_mean": [statistics.fmean(f["error_each"][i] for f in folds)
+                              for i in range(len(folds[0]["error_each"]))],
           "error_ensemble_mean": statistics.fmean(f["error_ensemble"] for f in folds), "folds": folds,
           "machine": machine()})
 
