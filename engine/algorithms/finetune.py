@@ -217,12 +217,9 @@ class Finetune(Algorithm):
         among the batch's classes. The big head's loss tells each class from all the others; this one trains the
         rule a new task is scored by, on classes that share a batch (with ``same_alphabet``, one alphabet's, as
         Lake's runs do)."""
-        members = self.members
-        if members == 1:
-            return F.cross_entropy(self.episode_logits(feats, task), task.query_y)
         # an ensemble: each member's own episode (the mean of their losses), so the members train independently
-        each = feats.view(len(feats), members, -1).transpose(0, 1)
-        return sum(F.cross_entropy(self.episode_logits(f, task, 1), task.query_y) for f in each) / members
+        each = feats.view(len(feats), self.members, -1).unbind(1)
+        return sum(F.cross_entropy(self.episode_logits(f, task, 1), task.query_y) for f in each) / len(each)
 
     def mixup_loss(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Manifold mixup (Verma et al., ICML 2019; with few-shot features, Mangla et al., "Charting the Right
