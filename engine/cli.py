@@ -121,6 +121,10 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="SimpleShot / Proto-head / fine-tune: each training batch is also mixed with itself "
                    "shuffled (at the input or after the first or second block: manifold mixup) and classified as "
                    "the mixture of its two classes, that loss added at this weight [0]")
+    p.add_argument("--local-loss", type=float, default=None, metavar="WEIGHT",
+                   help="SimpleShot / Proto-head / fine-tune on one conv4: each training batch's episode is also "
+                   "scored as --local-match scores a new task (each query place's nearest place in a class's support "
+                   "maps, on --local-levels maps), that cross-entropy added at this weight [0]")
     p.add_argument("--episodic-finish", type=float, default=None, metavar="FRACTION",
                    help="SimpleShot / Proto-head: spend this last fraction of the run (of --time-budget, or of the "
                    "iterations) on 20-way 1-shot episodes of one alphabet scored by the nearest normalised mean, as "

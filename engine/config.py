@@ -83,6 +83,7 @@ class AlgoConfig:
     dense_loss: float = 0.0  # fine-tune / SimpleShot / Proto-head training: each place of the last map classified too
     episode_loss: float = 0.0  # fine-tune / SimpleShot / Proto-head training: each batch scored as an episode too
     mixup: float = 0.0  # fine-tune / SimpleShot / Proto-head training: a manifold-mixup loss at this weight too
+    local_loss: float = 0.0  # fine-tune / SimpleShot / Proto-head training: each batch's episode scored by its places
 
 
 #: The quick recipe's algorithm, task shape and adaptation (engine.recipes: the window starts with it, and
@@ -148,6 +149,10 @@ class TrainConfig:
     # fine-tune / SimpleShot / Proto-head: each batch also mixed with itself shuffled, at the input or after the
     # first or second block (manifold mixup), and that classifier loss added at this weight (Finetune.mixup_loss)
     mixup: float = 0.0
+    # fine-tune / SimpleShot / Proto-head on one conv4: each batch's episode also scored as local matching scores a
+    # new task (each query place's nearest place in a class's support maps, on --local-levels maps), that
+    # cross-entropy added at this weight (Finetune.local_episode_loss)
+    local_loss: float = 0.0
     head_classes: int = 0  # set by the trainer: the classifier over training classes has this many rows (0: 8,192)
     seed: int = 0
     device: str = "auto"
@@ -174,6 +179,7 @@ class TrainConfig:
             (self.dense_loss >= 0, f"dense_loss is a weight, 0 or more (got {self.dense_loss})"),
             (self.episode_loss >= 0, f"episode_loss is a weight, 0 or more (got {self.episode_loss})"),
             (self.mixup >= 0, f"mixup is a weight, 0 or more (got {self.mixup})"),
+            (self.local_loss >= 0, f"local_loss is a weight, 0 or more (got {self.local_loss})"),
             (self.local_levels in (1, 2), f"local_levels must be 1 or 2 (got {self.local_levels})"),
             (0 <= self.composed <= 4, f"composed must be 0 to 4 times the training classes (got {self.composed})"),
             (self.iterations >= 1, f"iterations must be at least 1 (got {self.iterations})"),
@@ -270,6 +276,7 @@ class TrainConfig:
             dense_loss=self.dense_loss if self.backbone == "conv4" and self.members == 1 else 0.0,
             episode_loss=self.episode_loss,
             mixup=self.mixup,
+            local_loss=self.local_loss if self.backbone == "conv4" and self.members == 1 else 0.0,
         )
 
     def to_dict(self) -> dict:
@@ -300,7 +307,7 @@ RECIPE_EXTRA_KEYS = ("augment", "augment_strokes", "augment_strength", "augment_
                      "same_alphabet", "image_size", "frame_ink", "frame_stretch", "channels", "feature_map",
                      "global_pool", "stem", "members", "train_on", "tta", "adapt_block", "cosine_head", "lr_decay",
                      "weight_decay", "episodic_finish", "local_match", "local_levels", "dense_loss",
-                     "episode_loss", "mixup")
+                     "episode_loss", "mixup", "local_loss")
 
 
 def algorithm_settings(algo: str) -> dict:

@@ -45,6 +45,7 @@ EXTRA_LABELS = {
     "dense_loss": lambda v: "each place of the last map classified in training" if v else "",
     "episode_loss": lambda v: "each batch also scored as an episode" if v else "",
     "mixup": lambda v: "mixed batches classified as both classes" if v else "",
+    "local_loss": lambda v: "each batch's places matched in training" if v else "",
     "lr_decay": lambda v: "learning rate decays to 0" if v else "",
     "same_alphabet": lambda v: "batches within one alphabet" if v else "",
     "episodic_finish": lambda v: f"the last {100 * v:.0f}% on 20-way one-alphabet episodes" if v else "",

@@ -1,7 +1,7 @@
 """The losses added to the big head's in training: dense classification (``dense_loss``: each place of the last
-block's unpooled map classified as its image's class beside the pooled embedding, Lifchitz et al., CVPR 2019) and
+block's unpooled map classified as its image's class beside the pooled embedding, Lifchitz et al., CVPR 2019),
 the batch scored as an episode (``episode_loss``: the nearest-normalised-mean rule that adaptation uses, on the
-batch's own classes)."""
+batch's own classes), manifold mixup (``mixup``) and the episode scored by matching places (``local_loss``)."""
 
 from __future__ import annotations
 
@@ -162,3 +162,58 @@ def test_the_cli_sets_mixup_and_refuses_a_negative_weight():
     assert parsed.mixup == 0.5 and parsed.algo_config().mixup == 0.5 and TrainConfig().mixup == 0
     with pytest.raises(ValueError, match="mixup"):
         TrainConfig(mixup=-1).validate()
+
+
+def test_the_local_episode_matches_places_as_scoring_a_new_task_does():
+    """The local loss's similarities are LocalMatchLearner's (one view, each level before standardising), from the
+    same pass that gives the pooled embedding; the finer map's fast neighbourhood path included."""
+    from engine.algorithms.local_match import LocalMaps, level_similarities, local_similarity, pooled_and_maps
+
+    algo = _simpleshot(local_loss=0.5, local_levels=2)
+    algo.model.eval()
+    task = _task()
+    x = torch.cat([task.support_x, task.query_x])
+    with torch.no_grad():
+        pooled, maps = pooled_and_maps(algo.model.features, x, 2)
+        assert torch.equal(pooled, algo.model.features(x))
+        assert [m.shape[2] for m in maps] == [9, 49]
+        ours = level_similarities(maps, 4, task.support_y, 4)
+        joined = LocalMaps(algo.model.features, views=0, levels=2)(x)  # [n, 1, channels, 9 + 49]
+        for sim, part, radius in zip(ours, (joined[..., :9], joined[..., 9:]), (None, 1)):
+            assert torch.allclose(sim, local_similarity(part[4:], part[:4], task.support_y, 4, radius), atol=1e-6)
+
+
+def test_the_local_episode_is_added_at_its_weight_and_trains_the_backbone():
+    from engine.algorithms.finetune import LOCAL_SCALE
+    from engine.algorithms.local_match import level_similarities, pooled_and_maps
+
+    loss_plain, local, loss, task = _losses_beside_plain(local_loss=0.5)
+    _, maps = pooled_and_maps(local.model.features, torch.cat([task.support_x, task.query_x]), 1)
+    (sim,) = level_similarities(maps, 4, task.support_y, 4)
+    expected = loss_plain + 0.5 * F.cross_entropy(LOCAL_SCALE * sim, task.query_y)
+    assert torch.allclose(loss, expected, atol=1e-4)
+    assert not torch.allclose(loss, loss_plain)
+    loss.backward()
+    assert local.model.features[0][0].weight.grad.abs().sum() > 0
+
+
+def test_the_cli_sets_the_local_episode_and_an_ensemble_goes_without():
+    parsed = _config_from_args(build_parser().parse_args(["train", "--algo", "simpleshot", "--local-loss", "0.5"]))
+    assert parsed.local_loss == 0.5 and parsed.algo_config().local_loss == 0.5 and TrainConfig().local_loss == 0
+    assert TrainConfig(local_loss=0.5, members=2).algo_config().local_loss == 0  # (one network's maps only)
+    assert TrainConfig.from_dict({"algo": "simpleshot"}).local_loss == 0  # a checkpoint from before it
+    with pytest.raises(ValueError, match="local_loss"):
+        TrainConfig(local_loss=-1).validate()
+
+
+def test_dense_and_local_losses_together_each_add_theirs():
+    _, dense, loss_dense, task = _losses_beside_plain(dense_loss=0.5)
+    both = _simpleshot(dense_loss=0.5, local_loss=0.5)
+    both.model.load_state_dict(dense.model.state_dict())
+    both.big_head.load_state_dict(dense.big_head.state_dict())
+    both.seen.copy_(dense.seen)
+    from engine.algorithms.local_match import pooled_and_maps
+
+    _, maps = pooled_and_maps(both.model.features, torch.cat([task.support_x, task.query_x]), 1)
+    expected = loss_dense + 0.5 * both.local_episode_loss(maps, task)
+    assert torch.allclose(both.task_loss(task)[0], expected, atol=1e-4)

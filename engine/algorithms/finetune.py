@@ -33,7 +33,7 @@ from ..data.base import DataError
 from ..models import InputSize, Members, with_support
 from ..tasks import Task
 from .base import AlgoConfig, Algorithm, Learner, StepCallback, StepStats, accuracy, ways_of
-from .local_match import unpooled_last_block
+from .local_match import level_similarities, pooled_and_maps
 from .maml import MAML
 from .protonet import compute_prototypes, squared_distances
 
@@ -47,6 +47,11 @@ CAPACITY = 8192  # the big head's rows when the config names none (checkpoints f
 FIT_STEPS = 100  # Adam steps of the per-task logistic regression when none are asked for
 FIT_LR = 0.01
 COSINE_SCALE = 10.0  # cosine_head's logits: cosines (in [-1, 1]) times this, as Gidaris & Komodakis 2018 start
+#: local_loss's logits: a query's mean best-place cosine to each class (in [0, 1] after the ReLU) times this. At 10
+#: the loss cannot fall below about 1.7 on a held-out alphabet's runs (the cosines of the best and the next class
+#: are close); 20 measured better on Lake's stand-in runs at 4,000 iterations (BENCHMARKS.md, "Places matched in
+#: training")
+LOCAL_SCALE = 20.0
 
 
 @torch.no_grad()
@@ -111,6 +116,11 @@ class LinearProbe(Learner):
     def logits_and_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         emb = self.embed(x)
         return self.head(emb), emb
+
+
+def _rows(places: torch.Tensor) -> torch.Tensor:
+    """[n, channels, places] as one row per place, [n * places, channels] (image by image)."""
+    return places.transpose(1, 2).flatten(0, 1)
 
 
 class Finetune(Algorithm):
@@ -179,9 +189,11 @@ class Finetune(Algorithm):
         labels = self.global_labels(task)
         self.seen[labels] = True
         x = torch.cat([task.support_x, task.query_x])
-        places = None
-        if self.config.dense_loss:
-            feats, places = self.pooled_and_places(x)
+        places = maps = None
+        if self.config.dense_loss or self.config.local_loss:  # (both from one pass: the unpooled maps and their pool)
+            feats, maps = pooled_and_maps(self.model.features, x, self.config.local_levels if self.config.local_loss
+                                          else 1)
+            places = _rows(maps[0]) if self.config.dense_loss else None
         else:
             feats = self.model.features(x)
         logits = self.class_logits(feats).masked_fill(~self.seen, float("-inf"))
@@ -196,6 +208,8 @@ class Finetune(Algorithm):
             loss = loss + self.config.dense_loss * F.cross_entropy(dense, each)
         if self.config.episode_loss:
             loss = loss + self.config.episode_loss * self.batch_episode_loss(feats, task)
+        if self.config.local_loss:
+            loss = loss + self.config.local_loss * self.local_episode_loss(maps, task)
         if self.config.mixup:
             loss = loss + self.config.mixup * self.mixup_loss(x, labels)
         ids = torch.tensor(task.classes, device=logits.device)
@@ -221,6 +235,14 @@ class Finetune(Algorithm):
         each = feats.view(len(feats), self.members, -1).unbind(1)
         return sum(F.cross_entropy(self.episode_logits(f, task, 1), task.query_y) for f in each) / len(each)
 
+    def local_episode_loss(self, maps: list[torch.Tensor], task: Task) -> torch.Tensor:
+        """The training batch's episode scored as local matching scores a new task (``local_loss``; DN4's
+        image-to-class measure, Li et al., CVPR 2019, which trains by it): each query place's nearest place among a
+        class's support maps, the cosines averaged over places (and over the levels' maps), times LOCAL_SCALE, and
+        the cross-entropy among the batch's classes. ``maps`` are the support then query images' maps."""
+        sims = level_similarities(maps, len(task.support_x), task.support_y, ways_of(task.support_y))
+        return F.cross_entropy(LOCAL_SCALE * sum(sims) / len(sims), task.query_y)
+
     def mixup_loss(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Manifold mixup (Verma et al., ICML 2019; with few-shot features, Mangla et al., "Charting the Right
         Manifold", WACV 2020): the batch mixed with itself shuffled, at a weight drawn from Beta(2, 2), at the input
@@ -245,10 +267,8 @@ class Finetune(Algorithm):
     def pooled_and_places(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``features(x)`` and the last block's unpooled map as one row per place, [n * places, channels]
         (Lifchitz et al., "Dense Classification and Implanting for Few-Shot Learning", CVPR 2019)."""
-        lower, block, pool = unpooled_last_block(self.model.features)
-        h = block(lower(x))
-        pooled = self.model.features[-1](pool(h))
-        return pooled, h.permute(0, 2, 3, 1).reshape(-1, h.shape[1])
+        pooled, maps = pooled_and_maps(self.model.features, x, 1)
+        return pooled, _rows(maps[0])
 
     def class_logits(self, feats: torch.Tensor) -> torch.Tensor:
         """The big head's logits: linear, or with ``cosine_head`` the cosine between the normalised features
