@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import statistics
 import sys
 import time
@@ -123,10 +124,74 @@ VARIANTS: dict[str, dict] = {
     "lake+mixup05": {"recipe": "lake", "mixup": 0.5},
     # twice as many characters joined from two halves (the recipe has as many again as the training classes)
     "lake+composed2": {"recipe": "lake", "composed": 2.0},
+    # each batch's episode also scored by its places matched, as the recipe scores a run (--local-loss; DN4 trains so),
+    # the mean best-place cosines times 10 or 20 as logits; or the episode's nearest-mean logits joined to the places'
+    # standardised similarity as LocalMatchLearner joins them at test time (2026-12-05, session 21)
+    "lake+local-loss": {"recipe": "lake", "local_loss": 0.5, "local_scale": 10.0},
+    "lake+local-loss-s20": {"recipe": "lake", "local_loss": 0.5, "local_scale": 20.0},
+    "lake+local-loss-joined": {"recipe": "lake", "local_loss": 0.5, "local_joined": True},
 }
 
 #: variant keys that are not TrainConfig fields: changes to a fold's classes that only this benchmark makes
 POOL_KEYS = ("extra_glyphs", "composed_sideways")
+#: variant keys that are not TrainConfig fields: changes to the local-match loss (Finetune.local_episode_loss) that
+#: only this benchmark makes (patch_local_loss)
+LOSS_KEYS = ("local_scale", "local_joined")
+
+
+def patch_local_loss(local_scale: float | None = None, local_joined: bool = False) -> None:
+    """The local loss's logit scale (finetune.LOCAL_SCALE), or with ``local_joined`` its logits those of the
+    recipe's scoring rule: the batch episode's nearest-mean logits plus their spread times the levels' mean
+    standardised place similarity (LocalMatchLearner._joined, on one view)."""
+    import torch.nn.functional as F
+
+    from engine.algorithms import finetune
+    from engine.algorithms.base import ways_of
+    from engine.algorithms.local_match import _standardised, level_similarities
+
+    if local_scale is not None:
+        finetune.LOCAL_SCALE = local_scale
+    if not local_joined:
+        return
+
+    def joined_loss(self, maps, task):
+        sims = level_similarities(maps, len(task.support_x), task.support_y, ways_of(task.support_y))
+        side = math.isqrt(maps[0].shape[2])
+        pooled = self.model.features[-1](unpooled_pool(self.model.features)(maps[0].unflatten(2, (side, side))))
+        logits = self.episode_logits(pooled, task)
+        joined = logits + logits.detach().std(1, keepdim=True) * sum(map(_standardised, sims)) / len(sims)
+        return F.cross_entropy(joined, task.query_y)
+
+    finetune.Finetune.local_episode_loss = joined_loss
+
+
+def patch_both_ways(weight: float) -> None:
+    """Place matching both ways (a test-time change): beside each query place's best place in a class's support
+    drawing (the engine's measure), each support place's best place in the query, averaged over the support's places
+    and weighed ``weight`` against the first (a chamfer match both ways: a query missing a stroke that the class's
+    drawing has is marked down)."""
+    import torch
+    import torch.nn.functional as F
+
+    from engine.algorithms import local_match
+
+    def both_ways(query_maps, support_maps, support_y, ways, radius=None):
+        q, s = F.normalize(query_maps, dim=2), F.normalize(support_maps, dim=2)
+        cos = torch.einsum("qvcp,svcr->qsvpr", q, s)
+        if radius is not None:
+            cos = cos.masked_fill(local_match._farther_than(math.isqrt(q.shape[3]), radius), -2.0)
+        outside = F.one_hot(support_y, ways).T.logical_not()[None, :, :, None, None]
+        found = cos.amax(4)[:, None].masked_fill(outside, -2.0).amax(2).mean((2, 3))
+        back = cos.amax(3).mean(3)[:, None].masked_fill(outside[..., 0], -2.0).amax(2).mean(2)
+        return (1 - weight) * found + weight * back
+
+    local_match.local_similarity = both_ways
+
+
+def unpooled_pool(features):
+    from engine.algorithms.local_match import unpooled_last_block
+
+    return unpooled_last_block(features)[2]
 
 
 def fold_pool(pool, alphabet: str):
@@ -245,6 +310,8 @@ def main() -> None:
                     "(engine.algorithms.local_match), whatever the checkpoint was trained with (a test-time change)")
     ap.add_argument("--local-levels", type=int, choices=(1, 2), help="with --rescore --local-match: the maps "
                     "matched (engine.config.TrainConfig.local_levels), whatever the checkpoint was trained with")
+    ap.add_argument("--both-ways", type=float, metavar="WEIGHT", help="with --rescore: match places both ways, "
+                    "the support's places found in the query weighed WEIGHT against the query's in the support")
     args = ap.parse_args()
     if args.recipe_budget and (args.minutes is not None or args.iterations):
         ap.error("--recipe-budget trains the recipe's own steps and cap: give neither --minutes nor --iterations")
@@ -262,6 +329,9 @@ def main() -> None:
     settings = dict(VARIANTS[args.variant])
     base = recipe(settings.pop("recipe", "quick"))
     extra = {k: settings.pop(k) for k in POOL_KEYS if k in settings}
+    patch_local_loss(**{k: settings.pop(k) for k in LOSS_KEYS if k in settings})
+    if args.both_ways is not None:
+        patch_both_ways(args.both_ways)
     budget = ({} if args.recipe_budget else {"iterations": args.iterations, "time_budget": None} if args.iterations
               else {"iterations": 10**7, "time_budget": args.minutes * 60})
     config = TrainConfig(**{**base, "dataset": "omniglot", "data_root": str(OMNIGLOT_DIR), **budget,
