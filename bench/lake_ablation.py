@@ -179,7 +179,7 @@ def patch_both_ways(weight: float) -> None:
         q, s = F.normalize(query_maps, dim=2), F.normalize(support_maps, dim=2)
         cos = torch.einsum("qvcp,svcr->qsvpr", q, s)
         if radius is not None:
-            cos = cos.masked_fill(local_match._farther_than(math.isqrt(q.shape[3]), radius), -2.0)
+            cos = cos.masked_fill(local_match._farther_than(math.isqrt(q.shape[3]), radius).to(cos.device), -2.0)
         outside = F.one_hot(support_y, ways).T.logical_not()[None, :, :, None, None]
         found = cos.amax(4)[:, None].masked_fill(outside, -2.0).amax(2).mean((2, 3))
         back = cos.amax(3).mean(3)[:, None].masked_fill(outside[..., 0], -2.0).amax(2).mean(2)

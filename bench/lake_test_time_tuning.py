@@ -5,7 +5,8 @@ episode (two random affine distortions of every training drawing, the recipe's s
 each class's normalised mean, the other is scored by the nearest mean, as ``--episode-loss`` trains), then the run
 is scored by the checkpoint's own rule (its views, head steps and place matching). Only the run's 20 training
 drawings are used, so scoring stays inductive. ``--params`` picks what is tuned: ``all`` the backbone, ``bn`` its
-BatchNorm scales and shifts, ``last2`` its last two blocks. ``--steps 0`` is the checkpoint's own figure.
+one-dimensional parameters (BatchNorm's scales and shifts, and the convolutions' biases), ``last2`` its last two
+blocks. ``--steps 0`` is the checkpoint's own figure.
 Prints JSON: error per fold and the mean over folds, as fractions.
 
     python bench/lake_test_time_tuning.py --runs /tmp/loao 'DIR/lake+episode+alphabet-{}.pt' --steps 50 --lr 3e-4

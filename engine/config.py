@@ -271,13 +271,19 @@ class TrainConfig:
             frame_ink=self.frames_ink,
             # (other algorithms and backbones ignore it, as they do --tta: the window carries a recipe's settings
             # to whichever algorithm the person picks next)
-            local_match=self.local_match and self.algo in ("simpleshot", "protohead") and self.backbone == "conv4",
+            local_match=self.local_match and self.algo in ("simpleshot", "protohead") and self.pooled_conv4,
             local_levels=self.local_levels,
-            dense_loss=self.dense_loss if self.backbone == "conv4" and self.members == 1 else 0.0,
+            dense_loss=self.dense_loss if self.pooled_conv4 and self.members == 1 else 0.0,
             episode_loss=self.episode_loss,
             mixup=self.mixup,
-            local_loss=self.local_loss if self.backbone == "conv4" and self.members == 1 else 0.0,
+            local_loss=self.local_loss if self.pooled_conv4 and self.members == 1 else 0.0,
         )
+
+    @property
+    def pooled_conv4(self) -> bool:
+        """A conv4 whose last block pools its map: the unpooled map that local matching and the dense and local
+        losses read exists (``--feature-map`` keeps the map itself as the embedding)."""
+        return self.backbone == "conv4" and not self.feature_map
 
     def to_dict(self) -> dict:
         return asdict(self)

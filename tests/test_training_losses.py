@@ -9,6 +9,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from engine.algorithms.finetune import LOCAL_SCALE, _rows
+from engine.algorithms.local_match import (
+    LocalMaps,
+    level_similarities,
+    local_similarity,
+    pooled_and_maps,
+    unpooled_last_block,
+)
 from engine.algorithms.simpleshot import DISTANCE_SCALE
 from engine.build import build_model_and_algorithm
 from engine.cli import _config_from_args, build_parser
@@ -40,18 +48,24 @@ def _losses_beside_plain(**settings):
 def test_the_places_are_the_map_the_embedding_pools():
     algo = _simpleshot(dense_loss=0.5)
     x = torch.rand(5, 1, 28, 28)
-    pooled, places = algo.pooled_and_places(x)
+    pooled, maps = pooled_and_maps(algo.model.features, x, 1)
     assert torch.allclose(pooled, algo.model.features(x), atol=1e-6)
-    assert places.shape == (5 * 9, 64)  # a 3x3 map of 64 channels per image
+    lower, block, _ = unpooled_last_block(algo.model.features)
+    # one row per place, image by image: a 3x3 map of 64 channels per image
+    assert torch.equal(_rows(maps[0]), block(lower(x)).permute(0, 2, 3, 1).reshape(5 * 9, 64))
 
 
 def test_the_places_add_their_cross_entropy_and_train_the_backbone():
-    loss_plain, dense, loss_dense, _ = _losses_beside_plain(dense_loss=0.5)
-    assert loss_dense > loss_plain  # a second, positive cross-entropy on top of the same one
+    loss_plain, dense, loss_dense, task = _losses_beside_plain(dense_loss=0.5)
+    _, maps = pooled_and_maps(dense.model.features, torch.cat([task.support_x, task.query_x]), 1)
+    logits = dense.class_logits(_rows(maps[0])).masked_fill(~dense.seen, float("-inf"))
+    each = dense.global_labels(task).repeat_interleave(9)  # every place told its image's class
+    assert torch.allclose(loss_dense, loss_plain + 0.5 * F.cross_entropy(logits, each), atol=1e-4)
     loss_dense.backward()
     assert dense.model.features[0][0].weight.grad.abs().sum() > 0
-    # other backbones and ensembles have no single last map: the option is off for them
+    # other backbones, ensembles and an unpooled last map have no single map to read: the option is off for them
     assert TrainConfig(dense_loss=0.5, members=2).algo_config().dense_loss == 0
+    assert TrainConfig(dense_loss=0.5, feature_map=True).algo_config().dense_loss == 0
     assert TrainConfig(dense_loss=0.5).algo_config().dense_loss == 0.5
 
 
@@ -166,31 +180,29 @@ def test_the_cli_sets_mixup_and_refuses_a_negative_weight():
 
 def test_the_local_episode_matches_places_as_scoring_a_new_task_does():
     """The local loss's similarities are LocalMatchLearner's (one view, each level before standardising), from the
-    same pass that gives the pooled embedding; the finer map's fast neighbourhood path included."""
-    from engine.algorithms.local_match import LocalMaps, level_similarities, local_similarity, pooled_and_maps
-
+    same pass that gives the pooled embedding; the finer map's fast neighbourhood path included. Two drawings a
+    class, shuffled, so each class's best over its drawings is checked too."""
     algo = _simpleshot(local_loss=0.5, local_levels=2)
-    algo.model.eval()
-    task = _task()
-    x = torch.cat([task.support_x, task.query_x])
+    g = torch.Generator().manual_seed(1)
+    x = (torch.rand(12, 1, 28, 28, generator=g) > 0.8).float()
+    support_y = torch.tensor([2, 0, 1, 3, 0, 2, 3, 1])
     with torch.no_grad():
         pooled, maps = pooled_and_maps(algo.model.features, x, 2)
         assert torch.equal(pooled, algo.model.features(x))
         assert [m.shape[2] for m in maps] == [9, 49]
-        ours = level_similarities(maps, 4, task.support_y, 4)
+        ours = level_similarities(maps, 8, support_y, 4)
         joined = LocalMaps(algo.model.features, views=0, levels=2)(x)  # [n, 1, channels, 9 + 49]
         for sim, part, radius in zip(ours, (joined[..., :9], joined[..., 9:]), (None, 1)):
-            assert torch.allclose(sim, local_similarity(part[4:], part[:4], task.support_y, 4, radius), atol=1e-6)
+            assert torch.allclose(sim, local_similarity(part[8:], part[:8], support_y, 4, radius), atol=1e-6)
 
 
-def test_the_local_episode_is_added_at_its_weight_and_trains_the_backbone():
-    from engine.algorithms.finetune import LOCAL_SCALE
-    from engine.algorithms.local_match import level_similarities, pooled_and_maps
-
-    loss_plain, local, loss, task = _losses_beside_plain(local_loss=0.5)
-    _, maps = pooled_and_maps(local.model.features, torch.cat([task.support_x, task.query_x]), 1)
-    (sim,) = level_similarities(maps, 4, task.support_y, 4)
-    expected = loss_plain + 0.5 * F.cross_entropy(LOCAL_SCALE * sim, task.query_y)
+@pytest.mark.parametrize("levels", [1, 2])
+def test_the_local_episode_is_added_at_its_weight_and_trains_the_backbone(levels):
+    loss_plain, local, loss, task = _losses_beside_plain(local_loss=0.5, local_levels=levels)
+    _, maps = pooled_and_maps(local.model.features, torch.cat([task.support_x, task.query_x]), levels)
+    sims = level_similarities(maps, 4, task.support_y, 4)
+    assert len(sims) == levels
+    expected = loss_plain + 0.5 * F.cross_entropy(LOCAL_SCALE * sum(sims) / levels, task.query_y)
     assert torch.allclose(loss, expected, atol=1e-4)
     assert not torch.allclose(loss, loss_plain)
     loss.backward()
@@ -201,6 +213,8 @@ def test_the_cli_sets_the_local_episode_and_an_ensemble_goes_without():
     parsed = _config_from_args(build_parser().parse_args(["train", "--algo", "simpleshot", "--local-loss", "0.5"]))
     assert parsed.local_loss == 0.5 and parsed.algo_config().local_loss == 0.5 and TrainConfig().local_loss == 0
     assert TrainConfig(local_loss=0.5, members=2).algo_config().local_loss == 0  # (one network's maps only)
+    assert TrainConfig(local_loss=0.5, feature_map=True).algo_config().local_loss == 0  # (no unpooled map to read)
+    assert not TrainConfig(algo="simpleshot", local_match=True, feature_map=True).algo_config().local_match
     assert TrainConfig.from_dict({"algo": "simpleshot"}).local_loss == 0  # a checkpoint from before it
     with pytest.raises(ValueError, match="local_loss"):
         TrainConfig(local_loss=-1).validate()
@@ -208,12 +222,10 @@ def test_the_cli_sets_the_local_episode_and_an_ensemble_goes_without():
 
 def test_dense_and_local_losses_together_each_add_theirs():
     _, dense, loss_dense, task = _losses_beside_plain(dense_loss=0.5)
-    both = _simpleshot(dense_loss=0.5, local_loss=0.5)
+    both = _simpleshot(dense_loss=0.5, local_loss=0.5, local_levels=2)
     both.model.load_state_dict(dense.model.state_dict())
     both.big_head.load_state_dict(dense.big_head.state_dict())
     both.seen.copy_(dense.seen)
-    from engine.algorithms.local_match import pooled_and_maps
-
-    _, maps = pooled_and_maps(both.model.features, torch.cat([task.support_x, task.query_x]), 1)
+    _, maps = pooled_and_maps(both.model.features, torch.cat([task.support_x, task.query_x]), 2)
     expected = loss_dense + 0.5 * both.local_episode_loss(maps, task)
     assert torch.allclose(both.task_loss(task)[0], expected, atol=1e-4)

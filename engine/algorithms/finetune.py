@@ -264,12 +264,6 @@ class Finetune(Algorithm):
             labels, mixed = labels.repeat_interleave(members), mixed.repeat_interleave(members)
         return weight * F.cross_entropy(logits, labels) + (1 - weight) * F.cross_entropy(logits, mixed)
 
-    def pooled_and_places(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``features(x)`` and the last block's unpooled map as one row per place, [n * places, channels]
-        (Lifchitz et al., "Dense Classification and Implanting for Few-Shot Learning", CVPR 2019)."""
-        pooled, maps = pooled_and_maps(self.model.features, x, 1)
-        return pooled, _rows(maps[0])
-
     def class_logits(self, feats: torch.Tensor) -> torch.Tensor:
         """The big head's logits: linear, or with ``cosine_head`` the cosine between the normalised features
         and each class's normalised weights times COSINE_SCALE (the geometry nearest-mean adaptation uses).
