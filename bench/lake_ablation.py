@@ -147,7 +147,7 @@ def patch_local_loss(local_scale: float | None = None, local_joined: bool = Fals
 
     from engine.algorithms import finetune
     from engine.algorithms.base import ways_of
-    from engine.algorithms.local_match import _standardised, level_similarities
+    from engine.algorithms.local_match import _standardised, level_similarities, unpooled_last_block
 
     if local_scale is not None:
         finetune.LOCAL_SCALE = local_scale
@@ -157,7 +157,8 @@ def patch_local_loss(local_scale: float | None = None, local_joined: bool = Fals
     def joined_loss(self, maps, task):
         sims = level_similarities(maps, len(task.support_x), task.support_y, ways_of(task.support_y))
         side = math.isqrt(maps[0].shape[2])
-        pooled = self.model.features[-1](unpooled_pool(self.model.features)(maps[0].unflatten(2, (side, side))))
+        pool = unpooled_last_block(self.model.features)[2]
+        pooled = self.model.features[-1](pool(maps[0].unflatten(2, (side, side))))
         logits = self.episode_logits(pooled, task)
         joined = logits + logits.detach().std(1, keepdim=True) * sum(map(_standardised, sims)) / len(sims)
         return F.cross_entropy(joined, task.query_y)
@@ -186,12 +187,6 @@ def patch_both_ways(weight: float) -> None:
         return (1 - weight) * found + weight * back
 
     local_match.local_similarity = both_ways
-
-
-def unpooled_pool(features):
-    from engine.algorithms.local_match import unpooled_last_block
-
-    return unpooled_last_block(features)[2]
 
 
 def fold_pool(pool, alphabet: str):
