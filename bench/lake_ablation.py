@@ -130,6 +130,14 @@ VARIANTS: dict[str, dict] = {
     "lake+local-loss": {"recipe": "lake", "local_loss": 0.5, "local_scale": 10.0},
     "lake+local-loss-s20": {"recipe": "lake", "local_loss": 0.5, "local_scale": 20.0},
     "lake+local-loss-joined": {"recipe": "lake", "local_loss": 0.5, "local_joined": True},
+    # a deeper backbone: blocks 2-4 each two (or three) 3x3 convolutions with an identity shortcut around them, as
+    # ResNet-12's blocks are, at Conv-4's width (bench-only key, applied by patch_deep_blocks) (2026-12-05, session 22)
+    "lake+deep2": {"recipe": "lake", "block_convs": 2},
+    "lake+deep3": {"recipe": "lake", "block_convs": 3},
+    # born-again distillation (Furlanello et al. 2018; Tian et al. 2020's RFS): the recipe trained again from a fresh
+    # initialisation, its classifier also taught the softened class probabilities of the fold's saved recipe model
+    # on the same augmented batch (bench-only keys, applied by patch_distill; the teacher from --teacher)
+    "lake+distill": {"recipe": "lake", "distill": 0.5, "distill_t": 4.0},
 }
 
 #: variant keys that are not TrainConfig fields: changes to a fold's classes that only this benchmark makes
@@ -137,6 +145,75 @@ POOL_KEYS = ("extra_glyphs", "composed_sideways")
 #: variant keys that are not TrainConfig fields: changes to the local-match loss (Finetune.local_episode_loss) that
 #: only this benchmark makes (patch_local_loss)
 LOSS_KEYS = ("local_scale", "local_joined")
+#: variant keys that are not TrainConfig fields: the backbone's depth (patch_deep_blocks)
+BACKBONE_KEYS = ("block_convs",)
+#: variant keys that are not TrainConfig fields: distillation from a saved model of the fold (patch_distill)
+DISTILL_KEYS = ("distill", "distill_t")
+
+
+def patch_distill(distill: float = 0.0, distill_t: float = 4.0) -> None:
+    """Add to the classifier's loss ``distill`` times T^2 times the KL divergence from the teacher's class
+    probabilities at temperature ``distill_t`` to the student's (over the classes seen so far), the teacher
+    (``Finetune.teacher``, set for each fold) scoring the same augmented batch."""
+    import torch
+    import torch.nn.functional as F
+
+    from engine.algorithms import finetune
+
+    if not distill:
+        return
+    class_logits, task_loss = finetune.Finetune.class_logits, finetune.Finetune.task_loss
+
+    def kept_logits(self, feats):
+        self.last_logits = class_logits(self, feats)
+        return self.last_logits
+
+    def distilled_loss(self, task):
+        loss, acc = task_loss(self, task)
+        x = torch.cat([task.support_x, task.query_x])
+        with torch.no_grad():
+            teacher = self.teacher.class_logits(self.teacher.model.features(x))
+        seen = self.seen
+        t = distill_t
+        student_log = F.log_softmax(self.last_logits[:, seen] / t, 1)
+        kl = F.kl_div(student_log, F.log_softmax(teacher[:, seen] / t, 1), log_target=True, reduction="batchmean")
+        return loss + distill * t * t * kl, acc
+
+    finetune.Finetune.class_logits = kept_logits
+    finetune.Finetune.task_loss = distilled_loss
+
+
+def patch_deep_blocks(block_convs: int = 1) -> None:
+    """Conv-4's blocks after the first as ``block_convs`` 3x3 convolutions (each BatchNorm, ReLU between them) with
+    an identity shortcut around them, before the block's pooling and ReLU: the same maps and places for the local
+    matching (local_match reads a block as [layers before the pool..., pool, ReLU]), more depth at each scale."""
+    from torch import nn
+
+    from engine import models
+
+    if block_convs == 1:
+        return
+    plain = models._conv_block
+
+    class Residual(nn.Module):
+        def __init__(self, body: nn.Sequential) -> None:
+            super().__init__()
+            self.body = body
+
+        def forward(self, x):
+            return self.body(x) + x
+
+    def deep_block(cin: int, cout: int, pool: str = "2x2", stride: int = 1) -> nn.Sequential:
+        block = plain(cin, cout, pool, stride)
+        if cin != cout or stride != 1:
+            return block
+        layers: list[nn.Module] = []
+        for i in range(block_convs):
+            layers += [*([nn.ReLU()] if i else []), models.Conv2d(cout, cout, 3, padding=1),
+                       models.TaskBatchNorm2d(cout)]
+        return nn.Sequential(Residual(nn.Sequential(*layers)), *block[2:])
+
+    models._conv_block = deep_block
 
 
 def patch_local_loss(local_scale: float | None = None, local_joined: bool = False) -> None:
@@ -307,6 +384,10 @@ def main() -> None:
                     "matched (engine.config.TrainConfig.local_levels), whatever the checkpoint was trained with")
     ap.add_argument("--both-ways", type=float, metavar="WEIGHT", help="with --rescore: match places both ways, "
                     "the support's places found in the query weighed WEIGHT against the query's in the support")
+    ap.add_argument("--teacher", help="distilling variants: each fold's teacher checkpoint, '{}' for the alphabet "
+                    "(a model of the same fold and seed, so that its classes are the student's)")
+    ap.add_argument("--init-seed", type=int, help="initialise the weights from this seed (the data's stays the "
+                    "config's), as a born-again student starts afresh")
     args = ap.parse_args()
     if args.recipe_budget and (args.minutes is not None or args.iterations):
         ap.error("--recipe-budget trains the recipe's own steps and cap: give neither --minutes nor --iterations")
@@ -325,6 +406,11 @@ def main() -> None:
     base = recipe(settings.pop("recipe", "quick"))
     extra = {k: settings.pop(k) for k in POOL_KEYS if k in settings}
     patch_local_loss(**{k: settings.pop(k) for k in LOSS_KEYS if k in settings})
+    patch_deep_blocks(**{k: settings.pop(k) for k in BACKBONE_KEYS if k in settings})
+    distilling = settings.get("distill", 0.0)
+    patch_distill(**{k: settings.pop(k) for k in DISTILL_KEYS if k in settings})
+    if distilling and not (args.teacher or args.rescore):
+        ap.error(f"{args.variant} needs --teacher")
     if args.both_ways is not None:
         patch_both_ways(args.both_ways)
     budget = ({} if args.recipe_budget else {"iterations": args.iterations, "time_budget": None} if args.iterations
@@ -355,6 +441,13 @@ def main() -> None:
             iterations, loss, train_s = int(payload.get("iteration", 0)), float("nan"), float("nan")
         else:
             algo = build_model_and_algorithm(cfg, device)
+            if args.init_seed is not None:
+                torch.manual_seed(args.init_seed)
+                for module in algo.model.modules():
+                    if module is not algo.model and hasattr(module, "reset_parameters"):
+                        module.reset_parameters()
+            if distilling:
+                algo.teacher = restore(args.teacher.format(alphabet), device)[0]
             iterations, loss, train_s = train_fold(cfg, fold, algo)
         result = {"alphabet": alphabet, "train_minutes": train_s / 60, "iterations": iterations, "last_loss": loss,
                   **score(algo, fold, args.runs / alphabet, cfg.image_size, args.tta, args.episodes, device)}
