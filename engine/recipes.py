@@ -84,7 +84,8 @@ RECIPES: dict[str, dict] = {
     # episode in every batch" and "The episode in the recipe"). So the recipe stops at 12,000 iterations, the
     # 30 minutes a cap for a slower machine. The episode also scored by matching places, as the recipe scores a run
     # (--local-loss 0.5), two seeds: 13.18% / 13.63% (20 / 100 runs) against 13.13% / 13.94%, for 1.65 times the
-    # training; not adopted ("Places matched in training").
+    # training; not adopted ("Places matched in training"). A deeper backbone (blocks 2-4 of two or three convolutions
+    # around a shortcut) and the recipe distilled into a fresh network measured no better ("A deeper backbone").
     "lake": {
         **_CLASS_BATCHES, "algo": "protohead", "inner_steps": 10, "inner_lr": 0.01, "augment": True,
         "augment_strength": 2.0, "augment_elastic": 0.08, "mirrors": True, "lr_decay": True, "frame_ink": True,
