@@ -138,10 +138,17 @@ VARIANTS: dict[str, dict] = {
     # initialisation, its classifier also taught the softened class probabilities of the fold's saved recipe model
     # on the same augmented batch (bench-only keys, applied by patch_distill; the teacher from --teacher)
     "lake+distill": {"recipe": "lake", "distill": 0.5, "distill_t": 4.0},
+    # each batch's 32 classes from one alphabet in one orientation, as a Lake run's are all upright: a rotated
+    # character's group is its alphabet and turn (its mirror image joins it), so that a batch's episode compares
+    # characters of one turn, not a character with others' rotations, and composed characters join halves of one
+    # turn (bench-only key, applied by extend_fold) (2026-12-05, session 23)
+    "lake+orient": {"recipe": "lake", "orient_groups": True},
+    # the recipe without the 90-degree rotations as extra classes: every training class upright, as the runs are
+    "lake+upright": {"recipe": "lake", "upright_only": True},
 }
 
 #: variant keys that are not TrainConfig fields: changes to a fold's classes that only this benchmark makes
-POOL_KEYS = ("extra_glyphs", "composed_sideways")
+POOL_KEYS = ("extra_glyphs", "composed_sideways", "orient_groups", "upright_only")
 #: variant keys that are not TrainConfig fields: changes to the local-match loss (Finetune.local_episode_loss) that
 #: only this benchmark makes (patch_local_loss)
 LOSS_KEYS = ("local_scale", "local_joined")
@@ -296,12 +303,23 @@ def glyph_images(classes: int, frame: float, seed: int = 5) -> "torch.Tensor":
     return torch.from_numpy(out)
 
 
-def extend_fold(fold, extra_glyphs: int = 0, composed_sideways: float = 0.0, frame: float = 0.0, seed: int = 0):
+def extend_fold(fold, extra_glyphs: int = 0, composed_sideways: float = 0.0, orient_groups: bool = False,
+                upright_only: bool = False, frame: float = 0.0, seed: int = 0):
     """``fold`` with ``extra_glyphs`` built-in glyph classes and ``composed_sideways`` times its training classes
-    again as characters joined from two left / right halves, all as training classes."""
+    again as characters joined from two left / right halves, all as training classes; with ``orient_groups`` each
+    rotated class grouped by its alphabet and turn (``Greek/rot90``), with ``upright_only`` no rotated class
+    training."""
     import torch
 
     from engine.data.base import ClassPool
+
+    if orient_groups:
+        groups = [g + (f"/{n.rsplit('/', 1)[1]}" if "/rot" in n else "") for g, n in zip(fold.class_groups,
+                                                                                        fold.class_names)]
+        fold = ClassPool(fold.images, fold.labels, fold.class_names, groups, fold.splits, fold.name, fold.framed)
+    if upright_only:
+        train = [c for c in fold.splits["train"] if "/rot" not in fold.class_names[c]]
+        fold = fold.with_splits({**fold.splits, "train": train})
 
     if composed_sideways:  # (with_composed_classes joins top and bottom halves: so on the transposed images)
         turned = ClassPool(fold.images.transpose(1, 2).contiguous(), fold.labels, fold.class_names,
