@@ -145,10 +145,13 @@ VARIANTS: dict[str, dict] = {
     "lake+orient": {"recipe": "lake", "orient_groups": True},
     # the recipe without the 90-degree rotations as extra classes: every training class upright, as the runs are
     "lake+upright": {"recipe": "lake", "upright_only": True},
+    # each training class also turned by 45 degrees, as a new class: the 90-degree turns as classes measured better
+    # than none (lake+upright), so four more turns between them (bench-only key, applied by extend_fold)
+    "lake+rot45": {"recipe": "lake", "rot45": True},
 }
 
 #: variant keys that are not TrainConfig fields: changes to a fold's classes that only this benchmark makes
-POOL_KEYS = ("extra_glyphs", "composed_sideways", "orient_groups", "upright_only")
+POOL_KEYS = ("extra_glyphs", "composed_sideways", "orient_groups", "upright_only", "rot45")
 #: variant keys that are not TrainConfig fields: changes to the local-match loss (Finetune.local_episode_loss) that
 #: only this benchmark makes (patch_local_loss)
 LOSS_KEYS = ("local_scale", "local_joined")
@@ -304,11 +307,12 @@ def glyph_images(classes: int, frame: float, seed: int = 5) -> "torch.Tensor":
 
 
 def extend_fold(fold, extra_glyphs: int = 0, composed_sideways: float = 0.0, orient_groups: bool = False,
-                upright_only: bool = False, frame: float = 0.0, seed: int = 0):
+                upright_only: bool = False, rot45: bool = False, frame: float = 0.0, seed: int = 0):
     """``fold`` with ``extra_glyphs`` built-in glyph classes and ``composed_sideways`` times its training classes
     again as characters joined from two left / right halves, all as training classes; with ``orient_groups`` each
     rotated class grouped by its alphabet and turn (``Greek/rot90``), with ``upright_only`` no rotated class
-    training."""
+    training, with ``rot45`` each training class also turned 45 degrees (and framed to its ink again) as a new
+    training class of its alphabet."""
     import torch
 
     from engine.data.base import ClassPool
@@ -320,6 +324,8 @@ def extend_fold(fold, extra_glyphs: int = 0, composed_sideways: float = 0.0, ori
     if upright_only:
         train = [c for c in fold.splits["train"] if "/rot" not in fold.class_names[c]]
         fold = fold.with_splits({**fold.splits, "train": train})
+    if rot45:
+        fold = turned_classes(fold, 45.0, frame)
 
     if composed_sideways:  # (with_composed_classes joins top and bottom halves: so on the transposed images)
         turned = ClassPool(fold.images.transpose(1, 2).contiguous(), fold.labels, fold.class_names,
@@ -336,6 +342,43 @@ def extend_fold(fold, extra_glyphs: int = 0, composed_sideways: float = 0.0, ori
                          {**fold.splits, "train": [*fold.splits["train"], *range(first, first + extra_glyphs)]},
                          fold.name, fold.framed)
     return fold
+
+
+@functools.lru_cache(maxsize=1)
+def drawings_at(side: int, frame: float):
+    """Omniglot small1 decoded at ``side`` (its classes in the order of any other side's), framed as ``frame`` says."""
+    from engine.data import load_source
+
+    return load_source("omniglot", OMNIGLOT_DIR, image_size=side, frame=frame)
+
+
+def turned_classes(fold, degrees: float, frame: float, source_side: int = 84):
+    """``fold`` plus each training class turned ``degrees`` as a new training class of the same alphabet: each
+    drawing turned at ``source_side`` (none of it cut off), framed to its ink again and box-filtered to the fold's
+    side, so its strokes are as sharp as the others'."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from engine.data.base import ClassPool
+    from engine.data.images import frame_ink
+
+    side, train, source = fold.images.shape[-1], fold.splits["train"], drawings_at(source_side, frame)
+    images, labels = [fold.images], [fold.labels]
+    for new, cls in enumerate(train, start=fold.num_classes):
+        out = []
+        for image in source.images[source.members(cls)].numpy():
+            turned = Image.fromarray(image).rotate(degrees, Image.Resampling.BILINEAR, expand=True)
+            grey = np.asarray(turned, np.float32) / 255
+            framed = (frame_ink(grey, stretch=frame) * 255).round().astype(np.uint8)
+            out.append(np.asarray(Image.fromarray(framed, mode="L").resize((side, side), Image.Resampling.BOX)))
+        images.append(torch.from_numpy(np.stack(out)))
+        labels.append(torch.full((len(out),), new, dtype=torch.int64))
+    first = fold.num_classes
+    return ClassPool(torch.cat(images).contiguous(), torch.cat(labels),
+                     [*fold.class_names, *(f"{fold.class_names[c]}/turn{degrees:g}" for c in train)],
+                     [*fold.class_groups, *(fold.class_groups[c] for c in train)],
+                     {**fold.splits, "train": [*train, *range(first, first + len(train))]}, fold.name, fold.framed)
 
 
 def train_fold(config, fold, algo) -> tuple[int, float, float]:
