@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from common import OMNIGLOT_DIR, emit, machine
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
 #: each variant: TrainConfig settings on top of the quick recipe (engine.recipes)
@@ -283,6 +284,18 @@ def fold_pool(pool, alphabet: str):
     return pool.with_splits({"train": train, "val": [], "test": test})
 
 
+def framed_at(grey: "np.ndarray", frame: float, side: int) -> "np.ndarray":
+    """uint8 [side, side]: a drawing (float, bright ink on dark) framed to its ink as Omniglot's drawings are
+    (engine.data.images.frame_ink) and box-filtered to ``side``."""
+    import numpy as np
+    from PIL import Image
+
+    from engine.data.images import frame_ink
+
+    framed = (frame_ink(grey, stretch=frame) * 255).round().astype(np.uint8)
+    return np.asarray(Image.fromarray(framed, mode="L").resize((side, side), Image.Resampling.BOX))
+
+
 @functools.lru_cache(maxsize=1)  # (drawn once for all the folds: torch.cat copies it into each)
 def glyph_images(classes: int, frame: float, seed: int = 5) -> "torch.Tensor":
     """uint8 [classes * 20, 28, 28]: 20 jittered drawings of each of ``classes`` built-in glyphs (engine.data.glyphs),
@@ -290,10 +303,8 @@ def glyph_images(classes: int, frame: float, seed: int = 5) -> "torch.Tensor":
     box-filtered to 28x28."""
     import numpy as np
     import torch
-    from PIL import Image
 
     from engine.data.glyphs import _jittered_points, glyph_class, render_strokes
-    from engine.data.images import frame_ink
 
     out = np.empty((classes * 20, 28, 28), np.uint8)
     for k in range(classes):
@@ -301,8 +312,7 @@ def glyph_images(classes: int, frame: float, seed: int = 5) -> "torch.Tensor":
         for i in range(20):
             points, radius = _jittered_points(strokes, rng)
             grey = render_strokes(points, radius * 0.45, size=84, oversample=2).astype(np.float32) / 255
-            framed = (frame_ink(grey, stretch=frame) * 255).round().astype(np.uint8)
-            out[k * 20 + i] = np.asarray(Image.fromarray(framed, mode="L").resize((28, 28), Image.Resampling.BOX))
+            out[k * 20 + i] = framed_at(grey, frame, 28)
     return torch.from_numpy(out)
 
 
@@ -361,7 +371,6 @@ def turned_classes(fold, degrees: float, frame: float, source_side: int = 84):
     from PIL import Image
 
     from engine.data.base import ClassPool
-    from engine.data.images import frame_ink
 
     side, train, source = fold.images.shape[-1], fold.splits["train"], drawings_at(source_side, frame)
     images, labels = [fold.images], [fold.labels]
@@ -369,9 +378,7 @@ def turned_classes(fold, degrees: float, frame: float, source_side: int = 84):
         out = []
         for image in source.images[source.members(cls)].numpy():
             turned = Image.fromarray(image).rotate(degrees, Image.Resampling.BILINEAR, expand=True)
-            grey = np.asarray(turned, np.float32) / 255
-            framed = (frame_ink(grey, stretch=frame) * 255).round().astype(np.uint8)
-            out.append(np.asarray(Image.fromarray(framed, mode="L").resize((side, side), Image.Resampling.BOX)))
+            out.append(framed_at(np.asarray(turned, np.float32) / 255, frame, side))
         images.append(torch.from_numpy(np.stack(out)))
         labels.append(torch.full((len(out),), new, dtype=torch.int64))
     first = fold.num_classes
