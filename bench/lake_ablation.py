@@ -149,6 +149,10 @@ VARIANTS: dict[str, dict] = {
     # each training class also turned by 45 degrees, as a new class: the 90-degree turns as classes measured better
     # than none (lake+upright), so four more turns between them (bench-only key, applied by extend_fold)
     "lake+rot45": {"recipe": "lake", "rot45": True},
+    # half the training drawings with one stroke-sized square of ink erased (random erasing, Zhong et al. 2020): the
+    # recipe's Balinese misses are one character drawn two ways, a part left out or moved (bench/lake_error_ranks.py)
+    # (bench-only key, applied by patch_erase) (2026-12-05, session 23)
+    "lake+erase": {"recipe": "lake", "erase": 0.5},
 }
 
 #: variant keys that are not TrainConfig fields: changes to a fold's classes that only this benchmark makes
@@ -160,6 +164,34 @@ LOSS_KEYS = ("local_scale", "local_joined")
 BACKBONE_KEYS = ("block_convs",)
 #: variant keys that are not TrainConfig fields: distillation from a saved model of the fold (patch_distill)
 DISTILL_KEYS = ("distill", "distill_t")
+#: variant keys that are not TrainConfig fields: parts of training drawings erased (patch_erase)
+ERASE_KEYS = ("erase",)
+
+
+def patch_erase(erase: float = 0.0, smallest: int = 6, largest: int = 10) -> None:
+    """After the training episodes' affine maps (engine.tasks' ``random_affine``), set to background a random square
+    of ``smallest``-``largest`` pixels within the image's central 20x20 in each drawing with probability ``erase``,
+    from the same generator."""
+    if not erase:
+        return
+    import torch
+
+    import engine.tasks
+
+    affine = engine.tasks.random_affine
+
+    def affine_then_erase(images, generator, *args, **kwargs):
+        images = affine(images, generator, *args, **kwargs).clone()
+        n, side = images.shape[0], images.shape[-1]
+        chosen = torch.rand(n, generator=generator) < erase
+        sizes = torch.randint(smallest, largest + 1, (n,), generator=generator)
+        corners = torch.randint(4, side - 4 - smallest + 1, (n, 2), generator=generator)
+        for i in torch.nonzero(chosen).flatten().tolist():
+            k, (r, c) = int(sizes[i]), corners[i].tolist()
+            images[i, ..., r:r + k, c:c + k] = 0.0
+        return images
+
+    engine.tasks.random_affine = affine_then_erase
 
 
 def patch_distill(distill: float = 0.0, distill_t: float = 4.0) -> None:
@@ -477,6 +509,7 @@ def main() -> None:
     patch_deep_blocks(**{k: settings.pop(k) for k in BACKBONE_KEYS if k in settings})
     distilling = settings.get("distill", 0.0)
     patch_distill(**{k: settings.pop(k) for k in DISTILL_KEYS if k in settings})
+    patch_erase(**{k: settings.pop(k) for k in ERASE_KEYS if k in settings})
     if distilling and not (args.teacher or args.rescore):
         ap.error(f"{args.variant} needs --teacher")
     if args.both_ways is not None:
