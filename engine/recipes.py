@@ -87,7 +87,8 @@ RECIPES: dict[str, dict] = {
     # training; not adopted ("Places matched in training"). A deeper backbone (blocks 2-4 of two or three convolutions
     # around a shortcut) and the recipe distilled into a fresh network measured no better ("A deeper backbone"); nor
     # did a batch's classes from one orientation, 45-degree turns as more classes, or 56x56 drawings at these steps,
-    # and without the 90-degree turns as classes it measured worse ("The training classes' turns").
+    # and without the 90-degree turns as classes, or with a square of each drawing erased, it measured worse ("The
+    # training classes' turns").
     "lake": {
         **_CLASS_BATCHES, "algo": "protohead", "inner_steps": 10, "inner_lr": 0.01, "augment": True,
         "augment_strength": 2.0, "augment_elastic": 0.08, "mirrors": True, "lr_decay": True, "frame_ink": True,
