@@ -27,10 +27,11 @@ def fold_ranks(model: str, runs_dir: Path) -> dict:
     import torch
 
     from engine.challenge import load_runs
+    from engine.models import input_size
     from engine.trainer import restore
 
     algo, _, _ = restore(model, torch.device("cpu"))
-    runs = load_runs(runs_dir, 28, algo.config.frame_ink)
+    runs = load_runs(runs_dir, input_size(algo.model), algo.config.frame_ink)  # (as the model's drawings were)
     ranks, pairs = [], collections.Counter()
     for run in runs:
         learner = algo.adapt(run.support_x, torch.arange(len(run.support_x)))
