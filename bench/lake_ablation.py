@@ -153,6 +153,10 @@ VARIANTS: dict[str, dict] = {
     # recipe's Balinese misses are one character drawn two ways, a part left out or moved (bench/lake_error_ranks.py)
     # (bench-only key, applied by patch_erase) (2026-12-05, session 23)
     "lake+erase": {"recipe": "lake", "erase": 0.5},
+    # three drawings of each class's other drawers in a batch rather than one: the batch's episode then compares
+    # each support drawing with three other people's, as a run's test drawings are other people's (2026-12-05,
+    # session 24)
+    "lake+queries3": {"recipe": "lake", "queries": 3},
 }
 
 #: variant keys that are not TrainConfig fields: changes to a fold's classes that only this benchmark makes
