@@ -90,8 +90,9 @@ RECIPES: dict[str, dict] = {
     # and without the 90-degree turns as classes, or with a square of each drawing erased, it measured worse ("The
     # training classes' turns"). Stronger or wobbled test-time views, the places weighed otherwise, other head steps,
     # and three drawings a class in a batch measured no better; 128 filters a block gained on the 100 runs for two
-    # seeds (13.38% against 13.94%) but not on the 20 (13.18% against 13.13%), for 2.4 times the training, and is not
-    # yet taken ("Test-time choices on the recipe's models, three drawers a class in a batch, and 128 filters").
+    # seeds (13.38% against 13.94%) but not on the 20 (13.18% against 13.13%), for 2.4 times the training, and is
+    # not yet taken ("Test-time choices on the recipe's models, three drawers a class in a batch, and 128 filters on
+    # a second seed").
     "lake": {
         **_CLASS_BATCHES, "algo": "protohead", "inner_steps": 10, "inner_lr": 0.01, "augment": True,
         "augment_strength": 2.0, "augment_elastic": 0.08, "mirrors": True, "lr_decay": True, "frame_ink": True,
