@@ -48,13 +48,11 @@ def use_choices(strength: float = 1.0, elastic: float = 0.0, copies: int | None 
         return augment._thetas(views, torch.Generator().manual_seed(seed), strength), (0,) * views
 
     def apply_views(images: torch.Tensor, thetas: torch.Tensor, widths: tuple[int, ...]) -> torch.Tensor:
-        if len(widths) == 0:
-            return images.new_zeros(0, *images.shape)
+        if not elastic or len(widths) == 0:  # the engine's own views
+            return augment.apply_views(images, thetas, widths)
         n, (h, wd) = images.shape[0], images.shape[-2:]
-        offsets = (augment._elastic_offsets(len(widths), h, wd, elastic, torch.Generator().manual_seed(1))
-                   if elastic else None)
-        return torch.stack([augment._warp(images, theta.expand(n, 2, 3),
-                                          None if offsets is None else offsets[i:i + 1].expand(n, h, wd, 2))
+        offsets = augment._elastic_offsets(len(widths), h, wd, elastic, torch.Generator().manual_seed(1))
+        return torch.stack([augment._warp(images, theta.expand(n, 2, 3), offsets[i:i + 1].expand(n, h, wd, 2))
                             for i, theta in enumerate(thetas)])
 
     def joined(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
