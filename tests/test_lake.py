@@ -225,6 +225,8 @@ def test_the_lake_recipe_trains_and_scores_lakes_runs_with_no_extra_flags(small_
     assert expected.local_levels == algo.config.local_levels == 2  # on the finer map as well
     assert config.episode_loss == algo.config.episode_loss == expected.episode_loss > 0  # each batch an episode
     assert config.same_alphabet and expected.same_alphabet  # of one alphabet, as a Lake run is
+    widths = {m.out_channels for m in algo.model.modules() if isinstance(m, torch.nn.Conv2d)}
+    assert config.channels == expected.channels > 64 and widths == {expected.channels}  # the wider network
     scored = main("omniglot-challenge", "--checkpoint", str(ckpt), "--runs", str(runs))
     assert scored["runs"] == 2 and 0.0 <= scored["error_rate"] <= 1.0 and scored["protocol"] == "inductive"
 
@@ -258,6 +260,7 @@ def test_picking_the_lake_recipe_in_the_window_brings_its_other_settings(qtbot):
     assert f"{lake.tta} test-time views" in panel.recipe_note.text() and not panel.recipe_note.isHidden()
     assert values["local_match"] and "strokes matched place by place" in panel.recipe_note.text()
     assert values["local_levels"] == 2 and "on the finer map too" in panel.recipe_note.text()
+    assert values["channels"] == lake.channels and f"{lake.channels} filters a block" in panel.recipe_note.text()
     assert values["composed"] == lake.composed > 0 and "joined from two characters' halves" in panel.recipe_note.text()
     assert quick_note not in panel.recipe_note.text()
     panel._on_recipe_chosen(panel.recipe_combo.findData("quick"))
