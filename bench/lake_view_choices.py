@@ -9,7 +9,7 @@ Each setting is a comma-separated list of ``name=value``, settings separated by 
 - ``steps``, ``lr``: the head's adaptation steps and their rate (10 and 0.01);
 - ``hub``: each class's score lowered by this times how strongly its training drawing attracts the run's other
   training drawings (scored as queries; each row standardised over the other classes, a class's pull its column's
-  mean, or with ``hubk`` its ``hubk`` largest), in units of the query's own spread over the classes (0: off): a
+  mean), in units of the query's own spread over the classes (0: off): a
   correction for hubs, as CSLS (Lample et al. 2018) and BPL's -log P(train) term make one; supports only.
 
 Every view is still one fixed map for every image, so a query's score depends only on the run's 20 training
@@ -44,22 +44,22 @@ from engine.trainer import restore  # noqa: E402
 ALPHABETS = "Balinese,Early_Aramaic,Greek,Korean,Latin"
 
 
-def _pull(scores: torch.Tensor, k: int = 0) -> torch.Tensor:
+def _pull(scores: torch.Tensor) -> torch.Tensor:
     """[ways] how strongly each class draws the other training drawings ([ways, ways] scores, row i the drawing of
-    class i): each row standardised without its own class, a column's mean over the other rows (or its k largest),
-    then standardised over the classes."""
+    class i): each row standardised without its own class, a column's mean over the other rows, then standardised
+    over the classes."""
     ways = scores.shape[0]
     off = ~torch.eye(ways, dtype=torch.bool)
     others = scores[off].view(ways, ways - 1)
     z = torch.zeros_like(scores)
     z[off] = ((others - others.mean(1, keepdim=True)) / others.std(1, keepdim=True).clamp_min(1e-8)).flatten()
     cols = z.T[off].view(ways, ways - 1)  # row c: the other drawings' standardised scores for class c
-    pull = cols.topk(k, 1).values.mean(1) if k else cols.mean(1)
+    pull = cols.mean(1)
     return (pull - pull.mean()) / pull.std().clamp_min(1e-8)
 
 
 def use_choices(strength: float = 1.0, elastic: float = 0.0, copies: int | None = None, w: float = 1.0,
-                hub: float = 0.0, hubk: int = 0) -> None:
+                hub: float = 0.0) -> None:
     """Make the learners' views and the places' weight those of one setting (the modules' own names patched)."""
 
     def view_maps(views: int, seed: int = 0, strokes: bool = False):
@@ -84,7 +84,7 @@ def use_choices(strength: float = 1.0, elastic: float = 0.0, copies: int | None 
         if hub:
             assert torch.equal(self.support_y.cpu(), torch.arange(self.ways)), "one drawing a class, in class order"
             support = scored(self, self.base.logits(self.support_x), self.support_x)
-            out = out - hub * out.detach().std(1, keepdim=True) * _pull(support, hubk)
+            out = out - hub * out.detach().std(1, keepdim=True) * _pull(support)
         return out
 
     for module in (local_match, simpleshot):
@@ -103,7 +103,7 @@ def main() -> None:
         chosen = {k: float(v) for k, v in (kv.split("=") for kv in setting.split(","))}
         use_choices(chosen.get("strength", 1.0), chosen.get("elastic", 0.0),
                     int(chosen["copies"]) if "copies" in chosen else None, chosen.get("w", 1.0),
-                    chosen.get("hub", 0.0), int(chosen.get("hubk", 0)))
+                    chosen.get("hub", 0.0))
         errors, began = {}, time.perf_counter()
         for alphabet in args.folds.split(","):
             algo, _, _ = restore(args.models.format(alphabet), torch.device("cpu"))
