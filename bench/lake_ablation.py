@@ -112,7 +112,8 @@ VARIANTS: dict[str, dict] = {
     # each batch also scored as the episode it is, by the nearest normalised mean (--episode-loss), with its classes
     # drawn at random or from one alphabet (2026-12-05, session 18)
     "lake+episode": {"recipe": "lake", "episode_loss": 0.5},
-    "lake+episode+alphabet": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True},
+    # (64 filters: the recipe of sessions 19-24, named so that it stays that network now that the recipe has 128)
+    "lake+episode+alphabet": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True, "channels": 64},
     # the episode's cross-entropy weighed as much as the classifier's (2026-12-05, session 19)
     "lake+episode1+alphabet": {"recipe": "lake", "episode_loss": 1.0, "same_alphabet": True},
     # twice the filters a block, now that the recipe stops at a number of steps rather than at its time
@@ -157,6 +158,11 @@ VARIANTS: dict[str, dict] = {
     # each support drawing with three other people's, as a run's test drawings are other people's (2026-12-05,
     # session 24)
     "lake+queries3": {"recipe": "lake", "queries": 3},
+    # the elastic wobble twice as far in training (0.16 grid units, about 2 pixels at 28x28, from 0.08): the Balinese
+    # misses are a part moved, and a farther wobble moves a character's parts against each other while keeping its
+    # strokes joined, as two drawers do; on the 64-filter recipe of sessions 19-24 (2026-12-05, session 26)
+    "lake64+elastic16": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True, "channels": 64,
+                         "augment_elastic": 0.16},
 }
 
 #: variant keys that are not TrainConfig fields: changes to a fold's classes that only this benchmark makes

@@ -96,7 +96,9 @@ RECIPES: dict[str, dict] = {
     # 13.14% against 13.62% on the 100; over three seeds 13.07% against 13.37% (20 runs) and 13.3% against 13.83% (100
     # runs), so the recipe has 128 filters a block since session 25, about 10 minutes of training on the AMD
     # machine and 12-17 on a slower Intel one, inside the 30 ("A third seed for 128 filters, and a correction for
-    # hubs"). A penalty on a class whose drawing attracts the run's others (CSLS, BPL's -log P(train)) was worse.
+    # hubs"). A penalty on a class whose drawing attracts the run's others (CSLS, BPL's -log P(train)) was worse. A
+    # fourth seed: 13.6% / 13.31%, so 13.2% / 13.3% over four; the elastic wobble twice as far measured no better, and
+    # two 128-filter seeds voting 12.95% on the 20 runs ("A farther wobble, a fourth seed for the recipe").
     "lake": {
         **_CLASS_BATCHES, "algo": "protohead", "inner_steps": 10, "inner_lr": 0.01, "augment": True,
         "augment_strength": 2.0, "augment_elastic": 0.08, "mirrors": True, "lr_decay": True, "frame_ink": True,
