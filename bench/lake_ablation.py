@@ -163,6 +163,13 @@ VARIANTS: dict[str, dict] = {
     # strokes joined, as two drawers do; on the 64-filter recipe of sessions 19-24 (2026-12-05, session 26)
     "lake64+elastic16": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True, "channels": 64,
                          "augment_elastic": 0.16},
+    # each training drawing also told apart from every other drawing of the batch, its positive a second affine view
+    # of itself (SimCLR's contrastive loss, Chen et al. 2020; with few-shot features, Su et al., "When does
+    # self-supervision improve few-shot learning?", ECCV 2020): the class losses collapse what a training
+    # character's drawings do not share, and a new alphabet's characters may differ in just that; 64 filters
+    # (2026-12-06, session 27)
+    "lake64+instance": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True, "channels": 64,
+                        "instance": 0.5},
 }
 
 #: variant keys that are not TrainConfig fields: changes to a fold's classes that only this benchmark makes
@@ -176,6 +183,8 @@ BACKBONE_KEYS = ("block_convs",)
 DISTILL_KEYS = ("distill", "distill_t")
 #: variant keys that are not TrainConfig fields: parts of training drawings erased (patch_erase)
 ERASE_KEYS = ("erase",)
+#: variant keys that are not TrainConfig fields: a contrastive loss on each drawing's two views (patch_instance)
+INSTANCE_KEYS = ("instance", "instance_t")
 
 
 def patch_erase(erase: float = 0.0, smallest: int = 6, largest: int = 10) -> None:
@@ -202,6 +211,35 @@ def patch_erase(erase: float = 0.0, smallest: int = 6, largest: int = 10) -> Non
         return images
 
     engine.tasks.random_affine = affine_then_erase
+
+
+def patch_instance(instance: float = 0.0, instance_t: float = 0.2) -> None:
+    """Add to the training loss ``instance`` times SimCLR's NT-Xent at temperature ``instance_t``: each drawing of the
+    batch (already under its episode's affine map) and a second affine view of it (strength 1 with the recipe's
+    wobble) are each other's positive, every other drawing of the batch, either view, a negative; on the pooled
+    features, normalised."""
+    import torch
+    import torch.nn.functional as F
+
+    from engine.algorithms import finetune
+    from engine.augment import random_affine
+
+    if not instance:
+        return
+    generator = torch.Generator().manual_seed(27)
+    task_loss = finetune.Finetune.task_loss
+
+    def with_instances(self, task):
+        loss, acc = task_loss(self, task)
+        x = torch.cat([task.support_x, task.query_x])
+        both = torch.cat([x, random_affine(x, generator, 1.0, 0.08)])
+        z = F.normalize(self.model.features(both), dim=1)
+        n = len(x)
+        sims = (z @ z.T / instance_t).fill_diagonal_(float("-inf"))
+        positives = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(sims.device)
+        return loss + instance * F.cross_entropy(sims, positives), acc
+
+    finetune.Finetune.task_loss = with_instances
 
 
 def patch_distill(distill: float = 0.0, distill_t: float = 4.0) -> None:
@@ -520,6 +558,7 @@ def main() -> None:
     distilling = settings.get("distill", 0.0)
     patch_distill(**{k: settings.pop(k) for k in DISTILL_KEYS if k in settings})
     patch_erase(**{k: settings.pop(k) for k in ERASE_KEYS if k in settings})
+    patch_instance(**{k: settings.pop(k) for k in INSTANCE_KEYS if k in settings})
     if distilling and not (args.teacher or args.rescore):
         ap.error(f"{args.variant} needs --teacher")
     if args.both_ways is not None:
