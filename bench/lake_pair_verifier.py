@@ -43,7 +43,9 @@ CANDIDATES = 8  # a query's candidates in training: its own character's other dr
 
 
 def verifier(channels: int = 64) -> nn.Sequential:
-    """Four 3x3 convolution blocks over the two drawings as two channels, then one score."""
+    """Four 3x3 convolution blocks over the two drawings as two channels, then one score. Plain BatchNorm, whose
+    running statistics score each pair on its own: engine.models.Conv4's BatchNorm takes a batch's statistics, which
+    would make a query's scores depend on the other queries scored with it."""
     layers, cin = [], 2
     for _ in range(4):
         layers += [nn.Conv2d(cin, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU(), nn.MaxPool2d(2)]
@@ -57,17 +59,14 @@ def pair_scores(net: nn.Module, queries: torch.Tensor, candidates: torch.Tensor)
     return net(both).view(2, -1).mean(0)
 
 
-def train_fold(pool, alphabet: str, steps: int, batch: int, seed: int, orient: bool = False) -> tuple[nn.Module, float]:
-    """A verifier trained on every class of ``pool`` outside ``alphabet``; its last 100 steps' mean loss. With
-    ``orient`` a query's candidates are characters of its alphabet in its own orientation (a run's are upright, and
-    a character turned 90 degrees is an easy one to tell apart)."""
+def train_fold(pool, alphabet: str, steps: int, batch: int, seed: int) -> tuple[nn.Module, float]:
+    """A verifier trained on every class of ``pool`` outside ``alphabet``; its last 100 steps' mean loss."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     groups: dict[str, list[int]] = {}
     for c, g in enumerate(pool.class_groups):
         if g != alphabet and pool.count(c) >= 2:
-            turn = pool.class_names[c].rsplit("/", 1)[-1] if orient and "/rot" in pool.class_names[c] else ""
-            groups.setdefault(g + turn, []).append(c)
+            groups.setdefault(g, []).append(c)
     names = sorted(groups)
     net = verifier()
     optimizer = torch.optim.Adam(net.parameters(), lr=0.002)
@@ -102,7 +101,7 @@ def train_fold(pool, alphabet: str, steps: int, batch: int, seed: int, orient: b
         losses.append(loss.item())
         if (step + 1) % 1000 == 0:
             print(f"{alphabet} step {step + 1}: loss {sum(losses[-1000:]) / 1000:.3f}", file=sys.stderr, flush=True)
-    return net.eval(), sum(losses[-100:]) / 100
+    return net.eval(), sum(losses[-100:]) / len(losses[-100:])
 
 
 @torch.no_grad()
@@ -160,7 +159,6 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--batch", type=int, default=32, help="queries a step, each with 8 candidates")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--orient", action="store_true", help="train: candidates of the query's own orientation")
     ap.add_argument("--runs", type=Path, help="score: bench/make_challenge_runs.py --leave-one-out's folder")
     ap.add_argument("--models", help="score: each fold's recipe checkpoint, '{}' for the alphabet")
     ap.add_argument("--weights", default="0,0.25,0.5,1,2", help="score: the verifier's weights to try")
@@ -177,11 +175,11 @@ def main() -> None:
     args.save.mkdir(parents=True, exist_ok=True)
     for alphabet in args.folds.split(","):
         began = time.perf_counter()
-        net, loss = train_fold(pool, alphabet, args.steps, args.batch, args.seed, args.orient)
+        net, loss = train_fold(pool, alphabet, args.steps, args.batch, args.seed)
         target = args.save / f"verifier-{alphabet}.pt"
         torch.save(net.state_dict(), target.with_suffix(".tmp"))
         target.with_suffix(".tmp").replace(target)
-        print(json.dumps({"alphabet": alphabet, "steps": args.steps, "orient": args.orient, "last_loss": loss,
+        print(json.dumps({"alphabet": alphabet, "steps": args.steps, "last_loss": loss,
                           "train_minutes": (time.perf_counter() - began) / 60}), flush=True)
 
 
