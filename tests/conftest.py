@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import faulthandler
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -17,9 +19,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("META_PLAYGROUND_WORKERS", "1")
 # Preferences that no test passes explicitly (the file dialogs' last folder, say) go to a private file,
 # never to the person's own settings.
-os.environ.setdefault(
-    "META_PLAYGROUND_SETTINGS", os.path.join(tempfile.mkdtemp(prefix="meta-playground-test-"), "settings.ini")
-)
+if "META_PLAYGROUND_SETTINGS" not in os.environ:
+    _settings_dir = tempfile.mkdtemp(prefix="meta-playground-test-")
+    atexit.register(shutil.rmtree, _settings_dir, ignore_errors=True)  # (subprocesses inherit the variable, not this)
+    os.environ["META_PLAYGROUND_SETTINGS"] = os.path.join(_settings_dir, "settings.ini")
 
 import pytest  # noqa: E402
 

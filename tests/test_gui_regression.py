@@ -130,6 +130,16 @@ def test_meta_training_from_the_run_controls_gives_both_models(qtbot, tab):
             and len(curve.getData()[0]) == tab.loss_plot.series[kind].size > 0
         )
     assert tab.controller.state == "idle" and tab.run_controls.start_button.isEnabled()
+    scratch = tab._run_dir
+    assert scratch is not None and any(scratch.rglob("*.pt"))  # the runs' checkpoints, loaded into memory by now
+    tab.shutdown()
+    assert not scratch.exists()  # closing the window leaves nothing behind in the temporary folder
+
+
+def test_a_tab_that_never_trains_makes_no_scratch_folder(tab):
+    assert tab._run_dir is None
+    tab.shutdown()
+    assert tab._run_dir is None
 
 
 def test_the_tab_reaches_the_engine_only_through_its_facade():

@@ -10,6 +10,7 @@ starts, pauses and stops it. Adapting runs on background threads through
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,9 @@ class RegressionTab(QWidget):
         pg.setConfigOptions(background="w", foreground="k")  # as the Meta-train tab's plots (gui.metrics_plot)
         self.models: dict[str, Any] = {}  # "maml" / "baseline" -> engine.api_regression.RegressionModel
         self._kind_of_run: str = "maml"
-        self._run_dir = Path(tempfile.mkdtemp(prefix="meta-playground-sine-"))
+        # Scratch checkpoints of this window's sine runs: made by the first run, removed when the tab shuts down
+        # (each model is loaded into memory when its run finishes, and the tab has nothing to save them to).
+        self._run_dir: Path | None = None
         self._true: tuple[np.ndarray, np.ndarray] | None = None
         self._task_text = ""  # the hidden wave New sine drew, named in the status line
         self._seed = 0
@@ -169,6 +172,8 @@ class RegressionTab(QWidget):
             self.seconds.value(),
             self.baseline.isChecked(),
         )
+        if self._run_dir is None:
+            self._run_dir = Path(tempfile.mkdtemp(prefix="meta-playground-sine-"))
         folder = str(self._run_dir / f"run-{self.controller.generation + 1}")
         Path(folder).mkdir(parents=True, exist_ok=True)
 
@@ -323,7 +328,10 @@ class RegressionTab(QWidget):
 
     # -- closing ---------------------------------------------------------------------
     def shutdown(self) -> None:
-        """Stop training and wait for every worker (the window is closing)."""
+        """Stop training, wait for every worker (the window is closing) and remove the runs' scratch folder."""
         self._animation.stop()
         self.controller.shutdown()
         wait_for_background()
+        if self._run_dir is not None:
+            shutil.rmtree(self._run_dir, ignore_errors=True)
+            self._run_dir = None
