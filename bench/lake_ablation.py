@@ -170,6 +170,18 @@ VARIANTS: dict[str, dict] = {
     # (2026-12-06, session 27)
     "lake64+instance": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True, "channels": 64,
                         "instance": 0.5},
+    # the parts of half the training drawings moved against each other: three places on the ink, each with its own
+    # small turn, scale and shift, blended smoothly between them (a poly-affine map), after the episode's affine
+    # map. Lake's drawers differ stroke by stroke, and the recipe's Balinese misses are a part moved or drawn
+    # another way (bench/lake_error_ranks.py), which one affine map for the whole drawing does not make; the
+    # stroke-level variety BPL samples, without the strokes (2026-12-06, session 28)
+    "lake64+parts": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True, "channels": 64, "parts": 0.5},
+    # every drawing (training and the runs' alike) thinned to its strokes' centre lines and drawn again with one pen
+    # width at 28x28: framing scales a small drawing up more than a large one, so a drawing's strokes at 28x28 are as
+    # wide as it was small, which says nothing of its character; a canonical form, as handwriting readers thin
+    # strokes (Zhang & Suen 1984), rather than the pen-width augmentation that hurt (2026-12-06, session 28)
+    "lake64+strokes": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True, "channels": 64,
+                       "stroke_width": 1.25},
 }
 
 #: variant keys that are not TrainConfig fields: changes to a fold's classes that only this benchmark makes
@@ -185,6 +197,127 @@ DISTILL_KEYS = ("distill", "distill_t")
 ERASE_KEYS = ("erase",)
 #: variant keys that are not TrainConfig fields: a contrastive loss on each drawing's two views (patch_instance)
 INSTANCE_KEYS = ("instance", "instance_t")
+#: variant keys that are not TrainConfig fields: training drawings' parts moved against each other (patch_parts)
+PARTS_KEYS = ("parts", "parts_count", "parts_deg", "parts_scale", "parts_shift", "parts_sigma")
+#: variant keys that are not TrainConfig fields: drawings thinned and drawn again with one pen (patch_strokes)
+STROKE_KEYS = ("stroke_width",)
+
+
+def thinned(ink: "np.ndarray") -> "np.ndarray":
+    """The one-pixel centre lines of a boolean ink image (Zhang & Suen's thinning, CACM 1984)."""
+    import numpy as np
+
+    img = np.pad(ink.astype(np.uint8), 1)
+    while True:
+        changed = False
+        for step in (0, 1):
+            p = [np.roll(np.roll(img, -dy, 0), -dx, 1) for dy, dx in
+                 ((-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1))]  # P2..P9, clockwise
+            neighbours = sum(p)
+            transitions = sum(((p[i] == 0) & (p[(i + 1) % 8] == 1)).astype(np.uint8) for i in range(8))
+            if step == 0:
+                side = (p[0] * p[2] * p[4] == 0) & (p[2] * p[4] * p[6] == 0)
+            else:
+                side = (p[0] * p[2] * p[6] == 0) & (p[0] * p[4] * p[6] == 0)
+            remove = (img == 1) & (neighbours >= 2) & (neighbours <= 6) & (transitions == 1) & side
+            if remove.any():
+                img[remove] = 0
+                changed = True
+        if not changed:
+            return img[1:-1, 1:-1].astype(bool)
+
+
+def patch_strokes(stroke_width: float = 0.0, size: int = 28) -> None:
+    """Frame every drawing's thinned strokes (engine.data.images.frame_ink, as the recipe frames the ink) and draw
+    them with a pen ``stroke_width`` pixels wide at ``size`` x ``size`` (a Gaussian across the line, its half-height
+    width that): training pools and the runs alike. Decoded pools go to a cache of their own."""
+    if not stroke_width:
+        return
+    import os
+
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    import engine.data.images as images
+
+    os.environ["META_PLAYGROUND_CACHE_DIR"] = str(Path("/tmp") / f"meta-playground-strokes-{stroke_width}")
+    frame = images.frame_ink
+
+    def framed_strokes(grey, fill=images.FRAME_FILL, stretch=1.0):
+        ink = grey > 0.5
+        if not ink.any():
+            return grey
+        lines = frame(thinned(ink).astype(np.float32), fill, stretch)
+        lines = (lines > 0.25).astype(np.float32)  # (a stretched line is resampled: back to one pixel's weight)
+        sigma = stroke_width / 2.355 * lines.shape[0] / size  # the pen at the framed image's own scale
+        radius = max(1, math.ceil(3 * sigma))
+        taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1) / sigma) ** 2)
+        taps = taps / taps.sum()
+        x = torch.from_numpy(lines)[None, None]
+        x = F.conv2d(F.conv2d(x, taps.view(1, 1, -1, 1), padding=(radius, 0)), taps.view(1, 1, 1, -1),
+                     padding=(0, radius))
+        peak = float(1 / (math.sqrt(2 * math.pi) * sigma)) if sigma > 0.4 else 1.0  # a straight line's height
+        return (x[0, 0].numpy() / peak * 2).clip(0, 1).astype(np.float32)  # half the line's height and up: ink
+
+    images.frame_ink = framed_strokes
+
+
+def part_warp(images, generator, count: int = 3, degrees: float = 15.0, scale: float = 0.15, shift: float = 0.1,
+              sigma: float = 0.4):
+    """``images`` ([n, C, H, W]) each under a smooth poly-affine map: ``count`` centres drawn on the ink (with the
+    ink's weight), each with its own turn (up to ``degrees``), scale (up to ``scale``) and shift (up to ``shift`` grid
+    units, the image 2 wide) about itself; a pixel is read through the centres' maps blended by a Gaussian of its
+    distance to each (``sigma`` grid units)."""
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    n, _, h, w = images.shape
+    ys, xs = torch.meshgrid(torch.linspace(-1 + 1 / h, 1 - 1 / h, h), torch.linspace(-1 + 1 / w, 1 - 1 / w, w),
+                            indexing="ij")
+    places = torch.stack([xs, ys], -1).reshape(1, h * w, 2)  # grid_sample's (x, y)
+    ink = images.detach().float().sum(1).reshape(n, h * w).clamp_min(0) + 1e-6
+    picks = torch.multinomial(ink, count, replacement=True, generator=generator)  # [n, count]
+    centres = places[0][picks]  # [n, count, 2]
+
+    def uniform(*shape):
+        return torch.rand(*shape, generator=generator) * 2 - 1
+
+    angle = uniform(n, count) * math.radians(degrees)
+    factor = 1 + uniform(n, count) * scale
+    cos, sin = torch.cos(angle) / factor, torch.sin(angle) / factor
+    maps = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)  # [n, count, 2, 2]
+    offsets = uniform(n, count, 2) * shift
+    rel = places.unsqueeze(2) - centres.unsqueeze(1)  # [n, HW, count, 2]
+    read = centres.unsqueeze(1) + torch.einsum("nkij,npkj->npki", maps, rel) + offsets.unsqueeze(1)
+    weights = torch.softmax(-(rel ** 2).sum(-1) / (2 * sigma ** 2), dim=2)  # [n, HW, count]
+    grid = (weights.unsqueeze(-1) * read).sum(2).reshape(n, h, w, 2)
+    return F.grid_sample(images, grid.to(images.dtype), align_corners=False, padding_mode="zeros")
+
+
+def patch_parts(parts: float = 0.0, parts_count: int = 3, parts_deg: float = 15.0, parts_scale: float = 0.15,
+                parts_shift: float = 0.1, parts_sigma: float = 0.4) -> None:
+    """After the training episodes' affine maps (engine.tasks' ``random_affine``), put each drawing with probability
+    ``parts`` through :func:`part_warp`, from the same generator."""
+    if not parts:
+        return
+    import torch
+
+    import engine.tasks
+
+    affine = engine.tasks.random_affine
+
+    def affine_then_parts(images, generator, *args, **kwargs):
+        images = affine(images, generator, *args, **kwargs)
+        if images.shape[0] == 0:
+            return images
+        chosen = torch.rand(images.shape[0], generator=generator) < parts
+        warped = part_warp(images, generator, parts_count, parts_deg, parts_scale, parts_shift, parts_sigma)
+        return torch.where(chosen.view(-1, 1, 1, 1).to(images.device), warped, images)
+
+    engine.tasks.random_affine = affine_then_parts
 
 
 def patch_erase(erase: float = 0.0, smallest: int = 6, largest: int = 10) -> None:
@@ -272,6 +405,32 @@ def patch_distill(distill: float = 0.0, distill_t: float = 4.0) -> None:
 
     finetune.Finetune.class_logits = kept_logits
     finetune.Finetune.task_loss = distilled_loss
+
+
+def patch_place_weights(power: float) -> None:
+    """Each query place weighed by its own activation's length to the power ``power`` in the local matching's mean
+    over places and views (engine.algorithms.local_match.local_similarity; 0 is the recipe's plain mean): the
+    cosine gives a place with little ink under it (a blank corner of the 7x7 map) the same say as a stroke. The
+    weights come from the query alone, so scoring stays inductive."""
+    import torch
+    import torch.nn.functional as F
+
+    from engine.algorithms import local_match
+
+    def weighed(query_maps, support_maps, support_y, ways, radius=None):
+        q = F.normalize(query_maps, dim=2)  # [Q, V, C, P]
+        s = F.normalize(support_maps, dim=2)
+        cos = torch.einsum("qvcp,svcr->qsvpr", q, s)
+        if radius is not None:
+            cos = cos.masked_fill(local_match._farther_than(math.isqrt(q.shape[3]), radius).to(cos.device), -2.0)
+        cos = cos.amax(4)  # [Q, S, V, P]
+        outside = F.one_hot(support_y, ways).T.logical_not()[None, :, :, None, None]
+        best = cos[:, None].masked_fill(outside, -2.0).amax(2)  # [Q, ways, V, P]
+        weights = query_maps.norm(dim=2).clamp_min(1e-8) ** power  # [Q, V, P]
+        weights = weights / weights.sum((1, 2), keepdim=True)
+        return (best * weights[:, None]).sum((2, 3))
+
+    local_match.local_similarity = weighed
 
 
 def patch_deep_blocks(block_convs: int = 1) -> None:
@@ -532,6 +691,8 @@ def main() -> None:
                     "matched (engine.config.TrainConfig.local_levels), whatever the checkpoint was trained with")
     ap.add_argument("--both-ways", type=float, metavar="WEIGHT", help="with --rescore: match places both ways, "
                     "the support's places found in the query weighed WEIGHT against the query's in the support")
+    ap.add_argument("--place-weights", type=float, metavar="POWER", help="with --rescore: each query place weighed "
+                    "by its activation's length to this power in the local matching (0: the recipe's plain mean)")
     ap.add_argument("--teacher", help="distilling variants: each fold's teacher checkpoint, '{}' for the alphabet "
                     "(a model of the same fold and seed, so that its classes are the student's)")
     ap.add_argument("--init-seed", type=int, help="initialise the weights from this seed (the data's stays the "
@@ -559,10 +720,14 @@ def main() -> None:
     patch_distill(**{k: settings.pop(k) for k in DISTILL_KEYS if k in settings})
     patch_erase(**{k: settings.pop(k) for k in ERASE_KEYS if k in settings})
     patch_instance(**{k: settings.pop(k) for k in INSTANCE_KEYS if k in settings})
+    patch_parts(**{k: settings.pop(k) for k in PARTS_KEYS if k in settings})
+    patch_strokes(**{k: settings.pop(k) for k in STROKE_KEYS if k in settings})
     if distilling and not (args.teacher or args.rescore):
         ap.error(f"{args.variant} needs --teacher")
     if args.both_ways is not None:
         patch_both_ways(args.both_ways)
+    if args.place_weights is not None:
+        patch_place_weights(args.place_weights)
     budget = ({} if args.recipe_budget else {"iterations": args.iterations, "time_budget": None} if args.iterations
               else {"iterations": 10**7, "time_budget": args.minutes * 60})
     config = TrainConfig(**{**base, "dataset": "omniglot", "data_root": str(OMNIGLOT_DIR), **budget,
