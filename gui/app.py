@@ -90,6 +90,35 @@ def _start_after_first_paint(window, announce: bool, quit_after_ms: int | None) 
     _on_next_paint(window.centralWidget(), load, defer=True, fallback_ms=500)
 
 
+def close_on_signals(window, signals: tuple[int, ...] | None = None) -> None:
+    """Close ``window`` as its Quit does (any run stopped, the preferences kept, the workers joined) on Ctrl+C in the
+    terminal that started it (SIGINT) or a polite kill (SIGTERM, as a session's logout sends), rather than dying
+    mid-write or ignoring Ctrl+C until the next Python callback. Python runs a signal handler only between its own
+    bytecodes, so a timer wakes the interpreter every 200 ms while Qt's loop waits. Main thread only."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QDialog
+
+    def close(tries: int = 10) -> None:
+        modal = QApplication.activeModalWidget()  # a dialog stays open (its own loop running) when the window closes
+        if modal is not None and modal is not window and tries:
+            # cancelled, as Escape would (a message box without an Escape button ignores close())
+            modal.reject() if isinstance(modal, QDialog) else modal.close()
+            QTimer.singleShot(0, lambda: close(tries - 1))
+        else:
+            window.close()
+
+    def handler(_signum, _frame) -> None:
+        QTimer.singleShot(0, close)
+
+    for number in (signal.SIGINT, signal.SIGTERM) if signals is None else signals:
+        signal.signal(number, handler)
+    waker = QTimer(window)
+    waker.timeout.connect(lambda: None)
+    waker.start(200)
+
+
 def application():
     """The process's QApplication (created on first call) with the app's names, collecting garbage on its thread only.
 
@@ -127,4 +156,5 @@ def run_app() -> int:
     window.raise_()
     window.activateWindow()  # without a window manager (Xvfb) nothing else gives it the keyboard focus
     app.aboutToQuit.connect(window.shutdown)
+    close_on_signals(window)
     return app.exec()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,46 @@ def test_main_py_opens_the_window_and_quits_by_itself(tmp_path):
     assert lines.index("window shown") < lines.index("window loaded")
     assert "Traceback" not in proc.stderr and "QThread" not in proc.stderr
     assert (tmp_path / "settings.ini").is_file()  # preferences were written to the redirected file only
+
+
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT])
+def test_a_terminal_ctrl_c_or_a_kill_closes_the_window_as_quit_does(tmp_path, number):
+    env = _env(tmp_path, QT_QPA_PLATFORM="offscreen", META_PLAYGROUND_ANNOUNCE_SHOWN="1")
+    proc = subprocess.Popen([sys.executable, str(REPO / "main.py")], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:  # (blocks until the window has built its tabs)
+            if line.strip() == "window loaded":
+                break
+        proc.send_signal(number)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert (tmp_path / "settings.ini").is_file()  # the window closed as Quit closes it: its preferences kept
+
+
+def test_a_signal_closes_an_open_dialog_first_then_the_window(qtbot):
+    from PySide6.QtWidgets import QMessageBox, QWidget
+
+    from gui.app import close_on_signals
+
+    window = QWidget()
+    qtbot.addWidget(window)
+    window.show()
+    dialog = QMessageBox(QMessageBox.Icon.Question, "Replace?", "Replace the model?", QMessageBox.StandardButton.Yes
+                         | QMessageBox.StandardButton.No, window)  # no Escape button: it ignores close()
+    dialog.setModal(True)
+    dialog.show()
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        close_on_signals(window, (signal.SIGTERM,))
+        os.kill(os.getpid(), signal.SIGTERM)
+        qtbot.waitUntil(lambda: not window.isVisible(), timeout=5_000)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert not dialog.isVisible()
 
 
 def test_without_a_display_the_app_says_what_to_do_in_one_line(tmp_path):
