@@ -41,7 +41,7 @@ from .app_state import AppState
 from .compare_controller import CompareState
 from .compare_insight import CompareInsightPanel
 from .gate_chart import GateChart
-from .metrics_plot import style_metric_plots
+from .metrics_plot import LEGEND_BRUSH, style_metric_plots
 from .training_controller import TrainingController
 
 PALETTE = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 103, 189),
@@ -122,7 +122,7 @@ class CompareView(QWidget):
         style_metric_plots(self.loss_plot, self.acc_plot)
         self.acc_plot.setYRange(0, 100, padding=0.02)
         self.acc_plot.enableAutoRange(axis="y", enable=False)
-        self.legend = self.loss_plot.addLegend(offset=(-10, 10))
+        self.legend = self.loss_plot.addLegend(offset=(-10, 10), brush=LEGEND_BRUSH)
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)

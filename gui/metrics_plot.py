@@ -124,6 +124,10 @@ def _pen(color: tuple[int, int, int], alpha: int = 255, width: float = 1) -> pg.
     return pg.mkPen((*color, alpha), width=width)
 
 
+#: a legend's background: white, a little see-through, so its names stay readable where a curve runs under them
+LEGEND_BRUSH = (255, 255, 255, 210)
+
+
 def style_metric_plots(loss_plot: pg.PlotItem, acc_plot: pg.PlotItem) -> None:
     """Labels, grid and the cheap-redraw settings (peak downsampling, clip to view) of a loss/accuracy pair."""
     loss_plot.setLabel("left", "cross-entropy loss")
@@ -158,8 +162,9 @@ class MetricsPlot(QWidget):
         self.acc_plot.setXLink(self.loss_plot)
         self.acc_plot.setYRange(0, 100, padding=0.02)
         self.acc_plot.enableAutoRange(axis="y", enable=False)
-        self.loss_legend = self.loss_plot.addLegend(offset=(-10, 10))
-        self.acc_legend = self.acc_plot.addLegend(offset=(-10, -10))  # bottom right: accuracy curves rise to the top
+        self.loss_legend = self.loss_plot.addLegend(offset=(-10, 10), brush=LEGEND_BRUSH)
+        # bottom right: accuracy curves rise to the top (a curve still low runs under it: the brush keeps it readable)
+        self.acc_legend = self.acc_plot.addLegend(offset=(-10, -10), brush=LEGEND_BRUSH)
 
         self.loss_raw = self.loss_plot.plot(pen=_pen((150, 180, 210)), name="loss per meta-batch")
         self.loss_smooth = self.loss_plot.plot(pen=_pen(COLORS["loss"], width=2), name="loss (smoothed)")

@@ -1,4 +1,4 @@
-"""The live plots' axes move in 1-2-5 steps, not with every iteration (gui.metrics_plot)."""
+"""The live plots: axes that move in 1-2-5 steps, not with every iteration, and readable legends (gui.metrics_plot)."""
 
 from __future__ import annotations
 
@@ -32,3 +32,12 @@ def test_the_x_axis_stays_put_until_the_data_outgrows_its_step(qtbot):
     # 1, 2, 5, 10, 20, 50, 100, 200 (plus a pixel of padding when the data touches a step): not 120 changes
     assert len(set(ranges)) <= 16
     assert ranges[-1][1] >= 120 and ranges[-1][1] <= 200 * 1.1  # the whole run is in view, with padding
+
+
+def test_the_legends_have_a_background_so_a_curve_under_them_leaves_them_readable(qtbot):
+    plot = MetricsPlot()
+    qtbot.addWidget(plot)
+    plot.begin_run("run")
+    for legend in (plot.loss_legend, plot.acc_legend):
+        color = legend.brush().color()
+        assert (color.red(), color.green(), color.blue()) == (255, 255, 255) and color.alpha() >= 200

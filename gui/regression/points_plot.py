@@ -14,6 +14,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import QGraphicsItem
 
+from ..metrics_plot import LEGEND_BRUSH
+
 X_RANGE = (-5.0, 5.0)
 Y_RANGE = (-6.0, 6.0)
 PICK_PIXELS = 10.0  # a click within this many pixels of a point is on the point
@@ -92,7 +94,7 @@ class PointsPlot(pg.PlotWidget):
         plot.getViewBox().setMouseEnabled(x=False, y=False)  # a fixed view: where you click is where the point goes
         plot.getViewBox().setMenuEnabled(False)
         plot.hideButtons()
-        self.legend = plot.addLegend(offset=(10, 10), labelTextColor="k", brush=(255, 255, 255, 210))
+        self.legend = plot.addLegend(offset=(10, 10), labelTextColor="k", brush=LEGEND_BRUSH)
         self.true_curve = plot.plot(pen=pg.mkPen(TRUE_COLOR, width=2, style=Qt.PenStyle.DashLine))
         self.true_curve.setZValue(5)
         self._curves: dict[str, list[pg.PlotDataItem]] = {"maml": [], "baseline": []}
