@@ -149,6 +149,10 @@ class _Helper:
             pass_fds=[theirs.fileno()],
             env=env,
             stdin=subprocess.DEVNULL,
+            # a session of its own: Ctrl+C in a terminal reaches the terminal's whole process group, and the parent
+            # decides what it means (the window closes, the CLI stops its run) and ends its helpers; a helper that
+            # died of it first would print a traceback for nothing. It still ends with its parent (its socket closes)
+            start_new_session=True,
         )
         theirs.close()
         self.conn = Connection(ours.detach())

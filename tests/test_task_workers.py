@@ -214,3 +214,17 @@ def test_a_run_whose_helper_dies_goes_on_and_says_so(small_glyph_pool):
                 control.stop()
     assert finished is not None and finished.reason == "stopped"
     assert "helper process" in finished.message and "computed in this process" in finished.message
+
+
+def test_a_terminal_ctrl_c_does_not_reach_the_helpers(small_glyph_pool):
+    """Ctrl+C signals the terminal's foreground process group: the helpers are not in it (their parent ends them),
+    and the parent's run goes on sharing its meta-batches."""
+    config = TrainConfig(algo="protonet", queries=3, meta_batch=4, device="cpu")
+    tasks = TaskSampler(small_glyph_pool, "train", 5, 1, 3, seed=0).batch(0, 4)
+    algo = build_model_and_algorithm(config, torch.device("cpu"))
+    with TaskWorkers(config.to_dict(), 2) as workers:
+        helper = workers.helpers[0].process
+        assert os.getpgid(helper.pid) != os.getpgid(0)
+        wait_ready(workers, 1)
+        workers.meta_gradient(algo, tasks)
+        assert workers.problems == [] and workers.active() == 1
