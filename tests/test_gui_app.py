@@ -60,8 +60,8 @@ def test_a_signal_closes_an_open_dialog_first_then_the_window(qtbot):
     window = QWidget()
     qtbot.addWidget(window)
     window.show()
-    dialog = QMessageBox(QMessageBox.Icon.Question, "Replace?", "Replace the model?", QMessageBox.StandardButton.Yes
-                         | QMessageBox.StandardButton.No, window)  # no Escape button: it ignores close()
+    dialog = QMessageBox(QMessageBox.Icon.Question, "Save?", "Save the model?", QMessageBox.StandardButton.Yes
+                         | QMessageBox.StandardButton.Save, window)  # nothing for Escape: close() is ignored
     dialog.setModal(True)
     dialog.show()
     previous = signal.getsignal(signal.SIGTERM)
