@@ -182,6 +182,12 @@ VARIANTS: dict[str, dict] = {
     # strokes (Zhang & Suen 1984), rather than the pen-width augmentation that hurt (2026-12-06, session 28)
     "lake64+strokes": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True, "channels": 64,
                        "stroke_width": 1.25},
+    # whole channels of each block's input after the first dropped at random in training (spatial dropout, p 0.1;
+    # DropBlock's aim in the few-shot ResNets, Ghiasi et al. 2018): the local matching compares places channel by
+    # channel, and a held-out alphabet's strokes may light channels the training alphabets seldom needed, so spread
+    # what a stroke says over more of them (2026-12-06, session 28)
+    "lake64+dropout": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True, "channels": 64,
+                       "channel_dropout": 0.1},
 }
 
 #: variant keys that are not TrainConfig fields: changes to a fold's classes that only this benchmark makes
@@ -201,6 +207,30 @@ INSTANCE_KEYS = ("instance", "instance_t")
 PARTS_KEYS = ("parts", "parts_count", "parts_deg", "parts_scale", "parts_shift", "parts_sigma")
 #: variant keys that are not TrainConfig fields: drawings thinned and drawn again with one pen (patch_strokes)
 STROKE_KEYS = ("stroke_width",)
+#: variant keys that are not TrainConfig fields: channels dropped in training (patch_dropout)
+DROPOUT_KEYS = ("channel_dropout",)
+#: set by patch_dropout: scoring puts the network in eval mode (dropout off; TaskBatchNorm ignores the mode)
+EVAL_MODE = []
+
+
+def patch_dropout(channel_dropout: float = 0.0) -> None:
+    """Conv-4's blocks after the first begin with a ``Dropout2d(channel_dropout)`` (engine.models' ``_conv_block``):
+    on in training (the trainer never leaves train mode), off when this benchmark scores (``EVAL_MODE``). The local
+    matching reads a block as [layers..., pool, ReLU], so a leading dropout leaves its maps where they were."""
+    if not channel_dropout:
+        return
+    from torch import nn
+
+    from engine import models
+
+    plain = models._conv_block
+
+    def dropped_block(cin: int, cout: int, pool: str = "2x2", stride: int = 1) -> nn.Sequential:
+        block = plain(cin, cout, pool, stride)
+        return block if cin == 1 else nn.Sequential(nn.Dropout2d(channel_dropout), *block)
+
+    models._conv_block = dropped_block
+    EVAL_MODE.append(True)
 
 
 def thinned(ink: "np.ndarray") -> "np.ndarray":
@@ -647,6 +677,8 @@ def score(algo, pool, runs_dir: Path, size: int, tta: int, episodes: int, device
     from engine.tasks import TaskSampler
     from engine.trainer import evaluate
 
+    if EVAL_MODE:
+        algo.model.eval()
     own = algo.config  # the model's own settings: what omniglot-challenge and eval use
     runs = load_runs(runs_dir, size, own.frame_ink)  # (drawings framed as the model's were)
     out = {"error_inductive": run_challenge(algo, runs, device)["error_rate"]}
@@ -722,6 +754,7 @@ def main() -> None:
     patch_instance(**{k: settings.pop(k) for k in INSTANCE_KEYS if k in settings})
     patch_parts(**{k: settings.pop(k) for k in PARTS_KEYS if k in settings})
     patch_strokes(**{k: settings.pop(k) for k in STROKE_KEYS if k in settings})
+    patch_dropout(**{k: settings.pop(k) for k in DROPOUT_KEYS if k in settings})
     if distilling and not (args.teacher or args.rescore):
         ap.error(f"{args.variant} needs --teacher")
     if args.both_ways is not None:
