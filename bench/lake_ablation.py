@@ -188,6 +188,16 @@ VARIANTS: dict[str, dict] = {
     # what a stroke says over more of them (2026-12-06, session 28)
     "lake64+dropout": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True, "channels": 64,
                        "channel_dropout": 0.1},
+    # the weights scored are a running average of the trained ones over about the last 2,000 steps (Polyak
+    # averaging; the mean teacher's weights, Tarvainen & Valpola 2017): the recipe memorises its training
+    # characters, and an average of nearby weights sits in a flatter place, which is said to carry over better to
+    # new classes (SWA, Izmailov et al. 2018); free in time (2026-12-06, session 29)
+    "lake64+ema": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True, "channels": 64, "ema": 0.9995},
+    # each step's gradient taken where the loss is highest within a small ball around the weights (sharpness-aware
+    # minimisation, Foret et al. 2021, radius 0.05): a flat minimum of the training classes' loss, which SAM's
+    # authors find carries over better to new data, and Sharp-MAML (Abbas et al. 2022) to new classes; twice the
+    # gradients a step, so about the 128-filter recipe's time at 64 filters (2026-12-06, session 29)
+    "lake64+sam": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True, "channels": 64, "sam": 0.05},
 }
 
 #: variant keys that are not TrainConfig fields: changes to a fold's classes that only this benchmark makes
@@ -209,6 +219,10 @@ PARTS_KEYS = ("parts", "parts_count", "parts_deg", "parts_scale", "parts_shift",
 STROKE_KEYS = ("stroke_width",)
 #: variant keys that are not TrainConfig fields: channels dropped in training (patch_dropout)
 DROPOUT_KEYS = ("channel_dropout",)
+#: variant keys that are not TrainConfig fields: the scored weights a running average of the trained (patch_ema)
+EMA_KEYS = ("ema",)
+#: variant keys that are not TrainConfig fields: sharpness-aware steps (patch_sam)
+SAM_KEYS = ("sam",)
 #: set by patch_dropout: scoring puts the network in eval mode (dropout off; TaskBatchNorm ignores the mode)
 EVAL_MODE = []
 
@@ -231,6 +245,88 @@ def patch_dropout(channel_dropout: float = 0.0) -> None:
 
     models._conv_block = dropped_block
     EVAL_MODE.append(True)
+
+
+def patch_ema(ema: float = 0.0) -> None:
+    """After each optimiser step of the trainer's network (not an episodic finish's), its weights' running average
+    moves ``1 - ema`` of the way to them; the run's checkpoint (saved once, at its end, as val_every is 0) and so
+    the scores hold the average. Buffers are the network's own (TaskBatchNorm keeps no running statistics)."""
+    if not ema:
+        return
+    import torch
+
+    from engine import trainer
+
+    plain_step, plain_save = trainer.meta_step, trainer._Training.save
+    averages: dict[int, list] = {}
+
+    def averaged_step(algo, optimizer, *args, **kwargs):
+        out = plain_step(algo, optimizer, *args, **kwargs)
+        params = [p.detach() for p in algo.model.parameters()]
+        kept = averages.setdefault(id(algo.model), [p.clone() for p in params])
+        with torch.no_grad():
+            torch._foreach_lerp_(kept, params, 1 - ema)
+        return out
+
+    def averaged_save(self, iteration: int) -> None:
+        kept = averages.get(id(self.algo.model))
+        if kept is not None:
+            with torch.no_grad():
+                for p, a in zip(self.algo.model.parameters(), kept):
+                    p.copy_(a)
+        plain_save(self, iteration)
+
+    trainer.meta_step, trainer._Training.save = averaged_step, averaged_save
+
+
+def patch_sam(sam: float = 0.0) -> None:
+    """Each of the trainer's steps (in this process; an episodic finish's too) takes its gradient at the weights
+    moved ``sam`` (in L2 over all outer parameters) along the batch's own gradient, then steps from the weights it
+    began at (SAM, Foret et al. 2021). The same tasks both times: the sampler augments them before the step."""
+    if not sam:
+        return
+    import torch
+
+    from engine import trainer
+
+    plain_step = trainer.meta_step
+
+    def stepped_from_start(algo, optimizer, tasks, should_stop=None, *args, **kwargs):
+        params = [p for p in algo.outer_parameters()]
+        optimizer.zero_grad(set_to_none=True)
+        algo.meta_gradient(tasks, should_stop=should_stop)
+        grads = [p.grad for p in params if p.grad is not None]
+        moves = []
+        if grads:
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+            if torch.isfinite(norm) and norm > 0:
+                with torch.no_grad():
+                    for p in params:
+                        if p.grad is not None:
+                            move = p.grad * (sam / norm)
+                            p.add_(move)
+                            moves.append((p, move))
+        real_step, undone = optimizer.step, []
+
+        def undo() -> None:
+            with torch.no_grad():
+                for p, move in moves:
+                    p.sub_(move)
+            undone.append(True)
+
+        def step_from_start(*a, **k):  # undo the move, then let the optimiser apply the far gradient
+            undo()
+            return real_step(*a, **k)
+
+        optimizer.step = step_from_start
+        try:
+            return plain_step(algo, optimizer, tasks, should_stop, *args, **kwargs)
+        finally:
+            optimizer.step = real_step
+            if not undone:  # the step was refused (diverged) or interrupted: the weights still go back
+                undo()
+
+    trainer.meta_step = stepped_from_start
 
 
 def thinned(ink: "np.ndarray") -> "np.ndarray":
@@ -755,6 +851,8 @@ def main() -> None:
     patch_parts(**{k: settings.pop(k) for k in PARTS_KEYS if k in settings})
     patch_strokes(**{k: settings.pop(k) for k in STROKE_KEYS if k in settings})
     patch_dropout(**{k: settings.pop(k) for k in DROPOUT_KEYS if k in settings})
+    patch_ema(**{k: settings.pop(k) for k in EMA_KEYS if k in settings})
+    patch_sam(**{k: settings.pop(k) for k in SAM_KEYS if k in settings})
     if distilling and not (args.teacher or args.rescore):
         ap.error(f"{args.variant} needs --teacher")
     if args.both_ways is not None:
