@@ -189,8 +189,8 @@ VARIANTS: dict[str, dict] = {
     "lake64+dropout": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True, "channels": 64,
                        "channel_dropout": 0.1},
     # the weights scored are a running average of the trained ones over about the last 2,000 steps (Polyak
-    # averaging; the mean teacher's weights, Tarvainen & Valpola 2017): the recipe memorises its training
-    # characters, and an average of nearby weights sits in a flatter place, which is said to carry over better to
+    # averaging; the mean teacher's weights, Tarvainen & Valpola 2017): among the weights that fit the training
+    # characters, an average of nearby ones sits in a flatter place, which is said to carry over better to
     # new classes (SWA, Izmailov et al. 2018); free in time (2026-12-06, session 29)
     "lake64+ema": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True, "channels": 64, "ema": 0.9995},
     # each step's gradient taken where the loss is highest within a small ball around the weights (sharpness-aware
@@ -248,9 +248,10 @@ def patch_dropout(channel_dropout: float = 0.0) -> None:
 
 
 def patch_ema(ema: float = 0.0) -> None:
-    """After each optimiser step of the trainer's network (not an episodic finish's), its weights' running average
-    moves ``1 - ema`` of the way to them; the run's checkpoint (saved once, at its end, as val_every is 0) and so
-    the scores hold the average. Buffers are the network's own (TaskBatchNorm keeps no running statistics)."""
+    """After each of the trainer's optimiser steps (the recipe has no episodic finish), the network's weights'
+    running average moves ``1 - ema`` of the way to them; the run's checkpoint (saved once, at its end, as val_every
+    is 0) and so the scores hold the average. Buffers are the network's own (TaskBatchNorm keeps no running
+    statistics)."""
     if not ema:
         return
     import torch
@@ -263,7 +264,9 @@ def patch_ema(ema: float = 0.0) -> None:
     def averaged_step(algo, optimizer, *args, **kwargs):
         out = plain_step(algo, optimizer, *args, **kwargs)
         params = [p.detach() for p in algo.model.parameters()]
-        kept = averages.setdefault(id(algo.model), [p.clone() for p in params])
+        if id(algo.model) not in averages:  # (the first step's weights start the average)
+            averages[id(algo.model)] = [p.clone() for p in params]
+        kept = averages[id(algo.model)]
         with torch.no_grad():
             torch._foreach_lerp_(kept, params, 1 - ema)
         return out
@@ -292,7 +295,7 @@ def patch_sam(sam: float = 0.0) -> None:
     plain_step = trainer.meta_step
 
     def stepped_from_start(algo, optimizer, tasks, should_stop=None, *args, **kwargs):
-        params = [p for p in algo.outer_parameters()]
+        params = list(algo.outer_parameters())
         optimizer.zero_grad(set_to_none=True)
         algo.meta_gradient(tasks, should_stop=should_stop)
         grads = [p.grad for p in params if p.grad is not None]
