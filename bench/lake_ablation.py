@@ -198,6 +198,13 @@ VARIANTS: dict[str, dict] = {
     # authors find carries over better to new data, and Sharp-MAML (Abbas et al. 2022) to new classes; twice the
     # gradients a step, so about the 128-filter recipe's time at 64 filters (2026-12-06, session 29)
     "lake64+sam": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True, "channels": 64, "sam": 0.05},
+    # every training loss's target softened: 0.1 of it spread evenly over the classes seen so far (label smoothing,
+    # Szegedy et al. 2016): the class head's loss pushes a training character's drawings to one point far from the
+    # others, and a softer target stops short of that; Kornblith et al. (2021) find it hurts features' transfer to
+    # new tasks in a linear probe, but the recipe reads its features by nearest class and matched places
+    # (2026-12-06, session 29)
+    "lake64+smooth": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True, "channels": 64,
+                      "label_smoothing": 0.1},
 }
 
 #: variant keys that are not TrainConfig fields: changes to a fold's classes that only this benchmark makes
@@ -223,6 +230,8 @@ DROPOUT_KEYS = ("channel_dropout",)
 EMA_KEYS = ("ema",)
 #: variant keys that are not TrainConfig fields: sharpness-aware steps (patch_sam)
 SAM_KEYS = ("sam",)
+#: variant keys that are not TrainConfig fields: training losses' targets softened (patch_smoothing)
+SMOOTH_KEYS = ("label_smoothing",)
 #: set by patch_dropout: scoring puts the network in eval mode (dropout off; TaskBatchNorm ignores the mode)
 EVAL_MODE = []
 
@@ -330,6 +339,30 @@ def patch_sam(sam: float = 0.0) -> None:
                 undo()
 
     trainer.meta_step = stepped_from_start
+
+
+def patch_smoothing(label_smoothing: float = 0.0) -> None:
+    """The fine-tuning family's cross-entropies (engine.algorithms.finetune: the class head's, the batch's episode)
+    take ``label_smoothing`` of each target spread evenly over the classes whose logits are finite: the class head
+    masks the classes no batch has shown yet with -inf, which torch's own ``label_smoothing`` would turn into an
+    infinite loss. Scoring is untouched: the runs are read by the nearest class and matched places."""
+    if not label_smoothing:
+        return
+    import types
+
+    from torch.nn import functional as plain
+
+    from engine.algorithms import finetune
+
+    def smoothed_cross_entropy(logits, target, *args, **kwargs):
+        logp = logits.log_softmax(-1)
+        nll = -logp.gather(1, target[:, None]).squeeze(1)
+        finite = logp.isfinite()
+        spread = -logp.masked_fill(~finite, 0).sum(1) / finite.sum(1)
+        return ((1 - label_smoothing) * nll + label_smoothing * spread).mean()
+
+    names = {name: getattr(plain, name) for name in dir(plain) if not name.startswith("__")}
+    finetune.F = types.SimpleNamespace(**{**names, "cross_entropy": smoothed_cross_entropy})
 
 
 def thinned(ink: "np.ndarray") -> "np.ndarray":
@@ -856,6 +889,7 @@ def main() -> None:
     patch_dropout(**{k: settings.pop(k) for k in DROPOUT_KEYS if k in settings})
     patch_ema(**{k: settings.pop(k) for k in EMA_KEYS if k in settings})
     patch_sam(**{k: settings.pop(k) for k in SAM_KEYS if k in settings})
+    patch_smoothing(**{k: settings.pop(k) for k in SMOOTH_KEYS if k in settings})
     if distilling and not (args.teacher or args.rescore):
         ap.error(f"{args.variant} needs --teacher")
     if args.both_ways is not None:
