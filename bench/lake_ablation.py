@@ -348,8 +348,6 @@ def patch_smoothing(label_smoothing: float = 0.0) -> None:
     infinite loss. Scoring is untouched: the runs are read by the nearest class and matched places."""
     if not label_smoothing:
         return
-    import types
-
     from torch.nn import functional as plain
 
     from engine.algorithms import finetune
@@ -361,8 +359,13 @@ def patch_smoothing(label_smoothing: float = 0.0) -> None:
         spread = -logp.masked_fill(~finite, 0).sum(1) / finite.sum(1)
         return ((1 - label_smoothing) * nll + label_smoothing * spread).mean()
 
-    names = {name: getattr(plain, name) for name in dir(plain) if not name.startswith("__")}
-    finetune.F = types.SimpleNamespace(**{**names, "cross_entropy": smoothed_cross_entropy})
+    class Smoothed:  # torch.nn.functional, its cross_entropy smoothed
+        cross_entropy = staticmethod(smoothed_cross_entropy)
+
+        def __getattr__(self, name: str):
+            return getattr(plain, name)
+
+    finetune.F = Smoothed()
 
 
 def thinned(ink: "np.ndarray") -> "np.ndarray":
