@@ -103,7 +103,8 @@ RECIPES: dict[str, dict] = {
     # with several stretches and each drawing told apart from the others (SimCLR) nothing ("A second opinion"); nor did
     # a drawing's parts moved against each other, its strokes redrawn with one pen, channels dropped in training, or a
     # query's places weighed by their ink ("A drawing's parts moved"), nor the weights averaged over the last steps,
-    # sharpness-aware steps or softened targets ("The weights averaged").
+    # sharpness-aware steps or softened targets ("The weights averaged"), nor Adam's rate doubled or halved; and two or
+    # three training alphabets a fold scored as four do, so more alphabets are not what it lacks ("Adam's rate halved").
     "lake": {
         **_CLASS_BATCHES, "algo": "protohead", "inner_steps": 10, "inner_lr": 0.01, "augment": True,
         "augment_strength": 2.0, "augment_elastic": 0.08, "mirrors": True, "lr_decay": True, "frame_ink": True,
