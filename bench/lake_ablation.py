@@ -212,6 +212,23 @@ VARIANTS: dict[str, dict] = {
     # session 30)
     "lake64+lr4": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True, "channels": 64, "outer_lr": 0.004},
     "lake64+lr1": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True, "channels": 64, "outer_lr": 0.001},
+    # the batch's episode weighed twice as much against the big head's loss (1.0 against the recipe's 0.5, which
+    # was set once in session 18 and never varied): the episode trains the rule a new run is
+    # scored by, and one alphabet a batch makes its 32 classes as alike as a run's, while the big head's loss pulls
+    # each training character's drawings to one point of its own, the memorising that carries over least
+    # (2026-12-06, session 31)
+    "lake64+ep1": {"recipe": "lake", "episode_loss": 1.0, "same_alphabet": True, "channels": 64},
+    # each drawing (training and the runs' alike) framed by its ink's moments rather than its ink's box
+    # (--frame-moments, engine.data.images.frame_moments): centred on the ink's centre of mass, scaled by its spread
+    # (2.5 standard deviations along the longer axis to the frame's edge, the shorter axis stretched up to twice as
+    # the box's is), as handwriting readers normalise characters (moment normalisation; Liu et al., Pattern
+    # Recognition 2004, better than the box on every digit set). The box moves and rescales the whole character
+    # when a drawer adds or leaves out a small part at its edge, as the recipe's Balinese misses do
+    # (bench/lake_error_ranks.py); the moments move with the part's share of the ink (2026-12-06, session 31;
+    # measured with a bench copy of the function, equal to the engine's on every tenth drawing of small1)
+    "lake64+moments": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True, "channels": 64,
+                       "frame_moments": True},
+    "lake+moments": {"recipe": "lake", "frame_moments": True},
 }
 
 #: variant keys that are not TrainConfig fields: changes to a fold's classes that only this benchmark makes
