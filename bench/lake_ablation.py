@@ -217,16 +217,17 @@ VARIANTS: dict[str, dict] = {
     # alphabet a batch makes its 32 classes as alike as a run's, while the big head's loss pulls each training
     # character's drawings to one point of its own, the memorising that carries over least (2026-12-06, session 31)
     "lake64+ep1": {"recipe": "lake", "episode_loss": 1.0, "same_alphabet": True, "channels": 64},
-    # each drawing (training and the runs' alike) framed by its ink's moments rather than its ink's box: centred on
-    # the ink's centre of mass, scaled by its spread (2.5 standard deviations along the longer axis to the frame's
-    # edge, the shorter axis stretched up to twice as the box's is), as handwriting readers normalise characters
-    # (moment normalisation; Liu et al., Pattern Recognition 2004, better than the box on every digit set). The
-    # box moves and rescales the whole character when a drawer adds or leaves out a small part at its edge, as
-    # the recipe's Balinese misses do (bench/lake_error_ranks.py); the moments move with the part's share of the
-    # ink (2026-12-06, session 31)
+    # each drawing (training and the runs' alike) framed by its ink's moments rather than its ink's box
+    # (--frame-moments, engine.data.images.frame_moments): centred on the ink's centre of mass, scaled by its spread
+    # (2.5 standard deviations along the longer axis to the frame's edge, the shorter axis stretched up to twice as
+    # the box's is), as handwriting readers normalise characters (moment normalisation; Liu et al., Pattern
+    # Recognition 2004, better than the box on every digit set). The box moves and rescales the whole character
+    # when a drawer adds or leaves out a small part at its edge, as the recipe's Balinese misses do
+    # (bench/lake_error_ranks.py); the moments move with the part's share of the ink (2026-12-06, session 31;
+    # measured with a bench copy of the function, equal to the engine's on every tenth drawing of small1)
     "lake64+moments": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True, "channels": 64,
-                       "frame_moments": 2.5},
-    "lake+moments": {"recipe": "lake", "frame_moments": 2.5},
+                       "frame_moments": True},
+    "lake+moments": {"recipe": "lake", "frame_moments": True},
 }
 
 #: variant keys that are not TrainConfig fields: changes to a fold's classes that only this benchmark makes
@@ -246,8 +247,6 @@ INSTANCE_KEYS = ("instance", "instance_t")
 PARTS_KEYS = ("parts", "parts_count", "parts_deg", "parts_scale", "parts_shift", "parts_sigma")
 #: variant keys that are not TrainConfig fields: drawings thinned and drawn again with one pen (patch_strokes)
 STROKE_KEYS = ("stroke_width",)
-#: variant keys that are not TrainConfig fields: drawings framed by their ink's moments (patch_moments)
-MOMENT_KEYS = ("frame_moments",)
 #: variant keys that are not TrainConfig fields: channels dropped in training (patch_dropout)
 DROPOUT_KEYS = ("channel_dropout",)
 #: variant keys that are not TrainConfig fields: the scored weights a running average of the trained (patch_ema)
@@ -450,45 +449,6 @@ def patch_strokes(stroke_width: float = 0.0, size: int = 28) -> None:
         return (x[0, 0].numpy() / peak * 2).clip(0, 1).astype(np.float32)  # half the line's height and up: ink
 
     images.frame_ink = framed_strokes
-
-
-def moment_framed(grey: "np.ndarray", spread: float = 2.5, stretch: float = 1.0) -> "np.ndarray":
-    """``grey`` (bright ink on dark) resampled so that its ink's centre of mass is the frame's centre and ``spread``
-    standard deviations of the ink along its longer axis reach the frame's edge; with ``stretch`` > 1 the shorter
-    axis is stretched up to that many times (never past the longer), as engine.data.images.frame_ink stretches the
-    ink's box. Ink beyond ``spread`` deviations is cut off (Omniglot's reaches at most about 2.5)."""
-    import numpy as np
-    from PIL import Image
-
-    ys, xs = np.nonzero(grey > 0)
-    if not len(ys):
-        return grey  # a blank image stays blank
-    weights = grey[ys, xs].astype(np.float64)
-    yc, xc = np.average(ys, weights=weights), np.average(xs, weights=weights)
-    sy = max(float(np.sqrt(np.average((ys - yc) ** 2, weights=weights))), 0.5)
-    sx = max(float(np.sqrt(np.average((xs - xc) ** 2, weights=weights))), 0.5)
-    longer = max(sy, sx)
-    fy, fx = (min(stretch, longer / sy), 1.0) if sy < sx else (1.0, min(stretch, longer / sx))
-    side = int(np.ceil(2 * spread * longer))
-    half = side / 2
-    # output pixel (x, y) reads the input at the centre of mass plus its offset from the frame's centre, unstretched
-    data = (1 / fx, 0.0, xc + 0.5 - half / fx, 0.0, 1 / fy, yc + 0.5 - half / fy)
-    out = Image.fromarray(grey.astype(np.float32), mode="F").transform((side, side), Image.Transform.AFFINE, data,
-                                                                       Image.Resampling.BILINEAR)
-    return np.asarray(out, dtype=np.float32).clip(0, 1)
-
-
-def patch_moments(frame_moments: float = 0.0) -> None:
-    """Frame every drawing by its ink's moments (moment_framed, ``frame_moments`` deviations to the edge) where the
-    recipe frames it by its ink's box: training pools and the runs alike. Decoded pools go to a cache of their own."""
-    if not frame_moments:
-        return
-    import os
-
-    import engine.data.images as images
-
-    os.environ["META_PLAYGROUND_CACHE_DIR"] = str(Path("/tmp") / f"meta-playground-moments-{frame_moments}")
-    images.frame_ink = lambda grey, fill=images.FRAME_FILL, stretch=1.0: moment_framed(grey, frame_moments, stretch)
 
 
 def part_warp(images, generator, count: int = 3, degrees: float = 15.0, scale: float = 0.15, shift: float = 0.1,
@@ -962,7 +922,6 @@ def main() -> None:
     patch_instance(**{k: settings.pop(k) for k in INSTANCE_KEYS if k in settings})
     patch_parts(**{k: settings.pop(k) for k in PARTS_KEYS if k in settings})
     patch_strokes(**{k: settings.pop(k) for k in STROKE_KEYS if k in settings})
-    patch_moments(**{k: settings.pop(k) for k in MOMENT_KEYS if k in settings})
     patch_dropout(**{k: settings.pop(k) for k in DROPOUT_KEYS if k in settings})
     patch_ema(**{k: settings.pop(k) for k in EMA_KEYS if k in settings})
     patch_sam(**{k: settings.pop(k) for k in SAM_KEYS if k in settings})

@@ -19,6 +19,7 @@ import torch
 from .algorithms.base import Algorithm, Learner, StepStats
 from .data.base import DataError
 from .data.images import frame_images
+from .framing import Frame
 from .models import reuse_support_passes
 from .tasks import to_float
 
@@ -207,11 +208,11 @@ def adapt_with_progress(
 def inputs_as_trained(learner: Learner, algo: Algorithm) -> Learner:
     """Mark whether ``learner`` expects its images framed to their ink, as ``algo``'s training drawings were
     (so an export records it, and the window frames a person's images for it)."""
-    learner.frame_ink = float(getattr(algo.config, "frame_ink", 0))
+    learner.frame_ink = getattr(algo.config, "frame_ink", 0.0)
     return learner
 
 
-def images_as_trained(framed: float, images: np.ndarray) -> np.ndarray:
+def images_as_trained(framed: Frame, images: np.ndarray) -> np.ndarray:
     """A person's uint8 images [n, 28, 28] as a model was trained to see them: framed to their ink for a model
     trained on framed drawings (``framed``: its config's or learner's ``frame_ink``), as they are otherwise."""
     if not framed or not len(images):

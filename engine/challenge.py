@@ -20,6 +20,7 @@ import torch
 from .algorithms import Algorithm
 from .data.base import DataError
 from .data.images import image_to_tensor, open_image
+from .framing import Frame
 from .tasks import to_float
 
 MAX_ENTRY_BYTES = 16_000_000  # a run image is ~1 kB
@@ -34,7 +35,7 @@ class ChallengeRun:
     query_y: torch.Tensor  # [20] index of the true training class
 
 
-def _build_run(name: str, labels_text: str, read: "callable", size: int = 28, frame: float = 0) -> ChallengeRun:
+def _build_run(name: str, labels_text: str, read: "callable", size: int = 28, frame: Frame = 0) -> ChallengeRun:
     pairs = [line.split() for line in labels_text.splitlines() if line.strip()]
     if not pairs or any(len(p) != 2 for p in pairs):
         raise DataError(f"{name}/class_labels.txt: expected lines 'runNN/test/itemMM.png runNN/training/classKK.png'")
@@ -53,7 +54,7 @@ def _read_entry(zf: zipfile.ZipFile, name: str, path: Path) -> bytes:
     return zf.read(name)
 
 
-def load_runs(path: str | Path, size: int = 28, frame: float = 0) -> list[ChallengeRun]:
+def load_runs(path: str | Path, size: int = 28, frame: Frame = 0) -> list[ChallengeRun]:
     """Read every run from a folder of ``runNN`` folders or from ``all_runs.zip``, at ``size`` x ``size``
     (a model's ``image_size``: Lake's drawings are 105x105), each drawing cropped to its ink and centred
     when ``frame`` (a model's ``frame_ink``: as its training drawings were)."""

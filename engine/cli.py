@@ -140,6 +140,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frame-stretch", type=float, default=None, metavar="TIMES",
                    help=f"with --frame-ink: stretch the ink's shorter side up to this many times, never past the "
                    f"longer (a wide character gets more of the rows; 1 keeps its proportions) [{c.frame_stretch:g}]")
+    p.add_argument("--frame-moments", action="store_true", default=None,
+                   help="with --frame-ink: frame each drawing by its ink's centre of mass and spread rather than its "
+                   "ink's box (a part one drawer adds or leaves out at the edge moves the rest less)")
     p.add_argument("--channels", type=int, default=None, metavar="N",
                    help=f"conv4: filters in each of its four blocks [{c.channels}]")
     p.add_argument("--feature-map", action="store_true", default=None,

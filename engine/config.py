@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 
 from .errors import DataError
+from .framing import Frame, MomentFraming
 from .recipes import RECIPES, recipe, recipe_for_algorithm
 
 #: The algorithms by their CLI name, in the order the window lists them (engine.algorithms.ALGORITHMS).
@@ -76,8 +77,9 @@ class AlgoConfig:
     cosine_head: bool = False  # fine-tune / SimpleShot / Proto-head training: cosine logits (Finetune.class_logits)
     classes: int = 0  # fine-tune / SimpleShot / Proto-head: rows of the classifier over training classes (0: 8,192)
     # trained on drawings cropped to their ink (Lake's runs are read the same way): 0 / False no, 1 / True yes,
-    # more than 1 yes, the ink box's shorter side stretched up to that many times (TrainConfig.frame_stretch)
-    frame_ink: float = 0.0
+    # more than 1 yes, the ink box's shorter side stretched up to that many times (TrainConfig.frame_stretch); a
+    # MomentFraming: framed by the ink's moments (TrainConfig.frame_moments)
+    frame_ink: Frame = 0.0
     local_match: bool = False  # SimpleShot / Proto-head: also match the last map's places (algorithms.local_match)
     local_levels: int = 1  # with local_match: 2 matches the block before's finer map too (within a place of its own)
     dense_loss: float = 0.0  # fine-tune / SimpleShot / Proto-head training: each place of the last map classified too
@@ -112,6 +114,7 @@ class TrainConfig:
     image_size: int = 28  # side of the images the model sees; Omniglot decodes at it, other inputs are resized
     frame_ink: bool = False  # Omniglot: each drawing cropped to its ink and centred, filling 80% (see frames_ink)
     frame_stretch: float = 1.0  # with frame_ink: the ink box's shorter side stretched up to this many times
+    frame_moments: bool = False  # with frame_ink: framed by the ink's moments, not its box (data.images.frame_moments)
     train_on: str = "split"  # "split": the data set's train split; "all": every class trains (no validation)
     algo: str = "protonet"
     backbone: str = "conv4"
@@ -174,6 +177,8 @@ class TrainConfig:
             (self.augment_strength >= 0, f"augment strength cannot be negative (got {self.augment_strength})"),
             (self.augment_elastic >= 0, f"augment elastic cannot be negative (got {self.augment_elastic})"),
             (1 <= self.frame_stretch <= 4, f"frame stretch must be between 1 and 4 (got {self.frame_stretch})"),
+            (self.frame_ink or not self.frame_moments,
+             "frame_moments frames each drawing by its ink's moments: it needs frame_ink (--frame-ink) too"),
             (self.outer_lr > 0, f"outer learning rate must be positive (got {self.outer_lr})"),
             (0 <= self.weight_decay < 1, f"weight decay must be 0 to 1 (got {self.weight_decay})"),
             (self.dense_loss >= 0, f"dense_loss is a weight, 0 or more (got {self.dense_loss})"),
@@ -238,12 +243,14 @@ class TrainConfig:
         return "regression" if self.dataset in REGRESSION_DATASETS else "classification"
 
     @property
-    def frames_ink(self) -> float:
+    def frames_ink(self) -> Frame:
         """How drawings are framed, where it applies (engine.data.images.image_to_tensor's ``frame``): 0 as
-        drawn, 1 framed, more than 1 framed and stretched that much at most. Omniglot's drawings are framed when
-        ``frame_ink``; other data sets' images are used as they are (the lake recipe picked in the window with
-        the built-in glyphs trains on them unframed)."""
-        return float(self.frame_stretch) if self.frame_ink and self.dataset == "omniglot" else 0.0
+        drawn, 1 framed, more than 1 framed and stretched that much at most, a MomentFraming framed by the ink's
+        moments. Omniglot's drawings are framed when ``frame_ink``; other data sets' images are used as they are
+        (the lake recipe picked in the window with the built-in glyphs trains on them unframed)."""
+        if not (self.frame_ink and self.dataset == "omniglot"):
+            return 0.0
+        return MomentFraming(float(self.frame_stretch)) if self.frame_moments else float(self.frame_stretch)
 
     @property
     def augmentation(self) -> dict:
@@ -310,9 +317,9 @@ ALGORITHM_KEYS = (*TASK_SHAPE_KEYS, "inner_steps", "inner_lr", "outer_lr")
 #: Settings a recipe may name that the window has no control for (the lake recipe's): the recipe selector
 #: carries them along, and picking any recipe sets them all (to TrainConfig's defaults where it names none).
 RECIPE_EXTRA_KEYS = ("augment", "augment_strokes", "augment_strength", "augment_elastic", "mirrors", "composed",
-                     "same_alphabet", "image_size", "frame_ink", "frame_stretch", "channels", "feature_map",
-                     "global_pool", "stem", "members", "train_on", "tta", "adapt_block", "cosine_head", "lr_decay",
-                     "weight_decay", "episodic_finish", "local_match", "local_levels", "dense_loss",
+                     "same_alphabet", "image_size", "frame_ink", "frame_stretch", "frame_moments", "channels",
+                     "feature_map", "global_pool", "stem", "members", "train_on", "tta", "adapt_block", "cosine_head",
+                     "lr_decay", "weight_decay", "episodic_finish", "local_match", "local_levels", "dense_loss",
                      "episode_loss", "mixup", "local_loss")
 
 

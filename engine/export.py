@@ -47,7 +47,8 @@ from torch import nn
 from .algorithms.base import Learner
 from .checkpoint import atomic_write
 from .data.base import DataError
-from .data.images import FRAME_FILL
+from .data.images import FRAME_FILL, MOMENT_SPREAD
+from .framing import Frame, MomentFraming, frame_stretch
 from .models import use_channels_last
 from .tasks import to_float
 
@@ -124,22 +125,33 @@ FRAMED_FROM_A_FILE = (
 )
 
 
+MOMENTS_FROM_A_FILE = (
+    "as above, but before resizing centre the ink's centre of mass (each pixel weighed by its brightness, after any "
+    f"inversion) on a black square whose side is {2 * MOMENT_SPREAD:g} times the ink's larger standard deviation "
+    "along the rows or the columns"
+)
+
+
 STRETCHED_FROM_A_FILE = (", the ink's shorter side first stretched (bilinear) up to {:g} times, never past the "
                          "longer side")
 
 
-def metadata(class_names: Sequence[str], source: dict | None = None, frame_ink: float = 0) -> dict:
+def metadata(class_names: Sequence[str], source: dict | None = None, frame_ink: Frame = 0) -> dict:
     """The JSON stored beside the program: format marker, class names, input/output description
     (``frame_ink``: the model was trained on drawings framed to their ink, so a file is read that way; above 1,
-    the ink's shorter side stretched up to that many times)."""
+    the ink's shorter side stretched up to that many times; a MomentFraming: framed by the ink's moments)."""
+    by_moments = isinstance(frame_ink, MomentFraming)
+    stretch = frame_stretch(frame_ink)
     return {
         "format": FORMAT,
         "version": VERSION,
         "class_names": [str(n) for n in class_names],
         "frame_ink": bool(frame_ink),
-        **({"frame_stretch": float(frame_ink)} if frame_ink else {}),
-        "input": INPUT | ({"from_a_file": INPUT["from_a_file"] + "; " + FRAMED_FROM_A_FILE + (
-            STRETCHED_FROM_A_FILE.format(float(frame_ink)) if frame_ink > 1 else "")} if frame_ink else {}),
+        **({"frame_stretch": stretch} if frame_ink else {}),
+        **({"frame_by": "moments"} if by_moments else {}),
+        "input": INPUT | ({"from_a_file": INPUT["from_a_file"] + "; " + (
+            MOMENTS_FROM_A_FILE if by_moments else FRAMED_FROM_A_FILE) + (
+            STRETCHED_FROM_A_FILE.format(stretch) if stretch > 1 else "")} if frame_ink else {}),
         "output": OUTPUT,
         "source": dict(source or {}),
         "torch": torch.__version__,

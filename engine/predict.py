@@ -19,6 +19,7 @@ import torch
 from .data.base import DataError
 from .data.folder import folder_files
 from .data.images import frame_images, is_image_file, load_image
+from .framing import Frame, MomentFraming
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Prediction:
         return {"file": self.file, "class": self.label, "probabilities": self.probabilities}
 
 
-def read_support(path: str | os.PathLike, frame: float = 0) -> Support:
+def read_support(path: str | os.PathLike, frame: Frame = 0) -> Support:
     """A saved class set (a folder with manifest.json) or a folder with one subfolder of images per class
     (``frame``: each image cropped to its ink and centred, for a model trained on framed drawings, as
     engine.data.images.image_to_tensor takes it)."""
@@ -88,7 +89,7 @@ def query_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
     return files
 
 
-def read_queries(files: Sequence[Path], frame: float = 0) -> np.ndarray:
+def read_queries(files: Sequence[Path], frame: Frame = 0) -> np.ndarray:
     """uint8 [n, 28, 28]; a file that is not a readable image is a :class:`DataError` naming it."""
     return np.stack([load_image(f, frame=frame).numpy() for f in files])
 
@@ -97,7 +98,7 @@ class Classifier:
     """Probabilities for uint8 images, from an adapted learner or an exported file (one interface);
     ``frame``: its images are read framed to their ink, as its model's training drawings were."""
 
-    def __init__(self, class_names: list[str], score_one, frame: float = 0) -> None:
+    def __init__(self, class_names: list[str], score_one, frame: Frame = 0) -> None:
         self.class_names = class_names
         self._score_one = score_one
         self.frame = frame
@@ -135,10 +136,13 @@ class Classifier:
         )
 
 
-def framing(info: dict) -> float:
+def framing(info: dict) -> Frame:
     """How an exported classifier's metadata says a file is framed (image_to_tensor's ``frame``): files written
     before the stretch was recorded say only whether it is framed."""
-    return float(info.get("frame_stretch", 1.0)) if info.get("frame_ink") else 0.0
+    if not info.get("frame_ink"):
+        return 0.0
+    stretch = float(info.get("frame_stretch", 1.0))
+    return MomentFraming(stretch) if info.get("frame_by") == "moments" else stretch
 
 
 def predict_files(classifier: Classifier, files: Sequence[Path]) -> list[Prediction]:

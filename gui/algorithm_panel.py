@@ -52,6 +52,7 @@ EXTRA_LABELS = {
     "image_size": lambda v: f"{v}x{v} images" if v != 28 else "",
     "frame_ink": lambda v: "drawings cropped to their ink" if v else "",
     "frame_stretch": lambda v: f"wide or tall ones stretched up to {v:g}x" if v != 1 else "",
+    "frame_moments": lambda v: "framed by the ink's centre and spread" if v else "",
     "channels": lambda v: f"{v} filters a block" if v != 64 else "",
     "feature_map": lambda v: "unpooled feature map" if v else "",
     "global_pool": lambda v: "last block pools its whole map" if v else "",

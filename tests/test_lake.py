@@ -4,6 +4,7 @@ augmentation, test-time views, larger images, training on every class, and the r
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -198,6 +199,60 @@ def test_a_stretched_frame_gives_a_wide_drawing_more_rows_and_keeps_its_own_deco
     assert framing({"frame_ink": True}) == 1.0 and framing({"frame_ink": False}) == 0.0  # exports before stretch
 
 
+def test_framing_by_moments_centres_the_inks_mass_and_moves_less_than_the_box_when_a_part_is_added(
+        small_glyph_pool, tmp_path):
+    """A drawer who adds a small part at a character's edge grows its ink box, which moves and shrinks the whole
+    character in a box-framed image; framed by the ink's moments, the character moves by the part's share of the
+    ink. The framing keeps its own decode cache, travels in the config and is refused without frame_ink."""
+    from engine.cli import _config_from_args, build_parser
+    from engine.data import load_source
+    from engine.data.images import MOMENT_SPREAD, frame_moments, image_to_tensor
+    from engine.framing import MomentFraming
+    from engine.predict import framing
+
+    page = torch.zeros(105, 105)
+    page[30:70, 20:40] = 1.0  # a post, 40 rows by 20 columns, off the page's centre
+    framed = frame_moments(page.numpy())
+    side = framed.shape[0]
+    assert side == int(math.ceil(2 * MOMENT_SPREAD * 40 / math.sqrt(12)))  # the rows' spread to the edge
+    h, w, cy, cx = _ink_box((torch.from_numpy(framed) * 255).to(torch.uint8))
+    assert (h, w) == (40, 20) and abs(cy - (side - 1) / 2) <= 1 and abs(cx - (side - 1) / 2) <= 1
+    stretched = frame_moments(page.numpy(), stretch=2.0)  # the narrow side widened, as the box's stretch does
+    h, w = _ink_box((torch.from_numpy(stretched) * 255).to(torch.uint8))[:2]
+    assert h == 40 and abs(w - 40) <= 2  # (bilinear resampling blurs a pixel onto each edge)
+    assert not frame_moments(torch.zeros(9, 9).numpy()).any()  # a blank page stays blank
+
+    def post(with_part: bool, moments: bool) -> tuple[int, int, float, float]:
+        drawn = page.clone()
+        if with_part:
+            drawn[85:88, 90:93] = 1.0  # a small mark far from the post: 9 pixels of its 809
+        image = Image.fromarray(((1 - drawn.numpy()) * 255).astype("uint8"), mode="L")
+        framed = image_to_tensor(image, invert=True, frame=MomentFraming(1.0) if moments else 1.0)
+        return _ink_box(framed[:, :14])  # the post's box (it stays in the left half)
+
+    box_moved = [abs(a - b) for a, b in zip(post(False, False), post(True, False))]
+    moments_moved = [abs(a - b) for a, b in zip(post(False, True), post(True, True))]
+    assert box_moved[0] >= 6 and max(moments_moved) <= 1  # the box shrinks the post by 40%, the moments by a row
+
+    root = minimal_set(small_glyph_pool, tmp_path / "data")
+    boxed, by_moments = load_source("omniglot", root, frame=2.0), load_source("omniglot", root,
+                                                                             frame=MomentFraming(2.0))
+    assert by_moments.framed == MomentFraming(2.0) and not torch.equal(boxed.images, by_moments.images)
+    again = load_source("omniglot", root, frame=MomentFraming(2.0))  # from the decode cache, still by moments
+    assert again.framed == MomentFraming(2.0) and torch.equal(again.images, by_moments.images)
+    assert load_source("omniglot", root, frame=2.0).framed == 2.0  # and the box's pool is still the box's
+
+    config = TrainConfig(dataset="omniglot", frame_ink=True, frame_stretch=2.0, frame_moments=True)
+    assert config.frames_ink == config.algo_config().frame_ink == MomentFraming(2.0)
+    assert TrainConfig(dataset="omniglot", frame_ink=True).frames_ink == 1.0  # the box, as before
+    with pytest.raises(DataError, match="frame_ink"):
+        TrainConfig(dataset="omniglot", frame_moments=True).validate()
+    parsed = _config_from_args(build_parser().parse_args(
+        ["train", "--dataset", "omniglot", "--frame-ink", "--frame-moments"]))
+    assert parsed.frame_moments and parsed.frames_ink == MomentFraming(1.0)
+    assert framing({"frame_ink": True, "frame_stretch": 2.0, "frame_by": "moments"}) == MomentFraming(2.0)
+
+
 def test_the_lake_recipe_trains_and_scores_lakes_runs_with_no_extra_flags(small_glyph_pool, tmp_path):
     root = minimal_set(small_glyph_pool, tmp_path / "data")
     runs = tmp_path / "runs"
@@ -290,21 +345,24 @@ def _page(rows: slice, cols: slice, side: int = 105) -> Image.Image:
     return Image.fromarray(page.numpy(), mode="L")
 
 
-@pytest.mark.parametrize("stretch", [1.0, 2.0])
+@pytest.mark.parametrize("stretch, moments", [(1.0, False), (2.0, False), (2.0, True)])
 def test_a_framed_model_reads_a_persons_images_framed_in_predict_export_and_the_window(small_glyph_pool, tmp_path,
-                                                                                        stretch):
+                                                                                        stretch, moments):
     import numpy as np
 
     from engine import api
     from engine.adaptation import predict_probabilities
     from engine.data.images import frame_images, load_image
     from engine.export import export_learner, load_classifier
+    from engine.framing import MomentFraming
     from engine.predict import Classifier, predict_files, read_queries
 
     ckpt = tmp_path / "framed.pt"
     config = TrainConfig(dataset="omniglot", data_root=str(minimal_set(small_glyph_pool, tmp_path / "data")),
                          algo="protonet", ways=5, queries=1, meta_batch=1, iterations=2, val_every=0,
-                         frame_ink=True, frame_stretch=stretch, device="cpu", checkpoint=str(ckpt))
+                         frame_ink=True, frame_stretch=stretch, frame_moments=moments, device="cpu",
+                         checkpoint=str(ckpt))
+    frame = MomentFraming(stretch) if moments else stretch
     for _ in run(config):
         pass
     support = tmp_path / "support"
@@ -316,10 +374,10 @@ def test_a_framed_model_reads_a_persons_images_framed_in_predict_export_and_the_
     _page(slice(4, 8), slice(80, 104)).save(query)
 
     classifier, learner = Classifier.adapted(ckpt, support)  # `main.py predict --checkpoint --support`
-    assert classifier.frame == learner.frame_ink == stretch  # (2: a wide drawing's rows stretched twice)
-    framed, as_drawn = load_image(query, frame=stretch).numpy(), load_image(query).numpy()
+    assert classifier.frame == learner.frame_ink == frame  # (2: a wide drawing's rows stretched twice)
+    framed, as_drawn = load_image(query, frame=frame).numpy(), load_image(query).numpy()
     assert abs(_ink_box(torch.from_numpy(framed))[3] - 13.5) <= 1 and _ink_box(torch.from_numpy(as_drawn))[3] > 20
-    np.testing.assert_array_equal(read_queries([query], frame=stretch)[0], framed)
+    np.testing.assert_array_equal(read_queries([query], frame=frame)[0], framed)
     (by_checkpoint,) = predict_files(classifier, [query])
     np.testing.assert_allclose(list(by_checkpoint.probabilities.values()),
                                predict_probabilities(learner, framed[None])[0], atol=1e-6)
@@ -327,8 +385,9 @@ def test_a_framed_model_reads_a_persons_images_framed_in_predict_export_and_the_
     exported = export_learner(learner, classifier.class_names, tmp_path / "framed.pt2")  # `main.py export`
     from_file = Classifier.exported(exported.path)
     info = load_classifier(exported.path).info
-    assert from_file.frame == info["frame_stretch"] == stretch and info["frame_ink"]
-    assert "crop to the ink" in info["input"]["from_a_file"]
+    assert from_file.frame == frame and info["frame_stretch"] == stretch and info["frame_ink"]
+    assert (info.get("frame_by") == "moments") == moments
+    assert ("centre of mass" if moments else "crop to the ink") in info["input"]["from_a_file"]
     assert ("stretched (bilinear) up to 2 times" in info["input"]["from_a_file"]) == (stretch == 2)
     (by_file,) = predict_files(from_file, [query])
     np.testing.assert_allclose(list(by_file.probabilities.values()),
@@ -341,8 +400,9 @@ def test_a_framed_model_reads_a_persons_images_framed_in_predict_export_and_the_
     steps: list = []
     api.adapt(model, images, np.arange(3), 0, 0.0, on_step=steps.append, on_ready=ready.append, query=as_drawn)
     seen = api.predict(ready[0].learner, images, np.arange(3), as_drawn)
-    assert abs(_ink_box(torch.from_numpy(seen.query))[3] - 13.5) <= 1
-    np.testing.assert_array_equal(seen.query, frame_images(as_drawn[None], stretch)[0])  # stretched as trained
+    # (centred by its box, or by its mass, which in a drawing a few pixels tall may sit off the box's centre)
+    assert abs(_ink_box(torch.from_numpy(seen.query))[3] - 13.5) <= (2 if moments else 1)
+    np.testing.assert_array_equal(seen.query, frame_images(as_drawn[None], frame)[0])  # framed as trained
     np.testing.assert_allclose(seen.probabilities, predict_probabilities(ready[0].learner, seen.query[None])[0],
                                atol=1e-5)
     np.testing.assert_allclose(steps[-1].probabilities, seen.probabilities, atol=1e-5)  # Adapt's live query

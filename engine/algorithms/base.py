@@ -19,6 +19,7 @@ from torch import nn
 from ..config import AlgoConfig, refusal
 from ..errors import DataError
 from ..events import StepStats
+from ..framing import Frame
 from ..tasks import Task
 from .objective import Objective, accuracy, objective_for
 
@@ -45,7 +46,7 @@ class Learner(ABC):
     support_embedding: torch.Tensor | None = None
     #: trained on drawings framed to their ink (engine.data.images.frame_ink): its inputs should be too
     #: (0: as drawn; 1: framed; more than 1: framed and stretched that much at most)
-    frame_ink: float = 0.0
+    frame_ink: Frame = 0.0
 
     @abstractmethod
     def logits(self, x: torch.Tensor) -> torch.Tensor:

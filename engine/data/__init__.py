@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..config import SOURCE_LABELS
+from ..framing import Frame, MomentFraming, frame_stretch
 from .base import SPLITS, ClassPool, DataError, every_class
 from .glyphs import make_glyph_pool
 
@@ -24,7 +25,7 @@ def load_source(
     cache: bool = True,
     progress: Callable[[int, int], None] | None = None,
     image_size: int = 28,
-    frame: float = 0,
+    frame: Frame = 0,
 ) -> ClassPool:
     """Load a data source by its CLI name.
 
@@ -37,7 +38,7 @@ def load_source(
     ``progress(done, total)``: called per decoded image of a folder (raise in it to cancel).
     ``image_size``: Omniglot only, the side its 105x105 drawings are decoded at.
     ``frame``: Omniglot only, each drawing cropped to its ink and centred (engine.data.images.frame_ink; above 1,
-    its shorter side stretched up to that many times).
+    its shorter side stretched up to that many times; a MomentFraming: framed by its ink's moments).
     """
     if image_size != 28 and name != "omniglot":
         raise DataError(f"only Omniglot can be decoded at {image_size}x{image_size}; {name} images are 28x28")
@@ -49,7 +50,7 @@ def load_source(
 
 def _load(name: str, root: str | Path | None, rotations: bool, seed: int, all_classes: bool, allow_download: bool,
           cache: bool, progress: Callable[[int, int], None] | None = None, image_size: int = 28,
-          frame: float = 0) -> ClassPool:
+          frame: Frame = 0) -> ClassPool:
     from .cache import cached_pool
 
     if name == "synthetic":
@@ -72,7 +73,8 @@ def _load(name: str, root: str | Path | None, rotations: bool, seed: int, all_cl
             download_omniglot(root)
 
         key = {"root": here, "rotations": rotations, **({"size": image_size} if image_size != 28 else {}),
-               **({"frame": True} if frame == 1 else {"frame": float(frame)} if frame else {})}  # (earlier keys stay)
+               **({"frame": True} if frame == 1 else {"frame": frame_stretch(frame)} if frame else {}),
+               **({"frame_by": "moments"} if isinstance(frame, MomentFraming) else {})}  # (earlier keys stay)
         return cached_pool("omniglot", key, omniglot.omniglot_files(root),
                            lambda: omniglot.load_omniglot(root, rotations=rotations, size=image_size, frame=frame),
                            enabled=cache)

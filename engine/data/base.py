@@ -13,6 +13,7 @@ from typing import Iterable
 import torch
 
 from ..errors import DataError
+from ..framing import Frame
 
 SPLITS = ("train", "val", "test")
 
@@ -39,7 +40,7 @@ class ClassPool:
     class_groups: list[str]
     splits: dict[str, list[int]]
     name: str = "data"
-    framed: float = 0.0
+    framed: Frame = 0.0
     _members: list[torch.Tensor] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:

@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable
 
 import torch
 
+from ..framing import MomentFraming, frame_stretch
 from .base import ClassPool
 
 FORMAT = "meta-playground-decode-cache"
@@ -148,7 +149,8 @@ def _validated(data: dict) -> ClassPool:
         class_groups=groups,
         splits={str(k): v for k, v in splits.items()},
         name=data["name"],
-        framed=float(data.get("framed", 0)),
+        framed=MomentFraming(float(data["framed"])) if data.get("framed_by") == "moments"
+        else float(data.get("framed", 0)),
     )
 
 
@@ -165,7 +167,8 @@ def _write(path: Path, fingerprint: str, pool: ClassPool) -> None:
         "class_groups": list(pool.class_groups),
         "splits": {k: list(v) for k, v in pool.splits.items()},
         "name": pool.name,
-        "framed": pool.framed,
+        "framed": frame_stretch(pool.framed),
+        **({"framed_by": "moments"} if isinstance(pool.framed, MomentFraming) else {}),
     }
     try:
         atomic_write(path, lambda f: torch.save(data, f))

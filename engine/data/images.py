@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..framing import Frame, MomentFraming
 from ..sketch import ink_box
 from .base import DataError
 
@@ -23,6 +24,7 @@ MAX_PIXELS = 40_000_000  # a 6000x6000 photo is fine, a decompression bomb is no
 # PIL only warns between its limit and twice it (an extra stderr line); make that an error we report
 warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 FRAME_FILL = 0.8  # framed drawings: the ink box's longer side over the image side (the canvas uses 22 of 28)
+MOMENT_SPREAD = 2.5  # framed by moments: the ink's standard deviations from its centre of mass to the frame's edge
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 
 
@@ -64,13 +66,41 @@ def frame_ink(grey: np.ndarray, fill: float = FRAME_FILL, stretch: float = 1.0) 
     return out
 
 
-def image_to_tensor(img: Image.Image, invert: bool | None = None, size: int = 28, frame: float = 0) -> torch.Tensor:
+def frame_moments(grey: np.ndarray, stretch: float = 1.0, spread: float = MOMENT_SPREAD) -> np.ndarray:
+    """``grey`` (bright ink on dark) resampled so that its ink's centre of mass is the frame's centre and ``spread``
+    standard deviations of the ink along its longer axis reach the frame's edge; with ``stretch`` > 1 the shorter
+    axis is stretched up to that many times (never past the longer), as :func:`frame_ink` stretches the box.
+
+    Moment normalisation, as handwriting readers frame characters (Liu et al., Pattern Recognition 2004): a part
+    a drawer adds or leaves out at the character's edge moves and rescales the ink's box, and with it the whole
+    character, but moves the moments only by its share of the ink (BENCHMARKS.md, "Drawings framed by their ink's
+    moments"). Ink beyond ``spread`` deviations is cut off (Omniglot's reaches at most about 2.5)."""
+    ys, xs = np.nonzero(grey > 0)
+    if not len(ys):
+        return grey  # a blank image stays blank
+    weights = grey[ys, xs].astype(np.float64)
+    yc, xc = np.average(ys, weights=weights), np.average(xs, weights=weights)
+    sy = max(float(np.sqrt(np.average((ys - yc) ** 2, weights=weights))), 0.5)
+    sx = max(float(np.sqrt(np.average((xs - xc) ** 2, weights=weights))), 0.5)
+    longer = max(sy, sx)
+    fy, fx = (min(stretch, longer / sy), 1.0) if sy < sx else (1.0, min(stretch, longer / sx))
+    side = int(np.ceil(2 * spread * longer))
+    half = side / 2
+    # output pixel (x, y) reads the input at the centre of mass plus its offset from the frame's centre, unstretched
+    data = (1 / fx, 0.0, xc + 0.5 - half / fx, 0.0, 1 / fy, yc + 0.5 - half / fy)
+    out = Image.fromarray(grey.astype(np.float32), mode="F").transform((side, side), Image.Transform.AFFINE, data,
+                                                                       Image.Resampling.BILINEAR)
+    return np.asarray(out, dtype=np.float32).clip(0, 1)
+
+
+def image_to_tensor(img: Image.Image, invert: bool | None = None, size: int = 28, frame: Frame = 0) -> torch.Tensor:
     """Convert a PIL image to uint8 [size, size] with bright strokes on dark.
 
     ``invert=None`` decides from the border: a light border means dark ink on
     light paper (Omniglot, scans, drawings), which is inverted. ``frame`` (a model's
     framing: 0 or False as drawn, 1 or True framed, more than 1 framed and stretched that much at most):
-    crop to the ink and centre it (:func:`frame_ink`) before resizing.
+    crop to the ink and centre it (:func:`frame_ink`) before resizing; a :class:`MomentFraming`: frame it by
+    its ink's moments (:func:`frame_moments`).
     """
     grey = _grey(img)
     if invert is None:
@@ -78,7 +108,9 @@ def image_to_tensor(img: Image.Image, invert: bool | None = None, size: int = 28
         invert = float(border.mean()) > 0.5
     if invert:
         grey = 1.0 - grey
-    if frame:
+    if isinstance(frame, MomentFraming):
+        grey = frame_moments(grey, frame.stretch)
+    elif frame:
         grey = frame_ink(grey, stretch=float(frame))
     pil = Image.fromarray((grey * 255).round().astype(np.uint8), mode="L")
     if pil.size != (size, size):
@@ -115,13 +147,13 @@ def open_image(source: str | os.PathLike | bytes | BinaryIO, name: str | None = 
         raise DataError(f"{label}: the image is damaged or truncated ({exc})") from None
 
 
-def load_image(path: str | os.PathLike, invert: bool | None = None, frame: float = 0) -> torch.Tensor:
+def load_image(path: str | os.PathLike, invert: bool | None = None, frame: Frame = 0) -> torch.Tensor:
     """Read an image file into the model's input: uint8 [28, 28] (``frame``: cropped to its ink and centred,
     for a model trained on framed drawings, as :func:`image_to_tensor` takes it)."""
     return image_to_tensor(open_image(path), invert=invert, frame=frame)
 
 
-def frame_images(images: np.ndarray, frame: float = 1) -> np.ndarray:
+def frame_images(images: np.ndarray, frame: Frame = 1) -> np.ndarray:
     """Frame model inputs already decoded (uint8 [n, H, W], bright on dark) as :func:`frame_ink` frames a file
     (``frame``: a model's framing, as :func:`image_to_tensor` takes it): for a framed model handed a person's
     images (a drawing from the canvas is framed already, and comes back nearly as it was, or stretched)."""

@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 
 import torch
 
+from ..framing import Frame, MomentFraming
 from .base import ClassPool, DataError, split_groups
 from .images import image_to_tensor, open_image
 
@@ -96,9 +97,9 @@ def omniglot_files(root: str | Path) -> list[Path]:
     return files
 
 
-def load_omniglot(root: str | Path, rotations: bool = True, size: int = 28, frame: float = 0) -> ClassPool:
+def load_omniglot(root: str | Path, rotations: bool = True, size: int = 28, frame: Frame = 0) -> ClassPool:
     """Decode every Omniglot set under ``root`` into one :class:`ClassPool` of ``size`` x ``size`` images
-    (``frame``: each drawing cropped to its ink and centred, engine.data.images.frame_ink)."""
+    (``frame``: each drawing cropped to its ink and centred, engine.data.images.image_to_tensor's)."""
     root = Path(root)
     sets = find_sets(root)
     images: list[torch.Tensor] = []
@@ -133,7 +134,7 @@ def load_omniglot(root: str | Path, rotations: bool = True, size: int = 28, fram
         class_groups=groups,
         splits=splits,
         name="omniglot",
-        framed=float(frame),
+        framed=frame if isinstance(frame, MomentFraming) else float(frame),
     )
 
 
