@@ -24,6 +24,7 @@ from engine.augment import augment_views, random_stroke_width
 from engine.config import TrainConfig, from_recipe
 from engine.data.base import DataError
 from engine.events import Started
+from engine.framing import MomentFraming
 from engine.models import Conv4, build_backbone, input_size
 from engine.trainer import restore, run
 
@@ -207,7 +208,6 @@ def test_framing_by_moments_centres_the_inks_mass_and_moves_less_than_the_box_wh
     from engine.cli import _config_from_args, build_parser
     from engine.data import load_source
     from engine.data.images import MOMENT_SPREAD, frame_moments, image_to_tensor
-    from engine.framing import MomentFraming
     from engine.predict import framing
 
     page = torch.zeros(105, 105)
@@ -274,7 +274,8 @@ def test_the_lake_recipe_trains_and_scores_lakes_runs_with_no_extra_flags(small_
     assert (config.image_size, config.tta, config.train_on) == (expected.image_size, expected.tta, "all")
     assert (config.mirrors, config.augment_strength, config.lr_decay) == (True, expected.augment_strength, True)
     assert config.frame_ink and algo.config.frame_ink  # its drawings, and so Lake's runs when scored, are framed
-    assert algo.config.frame_ink == config.frame_stretch == expected.frame_stretch > 1  # and stretched
+    assert config.frame_moments and expected.frame_moments  # by the ink's centre and spread, not its box
+    assert algo.config.frame_ink == MomentFraming(expected.frame_stretch) and expected.frame_stretch > 1  # stretched
     assert input_size(algo.model) == expected.image_size and algo.config.tta == expected.tta
     assert expected.local_match and algo.config.local_match  # Lake's runs are scored with the places matched
     assert expected.local_levels == algo.config.local_levels == 2  # on the finer map as well
@@ -310,6 +311,8 @@ def test_picking_the_lake_recipe_in_the_window_brings_its_other_settings(qtbot):
     assert "mirror images as extra classes" in panel.recipe_note.text()
     assert values["frame_ink"] and "drawings cropped to their ink" in panel.recipe_note.text()
     assert values["frame_stretch"] == lake.frame_stretch and f"stretched up to {lake.frame_stretch:g}x" in (
+        panel.recipe_note.text())
+    assert values["frame_moments"] == lake.frame_moments and "framed by the ink's centre and spread" in (
         panel.recipe_note.text())
     assert panel.recipe_combo.currentData() == "lake"
     assert f"{lake.tta} test-time views" in panel.recipe_note.text() and not panel.recipe_note.isHidden()
@@ -354,7 +357,6 @@ def test_a_framed_model_reads_a_persons_images_framed_in_predict_export_and_the_
     from engine.adaptation import predict_probabilities
     from engine.data.images import frame_images, load_image
     from engine.export import export_learner, load_classifier
-    from engine.framing import MomentFraming
     from engine.predict import Classifier, predict_files, read_queries
 
     ckpt = tmp_path / "framed.pt"
