@@ -11,10 +11,6 @@ Each setting is a comma-separated list of ``name=value``, settings separated by 
   training drawings (scored as queries; each row standardised over the other classes, a class's pull its column's
   mean), in units of the query's own spread over the classes (0: off): a
   correction for hubs, as CSLS (Lample et al. 2018) and BPL's -log P(train) term make one; supports only.
-- ``power``, ``mpower``: each pooled feature (``power``) or each place of the matched maps (``mpower``) raised to
-  this power before it is normalised (1: off): the power transform of few-shot features (Hu, Gripon & Pateux,
-  "Leveraging the Feature Distribution in Transfer-based Few-Shot Learning", 2021; Tukey's ladder), which makes
-  a feature's few large activations count less against its many small ones. The features are ReLU outputs.
 
 Every view is still one fixed map for every image, so a query's score depends only on the run's 20 training
 drawings and itself (inductive, as ``omniglot-challenge`` scores it).
@@ -62,23 +58,9 @@ def _pull(scores: torch.Tensor) -> torch.Tensor:
     return (pull - pull.mean()) / pull.std().clamp_min(1e-8)
 
 
-_ORIGINAL = {"normalized": simpleshot.Normalized.forward, "maps": local_match.LocalMaps.forward}
-
-
 def use_choices(strength: float = 1.0, elastic: float = 0.0, copies: int | None = None, w: float = 1.0,
-                hub: float = 0.0, power: float = 1.0, mpower: float = 1.0) -> None:
+                hub: float = 0.0) -> None:
     """Make the learners' views and the places' weight those of one setting (the modules' own names patched)."""
-
-    def normalized(self, x: torch.Tensor) -> torch.Tensor:  # Normalized.forward (one member) with the power
-        assert self.members == 1, "one network"
-        feats = (self.features(x).clamp_min(0) + 1e-6) ** power
-        return torch.nn.functional.normalize(feats, dim=1) * simpleshot.DISTANCE_SCALE ** 0.5
-
-    def maps(self, x: torch.Tensor) -> torch.Tensor:
-        return (_ORIGINAL["maps"](self, x).clamp_min(0) + 1e-6) ** mpower
-
-    simpleshot.Normalized.forward = _ORIGINAL["normalized"] if power == 1.0 else normalized
-    local_match.LocalMaps.forward = _ORIGINAL["maps"] if mpower == 1.0 else maps
 
     def view_maps(views: int, seed: int = 0, strokes: bool = False):
         views = views if copies is None else copies
@@ -121,7 +103,7 @@ def main() -> None:
         chosen = {k: float(v) for k, v in (kv.split("=") for kv in setting.split(","))}
         use_choices(chosen.get("strength", 1.0), chosen.get("elastic", 0.0),
                     int(chosen["copies"]) if "copies" in chosen else None, chosen.get("w", 1.0),
-                    chosen.get("hub", 0.0), chosen.get("power", 1.0), chosen.get("mpower", 1.0))
+                    chosen.get("hub", 0.0))
         errors, began = {}, time.perf_counter()
         for alphabet in args.folds.split(","):
             algo, _, _ = restore(args.models.format(alphabet), torch.device("cpu"))
