@@ -48,7 +48,7 @@ from .algorithms.base import Learner
 from .checkpoint import atomic_write
 from .data.base import DataError
 from .data.images import FRAME_FILL, MOMENT_SPREAD
-from .framing import Frame, MomentFraming, frame_stretch
+from .framing import BY_MOMENTS, Frame, MomentFraming, frame_stretch
 from .models import use_channels_last
 from .tasks import to_float
 
@@ -148,7 +148,7 @@ def metadata(class_names: Sequence[str], source: dict | None = None, frame_ink: 
         "class_names": [str(n) for n in class_names],
         "frame_ink": bool(frame_ink),
         **({"frame_stretch": stretch} if frame_ink else {}),
-        **({"frame_by": "moments"} if by_moments else {}),
+        **({"frame_by": BY_MOMENTS} if by_moments else {}),
         "input": INPUT | ({"from_a_file": INPUT["from_a_file"] + "; " + (
             MOMENTS_FROM_A_FILE if by_moments else FRAMED_FROM_A_FILE) + (
             STRETCHED_FROM_A_FILE.format(stretch) if stretch > 1 else "")} if frame_ink else {}),

@@ -14,6 +14,9 @@ class MomentFraming:
     stretch: float = 1.0
 
 
+#: how a MomentFraming is named where a framing is written down: the decode cache's key and entry, an export's metadata
+BY_MOMENTS = "moments"
+
 #: engine.data.images.image_to_tensor's ``frame``: a number (0 as drawn; 1 or more framed to the ink's box, its
 #: shorter side stretched that much at most) or a :class:`MomentFraming`
 Frame = float | MomentFraming

@@ -19,7 +19,7 @@ import torch
 from .data.base import DataError
 from .data.folder import folder_files
 from .data.images import frame_images, is_image_file, load_image
-from .framing import Frame, MomentFraming
+from .framing import BY_MOMENTS, Frame, MomentFraming
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def framing(info: dict) -> Frame:
     if not info.get("frame_ink"):
         return 0.0
     stretch = float(info.get("frame_stretch", 1.0))
-    return MomentFraming(stretch) if info.get("frame_by") == "moments" else stretch
+    return MomentFraming(stretch) if info.get("frame_by") == BY_MOMENTS else stretch
 
 
 def predict_files(classifier: Classifier, files: Sequence[Path]) -> list[Prediction]:

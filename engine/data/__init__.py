@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..config import SOURCE_LABELS
-from ..framing import Frame, MomentFraming, frame_stretch
+from ..framing import BY_MOMENTS, Frame, MomentFraming, frame_stretch
 from .base import SPLITS, ClassPool, DataError, every_class
 from .glyphs import make_glyph_pool
 
@@ -74,7 +74,7 @@ def _load(name: str, root: str | Path | None, rotations: bool, seed: int, all_cl
 
         key = {"root": here, "rotations": rotations, **({"size": image_size} if image_size != 28 else {}),
                **({"frame": True} if frame == 1 else {"frame": frame_stretch(frame)} if frame else {}),
-               **({"frame_by": "moments"} if isinstance(frame, MomentFraming) else {})}  # (earlier keys stay)
+               **({"frame_by": BY_MOMENTS} if isinstance(frame, MomentFraming) else {})}  # (earlier keys stay)
         return cached_pool("omniglot", key, omniglot.omniglot_files(root),
                            lambda: omniglot.load_omniglot(root, rotations=rotations, size=image_size, frame=frame),
                            enabled=cache)
