@@ -228,10 +228,17 @@ VARIANTS: dict[str, dict] = {
     "lake64+moments": {"recipe": "lake", "episode_loss": 0.5, "same_alphabet": True, "channels": 64,
                        "frame_moments": True},
     "lake+moments": {"recipe": "lake", "frame_moments": True},
+    # every training drawing twice, framed by its ink's moments and by its ink's box, as two drawings of its class
+    # (extend_fold's both_framings): the two framings' models disagree usefully (12.05% / 12.53% voting against
+    # 13.25% / 12.81% for the moments model alone, session 32); one network taught that a drawing is the same
+    # either way might read the runs both ways with that gain at one network's cost (lake_ensemble.py
+    # --both-framings) (2026-12-06, session 33)
+    "lake64+both": {"recipe": "lake", "channels": 64, "both_framings": True},
+    "lake+both": {"recipe": "lake", "both_framings": True},
 }
 
 #: variant keys that are not TrainConfig fields: changes to a fold's classes that only this benchmark makes
-POOL_KEYS = ("extra_glyphs", "composed_sideways", "orient_groups", "upright_only", "rot45")
+POOL_KEYS = ("extra_glyphs", "composed_sideways", "orient_groups", "upright_only", "rot45", "both_framings")
 #: variant keys that are not TrainConfig fields: changes to the local-match loss (Finetune.local_episode_loss) that
 #: only this benchmark makes (patch_local_loss)
 LOSS_KEYS = ("local_scale", "local_joined")
@@ -749,15 +756,26 @@ def glyph_images(classes: int, frame: float, seed: int = 5) -> "torch.Tensor":
 
 
 def extend_fold(fold, extra_glyphs: int = 0, composed_sideways: float = 0.0, orient_groups: bool = False,
-                upright_only: bool = False, rot45: bool = False, frame: float = 0.0, seed: int = 0):
+                upright_only: bool = False, rot45: bool = False, both_framings: bool = False, frame: float = 0.0,
+                seed: int = 0):
     """``fold`` with ``extra_glyphs`` built-in glyph classes and ``composed_sideways`` times its training classes
     again as characters joined from two left / right halves, all as training classes; with ``orient_groups`` each
     rotated class grouped by its alphabet and turn (``Greek/rot90``), with ``upright_only`` no rotated class
     training, with ``rot45`` each training class also turned 45 degrees (and framed to its ink again) as a new
-    training class of its alphabet."""
+    training class of its alphabet, with ``both_framings`` every drawing also framed the other way (by its ink's box
+    where ``frame`` frames by its moments, and the reverse) as another drawing of its class."""
     import torch
 
     from engine.data.base import ClassPool
+    from engine.framing import MomentFraming
+
+    if both_framings:  # (load_source lists the classes in one order whatever the framing)
+        other = float(frame.stretch) if isinstance(frame, MomentFraming) else MomentFraming(float(frame))
+        again = load_source_cached(fold.images.shape[-1], other)
+        if not torch.equal(again.labels, fold.labels[: len(again.labels)]):
+            raise SystemExit("both_framings: the other framing's drawings are not in the fold's order")
+        fold = ClassPool(torch.cat([fold.images, again.images]), torch.cat([fold.labels, again.labels]),
+                         fold.class_names, fold.class_groups, fold.splits, fold.name, fold.framed)
 
     if orient_groups:
         groups = [g + (f"/{n.rsplit('/', 1)[1]}" if "/rot" in n else "") for g, n in zip(fold.class_groups,
@@ -784,6 +802,14 @@ def extend_fold(fold, extra_glyphs: int = 0, composed_sideways: float = 0.0, ori
                          {**fold.splits, "train": [*fold.splits["train"], *range(first, first + extra_glyphs)]},
                          fold.name, fold.framed)
     return fold
+
+
+@functools.lru_cache(maxsize=1)
+def load_source_cached(side: int, frame):
+    """Omniglot small1 decoded at ``side`` and framed as ``frame`` says, once for all the folds."""
+    from engine.data import load_source
+
+    return load_source("omniglot", OMNIGLOT_DIR, image_size=side, frame=frame)
 
 
 @functools.lru_cache(maxsize=1)

@@ -29,6 +29,8 @@ def main() -> None:
     ap.add_argument("--tta", type=int, default=None, help="test-time views for every model (default: each its own)")
     ap.add_argument("--split-members", action="store_true", help="score each member of an ensemble checkpoint "
                     "(--members) as a model of its own, voting with the others as separate models do")
+    ap.add_argument("--both-framings", action="store_true", help="each model also reads the runs framed the other "
+                    "way (by the ink's box for a moments-framed model, and the reverse) as another voter")
     ap.add_argument("patterns", nargs="+", help="checkpoint paths with {} for the alphabet")
     args = ap.parse_args()
 
@@ -38,7 +40,14 @@ def main() -> None:
 
     from engine.build import build_model_and_algorithm
     from engine.challenge import load_runs
+    from engine.framing import MomentFraming
     from engine.trainer import restore
+
+    def framings(config) -> list:
+        """The framings a model reads the runs in: its own, and with --both-framings the other as well."""
+        own = config.frames_ink
+        other = float(own.stretch) if isinstance(own, MomentFraming) else MomentFraming(float(own))
+        return [own, other] if args.both_framings and own else [own]
 
     def models(path: str):
         """(the algorithm, its config) of the checkpoint, or with --split-members one per member: a one-network
@@ -57,10 +66,12 @@ def main() -> None:
     folds = []
     for alphabet in args.folds.split(","):
         probabilities, errors = [], []
-        for algo, config in (m for pattern in args.patterns for m in models(pattern.format(alphabet))):
+        readers = ((algo, config, frame) for pattern in args.patterns
+                   for algo, config in models(pattern.format(alphabet)) for frame in framings(config))
+        for algo, config, frame in readers:
             if args.tta is not None:
                 algo.config = replace(algo.config, tta=args.tta)
-            runs = load_runs(args.runs / alphabet, config.image_size, config.frames_ink)
+            runs = load_runs(args.runs / alphabet, config.image_size, frame)
             per_run = []
             for run in runs:
                 learner = algo.adapt(run.support_x, torch.arange(len(run.support_x)))
@@ -76,7 +87,7 @@ def main() -> None:
         folds.append(fold)
     emit({"models": args.patterns, "tta": args.tta, "protocol": "inductive; each model's class probabilities averaged",
           "task": "Lake-format runs: 20-way 1-shot within one alphabet, 20 runs per held-out alphabet",
-          "split_members": args.split_members,
+          "split_members": args.split_members, "both_framings": args.both_framings,
           "error_each_mean": [statistics.fmean(f["error_each"][i] for f in folds)
                               for i in range(len(folds[0]["error_each"]))],
           "error_ensemble_mean": statistics.fmean(f["error_ensemble"] for f in folds), "folds": folds,
