@@ -86,7 +86,8 @@ def main() -> None:
         print(fold, file=sys.stderr, flush=True)
         folds.append(fold)
     emit({"models": args.patterns, "tta": args.tta, "protocol": "inductive; each model's class probabilities averaged",
-          "task": "Lake-format runs: 20-way 1-shot within one alphabet, 20 runs per held-out alphabet",
+          "task": "Lake-format runs: 20-way 1-shot within one alphabet, "
+                  f"{len(runs)} runs per held-out alphabet",
           "split_members": args.split_members, "both_framings": args.both_framings,
           "error_each_mean": [statistics.fmean(f["error_each"][i] for f in folds)
                               for i in range(len(folds[0]["error_each"]))],
