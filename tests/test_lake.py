@@ -328,6 +328,26 @@ def test_picking_the_lake_recipe_in_the_window_brings_its_other_settings(qtbot):
     assert panel.values()["episode_loss"] == 0 and not panel.values()["same_alphabet"]
 
 
+def test_lake_settings_saved_before_the_moments_framing_restore_as_custom_and_as_saved(qtbot):
+    """A person's saved lake settings from before the recipe framed by moments have no ``frame_moments``: they
+    come back as saved (the box framing), the selector says 'custom' rather than claim today's recipe, and picking
+    the recipe again brings the moments."""
+    from engine.api import load_engine
+    from gui.algorithm_panel import AlgorithmPanel
+
+    info = load_engine()
+    panel = AlgorithmPanel(info.defaults, info.algorithms, info.backbones, False, shapes=info.shapes,
+                           recipes=info.recipes)
+    qtbot.addWidget(panel)
+    saved = {k: v for k, v in info.recipes["lake"].items() if k != "frame_moments"}
+    panel.set_values(saved)
+    assert not panel.values()["frame_moments"] and panel.values()["frame_ink"]
+    assert panel.recipe_combo.currentData() is None and panel.recipe_combo.currentText() == "custom"
+    assert "framed by the ink's centre and spread" not in panel.recipe_note.text()
+    panel._on_recipe_chosen(panel.recipe_combo.findData("lake"))
+    assert panel.values()["frame_moments"] and panel.recipe_combo.currentData() == "lake"
+
+
 def test_the_lake_command_line_keeps_the_recipes_steps_under_a_time_budget():
     """`train --recipe lake --time-budget 1800` (the issue's command) trains the recipe's 12,000-odd steps with the
     30 minutes as a cap, not a million steps until the budget runs out."""
