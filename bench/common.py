@@ -40,6 +40,14 @@ def load_pool(name: str = "omniglot"):
     return load_source("synthetic")
 
 
+def other_framing(frame):
+    """The framing that is not ``frame``'s (engine.framing): by the ink's box for one by its moments, and the reverse,
+    with the same stretch (issue #18's drawings read both ways)."""
+    from engine.framing import MomentFraming
+
+    return float(frame.stretch) if isinstance(frame, MomentFraming) else MomentFraming(float(frame))
+
+
 def rss_mb() -> float:
     """Resident memory of this process in MiB (Linux /proc)."""
     with open(f"/proc/{os.getpid()}/statm") as f:

@@ -29,11 +29,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from common import OMNIGLOT_DIR, emit, machine
+from common import OMNIGLOT_DIR, emit, machine, other_framing
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
+
+    from engine.framing import Frame
 
 #: each variant: TrainConfig settings on top of the quick recipe (engine.recipes)
 VARIANTS: dict[str, dict] = {
@@ -767,11 +769,9 @@ def extend_fold(fold, extra_glyphs: int = 0, composed_sideways: float = 0.0, ori
     import torch
 
     from engine.data.base import ClassPool
-    from engine.framing import MomentFraming
 
     if both_framings:  # (load_source lists the classes in one order whatever the framing)
-        other = float(frame.stretch) if isinstance(frame, MomentFraming) else MomentFraming(float(frame))
-        again = load_source_cached(fold.images.shape[-1], other)
+        again = drawings_at(fold.images.shape[-1], other_framing(frame))
         if not torch.equal(again.labels, fold.labels[: len(again.labels)]):
             raise SystemExit("both_framings: the other framing's drawings are not in the fold's order")
         fold = ClassPool(torch.cat([fold.images, again.images]), torch.cat([fold.labels, again.labels]),
@@ -805,15 +805,7 @@ def extend_fold(fold, extra_glyphs: int = 0, composed_sideways: float = 0.0, ori
 
 
 @functools.lru_cache(maxsize=1)
-def load_source_cached(side: int, frame):
-    """Omniglot small1 decoded at ``side`` and framed as ``frame`` says, once for all the folds."""
-    from engine.data import load_source
-
-    return load_source("omniglot", OMNIGLOT_DIR, image_size=side, frame=frame)
-
-
-@functools.lru_cache(maxsize=1)
-def drawings_at(side: int, frame: float):
+def drawings_at(side: int, frame: Frame):
     """Omniglot small1 decoded at ``side`` (its classes in the order of any other side's), framed as ``frame`` says."""
     from engine.data import load_source
 

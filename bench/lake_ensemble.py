@@ -17,7 +17,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from common import emit, machine
+from common import emit, machine, other_framing
 
 ALPHABETS = ("Balinese", "Early_Aramaic", "Greek", "Korean", "Latin")
 
@@ -40,14 +40,12 @@ def main() -> None:
 
     from engine.build import build_model_and_algorithm
     from engine.challenge import load_runs
-    from engine.framing import MomentFraming
     from engine.trainer import restore
 
     def framings(config) -> list:
         """The framings a model reads the runs in: its own, and with --both-framings the other as well."""
         own = config.frames_ink
-        other = float(own.stretch) if isinstance(own, MomentFraming) else MomentFraming(float(own))
-        return [own, other] if args.both_framings and own else [own]
+        return [own, other_framing(own)] if args.both_framings and own else [own]
 
     def models(path: str):
         """(the algorithm, its config) of the checkpoint, or with --split-members one per member: a one-network

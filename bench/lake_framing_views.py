@@ -22,7 +22,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from common import emit, machine
+from common import emit, machine, other_framing
 
 ALPHABETS = ("Balinese", "Early_Aramaic", "Greek", "Korean", "Latin")
 
@@ -59,7 +59,6 @@ def main() -> None:
     import torch
 
     from engine.challenge import ChallengeRun, load_runs, run_challenge
-    from engine.framing import MomentFraming
     from engine.trainer import restore
 
     patch_framing_views()
@@ -68,10 +67,8 @@ def main() -> None:
         algo, config, _ = restore(args.pattern.format(alphabet))
         if not config.tta:
             raise SystemExit("the framings are read as test-time views: the model needs its own (--tta)")
-        own = config.frames_ink
-        other = float(own.stretch) if isinstance(own, MomentFraming) else MomentFraming(float(own))
-        runs = load_runs(args.runs / alphabet, config.image_size, own)
-        again = load_runs(args.runs / alphabet, config.image_size, other)
+        runs = load_runs(args.runs / alphabet, config.image_size, config.frames_ink)
+        again = load_runs(args.runs / alphabet, config.image_size, other_framing(config.frames_ink))
         both = [ChallengeRun(a.name, torch.cat([a.support_x, b.support_x], 1), torch.cat([a.query_x, b.query_x], 1),
                              a.query_y) for a, b in zip(runs, again, strict=True)]
         fold = {"alphabet": alphabet, "error_own": run_challenge(algo, runs)["error_rate"],
