@@ -237,6 +237,12 @@ VARIANTS: dict[str, dict] = {
     # --both-framings) (2026-12-06, session 33)
     "lake64+both": {"recipe": "lake", "channels": 64, "both_framings": True},
     "lake+both": {"recipe": "lake", "both_framings": True},
+    # the same as the engine's option (--frame-both): each drawing scored is read both ways at once, a two-channel
+    # image whose framings the embedding takes as views (as bench/lake_framing_views.py measured on lake+both's
+    # models: 12.15% against lake_ensemble --both-framings' 12.1% on the 20 runs); training as both_framings does,
+    # the same drawings in the same order (2026-12-06, session 34)
+    "lake64+frameboth": {"recipe": "lake", "channels": 64, "frame_both": True},
+    "lake+frameboth": {"recipe": "lake", "frame_both": True},
 }
 
 #: variant keys that are not TrainConfig fields: changes to a fold's classes that only this benchmark makes

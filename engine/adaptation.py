@@ -31,7 +31,8 @@ def _device(algo: Algorithm) -> torch.device:
 
 
 def as_model_input(images: np.ndarray | torch.Tensor, device: torch.device | None = None) -> torch.Tensor:
-    """uint8 [n, 28, 28] (numpy or torch) or float [n, 1, 28, 28] -> float [n, 1, 28, 28] on ``device``."""
+    """uint8 [n, 28, 28] (numpy or torch) or float [n, 1, 28, 28] -> float [n, 1, 28, 28] on ``device`` (uint8
+    [n, 2, 28, 28], drawings read two ways, -> float [n, 2, 28, 28])."""
     x = torch.as_tensor(np.asarray(images)) if isinstance(images, np.ndarray) else images
     if x.dtype == torch.uint8:
         if x.dim() == 2:
@@ -214,7 +215,8 @@ def inputs_as_trained(learner: Learner, algo: Algorithm) -> Learner:
 
 def images_as_trained(framed: Frame, images: np.ndarray) -> np.ndarray:
     """A person's uint8 images [n, 28, 28] as a model was trained to see them: framed to their ink for a model
-    trained on framed drawings (``framed``: its config's or learner's ``frame_ink``), as they are otherwise."""
+    trained on framed drawings (``framed``: its config's or learner's ``frame_ink``), as they are otherwise; for
+    one that reads each drawing framed both ways, [n, 2, 28, 28]."""
     if not framed or not len(images):
         return images
     return frame_images(np.asarray(images), framed)
@@ -323,7 +325,7 @@ def predict_query(
     view's axes; the support points are the view's own (the same arrays), so
     only the query dot moves. Without it everything is computed afresh.
     """
-    queries = query if query.ndim == 3 else query[None]
+    queries = query[None] if query.ndim == 2 else query  # (one [H, W], or a batch [n, H, W] or [n, C, H, W])
     if view is None or "basis" not in view:
         probs = predict_probabilities(learner, queries)
         return {"probabilities": probs[0], **embedding_projection(learner, support_x, support_y, queries)}
@@ -370,7 +372,7 @@ class StepViews:
     ) -> None:
         self.support_x, self.support_y = support_x, support_y
         self.show_weights = show_weights
-        self.query = None if query is None else (query if query.ndim == 3 else query[None])
+        self.query = None if query is None else (query[None] if query.ndim == 2 else query)
         self.axes: dict[str, np.ndarray] | None = None
 
     @torch.no_grad()

@@ -401,7 +401,7 @@ class LeaveOneOut:
 class PredictResult:
     probabilities: np.ndarray  # [ways]
     view: dict  # the embedding projection with the query
-    query: np.ndarray  # the uint8 [28, 28] the model saw
+    query: np.ndarray  # the uint8 [28, 28] the model saw ([2, 28, 28] for a model reading two framings)
     seconds: float
     thread: int
 
@@ -446,7 +446,7 @@ def adapt(
     algo = copy.deepcopy(model.handle)
     framed = algo.config.frame_ink  # type: ignore[attr-defined]
     images = images_as_trained(framed, images)
-    query = None if query is None else images_as_trained(framed, np.asarray(query)[None])[0]
+    query = None if query is None else images_as_trained(framed, np.asarray(query)[None])  # (a batch of one)
     views = StepViews(images, labels, not getattr(algo, "adapts_features", False), query)
     last: list[AdaptStep] = []
 
@@ -501,12 +501,12 @@ def predict(
 
     began = time.perf_counter()
     framed = getattr(learner, "frame_ink", False)  # as the images it adapted to were (api.adapt)
-    query = images_as_trained(framed, np.asarray(query)[None])[0]
+    query = images_as_trained(framed, np.asarray(query)[None])  # (a batch of one: framed both ways, [1, 2, H, W])
     if view is None or "basis" not in view:  # the support set is embedded again only without Adapt's view
         images = images_as_trained(framed, images)
     out = predict_query(learner, images, labels, query, view)  # type: ignore[arg-type]
     probabilities = out.pop("probabilities")
-    return PredictResult(probabilities, out, query, time.perf_counter() - began, threading.get_ident())
+    return PredictResult(probabilities, out, query[0], time.perf_counter() - began, threading.get_ident())
 
 
 def sketch_to_input(raster: np.ndarray) -> np.ndarray:

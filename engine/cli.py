@@ -143,6 +143,10 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frame-moments", action="store_true", default=None,
                    help="with --frame-ink: frame each drawing by its ink's centre of mass and spread rather than its "
                    "ink's box (a part one drawer adds or leaves out at the edge moves the rest less)")
+    p.add_argument("--frame-both", action="store_true", default=None,
+                   help="with --frame-ink: frame each drawing both ways, by its ink's box and by its moments: the "
+                   "training drawings twice, and a drawing scored read both ways, as views of it (simpleshot and "
+                   "protohead)")
     p.add_argument("--channels", type=int, default=None, metavar="N",
                    help=f"conv4: filters in each of its four blocks [{c.channels}]")
     p.add_argument("--feature-map", action="store_true", default=None,

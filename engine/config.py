@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 
 from .errors import DataError
-from .framing import Frame, MomentFraming
+from .framing import BothFramings, Frame, MomentFraming
 from .recipes import RECIPES, recipe, recipe_for_algorithm
 
 #: The algorithms by their CLI name, in the order the window lists them (engine.algorithms.ALGORITHMS).
@@ -115,6 +115,7 @@ class TrainConfig:
     frame_ink: bool = False  # Omniglot: each drawing cropped to its ink and centred, filling 80% (see frames_ink)
     frame_stretch: float = 1.0  # with frame_ink: the ink box's shorter side stretched up to this many times
     frame_moments: bool = False  # with frame_ink: framed by the ink's moments, not its box (data.images.frame_moments)
+    frame_both: bool = False  # with frame_ink: framed both ways, box and moments, read as views (framing.BothFramings)
     train_on: str = "split"  # "split": the data set's train split; "all": every class trains (no validation)
     algo: str = "protonet"
     backbone: str = "conv4"
@@ -179,6 +180,8 @@ class TrainConfig:
             (1 <= self.frame_stretch <= 4, f"frame stretch must be between 1 and 4 (got {self.frame_stretch})"),
             (self.frame_ink or not self.frame_moments,
              "frame_moments frames each drawing by its ink's moments: it needs frame_ink (--frame-ink) too"),
+            (self.frame_ink or not self.frame_both,
+             "frame_both frames each drawing by its ink's box and its moments: it needs frame_ink (--frame-ink) too"),
             (self.outer_lr > 0, f"outer learning rate must be positive (got {self.outer_lr})"),
             (0 <= self.weight_decay < 1, f"weight decay must be 0 to 1 (got {self.weight_decay})"),
             (self.dense_loss >= 0, f"dense_loss is a weight, 0 or more (got {self.dense_loss})"),
@@ -246,11 +249,21 @@ class TrainConfig:
     def frames_ink(self) -> Frame:
         """How drawings are framed, where it applies (engine.data.images.image_to_tensor's ``frame``): 0 as
         drawn, 1 framed, more than 1 framed and stretched that much at most, a MomentFraming framed by the ink's
-        moments. Omniglot's drawings are framed when ``frame_ink``; other data sets' images are used as they are
-        (the lake recipe picked in the window with the built-in glyphs trains on them unframed)."""
+        moments, a BothFramings framed both ways. Omniglot's drawings are framed when ``frame_ink``; other data
+        sets' images are used as they are (the lake recipe picked in the window with the built-in glyphs trains on
+        them unframed). Both ways only where the embedding reads the two (:attr:`reads_framings`); elsewhere
+        ``frame_both`` is ignored, as ``tta`` is."""
         if not (self.frame_ink and self.dataset == "omniglot"):
             return 0.0
+        if self.frame_both and self.reads_framings:
+            return BothFramings(float(self.frame_stretch))
         return MomentFraming(float(self.frame_stretch)) if self.frame_moments else float(self.frame_stretch)
+
+    @property
+    def reads_framings(self) -> bool:
+        """The algorithm reads a drawing framed several ways as views of it (SimpleShot's and Proto-head's
+        embedding: engine.algorithms.simpleshot.ViewMean)."""
+        return self.algo in ("simpleshot", "protohead")
 
     @property
     def augmentation(self) -> dict:
@@ -317,10 +330,10 @@ ALGORITHM_KEYS = (*TASK_SHAPE_KEYS, "inner_steps", "inner_lr", "outer_lr")
 #: Settings a recipe may name that the window has no control for (the lake recipe's): the recipe selector
 #: carries them along, and picking any recipe sets them all (to TrainConfig's defaults where it names none).
 RECIPE_EXTRA_KEYS = ("augment", "augment_strokes", "augment_strength", "augment_elastic", "mirrors", "composed",
-                     "same_alphabet", "image_size", "frame_ink", "frame_stretch", "frame_moments", "channels",
-                     "feature_map", "global_pool", "stem", "members", "train_on", "tta", "adapt_block", "cosine_head",
-                     "lr_decay", "weight_decay", "episodic_finish", "local_match", "local_levels", "dense_loss",
-                     "episode_loss", "mixup", "local_loss")
+                     "same_alphabet", "image_size", "frame_ink", "frame_stretch", "frame_moments", "frame_both",
+                     "channels", "feature_map", "global_pool", "stem", "members", "train_on", "tta", "adapt_block",
+                     "cosine_head", "lr_decay", "weight_decay", "episodic_finish", "local_match", "local_levels",
+                     "dense_loss", "episode_loss", "mixup", "local_loss")
 
 
 def algorithm_settings(algo: str) -> dict:

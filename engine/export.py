@@ -48,12 +48,12 @@ from .algorithms.base import Learner
 from .checkpoint import atomic_write
 from .data.base import DataError
 from .data.images import FRAME_FILL, MOMENT_SPREAD
-from .framing import BY_MOMENTS, Frame, MomentFraming, frame_stretch
+from .framing import BY_BOTH, BY_MOMENTS, BothFramings, Frame, frame_stretch, framed_by
 from .models import use_channels_last
 from .tasks import to_float
 
 FORMAT = "meta-playground-classifier"
-VERSION = 1
+VERSION = 2  # the newest format read: 2 is a file whose input is two channels, a drawing framed both ways
 META_NAME = "meta_playground.json"
 INPUT = {
     "dtype": "uint8",
@@ -73,7 +73,8 @@ SUFFIX = ".pt2"
 
 
 class LearnerScores(nn.Module):
-    """uint8 images [n, 28, 28] -> probabilities [n, ways], by the adapted learner's own ``logits``."""
+    """uint8 images [n, 28, 28] (or [n, 2, 28, 28], framed both ways) -> probabilities [n, ways], by the adapted
+    learner's own ``logits``."""
 
     def __init__(self, learner: Learner) -> None:
         super().__init__()
@@ -114,7 +115,8 @@ def _cpu_learner(learner: Learner) -> Learner:
 def export_program(learner: Learner, example: torch.Tensor | None = None) -> torch.export.ExportedProgram:
     """Trace ``learner``'s scoring into a program with a dynamic batch dimension."""
     module = LearnerScores(_cpu_learner(learner)).eval()
-    example = example if example is not None else torch.zeros(3, 28, 28, dtype=torch.uint8)
+    ways = (2,) if isinstance(getattr(learner, "frame_ink", 0), BothFramings) else ()  # (a drawing read two ways)
+    example = example if example is not None else torch.zeros(3, *ways, 28, 28, dtype=torch.uint8)
     with torch.no_grad():
         return torch.export.export(module, (example,), dynamic_shapes={"images": {0: torch.export.Dim.DYNAMIC}})
 
@@ -132,26 +134,38 @@ MOMENTS_FROM_A_FILE = (
 )
 
 
+BOTH_FROM_A_FILE = (
+    "two channels, the image read twice: channel 0 {moments}; channel 1 {box}"
+)
+
+
 STRETCHED_FROM_A_FILE = (", the ink's shorter side first stretched (bilinear) up to {:g} times, never past the "
                          "longer side")
+
+
+def _framed_from_a_file(by: str | None, stretch: float) -> str:
+    """How a file is framed after it is read (``by``: engine.framing.framed_by's name of the framing)."""
+    stretched = STRETCHED_FROM_A_FILE.format(stretch) if stretch > 1 else ""
+    if by == BY_BOTH:
+        return BOTH_FROM_A_FILE.format(moments=MOMENTS_FROM_A_FILE + stretched, box=FRAMED_FROM_A_FILE + stretched)
+    return (MOMENTS_FROM_A_FILE if by == BY_MOMENTS else FRAMED_FROM_A_FILE) + stretched
 
 
 def metadata(class_names: Sequence[str], source: dict | None = None, frame_ink: Frame = 0) -> dict:
     """The JSON stored beside the program: format marker, class names, input/output description
     (``frame_ink``: the model was trained on drawings framed to their ink, so a file is read that way; above 1,
-    the ink's shorter side stretched up to that many times; a MomentFraming: framed by the ink's moments)."""
-    by_moments = isinstance(frame_ink, MomentFraming)
-    stretch = frame_stretch(frame_ink)
+    the ink's shorter side stretched up to that many times; a MomentFraming: framed by the ink's moments; a
+    BothFramings: both ways, one channel each)."""
+    stretch, by = frame_stretch(frame_ink), framed_by(frame_ink)
     return {
         "format": FORMAT,
-        "version": VERSION,
+        "version": VERSION if by == BY_BOTH else 1,  # (a reader of 1 would hand such a file one channel)
         "class_names": [str(n) for n in class_names],
         "frame_ink": bool(frame_ink),
         **({"frame_stretch": stretch} if frame_ink else {}),
-        **({"frame_by": BY_MOMENTS} if by_moments else {}),
-        "input": INPUT | ({"from_a_file": INPUT["from_a_file"] + "; " + (
-            MOMENTS_FROM_A_FILE if by_moments else FRAMED_FROM_A_FILE) + (
-            STRETCHED_FROM_A_FILE.format(stretch) if stretch > 1 else "")} if frame_ink else {}),
+        **({"frame_by": by} if by else {}),
+        "input": INPUT | ({"from_a_file": INPUT["from_a_file"] + "; " + _framed_from_a_file(by, stretch)}
+                          if frame_ink else {}) | ({"shape": ["n", 2, 28, 28]} if by == BY_BOTH else {}),
         "output": OUTPUT,
         "source": dict(source or {}),
         "torch": torch.__version__,

@@ -19,7 +19,7 @@ import torch
 from .data.base import DataError
 from .data.folder import folder_files
 from .data.images import frame_images, is_image_file, load_image
-from .framing import BY_MOMENTS, Frame, MomentFraming
+from .framing import Frame, framing_named
 
 
 @dataclass(frozen=True)
@@ -141,8 +141,7 @@ def framing(info: dict) -> Frame:
     before the stretch was recorded say only whether it is framed."""
     if not info.get("frame_ink"):
         return 0.0
-    stretch = float(info.get("frame_stretch", 1.0))
-    return MomentFraming(stretch) if info.get("frame_by") == BY_MOMENTS else stretch
+    return framing_named(float(info.get("frame_stretch", 1.0)), info.get("frame_by"))
 
 
 def predict_files(classifier: Classifier, files: Sequence[Path]) -> list[Prediction]:

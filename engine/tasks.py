@@ -47,8 +47,9 @@ class Task:
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [n, H, W] -> float [n, 1, H, W] in [0, 1]: the model's input."""
-    return images.unsqueeze(1).float().div_(255.0)
+    """uint8 [n, H, W] -> float [n, 1, H, W] in [0, 1]: the model's input (uint8 [n, C, H, W], a drawing read
+    several ways (engine.framing.BothFramings), -> float [n, C, H, W])."""
+    return (images.unsqueeze(1) if images.dim() == 3 else images).float().div_(255.0)
 
 
 class TaskSampler:
@@ -123,7 +124,7 @@ class TaskSampler:
             members = self.pool.members(c)
             picks.append(members[torch.from_numpy(rng.choice(len(members), need, replace=False))])
         idx = torch.stack(picks)  # [ways, shots + queries]
-        images = to_float(self.pool.images[idx.flatten()]).view(self.ways, need, 1, *self.pool.images.shape[1:])
+        images = to_float(self.pool.images[idx.flatten()]).view(self.ways, need, *self.pool.input_shape)
         labels = torch.arange(self.ways).unsqueeze(1)
         support_x = images[:, : self.shots].reshape(-1, *images.shape[2:])
         query_x = images[:, self.shots :].reshape(-1, *images.shape[2:])

@@ -174,6 +174,7 @@ def task_samplers(config: TrainConfig, pool: ClassPool | None, validating: bool)
         # (the window's pool is decoded at 28x28, unframed)
         pool = load_source(config.dataset, config.data_root, rotations=config.rotations, seed=config.seed,
                            image_size=config.image_size, frame=config.frames_ink)
+    pool = pool.framings_as_drawings()  # (framed both ways: each way another drawing of its class)
     if config.train_on == "all":  # a minimal background set is small: every alphabet trains (the lake recipe)
         pool = pool.with_splits({"train": list(range(pool.num_classes)), "val": [], "test": []})
     if config.mirrors:  # each training class's mirror image as another training class

@@ -53,6 +53,7 @@ EXTRA_LABELS = {
     "frame_ink": lambda v: "drawings cropped to their ink" if v else "",
     "frame_stretch": lambda v: f"wide or tall ones stretched up to {v:g}x" if v != 1 else "",
     "frame_moments": lambda v: "framed by the ink's centre and spread" if v else "",
+    "frame_both": lambda v: "each drawing framed both ways and read both ways" if v else "",
     "channels": lambda v: f"{v} filters a block" if v != 64 else "",
     "feature_map": lambda v: "unpooled feature map" if v else "",
     "global_pool": lambda v: "last block pools its whole map" if v else "",

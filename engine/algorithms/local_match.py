@@ -110,7 +110,9 @@ class LocalMaps(nn.Module):
         return torch.cat(parts, 1) / len(parts) ** 0.5
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        images = [x, *apply_views(x, *self.maps)]
+        """[images, views, channels, places]; an image of several channels, one drawing read several ways
+        (engine.framing.BothFramings), gives each way's views one after the other."""
+        images = [view for way in x.split(1, dim=1) for view in (way, *apply_views(way, *self.maps))]
         return torch.stack([self._levels(view) for view in images], 1)
 
 

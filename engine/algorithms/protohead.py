@@ -86,10 +86,11 @@ class ProtoHead(SimpleShot):
     @property
     def adapts_features(self) -> bool:  # type: ignore[override]
         """The steps refine the last block too (``adapt_block``; not with test-time views, which average the
-        whole backbone over distortions, nor with local matching, which reads the meta-trained last block)."""
+        whole backbone over distortions, nor a drawing's two framings, nor with local matching, which reads the
+        meta-trained last block)."""
         features = self.model.features
         return bool(self.config.adapt_block and not self.config.tta and not self.config.local_match
-                    and isinstance(features, nn.Sequential) and len(features) > 2)
+                    and not self.reads_two_framings and isinstance(features, nn.Sequential) and len(features) > 2)
 
     def _adapt_with_block(
         self, support_x: torch.Tensor, support_y: torch.Tensor, ways: int, steps: int, lr: float,

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..augment import apply_views, view_maps
+from ..framing import BothFramings
 from ..tasks import Task
 from .base import Learner, StepCallback, accuracy, ways_of
 from .finetune import DISTANCE_SCALE, Finetune
@@ -55,7 +56,10 @@ class ViewMean(nn.Module):
     """``features`` averaged over an image and ``views`` fixed distortions of it (test-time augmentation):
     small rotations, shears, shifts and, with ``strokes``, pen widths. A class mean over these is less tied to
     the one drawing given, and a query's embedding less to its drawer's hand. Each view is the same map for
-    every image, so scores stay inductive (BatchNorm statistics come from the support rows of each view)."""
+    every image, so scores stay inductive (BatchNorm statistics come from the support rows of each view).
+
+    An image of several channels is one drawing read several ways (engine.framing.BothFramings: framed by its
+    ink's moments and by its box): each channel and its views are views of it too."""
 
     def __init__(self, features: nn.Module, views: int, strokes: bool = False) -> None:
         super().__init__()
@@ -63,6 +67,9 @@ class ViewMean(nn.Module):
         self.maps = view_maps(views, seed=0, strokes=strokes)  # (drawn once: an export keeps them as constants)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return sum(self._one_way(way) for way in x.split(1, dim=1)) / x.shape[1]
+
+    def _one_way(self, x: torch.Tensor) -> torch.Tensor:
         total = self.features(x)
         for view in apply_views(x, *self.maps):
             total = total + self.features(view)
@@ -99,6 +106,11 @@ class SimpleShot(Finetune):
         logits = self.episode_logits(self.model.features(torch.cat([task.support_x, task.query_x])), task)
         return F.cross_entropy(logits, task.query_y), accuracy(logits.detach(), task.query_y)
 
+    @property
+    def reads_two_framings(self) -> bool:
+        """Its drawings come framed both ways, two channels (engine.framing.BothFramings)."""
+        return isinstance(self.config.frame_ink, BothFramings)
+
     def normalized(self, features: nn.Module) -> Normalized:
         """``features`` normalised as nearest-mean adaptation compares them (member by member in an ensemble)."""
         return Normalized(features, self.members)
@@ -117,7 +129,8 @@ class SimpleShot(Finetune):
 
     def embedding(self) -> nn.Module:
         """The features new classes are told apart by: the backbone's, averaged over ``tta`` views of each
-        image when the config asks for test-time augmentation (:class:`ViewMean`)."""
-        if not self.config.tta:
+        image when the config asks for test-time augmentation (:class:`ViewMean`), and over the ways a drawing
+        is read when it is framed both ways (two channels)."""
+        if not (self.config.tta or self.reads_two_framings):
             return self.model.features
         return ViewMean(self.model.features, self.config.tta, self.config.tta_strokes)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from ..config import SOURCE_LABELS
-from ..framing import BY_MOMENTS, Frame, MomentFraming, frame_stretch
+from ..framing import BothFramings, Frame, frame_stretch, framed_by, framings
 from .base import SPLITS, ClassPool, DataError, every_class
 from .glyphs import make_glyph_pool
 
@@ -38,14 +40,30 @@ def load_source(
     ``progress(done, total)``: called per decoded image of a folder (raise in it to cancel).
     ``image_size``: Omniglot only, the side its 105x105 drawings are decoded at.
     ``frame``: Omniglot only, each drawing cropped to its ink and centred (engine.data.images.frame_ink; above 1,
-    its shorter side stretched up to that many times; a MomentFraming: framed by its ink's moments).
+    its shorter side stretched up to that many times; a MomentFraming: framed by its ink's moments; a BothFramings:
+    images [M, 2, H, W], each drawing framed both ways, to score a model on; ClassPool.framings_as_drawings trains).
     """
+    if isinstance(frame, BothFramings) and name == "omniglot":  # each framing decoded (and cached) on its own
+        one_way = [load_source(name, root, rotations=rotations, seed=seed, all_classes=all_classes,
+                               allow_download=allow_download, cache=cache, progress=progress,
+                               image_size=image_size, frame=way) for way in framings(frame)]
+        return read_both_ways(one_way, frame)
     if image_size != 28 and name != "omniglot":
         raise DataError(f"only Omniglot can be decoded at {image_size}x{image_size}; {name} images are 28x28")
     if frame and name != "omniglot":
         raise DataError(f"only Omniglot's drawings are framed to their ink; {name} images are used as they are")
     pool = _load(name, root, rotations, seed, all_classes, allow_download, cache, progress, image_size, frame)
     return pool.with_splits(every_class(pool.num_classes)) if all_classes else pool
+
+
+def read_both_ways(pools: list[ClassPool], frame: Frame) -> ClassPool:
+    """One pool of the same drawings decoded each way (``pools``, in :func:`engine.framing.framings`' order) as a
+    pool of drawings read each way at once: images [M, ways, H, W]."""
+    first = pools[0]
+    if any(not torch.equal(p.labels, first.labels) or p.class_names != first.class_names for p in pools[1:]):
+        raise DataError(f"{first.name}'s drawings did not decode in one order each way; clear the decode cache")
+    return ClassPool(torch.stack([p.images for p in pools], 1), first.labels, first.class_names, first.class_groups,
+                     first.splits, first.name, frame)
 
 
 def _load(name: str, root: str | Path | None, rotations: bool, seed: int, all_classes: bool, allow_download: bool,
@@ -74,7 +92,7 @@ def _load(name: str, root: str | Path | None, rotations: bool, seed: int, all_cl
 
         key = {"root": here, "rotations": rotations, **({"size": image_size} if image_size != 28 else {}),
                **({"frame": True} if frame == 1 else {"frame": frame_stretch(frame)} if frame else {}),
-               **({"frame_by": BY_MOMENTS} if isinstance(frame, MomentFraming) else {})}  # (earlier keys stay)
+               **({"frame_by": framed_by(frame)} if framed_by(frame) else {})}  # (earlier keys stay)
         return cached_pool("omniglot", key, omniglot.omniglot_files(root),
                            lambda: omniglot.load_omniglot(root, rotations=rotations, size=image_size, frame=frame),
                            enabled=cache)

@@ -24,14 +24,15 @@ class ClassPool:
 
     Attributes
     ----------
-    images : uint8 tensor [M, 28, 28]
+    images : uint8 tensor [M, 28, 28]; or [M, C, 28, 28], each drawing read C ways (engine.framing.BothFramings: a
+        pool to score such a model on; :meth:`framings_as_drawings` makes it one to train on)
     labels : int64 tensor [M], the class index of each image
     class_names : one name per class
     class_groups : one group (alphabet) name per class; episodes may be drawn
         from a single group (Lake's within-alphabet task)
     splits : split name -> list of class indices
     framed : each drawing was cropped to its ink and centred when decoded (Omniglot's ``frame``: 0 no, 1 yes,
-        more than 1 yes and stretched that much at most)
+        more than 1 yes and stretched that much at most; a MomentFraming or BothFramings as its name says)
     """
 
     images: torch.Tensor
@@ -44,8 +45,8 @@ class ClassPool:
     _members: list[torch.Tensor] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
-        if self.images.dtype != torch.uint8 or self.images.dim() != 3:
-            raise DataError("images must be a uint8 tensor [M, H, W]")
+        if self.images.dtype != torch.uint8 or self.images.dim() not in (3, 4):
+            raise DataError("images must be a uint8 tensor [M, H, W] (or [M, C, H, W])")
         order = torch.argsort(self.labels, stable=True)
         counts = torch.bincount(self.labels, minlength=len(self.class_names)).tolist()
         self._members = list(torch.split(order, counts))
@@ -53,6 +54,22 @@ class ClassPool:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One image's shape as the model reads it: [1, H, W], or [C, H, W] for a drawing read C ways."""
+        return (1, *self.images.shape[1:]) if self.images.dim() == 3 else tuple(self.images.shape[1:])
+
+    def framings_as_drawings(self) -> "ClassPool":
+        """A pool of drawings read several ways (images [M, C, H, W]) as one of C * M drawings [H, W], each way
+        another drawing of its class, the first way's M first: to train on (a test drawing is read all ways at
+        once, each training drawing a way at a time)."""
+        if self.images.dim() == 3:
+            return self
+        ways = self.images.shape[1]
+        images = self.images.transpose(0, 1).reshape(-1, *self.images.shape[2:])
+        return ClassPool(images, self.labels.repeat(ways), self.class_names, self.class_groups, self.splits,
+                         self.name, self.framed)
 
     def members(self, cls: int) -> torch.Tensor:
         """Indices (into ``images``) of the examples of class ``cls``."""

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable
 
 import torch
 
-from ..framing import BY_MOMENTS, MomentFraming, frame_stretch
+from ..framing import frame_stretch, framed_by, framing_named
 from .base import ClassPool
 
 FORMAT = "meta-playground-decode-cache"
@@ -149,8 +149,7 @@ def _validated(data: dict) -> ClassPool:
         class_groups=groups,
         splits={str(k): v for k, v in splits.items()},
         name=data["name"],
-        framed=MomentFraming(float(data["framed"])) if data.get("framed_by") == BY_MOMENTS
-        else float(data.get("framed", 0)),
+        framed=framing_named(float(data.get("framed", 0)), data.get("framed_by")),
     )
 
 
@@ -168,7 +167,7 @@ def _write(path: Path, fingerprint: str, pool: ClassPool) -> None:
         "splits": {k: list(v) for k, v in pool.splits.items()},
         "name": pool.name,
         "framed": frame_stretch(pool.framed),
-        **({"framed_by": BY_MOMENTS} if isinstance(pool.framed, MomentFraming) else {}),
+        **({"framed_by": framed_by(pool.framed)} if framed_by(pool.framed) else {}),
     }
     try:
         atomic_write(path, lambda f: torch.save(data, f))

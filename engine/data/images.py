@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..framing import Frame, MomentFraming
+from ..framing import BothFramings, Frame, MomentFraming, framings
 from ..sketch import ink_box
 from .base import DataError
 
@@ -100,7 +100,8 @@ def image_to_tensor(img: Image.Image, invert: bool | None = None, size: int = 28
     light paper (Omniglot, scans, drawings), which is inverted. ``frame`` (a model's
     framing: 0 or False as drawn, 1 or True framed, more than 1 framed and stretched that much at most):
     crop to the ink and centre it (:func:`frame_ink`) before resizing; a :class:`MomentFraming`: frame it by
-    its ink's moments (:func:`frame_moments`).
+    its ink's moments (:func:`frame_moments`); a :class:`BothFramings`: uint8 [2, size, size], the image framed
+    each way (engine.framing.framings).
     """
     grey = _grey(img)
     if invert is None:
@@ -108,6 +109,13 @@ def image_to_tensor(img: Image.Image, invert: bool | None = None, size: int = 28
         invert = float(border.mean()) > 0.5
     if invert:
         grey = 1.0 - grey
+    if isinstance(frame, BothFramings):
+        return torch.stack([_framed_tensor(grey, size, one) for one in framings(frame)])
+    return _framed_tensor(grey, size, frame)
+
+
+def _framed_tensor(grey: np.ndarray, size: int, frame: Frame) -> torch.Tensor:
+    """uint8 [size, size] of ``grey`` (bright on dark, in [0, 1]) framed as one-channel ``frame`` says."""
     if isinstance(frame, MomentFraming):
         grey = frame_moments(grey, frame.stretch)
     elif frame:
@@ -149,14 +157,15 @@ def open_image(source: str | os.PathLike | bytes | BinaryIO, name: str | None = 
 
 def load_image(path: str | os.PathLike, invert: bool | None = None, frame: Frame = 0) -> torch.Tensor:
     """Read an image file into the model's input: uint8 [28, 28] (``frame``: cropped to its ink and centred,
-    for a model trained on framed drawings, as :func:`image_to_tensor` takes it)."""
+    for a model trained on framed drawings, as :func:`image_to_tensor` takes it; [2, 28, 28] framed both ways)."""
     return image_to_tensor(open_image(path), invert=invert, frame=frame)
 
 
 def frame_images(images: np.ndarray, frame: Frame = 1) -> np.ndarray:
     """Frame model inputs already decoded (uint8 [n, H, W], bright on dark) as :func:`frame_ink` frames a file
     (``frame``: a model's framing, as :func:`image_to_tensor` takes it): for a framed model handed a person's
-    images (a drawing from the canvas is framed already, and comes back nearly as it was, or stretched)."""
+    images (a drawing from the canvas is framed already, and comes back nearly as it was, or stretched). A
+    :class:`BothFramings` gives uint8 [n, 2, H, W]."""
     size = images.shape[-1]
     return np.stack([
         image_to_tensor(Image.fromarray(np.asarray(x, np.uint8), mode="L"), False, size, frame).numpy() for x in images
