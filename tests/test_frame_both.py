@@ -101,7 +101,7 @@ def test_the_embedding_reads_the_two_channels_as_views_of_one_drawing(small_glyp
 
 def test_a_model_framed_both_ways_trains_scores_lakes_runs_predicts_exports_and_adapts_in_the_window(
         small_glyph_pool, tmp_path):
-    from engine import api
+    from engine import api, api_export
     from engine.adaptation import predict_probabilities
     from engine.challenge import load_runs, run_challenge
     from engine.data.images import frame_images, load_image
@@ -165,3 +165,8 @@ def test_a_model_framed_both_ways_trains_scores_lakes_runs_predicts_exports_and_
     np.testing.assert_allclose(steps[-1].probabilities, seen.probabilities, atol=1e-5)  # Adapt's live query
     with_view = api.predict(ready[0].learner, images, np.arange(3), as_drawn, ready[0].view)  # as the window does
     np.testing.assert_allclose(with_view.probabilities, seen.probabilities, atol=1e-5)
+    # the confusion over a person's classes shows each held-out drawing as one image
+    two_each = np.concatenate([images, images[:, ::-1]])
+    confusion = api_export.leave_one_out_insight(model, two_each, np.tile(np.arange(3), 2), ["bar", "post", "block"])
+    assert confusion.counts.sum() == 6
+    assert all(image.shape == (28, 28) for kept in confusion.images.values() for image in kept)
