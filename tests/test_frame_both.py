@@ -5,6 +5,8 @@ The two-channel drawing travels through Lake's runs, predict, an export and the 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -16,6 +18,7 @@ from engine.algorithms.local_match import LocalMaps
 from engine.algorithms.protohead import ProtoHead
 from engine.algorithms.simpleshot import SimpleShot, ViewMean
 from engine.cli import _config_from_args, build_parser
+from engine.cli import main as cli_main
 from engine.config import TrainConfig
 from engine.data import load_source
 from engine.data.base import DataError
@@ -100,7 +103,7 @@ def test_the_embedding_reads_the_two_channels_as_views_of_one_drawing(small_glyp
 
 
 def test_a_model_framed_both_ways_trains_scores_lakes_runs_predicts_exports_and_adapts_in_the_window(
-        small_glyph_pool, tmp_path):
+        small_glyph_pool, tmp_path, capsys):
     from engine import api, api_export
     from engine.adaptation import predict_probabilities
     from engine.challenge import load_runs, run_challenge
@@ -120,7 +123,13 @@ def test_a_model_framed_both_ways_trains_scores_lakes_runs_predicts_exports_and_
     build_runs(small_glyph_pool, tmp_path / "runs")  # Lake's runs, each drawing read both ways
     runs = load_runs(tmp_path / "runs", 28, trained.frames_ink)
     assert runs[0].support_x.shape[1:] == (2, 28, 28) and runs[0].query_x.shape[1:] == (2, 28, 28)
-    assert 0 <= run_challenge(algo, runs)["error_rate"] <= 1
+    error = run_challenge(algo, runs)["error_rate"]
+    assert cli_main(["omniglot-challenge", "--checkpoint", str(ckpt), "--runs", str(tmp_path / "runs"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["error_rate"] == pytest.approx(error)
+    # ordinary episodes of the data set, each drawing read both ways (`main.py eval`)
+    assert cli_main(["eval", "--checkpoint", str(ckpt), "--split", "train", "--ways", "5", "--shots", "1",
+                     "--queries", "2", "--episodes", "3", "--device", "cpu", "--json"]) == 0
+    assert 0 <= json.loads(capsys.readouterr().out.strip().splitlines()[-1])["accuracy"] <= 1
 
     support = tmp_path / "support"
     for name, rows, cols in (("bar", slice(10, 20), slice(10, 80)), ("post", slice(10, 80), slice(10, 20)),
