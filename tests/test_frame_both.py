@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from test_challenge import build_runs
-from test_lake import _page, minimal_set
+from test_lake import minimal_set, person_support
 
 from engine.algorithms import AlgoConfig
 from engine.algorithms.local_match import LocalMaps
@@ -131,13 +131,7 @@ def test_a_model_framed_both_ways_trains_scores_lakes_runs_predicts_exports_and_
                      "--queries", "2", "--episodes", "3", "--device", "cpu", "--json"]) == 0
     assert 0 <= json.loads(capsys.readouterr().out.strip().splitlines()[-1])["accuracy"] <= 1
 
-    support = tmp_path / "support"
-    for name, rows, cols in (("bar", slice(10, 20), slice(10, 80)), ("post", slice(10, 80), slice(10, 20)),
-                             ("block", slice(60, 100), slice(60, 100))):
-        (support / name).mkdir(parents=True)
-        _page(rows, cols).save(support / name / "a.png")
-    query = tmp_path / "small-bar-in-a-corner.png"
-    _page(slice(4, 8), slice(80, 104)).save(query)
+    support, query = person_support(tmp_path)
     classifier, learner = Classifier.adapted(ckpt, support)  # `main.py predict --checkpoint --support`
     assert classifier.frame == learner.frame_ink == BothFramings(2.0)
     framed = load_image(query, frame=BothFramings(2.0)).numpy()

@@ -368,6 +368,19 @@ def _page(rows: slice, cols: slice, side: int = 105) -> Image.Image:
     return Image.fromarray(page.numpy(), mode="L")
 
 
+def person_support(folder: Path) -> tuple[Path, Path]:
+    """A person's classes of one image each (a bar, a post, a block) in ``folder``/support, and a query image: a
+    small bar in a corner, which a framed model sees centred and enlarged."""
+    support = folder / "support"
+    for name, rows, cols in (("bar", slice(10, 20), slice(10, 80)), ("post", slice(10, 80), slice(10, 20)),
+                             ("block", slice(60, 100), slice(60, 100))):
+        (support / name).mkdir(parents=True)
+        _page(rows, cols).save(support / name / "a.png")
+    query = folder / "small-bar-in-a-corner.png"
+    _page(slice(4, 8), slice(80, 104)).save(query)
+    return support, query
+
+
 @pytest.mark.parametrize("stretch, moments", [(1.0, False), (2.0, False), (2.0, True)])
 def test_a_framed_model_reads_a_persons_images_framed_in_predict_export_and_the_window(small_glyph_pool, tmp_path,
                                                                                         stretch, moments):
@@ -387,13 +400,7 @@ def test_a_framed_model_reads_a_persons_images_framed_in_predict_export_and_the_
     frame = MomentFraming(stretch) if moments else stretch
     for _ in run(config):
         pass
-    support = tmp_path / "support"
-    for name, rows, cols in (("bar", slice(10, 20), slice(10, 80)), ("post", slice(10, 80), slice(10, 20)),
-                             ("block", slice(60, 100), slice(60, 100))):
-        (support / name).mkdir(parents=True)
-        _page(rows, cols).save(support / name / "a.png")
-    query = tmp_path / "small-bar-in-a-corner.png"
-    _page(slice(4, 8), slice(80, 104)).save(query)
+    support, query = person_support(tmp_path)
 
     classifier, learner = Classifier.adapted(ckpt, support)  # `main.py predict --checkpoint --support`
     assert classifier.frame == learner.frame_ink == frame  # (2: a wide drawing's rows stretched twice)
