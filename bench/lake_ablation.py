@@ -907,6 +907,10 @@ def main() -> None:
     ap.add_argument("--rescore", action="store_true", help="score the checkpoints --save holds, without training")
     ap.add_argument("--read-stretch", type=float, help="with --rescore: read the runs framed with this stretch, "
                     "whatever the checkpoint was trained with (a test-time change alone)")
+    ap.add_argument("--read-both", action="store_true", help="with --rescore: read each drawing framed both ways, "
+                    "by its ink's moments and its box, as views (engine.framing.BothFramings), whatever the "
+                    "checkpoint's config says (a lake+both model saved as lake+frameboth-ALPHABET.pt, scored with "
+                    "--variant lake+frameboth, whose episodes are then read both ways too)")
     ap.add_argument("--local-match", action="store_true", help="with --rescore: score with local-descriptor matching "
                     "(engine.algorithms.local_match), whatever the checkpoint was trained with (a test-time change)")
     ap.add_argument("--local-levels", type=int, choices=(1, 2), help="with --rescore --local-match: the maps "
@@ -932,6 +936,7 @@ def main() -> None:
     from engine.build import build_model_and_algorithm
     from engine.config import TrainConfig
     from engine.data import load_source
+    from engine.framing import BothFramings, frame_stretch
     from engine.recipes import recipe
     from engine.trainer import restore
 
@@ -978,6 +983,8 @@ def main() -> None:
             algo, _, payload = restore(cfg.checkpoint, device)
             if args.read_stretch:
                 algo.config = replace(algo.config, frame_ink=args.read_stretch)
+            if args.read_both:
+                algo.config = replace(algo.config, frame_ink=BothFramings(frame_stretch(algo.config.frame_ink)))
             if args.local_match:
                 algo.config = replace(algo.config, local_match=True)
             if args.local_levels:
