@@ -43,8 +43,10 @@ def load_pool(name: str = "omniglot"):
 def other_framing(frame):
     """The framing that is not ``frame``'s (engine.framing): by the ink's box for one by its moments, and the reverse,
     with the same stretch (issue #18's drawings read both ways)."""
-    from engine.framing import MomentFraming
+    from engine.framing import BothFramings, MomentFraming
 
+    if isinstance(frame, BothFramings):
+        raise SystemExit("the model reads each drawing both ways already (--frame-both): there is no other framing")
     return float(frame.stretch) if isinstance(frame, MomentFraming) else MomentFraming(float(frame))
 
 

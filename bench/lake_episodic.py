@@ -39,6 +39,7 @@ def episodic_finish(algo, fold, config, seconds: float, ways: int, queries: int,
     from engine.algorithms.protonet import compute_prototypes, squared_distances
     from engine.tasks import TaskSampler
 
+    fold = fold.framings_as_drawings()  # (a fold read both ways trains on each way as another drawing)
     pool = fold.with_mirrored_classes("train") if config.mirrors else fold
     sampler = TaskSampler(pool, "train", ways, 1, queries, seed=seed, same_group=True, augment=config.augment,
                           strength=config.augment_strength, elastic=config.augment_elastic)

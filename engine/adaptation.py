@@ -224,7 +224,8 @@ def images_as_trained(framed: Frame, images: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def predict_probabilities(learner: Learner, images: np.ndarray | torch.Tensor) -> np.ndarray:
-    """Class probabilities float [n, ways] for uint8 images [n, 28, 28] (or one [28, 28])."""
+    """Class probabilities float [n, ways] for uint8 images [n, 28, 28] (or one [28, 28]; drawings read two ways
+    come as a batch, [n, 2, 28, 28], even of one: a lone [2, 28, 28] is two drawings)."""
     device = _learner_device(learner)
     return learner.predict(as_model_input(images, device)).cpu().numpy()
 

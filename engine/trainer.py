@@ -174,7 +174,10 @@ def task_samplers(config: TrainConfig, pool: ClassPool | None, validating: bool)
         # (the window's pool is decoded at 28x28, unframed)
         pool = load_source(config.dataset, config.data_root, rotations=config.rotations, seed=config.seed,
                            image_size=config.image_size, frame=config.frames_ink)
-    pool = pool.framings_as_drawings()  # (framed both ways: each way another drawing of its class)
+    # framed both ways: validation reads each drawing both ways at once, as a model is scored; training takes each
+    # way as another drawing of its class (so a batch may hold one way of a drawing as a class's example and the
+    # other as its query, as bench lake+both trained)
+    scored, pool = pool, pool.framings_as_drawings()
     if config.train_on == "all":  # a minimal background set is small: every alphabet trains (the lake recipe)
         pool = pool.with_splits({"train": list(range(pool.num_classes)), "val": [], "test": []})
     if config.mirrors:  # each training class's mirror image as another training class
@@ -192,7 +195,9 @@ def task_samplers(config: TrainConfig, pool: ClassPool | None, validating: bool)
         # (the lake recipe on a folder of classes, or the built-in glyphs: groups too small for its 32-class batches)
         train = TaskSampler(*shape, **options)
         note = f"no alphabet of {pool.name} has {config.ways} training classes, so each batch mixes alphabets"
-    val = TaskSampler(pool, "val", config.ways, config.shots, config.queries, seed=config.seed) if validating else None
+    val = None
+    if validating:
+        val = TaskSampler(scored, "val", config.ways, config.shots, config.queries, seed=config.seed)
     return pool, train, val, note
 
 
@@ -262,7 +267,7 @@ class _Training:
         self.device = device = resolve_device(config.device)
         validating = bool(config.val_every) and dist.is_main
         self.pool, self.train, self.val, self.sampling_note = task_samplers(config, pool, validating)
-        self.standard = self._standard_sampler(self.pool) if self.val is not None else None
+        self.standard = self._standard_sampler() if self.val is not None else None
         self.history, self.start, payload = History(), 0, None
         if config.resume:
             algo, payload = self._resume()
@@ -297,13 +302,14 @@ class _Training:
     def shape(self) -> str:
         return f"{self.config.ways}-way {self.config.shots}-shot"
 
-    def _standard_sampler(self, pool: ClassPool) -> TaskSampler | None:
-        """5-way 1-shot validation episodes, when the run trains another shape and the data allows them."""
+    def _standard_sampler(self) -> TaskSampler | None:
+        """5-way 1-shot validation episodes, when the run trains another shape and the data allows them (from the
+        validation's pool: drawings framed both ways are read both ways)."""
         config = self.config
         if (config.ways, config.shots) == STANDARD_SHAPE or config.objective == "regression":
             return None
         try:
-            return TaskSampler(pool, "val", *STANDARD_SHAPE, STANDARD_QUERIES, seed=config.seed)
+            return TaskSampler(self.val.pool, "val", *STANDARD_SHAPE, STANDARD_QUERIES, seed=config.seed)
         except DataError:  # too few validation classes or examples: the training shape's validation alone
             return None
 

@@ -68,6 +68,15 @@ def test_a_pool_framed_both_ways_reads_each_drawing_both_ways_and_trains_on_each
     pool, sampler, _, _ = task_samplers(TrainConfig(**{**RECIPE, "data_root": str(root)}), None, False)
     assert pool.images.dim() == 3 and len(pool.images) > len(box.images)  # (mirrors and composed added)
     assert sampler.episode(0).support_x.shape[1:] == (1, 28, 28)  # a training drawing is one way at a time
+    # validation reads each drawing both ways, as the model is scored (and so never pairs a drawing with itself)
+    _, _, val, _ = task_samplers(TrainConfig(**{**RECIPE, "data_root": str(root), "ways": 2}), None, True)
+    assert val.episode(0).support_x.shape[1:] == (2, 28, 28) and val.episode(0).query_x.shape[1:] == (2, 28, 28)
+    # a pool read both ways mirrors and joins halves as a pool of one way does, each way alike
+    mirrored, composed = both.with_mirrored_classes("train"), both.with_composed_classes(1.0, "train", seed=3)
+    for i in range(2):
+        one_way = moments if i == 0 else box
+        assert torch.equal(mirrored.images[:, i], one_way.with_mirrored_classes("train").images)
+        assert torch.equal(composed.images[:, i], one_way.with_composed_classes(1.0, "train", seed=3).images)
 
 
 def test_the_embedding_reads_the_two_channels_as_views_of_one_drawing(small_glyph_pool):

@@ -97,7 +97,7 @@ class ClassPool:
         images, labels = [self.images], [self.labels]
         for new, cls in enumerate(classes, start=self.num_classes):
             members = self.members(cls)
-            images.append(torch.flip(self.images[members], dims=(2,)))
+            images.append(torch.flip(self.images[members], dims=(-1,)))
             labels.append(torch.full((len(members),), new, dtype=torch.int64))
         splits = {name: list(ids) for name, ids in self.splits.items()}
         splits[split] = [*splits[split], *range(self.num_classes, self.num_classes + len(classes))]
@@ -125,14 +125,15 @@ class ClassPool:
             return self
         generator = torch.Generator().manual_seed(seed)
         weights = torch.tensor([float(len(g)) for g in pairs_from])  # a group's share as its share of the classes
-        cut = self.images.shape[1] // 2
+        cut = self.images.shape[-2] // 2
         images, labels, names, groups = [self.images], [self.labels], [], []
         for new in range(self.num_classes, self.num_classes + wanted):
             group = pairs_from[int(torch.multinomial(weights, 1, generator=generator))]
             first, second = (group[int(i)] for i in torch.randperm(len(group), generator=generator)[:2])
             top, bottom = self.members(first), self.members(second)
             n = min(len(top), len(bottom))
-            images.append(torch.cat([self.images[top[:n], :cut], self.images[bottom[:n], cut:]], dim=1))
+            upper, lower = self.images[top[:n], ..., :cut, :], self.images[bottom[:n], ..., cut:, :]
+            images.append(torch.cat([upper, lower], dim=-2))
             labels.append(torch.full((n,), new, dtype=torch.int64))
             names.append(f"{self.class_names[first]}+{self.class_names[second]}/composed")
             groups.append(self.class_groups[first])
