@@ -24,7 +24,7 @@ from engine.augment import augment_views, random_stroke_width
 from engine.config import TrainConfig, from_recipe
 from engine.data.base import DataError
 from engine.events import Started
-from engine.framing import MomentFraming
+from engine.framing import BothFramings, MomentFraming
 from engine.models import Conv4, build_backbone, input_size
 from engine.trainer import restore, run
 
@@ -274,8 +274,9 @@ def test_the_lake_recipe_trains_and_scores_lakes_runs_with_no_extra_flags(small_
     assert (config.image_size, config.tta, config.train_on) == (expected.image_size, expected.tta, "all")
     assert (config.mirrors, config.augment_strength, config.lr_decay) == (True, expected.augment_strength, True)
     assert config.frame_ink and algo.config.frame_ink  # its drawings, and so Lake's runs when scored, are framed
-    assert config.frame_moments and expected.frame_moments  # by the ink's centre and spread, not its box
-    assert algo.config.frame_ink == MomentFraming(expected.frame_stretch) and expected.frame_stretch > 1  # stretched
+    assert config.frame_moments and expected.frame_moments  # by the ink's centre and spread, and by its box:
+    assert config.frame_both and algo.config.frame_ink == BothFramings(expected.frame_stretch)  # read both ways
+    assert expected.frame_stretch > 1  # stretched
     assert input_size(algo.model) == expected.image_size and algo.config.tta == expected.tta
     assert expected.local_match and algo.config.local_match  # Lake's runs are scored with the places matched
     assert expected.local_levels == algo.config.local_levels == 2  # on the finer map as well
@@ -314,6 +315,8 @@ def test_picking_the_lake_recipe_in_the_window_brings_its_other_settings(qtbot):
         panel.recipe_note.text())
     assert values["frame_moments"] == lake.frame_moments and "framed by the ink's centre and spread" in (
         panel.recipe_note.text())
+    assert values["frame_both"] == lake.frame_both and "each drawing framed both ways and read both ways" in (
+        panel.recipe_note.text())
     assert panel.recipe_combo.currentData() == "lake"
     assert f"{lake.tta} test-time views" in panel.recipe_note.text() and not panel.recipe_note.isHidden()
     assert values["local_match"] and "strokes matched place by place" in panel.recipe_note.text()
@@ -328,10 +331,12 @@ def test_picking_the_lake_recipe_in_the_window_brings_its_other_settings(qtbot):
     assert panel.values()["episode_loss"] == 0 and not panel.values()["same_alphabet"]
 
 
-def test_lake_settings_saved_before_the_moments_framing_restore_as_custom_and_as_saved(qtbot):
-    """A person's saved lake settings from before the recipe framed by moments have no ``frame_moments``: they
-    come back as saved (the box framing), the selector says 'custom' rather than claim today's recipe, and picking
-    the recipe again brings the moments."""
+@pytest.mark.parametrize("key, described", [("frame_moments", "framed by the ink's centre and spread"),
+                                             ("frame_both", "each drawing framed both ways and read both ways")])
+def test_lake_settings_saved_before_a_newer_framing_restore_as_custom_and_as_saved(qtbot, key, described):
+    """A person's saved lake settings from before the recipe framed by moments (session 32) or both ways (session
+    34) lack that key: they come back as saved (the framing they trained with), the selector says 'custom' rather
+    than claim today's recipe, and picking the recipe again brings the new framing."""
     from engine.api import load_engine
     from gui.algorithm_panel import AlgorithmPanel
 
@@ -339,13 +344,14 @@ def test_lake_settings_saved_before_the_moments_framing_restore_as_custom_and_as
     panel = AlgorithmPanel(info.defaults, info.algorithms, info.backbones, False, shapes=info.shapes,
                            recipes=info.recipes)
     qtbot.addWidget(panel)
-    saved = {k: v for k, v in info.recipes["lake"].items() if k != "frame_moments"}
+    saved = {k: v for k, v in info.recipes["lake"].items() if k != key}
     panel.set_values(saved)
-    assert not panel.values()["frame_moments"] and panel.values()["frame_ink"]
+    assert not panel.values()[key] and panel.values()["frame_ink"]
     assert panel.recipe_combo.currentData() is None and panel.recipe_combo.currentText() == "custom"
-    assert "framed by the ink's centre and spread" not in panel.recipe_note.text()
+    assert described not in panel.recipe_note.text()
     panel._on_recipe_chosen(panel.recipe_combo.findData("lake"))
-    assert panel.values()["frame_moments"] and panel.recipe_combo.currentData() == "lake"
+    assert panel.values()[key] and panel.recipe_combo.currentData() == "lake"
+    assert described in panel.recipe_note.text()
 
 
 def test_the_lake_command_line_keeps_the_recipes_steps_under_a_time_budget():
