@@ -156,9 +156,8 @@ def leave_one_out_confusion(
     ways = check_support(y)
     held, predicted = leave_one_out_predictions(algo, x, y, steps, inner_lr)
     counter = _Counter(ways)
-    shown = np.asarray(images)
-    shown = shown[:, 0] if shown.ndim == 4 else shown  # (a drawing read two ways is shown by its first)
-    counter.add(y[held].cpu().tolist(), predicted.cpu().tolist(), shown[held.cpu().numpy()])
+    # (as the episodes' images are kept: a drawing read two ways is shown by its first)
+    counter.add(y[held].cpu().tolist(), predicted.cpu().tolist(), _uint8(x[held]))
     return Confusion(
         [str(n) for n in class_names],
         counter.counts,
