@@ -605,14 +605,11 @@ def compare_work(
 def _moe_gate_summary(checkpoint: Path, config: TrainConfig, pool: Pool, episodes: int) -> GateSummary:
     """Restore a trained ``moe`` and summarise its gate on compare's test episodes."""
     from .algorithms.moe import gate_summary
-    from .compare import TEST_SEED_OFFSET
-    from .tasks import TaskSampler
-    from .trainer import resolve_device, restore
+    from .compare import shared_test_episodes
+    from .trainer import pool_as_trained, resolve_device, restore
 
     algo, _, _ = restore(str(checkpoint), resolve_device(config.device))
-    tasks = TaskSampler(
-        pool.handle, "test", config.ways, config.shots, config.queries, seed=config.seed + TEST_SEED_OFFSET
-    ).fixed(episodes)  # type: ignore[arg-type]
+    tasks = shared_test_episodes(pool_as_trained(config, pool.handle), config, episodes)  # type: ignore[arg-type]
     s = gate_summary(algo, tasks)
     return GateSummary(
         algo.name, tuple(s["mean_gate"]), tuple(s["top_share"]), s["mean_entropy"], s["max_entropy"], s["tasks"]

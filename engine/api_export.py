@@ -83,16 +83,13 @@ class AlgoConfusion:
 
 def compare_insight(checkpoint: str, config: Any, pool: Any, episodes: int) -> AlgoConfusion:
     """Confusion of a compared algorithm on compare's shared test episodes (same seed offset as its table)."""
-    from .compare import TEST_SEED_OFFSET
+    from .compare import shared_test_episodes
     from .confusion import episode_confusion
-    from .tasks import TaskSampler
-    from .trainer import resolve_device, restore
+    from .trainer import pool_as_trained, resolve_device, restore
 
     device = resolve_device(config.device)
     algo, _, _ = restore(str(checkpoint), device)
-    tasks = TaskSampler(
-        pool, "test", config.ways, config.shots, config.queries, seed=config.seed + TEST_SEED_OFFSET
-    ).fixed(episodes)
+    tasks = shared_test_episodes(pool_as_trained(config, pool), config, episodes)
     return AlgoConfusion(config.algo, episode_confusion(algo, tasks, pool.class_names, device))
 
 

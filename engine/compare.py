@@ -4,7 +4,8 @@ Each algorithm is meta-trained by the shared loop (:func:`engine.trainer.run`,
 no loop of its own) with an identical config except ``algo``, then restored
 from its checkpoint and scored on one fixed set of test episodes, built once
 and shared, so differences in accuracy are the algorithms' and not the
-episodes'. :func:`compare` is a generator like ``run``: it yields the
+episodes' (the same drawings, each read as its algorithm was trained to read
+them: Omniglot framed to its ink, or framed both ways). :func:`compare` is a generator like ``run``: it yields the
 trainer's events tagged with the algorithm's name, an :class:`Evaluated` per
 algorithm and a final :class:`CompareResults`, so a GUI can drive it from a
 worker thread and the CLI can print it.
@@ -27,7 +28,7 @@ from .config import ALGORITHM_CHOICES, TrainConfig
 from .data import ClassPool, DataError, load_source
 from .events import AlgoEvent, CompareEvent, CompareResults, Evaluated, Finished, ResultRow
 from .tasks import TaskSampler
-from .trainer import RunControl, evaluate, resolve_device, restore, run
+from .trainer import RunControl, evaluate, pool_as_trained, resolve_device, restore, run
 
 SHARED_KEYS = ("dataset", "data_root", "rotations", "seed", "ways", "shots", "queries", "device")
 TEST_SEED_OFFSET = 1000  # test episodes use seed + 1000, as `main.py eval` does
@@ -75,16 +76,19 @@ def compare(
     device = resolve_device(first.device)
     if pool is None:
         pool = load_source(first.dataset, first.data_root, rotations=first.rotations, seed=first.seed)
-    tests = TaskSampler(pool, "test", first.ways, first.shots, first.queries, seed=first.seed + TEST_SEED_OFFSET).fixed(
-        test_episodes
-    )
+    tests: dict[tuple, tuple[ClassPool, list]] = {}  # the test episodes, drawn once for each way of reading them
     rows: list[ResultRow] = []
     with tempfile.TemporaryDirectory(prefix="compare-") as tmp:
         folder = Path(checkpoint_dir) if checkpoint_dir is not None else Path(tmp)
         for cfg in configs:
             cfg = cfg.replace(checkpoint=str(folder / f"{cfg.algo}.pt"), resume=False)
+            read = (cfg.image_size, cfg.frames_ink)
+            if read not in tests:
+                as_read = pool_as_trained(cfg, pool)
+                tests[read] = as_read, shared_test_episodes(as_read, cfg, test_episodes)
+            trained_on, episodes = tests[read]
             finished = None
-            for event in run(cfg, control, pool):
+            for event in run(cfg, control, trained_on):
                 if isinstance(event, Finished):
                     finished = event
                 yield AlgoEvent(cfg.algo, event)
@@ -92,14 +96,21 @@ def compare(
                 break
             algo, _, _ = restore(cfg.checkpoint, device)
             began = time.perf_counter()
-            acc, ci = evaluate(algo, tests, device, should_stop=lambda: control.stop_requested)
-            yield Evaluated(cfg.algo, acc, ci, len(tests), time.perf_counter() - began)
+            acc, ci = evaluate(algo, episodes, device, should_stop=lambda: control.stop_requested)
+            yield Evaluated(cfg.algo, acc, ci, len(episodes), time.perf_counter() - began)
             rows.append(
                 ResultRow(
                     cfg.algo, acc, ci, finished.seconds, finished.tasks_per_second, finished.iterations, finished.reason
                 )
             )
-    yield CompareResults(tuple(rows), len(tests), complete=len(rows) == len(configs))
+    yield CompareResults(tuple(rows), test_episodes, complete=len(rows) == len(configs))
+
+
+def shared_test_episodes(pool: ClassPool, config: TrainConfig, episodes: int) -> list:
+    """Compare's shared test episodes of ``pool`` (as ``config`` reads it: :func:`engine.trainer.pool_as_trained`):
+    the same classes and drawings for every algorithm, whichever way each reads them."""
+    sampler = TaskSampler(pool, "test", config.ways, config.shots, config.queries, seed=config.seed + TEST_SEED_OFFSET)
+    return sampler.fixed(episodes)
 
 
 def format_table(results: CompareResults) -> str:

@@ -159,6 +159,16 @@ def restore(checkpoint: str, device: str | torch.device = "cpu") -> tuple[Algori
     return algo, config, payload
 
 
+def pool_as_trained(config: TrainConfig, pool: ClassPool | None) -> ClassPool:
+    """``pool`` with its drawings as ``config`` trains on and scores them: the window's pool is decoded at
+    28x28, unframed, so another size or framing loads its own (the same classes in the same splits and order,
+    so episodes drawn with one seed hold the same drawings, each read as its model reads it)."""
+    if pool is None or (pool.images.shape[-1], pool.framed) != (config.image_size, config.frames_ink):
+        pool = load_source(config.dataset, config.data_root, rotations=config.rotations, seed=config.seed,
+                           image_size=config.image_size, frame=config.frames_ink)
+    return pool
+
+
 def task_samplers(config: TrainConfig, pool: ClassPool | None, validating: bool) -> tuple:
     """(data summary source, training sampler, validation sampler or None, a note) for ``config``: episodes
     of ``pool`` (loaded when None), or for a regression data set its task family (engine.regression). The
@@ -170,10 +180,7 @@ def task_samplers(config: TrainConfig, pool: ClassPool | None, validating: bool)
         use_one_thread()
         train = SineTasks(config.shots, config.queries, config.seed, "train")
         return train, train, SineTasks(config.shots, config.queries, config.seed, "val") if validating else None, ""
-    if pool is None or (pool.images.shape[-1], pool.framed) != (config.image_size, config.frames_ink):
-        # (the window's pool is decoded at 28x28, unframed)
-        pool = load_source(config.dataset, config.data_root, rotations=config.rotations, seed=config.seed,
-                           image_size=config.image_size, frame=config.frames_ink)
+    pool = pool_as_trained(config, pool)
     # framed both ways: validation reads each drawing both ways at once, as a model is scored; training takes each
     # way as another drawing of its class (so a batch may hold one way of a drawing as a class's example and the
     # other as its query, as bench lake+both trained)

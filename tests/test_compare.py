@@ -135,3 +135,36 @@ def test_cli_compare_bad_algorithm_exits_2_with_one_line(capsys):
     rc = main(["compare", "--algos", "maml,nope", "--iterations", "1"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "unknown algorithm 'nope'" in err[0]
+
+
+def test_each_algorithm_is_scored_on_the_test_episodes_drawn_as_it_was_trained(
+        small_glyph_pool, recorded_evaluations, tmp_path):
+    """The window hands compare its pool (Omniglot decoded at 28x28, unframed); a config that frames drawings is
+    trained on them framed, so it is scored on the same episodes framed as it reads them: SimpleShot both ways,
+    ProtoNet (which does not read two framings) by the box alone. Same classes, same drawings."""
+    from test_lake import minimal_set
+
+    from engine.api_export import compare_insight
+    from engine.data import load_source
+    from engine.framing import BothFramings
+
+    root = minimal_set(small_glyph_pool, tmp_path / "data")
+    window_pool = load_source("omniglot", root)
+    base = BASE.replace(dataset="omniglot", data_root=str(root), ways=3, frame_ink=True, frame_stretch=2.0,
+                        frame_both=True)
+    configs = configs_for(base, ["protonet", "simpleshot"])
+    items = list(compare(configs, test_episodes=3, pool=window_pool, checkpoint_dir=tmp_path / "ckpt"))
+    assert items[-1].complete
+
+    (_, box_tasks), (_, both_tasks) = recorded_evaluations
+    plain = TaskSampler(window_pool, "test", 3, 1, 2, seed=3 + 1000).fixed(3)
+    for tasks, frame in ((box_tasks, 2.0), (both_tasks, BothFramings(2.0))):
+        expected = TaskSampler(load_source("omniglot", root, frame=frame), "test", 3, 1, 2, seed=3 + 1000).fixed(3)
+        assert [t.classes for t in tasks] == [t.classes for t in expected] == [t.classes for t in plain]
+        assert all(torch.equal(a.query_x, b.query_x) for a, b in zip(tasks, expected))
+    assert box_tasks[0].query_x.shape[1:] == (1, 28, 28) and both_tasks[0].query_x.shape[1:] == (2, 28, 28)
+
+    # the per-class view of the table reads the same episodes as the table did
+    for cfg, evaluated in zip(configs, [i for i in items if isinstance(i, Evaluated)]):
+        insight = compare_insight(str(tmp_path / "ckpt" / f"{cfg.algo}.pt"), cfg, window_pool, 3)
+        assert insight.confusion.accuracy == pytest.approx(evaluated.accuracy)
