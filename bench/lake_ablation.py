@@ -243,6 +243,11 @@ VARIANTS: dict[str, dict] = {
     # the same drawings in the same order (2026-12-06, session 34)
     "lake64+frameboth": {"recipe": "lake", "channels": 64, "frame_both": True},
     "lake+frameboth": {"recipe": "lake", "frame_both": True},
+    # a third framing beside the two (patch_third_framing): the ink's moments with no stretch, so the drawing's own
+    # proportions come back as a view (both framings stretch a wide character's shorter side up to twice, which makes
+    # wide and narrow characters of one alphabet alike); trained on as a third drawing of each, read as a third view
+    # at no cost in steps (2026-12-06, session 35)
+    "lake64+frame3": {"recipe": "lake", "channels": 64, "frame_both": True, "third_framing": "moments1"},
 }
 
 #: variant keys that are not TrainConfig fields: changes to a fold's classes that only this benchmark makes
@@ -270,8 +275,30 @@ EMA_KEYS = ("ema",)
 SAM_KEYS = ("sam",)
 #: variant keys that are not TrainConfig fields: training losses' targets softened (patch_smoothing)
 SMOOTH_KEYS = ("label_smoothing",)
+#: variant keys that are not TrainConfig fields: a third way of framing each drawing (patch_third_framing)
+FRAMING_KEYS = ("third_framing",)
 #: set by patch_dropout: scoring puts the network in eval mode (dropout off; TaskBatchNorm ignores the mode)
 EVAL_MODE = []
+
+
+def patch_third_framing(third_framing: str | None = None) -> None:
+    """A model framed both ways (--frame-both) reads each drawing three ways: engine.framing.framings gives a
+    BothFramings' moments, box and then ``third_framing`` ("moments1": the ink's moments, no stretch; "box1": the
+    ink's box, no stretch). Everything downstream takes a drawing's ways from that function (the pool's
+    [M, 3, H, W] images, its training drawings, Lake's runs, the embedding's views), so only it changes."""
+    if not third_framing:
+        return
+    from engine import data, framing
+    from engine.data import images
+
+    third = {"moments1": framing.MomentFraming(1.0), "box1": 1.0}[third_framing]
+    plain = framing.framings
+
+    def three(frame):
+        ways = plain(frame)
+        return (*ways, third) if isinstance(frame, framing.BothFramings) else ways
+
+    framing.framings = data.framings = images.framings = three
 
 
 def patch_dropout(channel_dropout: float = 0.0) -> None:
@@ -955,6 +982,7 @@ def main() -> None:
     patch_ema(**{k: settings.pop(k) for k in EMA_KEYS if k in settings})
     patch_sam(**{k: settings.pop(k) for k in SAM_KEYS if k in settings})
     patch_smoothing(**{k: settings.pop(k) for k in SMOOTH_KEYS if k in settings})
+    patch_third_framing(**{k: settings.pop(k) for k in FRAMING_KEYS if k in settings})
     if distilling and not (args.teacher or args.rescore):
         ap.error(f"{args.variant} needs --teacher")
     if args.both_ways is not None:
