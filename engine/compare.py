@@ -5,10 +5,11 @@ no loop of its own) with an identical config except ``algo``, then restored
 from its checkpoint and scored on one fixed set of test episodes, built once
 and shared, so differences in accuracy are the algorithms' and not the
 episodes' (the same drawings, each read as its algorithm was trained to read
-them: Omniglot framed to its ink, or framed both ways). :func:`compare` is a generator like ``run``: it yields the
-trainer's events tagged with the algorithm's name, an :class:`Evaluated` per
-algorithm and a final :class:`CompareResults`, so a GUI can drive it from a
-worker thread and the CLI can print it.
+them: Omniglot framed to its ink, or framed both ways). :func:`compare` is a
+generator like ``run``: it yields the trainer's events tagged with the
+algorithm's name, an :class:`Evaluated` per algorithm and a final
+:class:`CompareResults`, so a GUI can drive it from a worker thread and the
+CLI can print it.
 """
 
 from __future__ import annotations
