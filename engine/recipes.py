@@ -130,7 +130,7 @@ RECIPES: dict[str, dict] = {
 SUMMARIES: dict[str, str] = {
     "quick": "the one-minute model the window starts with (Proto-head: SimpleShot's training on 32-class batches, "
     "1,000 steps; adapts in 10 visible steps)",
-    "lake": "Lake's one-shot challenge on Omniglot: 12,000 steps (10-17 minutes on 2 cores, 30 at most) of a network "
+    "lake": "Lake's one-shot challenge on Omniglot: 12,000 steps (10-22 minutes on 2 cores, 30 at most) of a network "
     "of 128 filters a block on every alphabet, its mirror images and characters joined from two halves, each drawing "
     "framed by its ink's centre and spread and by its ink's box (a wide one stretched up to twice) and read both ways, "
     "strongly augmented, each batch of one alphabet also scored as an episode, with test-time views and each query's "

@@ -28,7 +28,7 @@ RECIPE_TIPS = {
     "quick": "The one-minute model the window starts with: Proto-head (SimpleShot's training on batches of 32 "
     "classes, 1,000 steps), which adapts to new classes in 10 visible steps",
     "lake": "For Lake's one-shot challenge on Omniglot (pick Omniglot as the data): 12,000 steps of training "
-    "a network of 128 filters a block (10-17 minutes on 2 cores; 30 minutes at most) on every alphabet, its "
+    "a network of 128 filters a block (10-22 minutes on 2 cores; 30 minutes at most) on every alphabet, its "
     "mirror images and characters joined from two halves, with strong augmentation, a decaying learning rate and "
     "each batch of one alphabet also scored as a few-shot episode, and each drawing's features averaged over 8 "
     "distortions of it when classifying, each query's strokes also matched place by place with each class's, on "
