@@ -248,6 +248,9 @@ VARIANTS: dict[str, dict] = {
     # wide and narrow characters of one alphabet alike); trained on as a third drawing of each, read as a third view
     # at no cost in steps (2026-12-06, session 35)
     "lake64+frame3": {"recipe": "lake", "channels": 64, "frame_both": True, "third_framing": "moments1"},
+    # half of each batch's 32 classes a class and the ones of its alphabet the class head confuses with it most
+    # (patch_hard_classes): Balinese's misses are pairs that differ by a hook or a loop (2026-12-06, session 36)
+    "lake64+hard": {"recipe": "lake", "channels": 64, "frame_both": True, "hard_classes": 0.5},
 }
 
 #: variant keys that are not TrainConfig fields: changes to a fold's classes that only this benchmark makes
@@ -277,6 +280,8 @@ SAM_KEYS = ("sam",)
 SMOOTH_KEYS = ("label_smoothing",)
 #: variant keys that are not TrainConfig fields: a third way of framing each drawing (patch_third_framing)
 FRAMING_KEYS = ("third_framing",)
+#: variant keys that are not TrainConfig fields: batches built around classes the network confuses (patch_hard_classes)
+HARD_KEYS = ("hard_classes", "hard_every")
 #: set by patch_dropout: scoring puts the network in eval mode (dropout off; TaskBatchNorm ignores the mode)
 EVAL_MODE = []
 
@@ -299,6 +304,60 @@ def patch_third_framing(third_framing: str | None = None) -> None:
         return (*ways, third) if isinstance(frame, framing.BothFramings) else ways
 
     framing.framings = data.framings = images.framings = three
+
+
+def patch_hard_classes(hard_classes: float = 0.0, hard_every: int = 500) -> None:
+    """Each training batch (one alphabet's classes, ``same_alphabet``) is built around a class picked at random:
+    ``hard_classes`` of the batch's classes are that class and others of its alphabet that the network confuses with
+    it most (their rows of the class head nearest its row by cosine, among its nearest twice as many), the rest at
+    random from the alphabet as before. Balinese's misses are pairs of characters that differ by a hook or a loop
+    (bench/lake_error_ranks.py; session 36 counted them), which a random batch of 32 rarely holds together, so the
+    batch's episode and the head rarely have to tell such pairs apart. The head's similarities are taken afresh every
+    ``hard_every`` steps (engine.algorithms.finetune.Finetune.prepare runs once a step in the trainer's process);
+    before the first, batches are random. Validation and test episodes are untouched."""
+    if not hard_classes:
+        return
+    import torch
+    from torch.nn import functional as F
+
+    from engine import tasks
+    from engine.algorithms import finetune
+
+    state: dict = {"steps": 0, "last": None, "sims": None}
+    plain_prepare, plain_choose = finetune.Finetune.prepare, tasks.TaskSampler.choose_classes
+
+    def prepare(self, batch) -> None:
+        plain_prepare(self, batch)
+        if batch is state["last"]:  # (the same meta-batch again: TaskWorkers prepares before the algorithm does)
+            return
+        state["last"] = batch
+        state["steps"] += 1
+        if state["steps"] % hard_every == 0:
+            with torch.no_grad():
+                rows = F.normalize(self.big_head.weight.detach().float().view(len(self.seen), -1), dim=1)
+                sims = rows @ rows.T
+                unseen = ~self.seen.cpu()
+                sims[unseen], sims[:, unseen] = -2.0, -2.0
+                if state["sims"] is None:
+                    print(f"hard classes: the head's similarities from step {state['steps']}", file=sys.stderr)
+                state["sims"] = sims.cpu()
+
+    def choose(self, rng, stream: int) -> tuple[int, ...]:
+        sims = state["sims"]
+        if sims is None or stream != tasks.TRAIN_STREAM or self.split != "train" or not self.groups:
+            return plain_choose(self, rng, stream)
+        group = self.groups[rng.integers(len(self.groups))]
+        hard = max(2, round(hard_classes * self.ways))
+        anchor = group[rng.integers(len(group))]
+        members = torch.tensor(group)
+        order = members[sims[anchor, members].argsort(descending=True)].tolist()
+        near = [c for c in order[: 2 * hard] if c != anchor]
+        picked = [anchor, *(near[i] for i in rng.choice(len(near), hard - 1, replace=False))]
+        rest = [c for c in group if c not in set(picked)]
+        picked += [rest[i] for i in rng.choice(len(rest), self.ways - hard, replace=False)]
+        return tuple(picked[i] for i in rng.permutation(self.ways))
+
+    finetune.Finetune.prepare, tasks.TaskSampler.choose_classes = prepare, choose
 
 
 def patch_dropout(channel_dropout: float = 0.0) -> None:
@@ -983,6 +1042,7 @@ def main() -> None:
     patch_sam(**{k: settings.pop(k) for k in SAM_KEYS if k in settings})
     patch_smoothing(**{k: settings.pop(k) for k in SMOOTH_KEYS if k in settings})
     patch_third_framing(**{k: settings.pop(k) for k in FRAMING_KEYS if k in settings})
+    patch_hard_classes(**{k: settings.pop(k) for k in HARD_KEYS if k in settings})
     if distilling and not (args.teacher or args.rescore):
         ap.error(f"{args.variant} needs --teacher")
     if args.both_ways is not None:

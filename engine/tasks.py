@@ -115,9 +115,7 @@ class TaskSampler:
     def episode(self, index: int, stream: int = TRAIN_STREAM) -> Task:
         """The episode number ``index`` of ``stream`` (deterministic)."""
         rng = np.random.default_rng([self.seed, stream, index])
-        candidates = self.groups[rng.integers(len(self.groups))] if self.groups else self.classes
-        chosen = rng.choice(len(candidates), self.ways, replace=False)
-        classes = tuple(candidates[i] for i in chosen)
+        classes = self.choose_classes(rng, stream)
         need = self.shots + self.queries
         picks = []
         for c in classes:
@@ -141,6 +139,13 @@ class TaskSampler:
             query_y=labels.expand(-1, self.queries).reshape(-1),
             classes=classes,
         )
+
+    def choose_classes(self, rng: np.random.Generator, stream: int) -> tuple[int, ...]:
+        """An episode's ``ways`` pool classes: at random from one random group (``same_group``) or from all. A
+        benchmark may choose otherwise (bench/lake_ablation.py's hard classes); ``stream`` says which episodes."""
+        candidates = self.groups[rng.integers(len(self.groups))] if self.groups else self.classes
+        chosen = rng.choice(len(candidates), self.ways, replace=False)
+        return tuple(candidates[i] for i in chosen)
 
     def batch(self, iteration: int, size: int, offset: int = 0) -> list[Task]:
         """The meta-batch of ``iteration``: ``size`` episodes starting at ``offset``."""
