@@ -323,11 +323,13 @@ def patch_hard_classes(hard_classes: float = 0.0, hard_every: int = 500) -> None
     from engine import tasks
     from engine.algorithms import finetune
 
-    state: dict = {"steps": 0, "last": None, "sims": None}
+    state: dict = {"algo": None}
     plain_prepare, plain_choose = finetune.Finetune.prepare, tasks.TaskSampler.choose_classes
 
     def prepare(self, batch) -> None:
         plain_prepare(self, batch)
+        if self is not state["algo"]:  # (a new fold's model: its own classes and similarities)
+            state.update(algo=self, steps=0, last=None, sims=None)
         if batch is state["last"]:  # (the same meta-batch again: TaskWorkers prepares before the algorithm does)
             return
         state["last"] = batch
@@ -343,7 +345,7 @@ def patch_hard_classes(hard_classes: float = 0.0, hard_every: int = 500) -> None
                 state["sims"] = sims.cpu()
 
     def choose(self, rng, stream: int) -> tuple[int, ...]:
-        sims = state["sims"]
+        sims = state.get("sims")
         if sims is None or stream != tasks.TRAIN_STREAM or self.split != "train" or not self.groups:
             return plain_choose(self, rng, stream)
         group = self.groups[rng.integers(len(self.groups))]
