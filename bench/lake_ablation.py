@@ -698,11 +698,10 @@ def patch_distill(distill: float = 0.0, distill_t: float = 4.0) -> None:
     finetune.Finetune.task_loss = distilled_loss
 
 
-def patch_place_weights(power: float) -> None:
-    """Each query place weighed by its own activation's length to the power ``power`` in the local matching's mean
-    over places and views (engine.algorithms.local_match.local_similarity; 0 is the recipe's plain mean): the
-    cosine gives a place with little ink under it (a blank corner of the 7x7 map) the same say as a stroke. The
-    weights come from the query alone, so scoring stays inductive."""
+def weighed_local_similarity(weigh) -> None:
+    """engine.algorithms.local_match.local_similarity with its mean over a query's places and views weighed:
+    ``weigh(query_maps [Q, V, C, P], best [Q, ways, V, P])`` gives each query place's weight [Q, V, P] (normalised
+    here), ``best`` being each place's nearest-place cosine in each class."""
     import torch
     import torch.nn.functional as F
 
@@ -717,11 +716,29 @@ def patch_place_weights(power: float) -> None:
         cos = cos.amax(4)  # [Q, S, V, P]
         outside = F.one_hot(support_y, ways).T.logical_not()[None, :, :, None, None]
         best = cos[:, None].masked_fill(outside, -2.0).amax(2)  # [Q, ways, V, P]
-        weights = query_maps.norm(dim=2).clamp_min(1e-8) ** power  # [Q, V, P]
+        weights = weigh(query_maps, best)
         weights = weights / weights.sum((1, 2), keepdim=True)
         return (best * weights[:, None]).sum((2, 3))
 
     local_match.local_similarity = weighed
+
+
+def patch_place_weights(power: float) -> None:
+    """Each query place weighed by its own activation's length to the power ``power`` in the local matching's mean
+    over places and views (engine.algorithms.local_match.local_similarity; 0 is the recipe's plain mean): the
+    cosine gives a place with little ink under it (a blank corner of the 7x7 map) the same say as a stroke. The
+    weights come from the query alone, so scoring stays inductive."""
+    weighed_local_similarity(lambda query_maps, best: query_maps.norm(dim=2).clamp_min(1e-8) ** power)
+
+
+def patch_place_spread(power: float) -> None:
+    """Each query place weighed by how much its best match differs from class to class of the run, the spread (the
+    standard deviation over the run's classes) of its nearest-place cosines to the power ``power``, in the local
+    matching's mean over places and views (0 is the recipe's plain mean). A place that finds its match in every
+    class alike (a stroke that near-twins share) says nothing about which class the drawing is, yet with the plain
+    mean its drawer-to-drawer noise counts as much as the one place where twins differ (a hook, a loop). The
+    weights come from the query and the run's training drawings, so scoring stays inductive."""
+    weighed_local_similarity(lambda query_maps, best: best.std(1).clamp_min(1e-8) ** power)
 
 
 def patch_deep_blocks(block_convs: int = 1) -> None:
@@ -1012,6 +1029,9 @@ def main() -> None:
                     "the support's places found in the query weighed WEIGHT against the query's in the support")
     ap.add_argument("--place-weights", type=float, metavar="POWER", help="with --rescore: each query place weighed "
                     "by its activation's length to this power in the local matching (0: the recipe's plain mean)")
+    ap.add_argument("--place-spread", type=float, metavar="POWER", help="with --rescore: each query place weighed "
+                    "by the spread of its best matches over the run's classes to this power in the local matching "
+                    "(0: the recipe's plain mean)")
     ap.add_argument("--teacher", help="distilling variants: each fold's teacher checkpoint, '{}' for the alphabet "
                     "(a model of the same fold and seed, so that its classes are the student's)")
     ap.add_argument("--init-seed", type=int, help="initialise the weights from this seed (the data's stays the "
@@ -1056,6 +1076,8 @@ def main() -> None:
         patch_both_ways(args.both_ways)
     if args.place_weights is not None:
         patch_place_weights(args.place_weights)
+    if args.place_spread is not None:
+        patch_place_spread(args.place_spread)
     budget = ({} if args.recipe_budget else {"iterations": args.iterations, "time_budget": None} if args.iterations
               else {"iterations": 10**7, "time_budget": args.minutes * 60})
     config = TrainConfig(**{**base, "dataset": "omniglot", "data_root": str(OMNIGLOT_DIR), **budget,

@@ -31,6 +31,9 @@ def main() -> None:
                     "(--members) as a model of its own, voting with the others as separate models do")
     ap.add_argument("--both-framings", action="store_true", help="each model also reads the runs framed the other "
                     "way (by the ink's box for a moments-framed model, and the reverse) as another voter")
+    ap.add_argument("--read-both", action="store_true", help="read each drawing framed both ways inside each model, "
+                    "as --frame-both does, whatever its config says (a lake+both model, trained on both framings "
+                    "as separate drawings, reads as the recipe's own)")
     ap.add_argument("patterns", nargs="+", help="checkpoint paths with {} for the alphabet")
     args = ap.parse_args()
 
@@ -40,17 +43,20 @@ def main() -> None:
 
     from engine.build import build_model_and_algorithm
     from engine.challenge import load_runs
+    from engine.framing import BothFramings, frame_stretch
     from engine.trainer import restore
 
-    def framings(config) -> list:
+    def framings(algo, config) -> list:
         """The framings a model reads the runs in: its own, and with --both-framings the other as well."""
-        own = config.frames_ink
+        own = algo.config.frame_ink if args.read_both else config.frames_ink
         return [own, other_framing(own)] if args.both_framings and own else [own]
 
     def models(path: str):
         """(the algorithm, its config) of the checkpoint, or with --split-members one per member: a one-network
         model holding that member's weights."""
         algo, config, _ = restore(path)
+        if args.read_both and not isinstance(algo.config.frame_ink, BothFramings):
+            algo.config = replace(algo.config, frame_ink=BothFramings(frame_stretch(algo.config.frame_ink)))
         members = getattr(algo.model, "members", 1)
         if not args.split_members or members == 1:
             return [(algo, config)]
@@ -65,7 +71,7 @@ def main() -> None:
     for alphabet in args.folds.split(","):
         probabilities, errors = [], []
         readers = ((algo, config, frame) for pattern in args.patterns
-                   for algo, config in models(pattern.format(alphabet)) for frame in framings(config))
+                   for algo, config in models(pattern.format(alphabet)) for frame in framings(algo, config))
         for algo, config, frame in readers:
             if args.tta is not None:
                 algo.config = replace(algo.config, tta=args.tta)
@@ -86,7 +92,7 @@ def main() -> None:
     emit({"models": args.patterns, "tta": args.tta, "protocol": "inductive; each model's class probabilities averaged",
           "task": "Lake-format runs: 20-way 1-shot within one alphabet, "
                   f"{len(runs)} runs per held-out alphabet",
-          "split_members": args.split_members, "both_framings": args.both_framings,
+          "split_members": args.split_members, "both_framings": args.both_framings, "read_both": args.read_both,
           "error_each_mean": [statistics.fmean(f["error_each"][i] for f in folds)
                               for i in range(len(folds[0]["error_each"]))],
           "error_ensemble_mean": statistics.fmean(f["error_ensemble"] for f in folds), "folds": folds,
