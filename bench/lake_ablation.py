@@ -345,7 +345,9 @@ def patch_hard_classes(hard_classes: float = 0.0, hard_every: int = 500) -> None
                 state["sims"] = sims.cpu()
 
     def choose(self, rng, stream: int) -> tuple[int, ...]:
-        sims = state.get("sims")
+        if self is not state.get("sampler"):  # (a new fold's batches: its model's similarities are not taken yet)
+            state.update(sampler=self, sims=None)
+        sims = state["sims"]
         if sims is None or stream != tasks.TRAIN_STREAM or self.split != "train" or not self.groups:
             return plain_choose(self, rng, stream)
         group = self.groups[rng.integers(len(self.groups))]
