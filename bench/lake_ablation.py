@@ -357,7 +357,8 @@ def patch_hard_classes(hard_classes: float = 0.0, hard_every: int = 500) -> None
         order = members[sims[anchor, members].argsort(descending=True)].tolist()
         near = [c for c in order[: 2 * hard] if c != anchor]
         picked = [anchor, *(near[i] for i in rng.choice(len(near), hard - 1, replace=False))]
-        rest = [c for c in group if c not in set(picked)]
+        taken = set(picked)
+        rest = [c for c in group if c not in taken]
         picked += [rest[i] for i in rng.choice(len(rest), self.ways - hard, replace=False)]
         return tuple(picked[i] for i in rng.permutation(self.ways))
 
