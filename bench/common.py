@@ -50,6 +50,18 @@ def other_framing(frame):
     return float(frame.stretch) if isinstance(frame, MomentFraming) else MomentFraming(float(frame))
 
 
+def read_both_ways(algo) -> None:
+    """Have ``algo`` read each drawing framed both ways inside one learner, as ``--frame-both`` does, whatever its
+    config says: a lake+both model (trained on both framings as separate drawings) then scores as the recipe's own.
+    A model that reads both ways already is left as it is."""
+    from dataclasses import replace
+
+    from engine.framing import BothFramings, frame_stretch
+
+    if not isinstance(algo.config.frame_ink, BothFramings):
+        algo.config = replace(algo.config, frame_ink=BothFramings(frame_stretch(algo.config.frame_ink)))
+
+
 def rss_mb() -> float:
     """Resident memory of this process in MiB (Linux /proc)."""
     with open(f"/proc/{os.getpid()}/statm") as f:

@@ -29,7 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from common import OMNIGLOT_DIR, emit, machine, other_framing
+from common import OMNIGLOT_DIR, emit, machine, other_framing, read_both_ways
 
 if TYPE_CHECKING:
     import numpy as np
@@ -1052,7 +1052,6 @@ def main() -> None:
     from engine.build import build_model_and_algorithm
     from engine.config import TrainConfig
     from engine.data import load_source
-    from engine.framing import BothFramings, frame_stretch
     from engine.recipes import recipe
     from engine.trainer import restore
 
@@ -1104,7 +1103,7 @@ def main() -> None:
             if args.read_stretch:
                 algo.config = replace(algo.config, frame_ink=args.read_stretch)
             if args.read_both:
-                algo.config = replace(algo.config, frame_ink=BothFramings(frame_stretch(algo.config.frame_ink)))
+                read_both_ways(algo)
             if args.local_match:
                 algo.config = replace(algo.config, local_match=True)
             if args.local_levels:

@@ -17,7 +17,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from common import emit, machine, other_framing
+from common import emit, machine, other_framing, read_both_ways
 
 ALPHABETS = ("Balinese", "Early_Aramaic", "Greek", "Korean", "Latin")
 
@@ -43,7 +43,6 @@ def main() -> None:
 
     from engine.build import build_model_and_algorithm
     from engine.challenge import load_runs
-    from engine.framing import BothFramings, frame_stretch
     from engine.trainer import restore
 
     def framings(algo, config) -> list:
@@ -55,8 +54,8 @@ def main() -> None:
         """(the algorithm, its config) of the checkpoint, or with --split-members one per member: a one-network
         model holding that member's weights."""
         algo, config, _ = restore(path)
-        if args.read_both and not isinstance(algo.config.frame_ink, BothFramings):
-            algo.config = replace(algo.config, frame_ink=BothFramings(frame_stretch(algo.config.frame_ink)))
+        if args.read_both:
+            read_both_ways(algo)
         members = getattr(algo.model, "members", 1)
         if not args.split_members or members == 1:
             return [(algo, config)]

@@ -29,7 +29,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from common import emit, machine
+from common import emit, machine, read_both_ways
 
 
 def source_names(source: Path) -> dict[str, str]:
@@ -69,18 +69,16 @@ def by_drawer(rows: list[tuple[str, str, bool]]) -> dict:
 def fold_ranks(model: str, runs_dir: Path, read_both: bool = False, names: dict[str, str] | None = None) -> dict:
     """Top-k accuracies and the misses' spread over confused pairs for one fold's model on its runs; with
     ``names`` (source_names), the misses by drawer and by pair of characters too."""
-    from dataclasses import replace
 
     import torch
 
     from engine.challenge import load_runs
-    from engine.framing import BothFramings, frame_stretch
     from engine.models import input_size
     from engine.trainer import restore
 
     algo, _, _ = restore(model, torch.device("cpu"))
     if read_both:  # (a model trained on both framings as separate drawings, read both ways as --frame-both reads)
-        algo.config = replace(algo.config, frame_ink=BothFramings(frame_stretch(algo.config.frame_ink)))
+        read_both_ways(algo)
     runs = load_runs(runs_dir, input_size(algo.model), algo.config.frame_ink)  # (as the model's drawings were)
     ranks, pairs, rows, characters = [], collections.Counter(), [], collections.Counter()
     for run in runs:

@@ -22,7 +22,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from common import emit, machine
+from common import emit, machine, read_both_ways
 
 ALPHABETS = ("Balinese", "Early_Aramaic", "Greek", "Korean", "Latin")
 
@@ -35,10 +35,8 @@ def main() -> None:
     ap.add_argument("pattern", help="checkpoint path with {} for the alphabet")
     args = ap.parse_args()
 
-    from dataclasses import replace
 
     from engine.challenge import load_runs, run_challenge
-    from engine.framing import BothFramings, frame_stretch
     from engine.trainer import restore
 
     folds = []
@@ -48,7 +46,7 @@ def main() -> None:
         if not args.views_only:
             runs = load_runs(args.runs / alphabet, config.image_size, algo.config.frame_ink)
             fold["error_own"] = run_challenge(algo, runs)["error_rate"]
-        algo.config = replace(algo.config, frame_ink=BothFramings(frame_stretch(algo.config.frame_ink)))
+        read_both_ways(algo)
         runs = load_runs(args.runs / alphabet, config.image_size, algo.config.frame_ink)  # (two channels each)
         fold["error_both_as_views"] = run_challenge(algo, runs)["error_rate"]
         print(fold, file=sys.stderr, flush=True)
