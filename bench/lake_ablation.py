@@ -251,6 +251,13 @@ VARIANTS: dict[str, dict] = {
     # half of each batch's 32 classes a class and the ones of its alphabet the class head confuses with it most
     # (patch_hard_classes): Balinese's misses are pairs that differ by a hook or a loop (2026-12-06, session 36)
     "lake64+hard": {"recipe": "lake", "channels": 64, "frame_both": True, "hard_classes": 0.5},
+    # the random wobble replaced by maps fitted between two drawers' drawings of one training character
+    # (bench/lake_deformations.py, patch_learned_wobble): the smooth field of a map from the fold's bank, under one of
+    # the square's eight symmetries, on top of the recipe's random affine map; with learned_affine the bank's affine
+    # part in place of the random one as well (2026-12-07, session 37)
+    "lake64+learned": {"recipe": "lake", "channels": 64, "frame_both": True, "learned_wobble": 1.0},
+    "lake64+learned-affine": {"recipe": "lake", "channels": 64, "frame_both": True, "learned_wobble": 1.0,
+                              "learned_affine": True},
 }
 
 #: variant keys that are not TrainConfig fields: changes to a fold's classes that only this benchmark makes
@@ -282,6 +289,10 @@ SMOOTH_KEYS = ("label_smoothing",)
 FRAMING_KEYS = ("third_framing",)
 #: variant keys that are not TrainConfig fields: batches built around classes the network confuses (patch_hard_classes)
 HARD_KEYS = ("hard_classes", "hard_every")
+#: variant keys that are not TrainConfig fields: the wobble drawn from a bank of fitted maps (patch_learned_wobble)
+LEARNED_KEYS = ("learned_wobble", "learned_pairs", "learned_affine")
+#: set by patch_learned_wobble: the number of pairs a fold's bank fits; main() puts each fold's bank here
+LEARNED: dict = {}
 #: set by patch_dropout: scoring puts the network in eval mode (dropout off; TaskBatchNorm ignores the mode)
 EVAL_MODE = []
 
@@ -363,6 +374,45 @@ def patch_hard_classes(hard_classes: float = 0.0, hard_every: int = 500) -> None
         return tuple(picked[i] for i in rng.permutation(self.ways))
 
     finetune.Finetune.prepare, tasks.TaskSampler.choose_classes = prepare, choose
+
+
+def patch_learned_wobble(learned_wobble: float = 0.0, learned_pairs: int = 2000, learned_affine: bool = False) -> None:
+    """Each training drawing (engine.tasks' ``random_affine``), with probability ``learned_wobble``, wobbles by the
+    field of a random map from the fold's bank (bench/lake_deformations.py: ``learned_pairs`` pairs of two drawers'
+    drawings of one training character, fitted; ``LEARNED["bank"]``, which main() builds for each fold before it
+    trains) under a random one of the square's eight symmetries, in place of the random 4x4 lattice; with
+    ``learned_affine`` the map's affine part replaces the random affine map too. The same generator draws
+    everything, so a batch is a function of its seed as before."""
+    if not learned_wobble:
+        return
+    import torch
+    import torch.nn.functional as F
+    from lake_deformations import symmetric
+
+    import engine.tasks
+    from engine.augment import _elastic_offsets, _thetas, _warp
+
+    LEARNED.update(pairs=learned_pairs, bank=None)
+
+    def bank_wobble(images, generator, strength: float = 1.0, elastic: float = 0.0):
+        n, (h, w) = images.shape[0], images.shape[-2:]
+        if n == 0:
+            return images
+        bank = LEARNED["bank"]
+        theta = _thetas(n, generator, strength)
+        plain = (_elastic_offsets(n, h, w, elastic, generator) if elastic > 0
+                 else torch.zeros(n, h, w, 2))
+        pick = torch.randint(len(bank.field), (n,), generator=generator)
+        which = torch.randint(8, (n,), generator=generator)
+        chosen = torch.rand(n, generator=generator) < learned_wobble
+        fitted_theta, field = symmetric(bank.theta[pick], bank.field[pick], which)
+        fitted = F.interpolate(field, size=(h, w), mode="bicubic", align_corners=True).permute(0, 2, 3, 1)
+        offsets = torch.where(chosen.view(n, 1, 1, 1), fitted, plain)
+        if learned_affine:
+            theta = torch.where(chosen.view(n, 1, 1), fitted_theta, theta)
+        return _warp(images, theta, offsets)
+
+    engine.tasks.random_affine = bank_wobble
 
 
 def patch_dropout(channel_dropout: float = 0.0) -> None:
@@ -1072,6 +1122,7 @@ def main() -> None:
     patch_smoothing(**{k: settings.pop(k) for k in SMOOTH_KEYS if k in settings})
     patch_third_framing(**{k: settings.pop(k) for k in FRAMING_KEYS if k in settings})
     patch_hard_classes(**{k: settings.pop(k) for k in HARD_KEYS if k in settings})
+    patch_learned_wobble(**{k: settings.pop(k) for k in LEARNED_KEYS if k in settings})
     if distilling and not (args.teacher or args.rescore):
         ap.error(f"{args.variant} needs --teacher")
     if args.both_ways is not None:
@@ -1118,7 +1169,16 @@ def main() -> None:
                         module.reset_parameters()
             if distilling:
                 algo.teacher = restore(args.teacher.format(alphabet), device)[0]
+            bank_s = 0.0
+            if LEARNED:  # (the fold's bank is part of its training: its seconds count)
+                from lake_deformations import fold_bank
+
+                LEARNED["bank"] = fold_bank(fold, LEARNED["pairs"], cfg.seed)
+                bank_s = LEARNED["bank"].seconds
+                print(f"{alphabet}: {len(LEARNED['bank'].field)} maps kept of {LEARNED['pairs']} fitted in "
+                      f"{bank_s:.0f} s", file=sys.stderr)
             iterations, loss, train_s = train_fold(cfg, fold, algo)
+            train_s += bank_s
         result = {"alphabet": alphabet, "trained_on": trained_on, "train_minutes": train_s / 60,
                   "iterations": iterations, "last_loss": loss,
                   **score(algo, fold, args.runs / alphabet, cfg.image_size, args.tta, args.episodes, device,
