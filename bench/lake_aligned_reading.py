@@ -1,0 +1,107 @@
+"""Each run's training drawings carried onto the query before the network compares them (issue #18).
+
+Two drawers' drawings of one character differ by a smooth map more than by anything else
+(bench/lake_deformations.py fits such maps). Here, for each query of a Lake-format run and each of the run's 20
+training drawings, the map carrying the training drawing onto the query is fitted (an affine map plus a smooth 4x4
+field, its size penalised; the moments-framed reading), and the network compares the query with each training
+drawing as carried. A query's scores depend on itself and the run's training drawings only (inductive); BatchNorm
+takes the training drawings' statistics as in the recipe.
+
+Reported per fold, all on the moments-framed reading without views so that the one change is the alignment:
+the plain embedding's error (the nearest training drawing by cosine), the same with each training drawing aligned
+to the query first, the pixel distance left after the fit as a classifier of its own, and the recipe's own error
+(its views, both framings, places matched) alone, with the aligned cosine joined at each ``--weights`` (times
+JOIN_SCALE, added to its log-probabilities), and with the pixel distance left joined (standardised over the run's 20
+classes for each query, subtracted at each weight).
+
+    python bench/lake_aligned_reading.py --runs /tmp/loao --model '/tmp/s35/fb2/lake+frameboth-{}.pt' --read-both
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from common import emit, machine, read_both_ways
+from lake_ensemble import ALPHABETS
+
+#: the aligned cosines times this (and the weight) are added to the recipe's log-probabilities: a cosine 0.1 higher
+#: is then worth a class probability e times higher at weight 1
+JOIN_SCALE = 10.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=Path, required=True, help="bench/make_challenge_runs.py --leave-one-out's folder")
+    ap.add_argument("--model", required=True, help="checkpoint path, {} for the held-out alphabet")
+    ap.add_argument("--folds", default=",".join(ALPHABETS))
+    ap.add_argument("--read-both", action="store_true", help="read as --frame-both does (common.read_both_ways)")
+    ap.add_argument("--steps", type=int, default=100, help="Adam steps of each fit")
+    ap.add_argument("--penalty", type=float, default=0.1, help="the fitted field's mean square's weight")
+    ap.add_argument("--weights", default="0.25,0.5,1", help="the aligned cosines' weights joined to the recipe's "
+                    "log-probabilities (times JOIN_SCALE)")
+    args = ap.parse_args()
+
+    import torch
+    import torch.nn.functional as F
+    from lake_deformations import fit_pairs, warp
+
+    from engine.challenge import load_runs
+    from engine.models import support_statistics
+    from engine.trainer import restore
+
+    weights = [float(w) for w in args.weights.split(",")]
+    folds = []
+    for alphabet in args.folds.split(","):
+        algo, config, _ = restore(args.model.format(alphabet))
+        if args.read_both:
+            read_both_ways(algo)
+        runs = load_runs(args.runs / alphabet, config.image_size, algo.config.frame_ink)
+        misses = {"plain": 0, "aligned": 0, "residual": 0, "recipe": 0, **{f"joined_{w:g}": 0 for w in weights},
+                  **{f"joined_residual_{w:g}": 0 for w in weights}}
+        began, queries = time.perf_counter(), 0
+        for run in runs:
+            ways = len(run.support_x)
+            support_y = torch.arange(ways)
+            learner = algo.adapt(run.support_x, support_y)
+            with torch.no_grad():
+                recipe = learner.logits(run.query_x).log_softmax(-1)  # [Q, ways]
+            support, query = run.support_x[:, :1], run.query_x[:, :1]  # the moments-framed reading
+            q_count = len(query)
+            first = support.repeat(q_count, 1, 1, 1)  # pair (i, c) at i * ways + c
+            second = query.repeat_interleave(ways, 0)
+            bank = fit_pairs(first, second, steps=args.steps, penalty=args.penalty)
+            with torch.no_grad():
+                carried = warp(first, bank.theta, bank.field)
+                residual = (carried - second).square().mean((1, 2, 3)).view(q_count, ways)
+                with support_statistics(ways):  # (BatchNorm from the training drawings, as the recipe scores)
+                    feats = F.normalize(algo.model.features(torch.cat([support, query, carried])), dim=1)
+                s, q, c = feats[:ways], feats[ways : ways + q_count], feats[ways + q_count :]
+                plain = q @ s.T
+                aligned = (c.view(q_count, ways, -1) * q[:, None]).sum(-1)
+            truth = run.query_y
+            misses["plain"] += int((plain.argmax(1) != truth).sum())
+            misses["aligned"] += int((aligned.argmax(1) != truth).sum())
+            misses["residual"] += int((residual.argmin(1) != truth).sum())
+            misses["recipe"] += int((recipe.argmax(1) != truth).sum())
+            standard = (residual - residual.mean(1, keepdim=True)) / residual.std(1, keepdim=True)  # (per query)
+            for w in weights:
+                misses[f"joined_{w:g}"] += int(((recipe + w * JOIN_SCALE * aligned).argmax(1) != truth).sum())
+                misses[f"joined_residual_{w:g}"] += int(((recipe - w * standard).argmax(1) != truth).sum())
+            queries += q_count
+        fold = {"alphabet": alphabet, "queries": queries, "seconds": time.perf_counter() - began,
+                **{f"error_{k}": v / queries for k, v in misses.items()}}
+        print(fold, file=sys.stderr, flush=True)
+        folds.append(fold)
+    keys = [k for k in folds[0] if k.startswith("error_")]
+    emit({"model": args.model, "read_both": args.read_both, "steps": args.steps, "penalty": args.penalty,
+          "protocol": "inductive: a query's scores from itself and the run's training drawings",
+          "task": f"Lake-format runs: 20-way 1-shot within one alphabet, {len(runs)} runs per held-out alphabet",
+          "mean": {k: statistics.fmean(f[k] for f in folds) for k in keys}, "folds": folds, "machine": machine()})
+
+
+if __name__ == "__main__":
+    main()
