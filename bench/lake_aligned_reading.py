@@ -41,7 +41,11 @@ def main() -> None:
     ap.add_argument("--read-both", action="store_true", help="read as --frame-both does (common.read_both_ways)")
     ap.add_argument("--steps", type=int, default=100, help="Adam steps of each fit")
     ap.add_argument("--penalty", type=float, default=0.1, help="the fitted field's mean square's weight")
-    ap.add_argument("--weights", default="0.25,0.5,1", help="the aligned cosines' weights joined to the recipe's "
+    ap.add_argument("--framings", type=int, default=1, choices=(1, 2), help="fit the maps on the moments-framed "
+                    "reading (1) or on both readings, the pixel distances left averaged (2)")
+    ap.add_argument("--save-scores", type=Path, help="torch.save each run's scores here (per fold: the recipe's "
+                    "log-probabilities, the distances left in each framing, the cosines, the truth), to weigh again")
+    ap.add_argument("--weights", default="0.5,1,1.5,2,3", help="the aligned cosines' weights joined to the recipe's "
                     "log-probabilities (times JOIN_SCALE)")
     args = ap.parse_args()
 
@@ -54,7 +58,7 @@ def main() -> None:
     from engine.trainer import restore
 
     weights = [float(w) for w in args.weights.split(",")]
-    folds = []
+    folds, scores = [], {}
     for alphabet in args.folds.split(","):
         algo, config, _ = restore(args.model.format(alphabet))
         if args.read_both:
@@ -62,26 +66,33 @@ def main() -> None:
         runs = load_runs(args.runs / alphabet, config.image_size, algo.config.frame_ink)
         misses = {"plain": 0, "aligned": 0, "residual": 0, "recipe": 0, **{f"joined_{w:g}": 0 for w in weights},
                   **{f"joined_residual_{w:g}": 0 for w in weights}}
-        began, queries = time.perf_counter(), 0
+        began, queries, saved = time.perf_counter(), 0, []
         for run in runs:
             ways = len(run.support_x)
             support_y = torch.arange(ways)
             learner = algo.adapt(run.support_x, support_y)
             with torch.no_grad():
                 recipe = learner.logits(run.query_x).log_softmax(-1)  # [Q, ways]
-            support, query = run.support_x[:, :1], run.query_x[:, :1]  # the moments-framed reading
-            q_count = len(query)
-            first = support.repeat(q_count, 1, 1, 1)  # pair (i, c) at i * ways + c
-            second = query.repeat_interleave(ways, 0)
-            bank = fit_pairs(first, second, steps=args.steps, penalty=args.penalty)
-            with torch.no_grad():
-                carried = warp(first, bank.theta, bank.field)
-                residual = (carried - second).square().mean((1, 2, 3)).view(q_count, ways)
-                with support_statistics(ways):  # (BatchNorm from the training drawings, as the recipe scores)
-                    feats = F.normalize(algo.model.features(torch.cat([support, query, carried])), dim=1)
-                s, q, c = feats[:ways], feats[ways : ways + q_count], feats[ways + q_count :]
-                plain = q @ s.T
-                aligned = (c.view(q_count, ways, -1) * q[:, None]).sum(-1)
+            q_count = len(run.query_x)
+            residuals = []
+            for way in range(min(args.framings, run.support_x.shape[1])):  # (0: moments-framed, 1: box-framed)
+                support, query = run.support_x[:, way : way + 1], run.query_x[:, way : way + 1]
+                first = support.repeat(q_count, 1, 1, 1)  # pair (i, c) at i * ways + c
+                second = query.repeat_interleave(ways, 0)
+                bank = fit_pairs(first, second, steps=args.steps, penalty=args.penalty)
+                with torch.no_grad():
+                    carried = warp(first, bank.theta, bank.field)
+                    residuals.append((carried - second).square().mean((1, 2, 3)).view(q_count, ways))
+                    if way:
+                        continue
+                    with support_statistics(ways):  # (BatchNorm from the training drawings, as the recipe scores)
+                        feats = F.normalize(algo.model.features(torch.cat([support, query, carried])), dim=1)
+                    s, q, c = feats[:ways], feats[ways : ways + q_count], feats[ways + q_count :]
+                    plain = q @ s.T
+                    aligned = (c.view(q_count, ways, -1) * q[:, None]).sum(-1)
+            residual = torch.stack(residuals).mean(0)
+            saved.append({"recipe": recipe, "residuals": torch.stack(residuals), "plain": plain, "aligned": aligned,
+                          "truth": run.query_y})
             truth = run.query_y
             misses["plain"] += int((plain.argmax(1) != truth).sum())
             misses["aligned"] += int((aligned.argmax(1) != truth).sum())
@@ -96,8 +107,12 @@ def main() -> None:
                 **{f"error_{k}": v / queries for k, v in misses.items()}}
         print(fold, file=sys.stderr, flush=True)
         folds.append(fold)
+        scores[alphabet] = saved
+        if args.save_scores:  # (after each fold: a long run's finished folds are kept)
+            torch.save(scores, args.save_scores)
     keys = [k for k in folds[0] if k.startswith("error_")]
     emit({"model": args.model, "read_both": args.read_both, "steps": args.steps, "penalty": args.penalty,
+          "framings": args.framings,
           "protocol": "inductive: a query's scores from itself and the run's training drawings",
           "task": f"Lake-format runs: 20-way 1-shot within one alphabet, {len(runs)} runs per held-out alphabet",
           "mean": {k: statistics.fmean(f[k] for f in folds) for k in keys}, "folds": folds, "machine": machine()})
