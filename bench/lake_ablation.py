@@ -776,45 +776,6 @@ def weighed_local_similarity(weigh) -> None:
     local_match.local_similarity = weighed
 
 
-def patch_bank_views(mode: str) -> None:
-    """The test-time views (engine.augment.apply_views, as engine.algorithms.simpleshot's ViewMean and local_match's
-    LocalMaps call it) drawn from the fold's bank of fitted maps (bench/lake_deformations.py; ``LEARNED["views"]``,
-    which main() sets for each fold): view j is bank map j ("maps": its affine part and field in place of the
-    recipe's affine view j) or the recipe's affine view j with bank map j's field added ("fields"). Each view is the
-    same map for every drawing, as before, so scoring stays inductive."""
-    import torch
-    from lake_deformations import warp
-
-    from engine import augment
-    from engine.algorithms import local_match, simpleshot
-
-    def bank_views(images, thetas, widths):
-        theta, field = LEARNED["views"]
-        n = images.shape[0]
-        out = []
-        for j, width in enumerate(widths):
-            affine = theta[j] if mode == "maps" else thetas[j]
-            out.append(augment._pen(warp(images, affine.expand(n, 2, 3), field[j].expand(n, *field.shape[1:])),
-                                    width))
-        return torch.stack(out) if out else images.new_zeros(0, *images.shape)
-
-    simpleshot.apply_views = local_match.apply_views = bank_views
-
-
-def view_bank(fold, views: int, pairs: int = 2000, seed: int = 0):
-    """``views`` maps of ``fold``'s bank (lake_deformations.fold_bank, its training characters only), at random
-    among the better half of its fits (the pairs' blurred difference most reduced): (affine [views, 2, 3], fields
-    [views, 2, L, L])."""
-    import torch
-    from lake_deformations import fold_bank
-
-    bank = fold_bank(fold, pairs, seed)
-    better = (bank.ratio <= bank.ratio.median()).nonzero().flatten()
-    picks = better[torch.randperm(len(better), generator=torch.Generator().manual_seed(seed))[:views]]
-    print(f"{len(bank.field)} maps kept of {pairs}: views from {picks.tolist()}", file=sys.stderr)
-    return bank.theta[picks], bank.field[picks]
-
-
 def patch_place_weights(power: float) -> None:
     """Each query place weighed by its own activation's length to the power ``power`` in the local matching's mean
     over places and views (engine.algorithms.local_match.local_similarity; 0 is the recipe's plain mean): the
@@ -1124,11 +1085,6 @@ def main() -> None:
     ap.add_argument("--place-spread", type=float, metavar="POWER", help="with --rescore: each query place weighed "
                     "by the spread of its best matches over the run's classes to this power in the local matching "
                     "(0: the recipe's plain mean)")
-    ap.add_argument("--bank-views", choices=("maps", "fields"), help="with --rescore: the test-time views drawn "
-                    "from the fold's bank of maps fitted between two drawers' drawings (bench/lake_deformations.py): "
-                    "bank maps in place of the affine views (maps), or the affine views each with a bank map's "
-                    "field (fields)")
-    ap.add_argument("--bank-pairs", type=int, default=2000, help="with --bank-views: the pairs each fold's bank fits")
     ap.add_argument("--teacher", help="distilling variants: each fold's teacher checkpoint, '{}' for the alphabet "
                     "(a model of the same fold and seed, so that its classes are the student's)")
     ap.add_argument("--init-seed", type=int, help="initialise the weights from this seed (the data's stays the "
@@ -1175,8 +1131,6 @@ def main() -> None:
         patch_place_weights(args.place_weights)
     if args.place_spread is not None:
         patch_place_spread(args.place_spread)
-    if args.bank_views:
-        patch_bank_views(args.bank_views)
     budget = ({} if args.recipe_budget else {"iterations": args.iterations, "time_budget": None} if args.iterations
               else {"iterations": 10**7, "time_budget": args.minutes * 60})
     config = TrainConfig(**{**base, "dataset": "omniglot", "data_root": str(OMNIGLOT_DIR), **budget,
@@ -1205,8 +1159,6 @@ def main() -> None:
                 algo.config = replace(algo.config, local_match=True)
             if args.local_levels:
                 algo.config = replace(algo.config, local_levels=args.local_levels)
-            if args.bank_views:
-                LEARNED["views"] = view_bank(fold, algo.config.tta, args.bank_pairs)
             iterations, loss, train_s = int(payload.get("iteration", 0)), float("nan"), float("nan")
         else:
             algo = build_model_and_algorithm(cfg, device)

@@ -1,20 +1,27 @@
-"""Each run's training drawings carried onto the query before the network compares them (issue #18).
+"""Each run's training drawings carried onto the query by a fitted map: the distance left, and the network's reading.
 
 Two drawers' drawings of one character differ by a smooth map more than by anything else
 (bench/lake_deformations.py fits such maps). Here, for each query of a Lake-format run and each of the run's 20
 training drawings, the map carrying the training drawing onto the query is fitted (an affine map plus a smooth 4x4
-field, its size penalised; the moments-framed reading), and the network compares the query with each training
-drawing as carried. A query's scores depend on itself and the run's training drawings only (inductive); BatchNorm
-takes the training drawings' statistics as in the recipe.
+field, its size penalised), and two things are read from it: the pixel distance left between the carried drawing and
+the query (a deformable template's distance, a classifier of its own and a second opinion joined to the recipe's),
+and the network's cosine between the query and the carried drawing. A query's scores depend on itself and the run's
+training drawings only (inductive); BatchNorm takes the training drawings' statistics as in the recipe.
 
-Reported per fold, all on the moments-framed reading without views so that the one change is the alignment:
+Reported per fold, on the moments-framed reading without views so that the one change is the alignment:
 the plain embedding's error (the nearest training drawing by cosine), the same with each training drawing aligned
 to the query first, the pixel distance left after the fit as a classifier of its own, and the recipe's own error
 (its views, both framings, places matched) alone, with the aligned cosine joined at each ``--weights`` (times
 JOIN_SCALE, added to its log-probabilities), and with the pixel distance left joined (standardised over the run's 20
 classes for each query, subtracted at each weight).
 
-    python bench/lake_aligned_reading.py --runs /tmp/loao --model '/tmp/s35/fb2/lake+frameboth-{}.pt' --read-both
+    python bench/lake_aligned_reading.py --runs /tmp/loao --model '/tmp/s35/fb2/lake+frameboth-{}.pt' --read-both \
+        [--framings 2] [--save-scores S.pt]
+    python bench/lake_aligned_reading.py --weigh S.pt [--weights 1,2]
+
+``--framings 2`` fits each pair in both framings (the moments' and the box's) and averages the two distances left;
+``--weigh`` reads the scores ``--save-scores`` kept and prints the errors of the recipe with the distance left
+joined at each weight, from either framing's distance or both, without fitting again.
 """
 
 from __future__ import annotations
@@ -24,19 +31,52 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common import emit, machine, read_both_ways
 from lake_ensemble import ALPHABETS
+
+if TYPE_CHECKING:
+    import torch
 
 #: the aligned cosines times this (and the weight) are added to the recipe's log-probabilities: a cosine 0.1 higher
 #: is then worth a class probability e times higher at weight 1
 JOIN_SCALE = 10.0
 
 
+def standardised(distances: "torch.Tensor") -> "torch.Tensor":
+    """[Q, ways] distances standardised over each query's row (its mean and spread over the run's classes: a
+    query's scores stay its own)."""
+    return (distances - distances.mean(1, keepdim=True)) / distances.std(1, keepdim=True)
+
+
+def weigh(path: Path, weights: list[float]) -> dict:
+    """The errors of the recipe with the distance left joined at each of ``weights`` (from the moments' framing, the
+    box's, or both averaged), from the scores ``--save-scores`` kept."""
+    import torch
+
+    scores = torch.load(path, weights_only=True)
+    readings = {"moments": lambda r: r[0], "box": lambda r: r[-1], "both": lambda r: r.mean(0)}
+    folds = []
+    for alphabet, runs in scores.items():
+        fold, queries = {"alphabet": alphabet}, sum(len(run["truth"]) for run in runs)
+        for name, pick in readings.items():
+            for w in [0.0, *weights]:
+                missed = sum(int(((run["recipe"] - w * standardised(pick(run["residuals"]))).argmax(1)
+                                  != run["truth"]).sum()) for run in runs)
+                fold[f"error_{name}_{w:g}"] = missed / queries
+        folds.append(fold)
+    keys = [k for k in folds[0] if k.startswith("error_")]
+    return {"scores": str(path), "protocol": "inductive", "joined": "the recipe's log-probabilities minus the weight "
+            "times the distance left standardised over the query's 20 classes",
+            "mean": {k: statistics.fmean(f[k] for f in folds) for k in keys}, "folds": folds}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", type=Path, required=True, help="bench/make_challenge_runs.py --leave-one-out's folder")
-    ap.add_argument("--model", required=True, help="checkpoint path, {} for the held-out alphabet")
+    ap.add_argument("--runs", type=Path, help="bench/make_challenge_runs.py --leave-one-out's folder")
+    ap.add_argument("--model", help="checkpoint path, {} for the held-out alphabet")
+    ap.add_argument("--weigh", type=Path, help="read the scores --save-scores kept and print the joined errors")
     ap.add_argument("--folds", default=",".join(ALPHABETS))
     ap.add_argument("--read-both", action="store_true", help="read as --frame-both does (common.read_both_ways)")
     ap.add_argument("--steps", type=int, default=100, help="Adam steps of each fit")
@@ -48,6 +88,12 @@ def main() -> None:
     ap.add_argument("--weights", default="0.5,1,1.5,2,3", help="the aligned cosines' weights joined to the recipe's "
                     "log-probabilities (times JOIN_SCALE)")
     args = ap.parse_args()
+    weights = [float(w) for w in args.weights.split(",")]
+    if args.weigh:
+        emit(weigh(args.weigh, weights))
+        return
+    if not (args.runs and args.model):
+        ap.error("--runs and --model are required (unless --weigh)")
 
     import torch
     import torch.nn.functional as F
@@ -57,7 +103,6 @@ def main() -> None:
     from engine.models import support_statistics
     from engine.trainer import restore
 
-    weights = [float(w) for w in args.weights.split(",")]
     folds, scores = [], {}
     for alphabet in args.folds.split(","):
         algo, config, _ = restore(args.model.format(alphabet))
@@ -98,7 +143,7 @@ def main() -> None:
             misses["aligned"] += int((aligned.argmax(1) != truth).sum())
             misses["residual"] += int((residual.argmin(1) != truth).sum())
             misses["recipe"] += int((recipe.argmax(1) != truth).sum())
-            standard = (residual - residual.mean(1, keepdim=True)) / residual.std(1, keepdim=True)  # (per query)
+            standard = standardised(residual)
             for w in weights:
                 misses[f"joined_{w:g}"] += int(((recipe + w * JOIN_SCALE * aligned).argmax(1) != truth).sum())
                 misses[f"joined_residual_{w:g}"] += int(((recipe - w * standard).argmax(1) != truth).sum())
