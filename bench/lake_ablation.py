@@ -253,11 +253,8 @@ VARIANTS: dict[str, dict] = {
     "lake64+hard": {"recipe": "lake", "channels": 64, "frame_both": True, "hard_classes": 0.5},
     # the random wobble replaced by maps fitted between two drawers' drawings of one training character
     # (bench/lake_deformations.py, patch_learned_wobble): the smooth field of a map from the fold's bank, under one of
-    # the square's eight symmetries, on top of the recipe's random affine map; with learned_affine the bank's affine
-    # part in place of the random one as well (2026-12-07, session 37)
+    # the square's eight symmetries, on top of the recipe's random affine map (2026-12-07, session 37)
     "lake64+learned": {"recipe": "lake", "channels": 64, "frame_both": True, "learned_wobble": 1.0},
-    "lake64+learned-affine": {"recipe": "lake", "channels": 64, "frame_both": True, "learned_wobble": 1.0,
-                              "learned_affine": True},
 }
 
 #: variant keys that are not TrainConfig fields: changes to a fold's classes that only this benchmark makes
@@ -290,7 +287,7 @@ FRAMING_KEYS = ("third_framing",)
 #: variant keys that are not TrainConfig fields: batches built around classes the network confuses (patch_hard_classes)
 HARD_KEYS = ("hard_classes", "hard_every")
 #: variant keys that are not TrainConfig fields: the wobble drawn from a bank of fitted maps (patch_learned_wobble)
-LEARNED_KEYS = ("learned_wobble", "learned_pairs", "learned_affine")
+LEARNED_KEYS = ("learned_wobble", "learned_pairs")
 #: set by patch_learned_wobble: the number of pairs a fold's bank fits; main() puts each fold's bank here
 LEARNED: dict = {}
 #: set by patch_dropout: scoring puts the network in eval mode (dropout off; TaskBatchNorm ignores the mode)
@@ -376,18 +373,16 @@ def patch_hard_classes(hard_classes: float = 0.0, hard_every: int = 500) -> None
     finetune.Finetune.prepare, tasks.TaskSampler.choose_classes = prepare, choose
 
 
-def patch_learned_wobble(learned_wobble: float = 0.0, learned_pairs: int = 2000, learned_affine: bool = False) -> None:
+def patch_learned_wobble(learned_wobble: float = 0.0, learned_pairs: int = 2000) -> None:
     """Each training drawing (engine.tasks' ``random_affine``), with probability ``learned_wobble``, wobbles by the
     field of a random map from the fold's bank (bench/lake_deformations.py: ``learned_pairs`` pairs of two drawers'
     drawings of one training character, fitted; ``LEARNED["bank"]``, which main() builds for each fold before it
-    trains) under a random one of the square's eight symmetries, in place of the random 4x4 lattice; with
-    ``learned_affine`` the map's affine part replaces the random affine map too. The same generator draws
-    everything, so a batch is a function of its seed as before."""
+    trains) under a random one of the square's eight symmetries, in place of the random 4x4 lattice (the random
+    affine map stays). The same generator draws everything, so a batch is a function of its seed as before."""
     if not learned_wobble:
         return
     import torch
-    import torch.nn.functional as F
-    from lake_deformations import symmetric
+    from lake_deformations import offsets, symmetric
 
     import engine.tasks
     from engine.augment import _elastic_offsets, _thetas, _warp
@@ -405,12 +400,8 @@ def patch_learned_wobble(learned_wobble: float = 0.0, learned_pairs: int = 2000,
         pick = torch.randint(len(bank.field), (n,), generator=generator)
         which = torch.randint(8, (n,), generator=generator)
         chosen = torch.rand(n, generator=generator) < learned_wobble
-        fitted_theta, field = symmetric(bank.theta[pick], bank.field[pick], which)
-        fitted = F.interpolate(field, size=(h, w), mode="bicubic", align_corners=True).permute(0, 2, 3, 1)
-        offsets = torch.where(chosen.view(n, 1, 1, 1), fitted, plain)
-        if learned_affine:
-            theta = torch.where(chosen.view(n, 1, 1), fitted_theta, theta)
-        return _warp(images, theta, offsets)
+        _, field = symmetric(bank.theta[pick], bank.field[pick], which)
+        return _warp(images, theta, torch.where(chosen.view(n, 1, 1, 1), offsets(field, h, w), plain))
 
     engine.tasks.random_affine = bank_wobble
 

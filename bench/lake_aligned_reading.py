@@ -85,8 +85,8 @@ def main() -> None:
                     "reading (1) or on both readings, the pixel distances left averaged (2)")
     ap.add_argument("--save-scores", type=Path, help="torch.save each run's scores here (per fold: the recipe's "
                     "log-probabilities, the distances left in each framing, the cosines, the truth), to weigh again")
-    ap.add_argument("--weights", default="0.5,1,1.5,2,3", help="the aligned cosines' weights joined to the recipe's "
-                    "log-probabilities (times JOIN_SCALE)")
+    ap.add_argument("--weights", default="0.5,1,1.5,2,3", help="the weights at which the distance left (standardised) "
+                    "and the aligned cosines (times JOIN_SCALE) are each joined to the recipe's log-probabilities")
     args = ap.parse_args()
     weights = [float(w) for w in args.weights.split(",")]
     if args.weigh:

@@ -51,6 +51,7 @@ class Bank:
 
 
 def blur(x: "torch.Tensor", sigma: float) -> "torch.Tensor":
+    """``x`` [n, 1, H, W] under a Gaussian blur of ``sigma`` pixels (two 1-D passes): a fit's coarse-to-fine loss."""
     import torch
     import torch.nn.functional as F
 
@@ -61,15 +62,19 @@ def blur(x: "torch.Tensor", sigma: float) -> "torch.Tensor":
     return F.conv2d(x, taps.view(1, 1, 1, -1), padding=(0, radius))
 
 
-def warp(images: "torch.Tensor", theta: "torch.Tensor", field: "torch.Tensor") -> "torch.Tensor":
-    """``images`` [n, C, H, W] read through each affine map plus its field, interpolated over the image as the
-    random wobble's lattice is (engine.augment._elastic_offsets)."""
+def offsets(field: "torch.Tensor", height: int, width: int) -> "torch.Tensor":
+    """[n, H, W, 2]: fields on the lattice [n, 2, L, L] interpolated over the image as the random wobble's lattice is
+    (engine.augment._elastic_offsets), in grid_sample's layout."""
     import torch.nn.functional as F
 
-    h, w = images.shape[-2:]
-    grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
-    offsets = F.interpolate(field.to(images.dtype), size=(h, w), mode="bicubic", align_corners=True)
-    return F.grid_sample(images, grid + offsets.permute(0, 2, 3, 1), align_corners=False, padding_mode="zeros")
+    return F.interpolate(field, size=(height, width), mode="bicubic", align_corners=True).permute(0, 2, 3, 1)
+
+
+def warp(images: "torch.Tensor", theta: "torch.Tensor", field: "torch.Tensor") -> "torch.Tensor":
+    """``images`` [n, C, H, W] read through each affine map plus its field (engine.augment's own warp)."""
+    from engine.augment import _warp
+
+    return _warp(images, theta, offsets(field.to(images.dtype), *images.shape[-2:]))
 
 
 def fit_pairs(first: "torch.Tensor", second: "torch.Tensor", steps: int = 200, penalty: float = 0.1,
@@ -104,8 +109,7 @@ def least_area(theta: "torch.Tensor", field: "torch.Tensor", side: int = 28) -> 
     import torch.nn.functional as F
 
     n = theta.shape[0]
-    grid = F.affine_grid(theta, [n, 1, side, side], align_corners=False)
-    grid = grid + F.interpolate(field, size=(side, side), mode="bicubic", align_corners=True).permute(0, 2, 3, 1)
+    grid = F.affine_grid(theta, [n, 1, side, side], align_corners=False) + offsets(field, side, side)
     across, down = (grid[:, :-1, 1:] - grid[:, :-1, :-1]), (grid[:, 1:, :-1] - grid[:, :-1, :-1])
     det = (across[..., 0] * down[..., 1] - across[..., 1] * down[..., 0]) / (2 / side) ** 2
     return det.flatten(1).min(1).values
