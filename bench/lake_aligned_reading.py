@@ -31,29 +31,21 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from common import emit, machine, read_both_ways
 from lake_ensemble import ALPHABETS
-
-if TYPE_CHECKING:
-    import torch
 
 #: the aligned cosines times this (and the weight) are added to the recipe's log-probabilities: a cosine 0.1 higher
 #: is then worth a class probability e times higher at weight 1
 JOIN_SCALE = 10.0
 
 
-def standardised(distances: "torch.Tensor") -> "torch.Tensor":
-    """[Q, ways] distances standardised over each query's row (its mean and spread over the run's classes: a
-    query's scores stay its own)."""
-    return (distances - distances.mean(1, keepdim=True)) / distances.std(1, keepdim=True)
-
-
 def weigh(path: Path, weights: list[float]) -> dict:
     """The errors of the recipe with the distance left joined at each of ``weights`` (from the moments' framing, the
     box's, or both averaged), from the scores ``--save-scores`` kept."""
     import torch
+
+    from engine.algorithms.local_match import standardised
 
     scores = torch.load(path, weights_only=True)
     readings = {"moments": lambda r: r[0], "box": lambda r: r[-1], "both": lambda r: r.mean(0)}
@@ -99,6 +91,7 @@ def main() -> None:
     import torch.nn.functional as F
     from lake_deformations import fit_pairs, warp
 
+    from engine.algorithms.local_match import standardised
     from engine.challenge import load_runs
     from engine.models import support_statistics
     from engine.trainer import restore

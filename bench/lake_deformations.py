@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING
 
 from common import OMNIGLOT_DIR, emit
 
+from engine.deformation import LATTICE, blur, fit_maps, offsets, warp
+
 if TYPE_CHECKING:
     import torch
 
-#: the fitted field's lattice: the random wobble's own (engine.augment.ELASTIC_LATTICE)
-LATTICE = 4
 #: a bank keeps the maps that shrink no part of the image below this share of its area (two thirds of 1,000 fits of
 #: the Greek fold's pairs did; 12% folded some part over itself)
 LEAST_AREA = 0.25
@@ -50,56 +50,20 @@ class Bank:
     seconds: float
 
 
-def blur(x: "torch.Tensor", sigma: float) -> "torch.Tensor":
-    """``x`` [n, 1, H, W] under a Gaussian blur of ``sigma`` pixels (two 1-D passes): a fit's coarse-to-fine loss."""
-    import torch
-    import torch.nn.functional as F
-
-    radius = max(1, math.ceil(3 * sigma))
-    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1) / sigma) ** 2)
-    taps = taps / taps.sum()
-    x = F.conv2d(x, taps.view(1, 1, -1, 1), padding=(radius, 0))
-    return F.conv2d(x, taps.view(1, 1, 1, -1), padding=(0, radius))
-
-
-def offsets(field: "torch.Tensor", height: int, width: int) -> "torch.Tensor":
-    """[n, H, W, 2]: fields on the lattice [n, 2, L, L] interpolated over the image as the random wobble's lattice is
-    (engine.augment._elastic_offsets), in grid_sample's layout."""
-    import torch.nn.functional as F
-
-    return F.interpolate(field, size=(height, width), mode="bicubic", align_corners=True).permute(0, 2, 3, 1)
-
-
-def warp(images: "torch.Tensor", theta: "torch.Tensor", field: "torch.Tensor") -> "torch.Tensor":
-    """``images`` [n, C, H, W] read through each affine map plus its field (engine.augment's own warp)."""
-    from engine.augment import _warp
-
-    return _warp(images, theta, offsets(field.to(images.dtype), *images.shape[-2:]))
-
-
 def fit_pairs(first: "torch.Tensor", second: "torch.Tensor", steps: int = 200, penalty: float = 0.1,
               lattice: int = LATTICE) -> Bank:
-    """The maps carrying each of ``first`` onto the same row of ``second`` ([n, 1, H, W], ink bright in [0, 1]):
-    ``steps`` Adam steps (rate 0.01) on the squared difference blurred by 2 pixels for the first half and 1 after,
-    plus ``penalty`` times the field's mean square."""
+    """The maps carrying each of ``first`` onto the same row of ``second`` ([n, 1, H, W], ink bright in [0, 1]) as
+    engine.deformation.fit_maps fits them (``steps`` Adam steps, the blur 2 pixels then 1, ``penalty`` on the
+    field), with each pair's blurred difference after / before and the seconds taken."""
     import torch
 
-    began, n = time.perf_counter(), first.shape[0]
-    theta = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]).repeat(n, 1, 1).requires_grad_()
-    field = torch.zeros(n, 2, lattice, lattice, requires_grad=True)
-    opt = torch.optim.Adam([theta, field], lr=0.01)
-    targets = {sigma: blur(second, sigma) for sigma in (2.0, 1.0)}
-    for step in range(steps):
-        sigma = 2.0 if step < steps // 2 else 1.0
-        apart = ((blur(warp(first, theta, field), sigma) - targets[sigma]) ** 2).mean((1, 2, 3))
-        loss = apart.sum() + penalty * (field ** 2).mean((1, 2, 3)).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    began = time.perf_counter()
+    theta, field = fit_maps(first, second, steps, penalty, lattice)
     with torch.no_grad():
-        before = ((blur(first, 1.0) - targets[1.0]) ** 2).mean((1, 2, 3))
-        after = ((blur(warp(first, theta, field), 1.0) - targets[1.0]) ** 2).mean((1, 2, 3))
-    return Bank(theta.detach(), field.detach(), after / before.clamp_min(1e-12), time.perf_counter() - began)
+        target = blur(second, 1.0)
+        before = ((blur(first, 1.0) - target) ** 2).mean((1, 2, 3))
+        after = ((blur(warp(first, theta, field), 1.0) - target) ** 2).mean((1, 2, 3))
+    return Bank(theta, field, after / before.clamp_min(1e-12), time.perf_counter() - began)
 
 
 def least_area(theta: "torch.Tensor", field: "torch.Tensor", side: int = 28) -> "torch.Tensor":

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import machine  # noqa: E402
 
-from engine.algorithms.local_match import _standardised  # noqa: E402
+from engine.algorithms.local_match import standardised  # noqa: E402
 
 ALPHABETS = "Balinese,Early_Aramaic,Greek,Korean,Latin"
 
@@ -56,8 +56,8 @@ def main() -> None:
         for i, run in enumerate(runs):
             learner = algo.adapt(run.support_x, torch.arange(len(run.support_x)))
             with torch.no_grad():
-                base = _standardised(learner.logits(run.query_x))
-                each = torch.stack([_standardised(learner.logits(r[i].query_x)) for r in readings])
+                base = standardised(learner.logits(run.query_x))
+                each = torch.stack([standardised(learner.logits(r[i].query_x)) for r in readings])
             top2 = each.topk(min(2, len(each)), 0).values
             scores = {"own": base, "mean": each.mean(0), "best": each.amax(0), "best-1": top2.mean(0)}
             for w in ways:

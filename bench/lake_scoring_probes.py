@@ -34,7 +34,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.algorithms.finetune import fit_logistic_regression  # noqa: E402
-from engine.algorithms.local_match import _farther_than, _standardised, local_similarity, split_places  # noqa: E402
+from engine.algorithms.local_match import _farther_than, local_similarity, split_places, standardised  # noqa: E402
 from engine.algorithms.protohead import prototype_head  # noqa: E402
 from engine.augment import apply_views  # noqa: E402
 from engine.challenge import load_runs  # noqa: E402
@@ -106,7 +106,7 @@ def main() -> None:
                     mhd = torch.tensor([[-modified_hausdorff(ink_points(q), s) for s in supports]
                                         for q in big.query_x])
                     for weight in (0.1, 0.2, 0.3, 0.5):
-                        count(f"mhd {weight}", _standardised(logits) + weight * _standardised(mhd), run.query_y)
+                        count(f"mhd {weight}", standardised(logits) + weight * standardised(mhd), run.query_y)
             if "emd" in probes:
                 with torch.no_grad():
                     base = learner.base.logits(run.query_x)
@@ -114,9 +114,9 @@ def main() -> None:
                     maps = with_support(learner.maps, run.support_x, run.query_x)
                     last, _ = split_places(maps.shape[3])
                     coarse, fine = maps[..., :last], maps[..., last:]
-                    dn4_fine = _standardised(local_similarity(fine[n:], fine[:n], y, n, radius=1))
-                    emd_coarse = _standardised(sinkhorn_similarity(coarse[n:], coarse[:n]))
-                    emd_fine = _standardised(sinkhorn_similarity(fine[n:], fine[:n], radius=1))
+                    dn4_fine = standardised(local_similarity(fine[n:], fine[:n], y, n, radius=1))
+                    emd_coarse = standardised(sinkhorn_similarity(coarse[n:], coarse[:n]))
+                    emd_fine = standardised(sinkhorn_similarity(fine[n:], fine[:n], radius=1))
                     count("emd both maps", base + spread * (emd_coarse + emd_fine) / 2, run.query_y)
                     count("emd last map, dn4 finer", base + spread * (emd_coarse + dn4_fine) / 2, run.query_y)
             if "views" not in probes:

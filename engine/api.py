@@ -624,18 +624,19 @@ def write_compare_csv(results: CompareResults, path: str) -> None:
 
 
 # -- the Omniglot challenge ----------------------------------------------------------------------------
-def score_lake_checkpoint(checkpoint: str, runs_path: str) -> dict:
+def score_lake_checkpoint(checkpoint: str, runs_path: str, on_run: Callable[[int, int], None] | None = None) -> dict:
     """:func:`score_lake_runs` for the model saved in ``checkpoint`` (opened here, on the worker)."""
-    return score_lake_runs(open_model(checkpoint).model, runs_path)
+    return score_lake_runs(open_model(checkpoint).model, runs_path, on_run=on_run)
 
 
-def score_lake_runs(model: Model, runs_path: str, steps: int | None = None) -> dict:
+def score_lake_runs(model: Model, runs_path: str, steps: int | None = None,
+                    on_run: Callable[[int, int], None] | None = None) -> dict:
     """Lake et al.'s 20 within-alphabet 20-way one-shot runs (folder or all_runs.zip): the error rate as a
-    fraction in [0, 1], averaged and per run."""
+    fraction in [0, 1], averaged and per run; ``on_run(done, total)`` after each run (called on the worker)."""
     from .challenge import load_runs, run_challenge
     from .models import input_size
 
     network = model.handle.model  # type: ignore[attr-defined]
     device = next(network.parameters()).device
     runs = load_runs(runs_path, input_size(network), model.handle.config.frame_ink)  # type: ignore[attr-defined]
-    return run_challenge(model.handle, runs, device, steps=steps)  # type: ignore[arg-type]
+    return run_challenge(model.handle, runs, device, steps=steps, on_run=on_run)  # type: ignore[arg-type]

@@ -25,6 +25,7 @@ class ExportInfo:
     ways: int
     seconds: float
     onnx_path: str | None = None
+    leaves_out: str = ""  # what of the app's scoring the file does not hold ("" for nothing)
 
 
 def onnx_status() -> tuple[bool, str]:
@@ -51,7 +52,7 @@ def export_classifier(
     if onnx:
         onnx_path = str(target.with_suffix(".onnx"))
         export_onnx(learner, list(class_names), onnx_path)
-    return ExportInfo(summary.path, summary.bytes, summary.ways, summary.seconds, onnx_path)
+    return ExportInfo(summary.path, summary.bytes, summary.ways, summary.seconds, onnx_path, summary.leaves_out)
 
 
 def leave_one_out_insight(

@@ -14,6 +14,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
 import torch
 
@@ -98,9 +99,11 @@ def load_runs(path: str | Path, size: int = 28, frame: Frame = 0) -> list[Challe
 
 
 def run_challenge(
-    algo: Algorithm, runs: list[ChallengeRun], device: torch.device | str = "cpu", steps: int | None = None
+    algo: Algorithm, runs: list[ChallengeRun], device: torch.device | str = "cpu", steps: int | None = None,
+    on_run: Callable[[int, int], None] | None = None,
 ) -> dict:
-    """Error rate per run and averaged over runs, as fractions in [0, 1]."""
+    """Error rate per run and averaged over runs, as fractions in [0, 1]; ``on_run(done, total)`` after each run
+    (a recipe with the template distance takes about 10 s a run on 2 cores)."""
     per_run = []
     for run in runs:
         support_y = torch.arange(len(run.support_x), device=device)
@@ -108,4 +111,6 @@ def run_challenge(
         with torch.no_grad():
             pred = learner.logits(run.query_x.to(device)).argmax(-1).cpu()
         per_run.append((pred != run.query_y).float().mean().item())
+        if on_run is not None:
+            on_run(len(per_run), len(runs))
     return {"error_rate": sum(per_run) / len(per_run), "runs": len(per_run), "per_run": per_run}

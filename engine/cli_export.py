@@ -77,6 +77,9 @@ def cmd_export(args: argparse.Namespace) -> dict:
         "classes": list(summary.class_names),
         "seconds": round(summary.seconds, 3),
     }
+    if summary.leaves_out:
+        print(f"note: {summary.leaves_out}", file=sys.stderr)
+        result["leaves_out"] = summary.leaves_out
     if args.onnx:
         onnx = export_onnx(learner, support.class_names, args.onnx)
         print(f"wrote {onnx.path}: {onnx.bytes / 1e6:.2f} MB (ONNX)", file=sys.stderr)

@@ -82,6 +82,9 @@ class AlgoConfig:
     frame_ink: Frame = 0.0
     local_match: bool = False  # SimpleShot / Proto-head: also match the last map's places (algorithms.local_match)
     local_levels: int = 1  # with local_match: 2 matches the block before's finer map too (within a place of its own)
+    # SimpleShot / Proto-head: each query's distance to each class after a fitted map carries the class's drawing onto
+    # it (engine.deformation), standardised over the classes, subtracted from the logits at this weight; 0 off
+    template_weight: float = 0.0
     dense_loss: float = 0.0  # fine-tune / SimpleShot / Proto-head training: each place of the last map classified too
     episode_loss: float = 0.0  # fine-tune / SimpleShot / Proto-head training: each batch scored as an episode too
     mixup: float = 0.0  # fine-tune / SimpleShot / Proto-head training: a manifold-mixup loss at this weight too
@@ -142,6 +145,10 @@ class TrainConfig:
     adapt_block: bool = False  # Proto-head: the adaptation steps refine the last block as well as the head
     local_match: bool = False  # SimpleShot / Proto-head on conv4: queries also scored by their last map's places
     local_levels: int = 1  # with local_match: the maps matched, 1 the last block's, 2 the block before's too
+    # SimpleShot / Proto-head: a query's pixel distance to each class's drawing carried onto it by a fitted smooth map
+    # (a deformable template, engine.deformation) joined to the logits at this weight (0 off); scoring only, about
+    # 0.5 s a query of a 20-way run on 2 cores
+    template_weight: float = 0.0
     cosine_head: bool = False  # SimpleShot / Proto-head / fine-tune: train with cosine logits over the classes
     # fine-tune / SimpleShot / Proto-head: each place of the last map classified too, at this weight (measured no
     # better on Lake's stand-in runs and 15-20% slower a step: BENCHMARKS.md, "Strokes matched on the finer map")
@@ -228,6 +235,8 @@ class TrainConfig:
              f"--episodic-finish trains SimpleShot's or Proto-head's features by their nearest-mean rule, not "
              f"{self.algo}'s"),
             (0 <= self.tta <= 64, f"tta must be 0 to 64 views (got {self.tta})"),
+            (0 <= self.template_weight <= 100,
+             f"the template distance's weight must be 0 (off) to 100 (got {self.template_weight})"),
             (self.backbone != "mlp" or self.objective == "regression",
              "the mlp backbone takes numbers, not images; use --backbone conv4 or seed for image data"),
             (self.backbone == "mlp" or self.objective != "regression",
@@ -293,6 +302,7 @@ class TrainConfig:
             # to whichever algorithm the person picks next)
             local_match=self.local_match and self.algo in ("simpleshot", "protohead") and self.pooled_conv4,
             local_levels=self.local_levels,
+            template_weight=self.template_weight if self.algo in ("simpleshot", "protohead") else 0.0,
             dense_loss=self.dense_loss if self.pooled_conv4 and self.members == 1 else 0.0,
             episode_loss=self.episode_loss,
             mixup=self.mixup,
@@ -333,7 +343,7 @@ RECIPE_EXTRA_KEYS = ("augment", "augment_strokes", "augment_strength", "augment_
                      "same_alphabet", "image_size", "frame_ink", "frame_stretch", "frame_moments", "frame_both",
                      "channels", "feature_map", "global_pool", "stem", "members", "train_on", "tta", "adapt_block",
                      "cosine_head", "lr_decay", "weight_decay", "episodic_finish", "local_match", "local_levels",
-                     "dense_loss", "episode_loss", "mixup", "local_loss")
+                     "template_weight", "dense_loss", "episode_loss", "mixup", "local_loss")
 
 
 def algorithm_settings(algo: str) -> dict:

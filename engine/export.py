@@ -94,6 +94,7 @@ class ExportSummary:
     class_names: tuple[str, ...]
     seconds: float
     format: str  # "torch.export" or "onnx"
+    leaves_out: str = ""  # what of the app's scoring the file does not hold (:func:`exportable`), "" for nothing
 
 
 def _cpu_learner(learner: Learner) -> Learner:
@@ -112,9 +113,26 @@ def _cpu_learner(learner: Learner) -> Learner:
     return copied
 
 
+#: what an exported file says when the learner joined the deformable template distance (engine.deformation)
+TEMPLATES_LEFT_OUT = ("the deformable template distance the app joins at weight {weight:g} is left out (its fit is "
+                      "an optimisation, which a traced program cannot hold): the file's probabilities are the "
+                      "network's alone and can differ from the app's")
+
+
+def exportable(learner: Learner) -> tuple[Learner, str]:
+    """The part of ``learner`` a traced program can hold, and what it leaves out ("" for nothing): a template join's
+    base, whose fit of each query to each drawing is a loop of Adam steps."""
+    from .algorithms.template_join import TemplateJoin
+
+    if isinstance(learner, TemplateJoin):
+        return learner.base, TEMPLATES_LEFT_OUT.format(weight=learner.weight)
+    return learner, ""
+
+
 def export_program(learner: Learner, example: torch.Tensor | None = None) -> torch.export.ExportedProgram:
-    """Trace ``learner``'s scoring into a program with a dynamic batch dimension."""
-    module = LearnerScores(_cpu_learner(learner)).eval()
+    """Trace ``learner``'s scoring into a program with a dynamic batch dimension (less what :func:`exportable`
+    takes out)."""
+    module = LearnerScores(_cpu_learner(exportable(learner)[0])).eval()
     ways = (2,) if isinstance(getattr(learner, "frame_ink", 0), BothFramings) else ()  # (a drawing read two ways)
     example = example if example is not None else torch.zeros(3, *ways, 28, 28, dtype=torch.uint8)
     with torch.no_grad():
@@ -151,7 +169,8 @@ def _framed_from_a_file(by: str | None, stretch: float) -> str:
     return (MOMENTS_FROM_A_FILE if by == BY_MOMENTS else FRAMED_FROM_A_FILE) + stretched
 
 
-def metadata(class_names: Sequence[str], source: dict | None = None, frame_ink: Frame = 0) -> dict:
+def metadata(class_names: Sequence[str], source: dict | None = None, frame_ink: Frame = 0,
+             leaves_out: str = "") -> dict:
     """The JSON stored beside the program: format marker, class names, input/output description
     (``frame_ink``: the model was trained on drawings framed to their ink, so a file is read that way; above 1,
     the ink's shorter side stretched up to that many times; a MomentFraming: framed by the ink's moments; a
@@ -168,6 +187,7 @@ def metadata(class_names: Sequence[str], source: dict | None = None, frame_ink: 
                           if frame_ink else {}) | ({"shape": ["n", 2, 28, 28]} if by == BY_BOTH else {}),
         "output": OUTPUT,
         "source": dict(source or {}),
+        **({"leaves_out": leaves_out} if leaves_out else {}),
         "torch": torch.__version__,
         "load": f"torch.export.load(path, extra_files={{'{META_NAME}': ''}}).module()(images)",
     }
@@ -183,8 +203,9 @@ def export_learner(
     if len(class_names) != learner.ways:
         raise DataError(f"{len(class_names)} class names for a classifier of {learner.ways} classes")
     began = time.perf_counter()
-    program = export_program(learner)
-    extra = {META_NAME: json.dumps(metadata(class_names, source, learner.frame_ink), indent=1, ensure_ascii=False)}
+    program, leaves_out = export_program(learner), exportable(learner)[1]
+    extra = {META_NAME: json.dumps(metadata(class_names, source, learner.frame_ink, leaves_out), indent=1,
+                                   ensure_ascii=False)}
     atomic_write(path, lambda f: torch.export.save(program, f, extra_files=extra))
     return ExportSummary(
         str(path),
@@ -193,6 +214,7 @@ def export_learner(
         tuple(map(str, class_names)),
         time.perf_counter() - began,
         "torch.export",
+        leaves_out,
     )
 
 
@@ -215,16 +237,16 @@ def export_onnx(learner: Learner, class_names: Sequence[str], path: str | os.Pat
     if not ok:
         raise DataError(why)
     began = time.perf_counter()
-    program = export_program(learner)
+    program, leaves_out = export_program(learner), exportable(learner)[1]
     onnx_program = torch.onnx.export(program, dynamo=True)
     model = onnx_program.model_proto
     entry = model.metadata_props.add()
-    entry.key, entry.value = META_NAME, json.dumps(metadata(class_names, frame_ink=learner.frame_ink))
+    entry.key, entry.value = META_NAME, json.dumps(metadata(class_names, frame_ink=learner.frame_ink,
+                                                            leaves_out=leaves_out))
     data = model.SerializeToString()
     atomic_write(path, lambda f: f.write(data))
-    return ExportSummary(
-        str(path), len(data), learner.ways, tuple(map(str, class_names)), time.perf_counter() - began, "onnx"
-    )
+    return ExportSummary(str(path), len(data), learner.ways, tuple(map(str, class_names)),
+                         time.perf_counter() - began, "onnx", leaves_out)
 
 
 # ---- reading an exported file back (predict --classifier) ----------------------------------------

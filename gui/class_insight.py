@@ -107,7 +107,9 @@ class ClassInsightPanel(QWidget):
         def done(info: Any) -> None:
             self.last_export = info
             extra = f" and {info.onnx_path}" if info.onnx_path else ""
-            self.ws.show_message(f"exported {info.ways} classes to {info.path}{extra} ({info.bytes / 1e6:.1f} MB)")
+            note = f"; note: {info.leaves_out}" if info.leaves_out else ""
+            self.ws.show_message(
+                f"exported {info.ways} classes to {info.path}{extra} ({info.bytes / 1e6:.1f} MB){note}")
 
         self.ws._run(
             _api().export_classifier,

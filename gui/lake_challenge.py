@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QWidget
 
@@ -32,8 +33,26 @@ def runs_path(chosen: str) -> str:
     return str(path.parent.parent if path.name == "class_labels.txt" else path)
 
 
+class RunProgress(QObject):
+    """Carries the worker's "run k of n done" to the GUI thread (a queued signal) and reports it in place."""
+
+    advanced = Signal(int, int)
+
+    def __init__(self, parent: QObject, show: Callable[[str, bool], None]) -> None:
+        super().__init__(parent)
+        self.show = show
+        self.advanced.connect(self._on_advanced, Qt.ConnectionType.QueuedConnection)
+
+    @Slot(int, int)
+    def _on_advanced(self, done: int, total: int) -> None:
+        if done < total:
+            self.show(f"Scoring the model on Lake's runs (20-way one-shot, each drawing on its own): {done} of "
+                      f"{total} runs done…", False)
+
+
 def install(parent: QWidget, menu, state: AppState, show: Callable[[str, bool], None]) -> QAction:
-    """Add the action to ``menu``; ``show(text, is_error)`` reports in place."""
+    """Add the action to ``menu``; ``show(text, is_error)`` reports in place, with each run done."""
+    progress = RunProgress(parent, show)
 
     def score() -> None:
         if state.checkpoint is None:
@@ -44,7 +63,7 @@ def install(parent: QWidget, menu, state: AppState, show: Callable[[str, bool], 
         if not chosen:
             return
         show("Scoring the model on Lake's 20 runs (20-way one-shot, each drawing on its own)…", False)
-        run_in_background(api.score_lake_checkpoint, state.checkpoint, runs_path(chosen),
+        run_in_background(api.score_lake_checkpoint, state.checkpoint, runs_path(chosen), progress.advanced.emit,
                           on_done=lambda result: show(describe(result), False),
                           on_error=lambda message, _details: show(f"Lake's challenge: {message}", True), owner=parent)
 

@@ -216,7 +216,12 @@ def test_the_window_scores_lake_runs_beside_the_references(qtbot, make_window, s
     _finish_a_run(qtbot, window)
     picked = str(root / "run01" / "class_labels.txt")  # any run's labels stand for the folder of runs
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args: (picked, ""))
+    said = []
+    shown = window.run_controls.show_message
+    monkeypatch.setattr(window.run_controls, "show_message", lambda text, *a: said.append(text) or shown(text, *a))
     window.lake_action.trigger()
     qtbot.waitUntil(lambda: "% error over" in window.run_controls.message.text(), timeout=60_000)
     text = window.run_controls.message.text()
     assert "people 4.5%" in text and "runs (20-way one-shot, inductive)" in text
+    # each run done is said as it ends (a recipe with the template distance takes minutes), the last by the result
+    assert any("1 of 2 runs done" in line for line in said), said

@@ -176,7 +176,9 @@ def level_similarities(maps: list[torch.Tensor], support: int, support_y: torch.
     return [last, *(_nearby_similarity(m[support:], m[:support], support_y, ways) for m in maps[1:])]
 
 
-def _standardised(scores: torch.Tensor) -> torch.Tensor:
+def standardised(scores: torch.Tensor) -> torch.Tensor:
+    """[n, ways] ``scores`` standardised over each row (a query's own mean and spread over the classes): two
+    scores of different kinds on one scale, so that they can be added."""
     return (scores - scores.mean(1, keepdim=True)) / scores.std(1, keepdim=True).clamp_min(1e-8)
 
 
@@ -208,7 +210,7 @@ class LocalMatchLearner(Learner):
         else:
             last, _ = split_places(out.shape[3])
             parts = [(out[..., :last], None), (out[..., last:], 1)]
-        scores = [_standardised(local_similarity(m[n:], m[:n], self.support_y, self.ways, r)) for m, r in parts]
+        scores = [standardised(local_similarity(m[n:], m[:n], self.support_y, self.ways, r)) for m, r in parts]
         return sum(scores) / len(scores)
 
     def _joined(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

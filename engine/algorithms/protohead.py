@@ -77,9 +77,9 @@ class ProtoHead(SimpleShot):
         features = self.normalized(self.embedding())
         with torch.no_grad():
             feats = features(support_x)
-        maps = self.local_maps()
+        maps, templates = self.local_maps(), self.templates(support_x, support_y)
         probe = lambda head: self.matched(  # noqa: E731
-            LinearProbe(features, head, support_x, ways, feats), support_x, support_y, maps)
+            LinearProbe(features, head, support_x, ways, feats), support_x, support_y, maps, templates)
         init = prototype_head(feats, support_y, ways)
         return probe(fit_logistic_regression(feats, support_y, ways, steps, lr, on_step, init, learner_at=probe))
 
@@ -105,11 +105,13 @@ class ProtoHead(SimpleShot):
         block = copy.deepcopy(top).requires_grad_(True)
         head = init.clone().requires_grad_(True)
         optimizer = torch.optim.Adam([head, *block.parameters()], lr=lr)
+        templates = self.templates(support_x, support_y)
 
         def learner(trained: nn.Module, weight: torch.Tensor, feats: torch.Tensor) -> Learner:
             """The classifier of one step: ``trained`` (a copy of the block, kept as it is) and its head."""
             features = self.normalized(nn.Sequential(lower, trained.requires_grad_(False)))
-            return LinearProbe(features, _as_linear(weight), support_x, ways, feats)
+            return self.matched(LinearProbe(features, _as_linear(weight), support_x, ways, feats), support_x,
+                                support_y, None, templates)
 
         for step in range(steps + 1):
             with torch.enable_grad():

@@ -24,12 +24,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..augment import apply_views, view_maps
+from ..deformation import TemplateDistance
 from ..framing import BothFramings
 from ..tasks import Task
 from .base import Learner, StepCallback, accuracy, ways_of
 from .finetune import DISTANCE_SCALE, Finetune
 from .local_match import LocalMaps, LocalMatchLearner
 from .protonet import ProtoLearner
+from .template_join import TemplateJoin
 
 
 class Normalized(nn.Module):
@@ -96,7 +98,7 @@ class SimpleShot(Finetune):
         inner_lr: float | None = None,
     ) -> Learner:
         learner = ProtoLearner(self.normalized(self.embedding()), support_x, support_y, ways_of(support_y))
-        learner = self.matched(learner, support_x, support_y, self.local_maps())
+        learner = self.matched(learner, support_x, support_y, self.local_maps(), self.templates(support_x, support_y))
         return learner.report_support_fit(support_x, support_y, on_step)
 
     def episode_loss(self, task: Task) -> tuple[torch.Tensor, float]:
@@ -122,10 +124,22 @@ class SimpleShot(Finetune):
             return None
         return LocalMaps(self.model.features, self.config.tta, self.config.tta_strokes, self.config.local_levels)
 
+    def templates(self, support_x: torch.Tensor, support_y: torch.Tensor) -> TemplateDistance | None:
+        """The support set's deformable templates when the config joins their distance (``template_weight``); one
+        per adaptation, shared by its steps' learners, so that a query is fitted once."""
+        if not self.config.template_weight:
+            return None
+        return TemplateDistance(support_x, support_y, ways_of(support_y))
+
     def matched(self, learner: Learner, support_x: torch.Tensor, support_y: torch.Tensor,
-                maps: LocalMaps | None) -> Learner:
-        """``learner`` whose scores are joined by local-descriptor matching with ``maps`` (none: as it is)."""
-        return learner if maps is None else LocalMatchLearner(learner, maps, support_x, support_y)
+                maps: LocalMaps | None, templates: TemplateDistance | None = None) -> Learner:
+        """``learner`` whose scores are joined by local-descriptor matching with ``maps`` and by the template
+        distance of ``templates`` (none: as it is)."""
+        if maps is not None:
+            learner = LocalMatchLearner(learner, maps, support_x, support_y)
+        if templates is not None:
+            learner = TemplateJoin(learner, templates, self.config.template_weight)
+        return learner
 
     def embedding(self) -> nn.Module:
         """The features new classes are told apart by: the backbone's, averaged over ``tta`` views of each

@@ -1,0 +1,196 @@
+"""The deformable template distance (engine.deformation) and its join to a learner's logits
+(engine.algorithms.template_join): a fitted map carries a drawing onto another drawing of its shape, the distance left
+picks the right class, scores stay inductive, a query is fitted once per adaptation, the weight travels in the
+checkpoint and the command line, and an exported file says it leaves the fit out."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from engine import deformation
+from engine.algorithms.local_match import standardised
+from engine.algorithms.template_join import TemplateJoin
+from engine.build import build_model_and_algorithm
+from engine.cli import _config_from_args, _score_as_asked, build_parser
+from engine.config import RECIPE_EXTRA_KEYS, TrainConfig
+from engine.data.base import DataError
+from engine.deformation import TemplateDistance, distance_left, fit_maps, warp
+from engine.recipes import recipe
+from engine.trainer import RunControl, restore, run
+
+
+def _shape(kind: int) -> torch.Tensor:
+    """A 28x28 drawing [1, 28, 28] of one of four strokes: a ring, a cross, a bar, a corner."""
+    y, x = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    r = ((x - 14) ** 2 + (y - 14) ** 2).sqrt()
+    if kind == 0:
+        ink = (r - 8).abs() < 1.5
+    elif kind == 1:
+        ink = ((x - y).abs() < 1.5) | ((x + y - 27).abs() < 1.5)
+    elif kind == 2:
+        ink = ((x - 14).abs() < 1.5) & ((y - 14).abs() < 10)
+    else:
+        ink = (((y - 6).abs() < 1.5) & (x > 5) & (x < 22)) | (((x - 21).abs() < 1.5) & (y > 5) & (y < 22))
+    return ink.float()[None]
+
+
+def _drawn_again(images: torch.Tensor, seed: int) -> torch.Tensor:
+    """``images`` as another hand draws them: each slightly rotated, scaled, shifted and bent."""
+    g = torch.Generator().manual_seed(seed)
+    n = len(images)
+    angle = (torch.rand(n, generator=g) - 0.5) * 0.3
+    scale = 1 + (torch.rand(n, generator=g) - 0.5) * 0.2
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1] = scale * angle.cos(), -scale * angle.sin()
+    theta[:, 1, 0], theta[:, 1, 1] = scale * angle.sin(), scale * angle.cos()
+    theta[:, :, 2] = (torch.rand(n, 2, generator=g) - 0.5) * 0.15
+    field = (torch.rand(n, 2, 4, 4, generator=g) - 0.5) * 0.1
+    return warp(images, theta, field)
+
+
+def _support() -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.stack([_shape(k) for k in range(4)]), torch.arange(4)
+
+
+def test_a_fitted_map_carries_a_drawing_onto_another_hands_drawing_of_it():
+    first, _ = _support()
+    second = _drawn_again(first, 0)
+    before = (first - second).square().mean((1, 2, 3))
+    theta, field = fit_maps(first, second)
+    after = (warp(first, theta, field) - second).square().mean((1, 2, 3))
+    assert theta.shape == (4, 2, 3) and field.shape == (4, 2, 4, 4)
+    assert (after < 0.4 * before).all(), (after / before)
+    assert torch.equal(distance_left(first, second), after)
+
+
+def test_the_distance_left_picks_each_querys_own_shape_where_pixels_alone_do_not_always():
+    support, labels = _support()
+    queries = _drawn_again(support, 1)
+    distances = TemplateDistance(support, labels, 4)(queries)
+    assert distances.shape == (4, 4)
+    assert torch.equal(distances.argmin(1), labels)
+    plain = (queries[:, None] - support[None]).square().mean((2, 3, 4))
+    gained = torch.diagonal(distances) / distances.masked_fill(torch.eye(4, dtype=torch.bool), math.inf).amin(1)
+    assert (gained < torch.diagonal(plain) / plain.masked_fill(torch.eye(4, dtype=torch.bool), math.inf).amin(1)).all()
+
+
+def test_scores_are_inductive_and_the_same_in_any_chunking(monkeypatch):
+    support, labels = _support()
+    queries = _drawn_again(torch.cat([support, support]), 2)
+    together = TemplateDistance(support, labels, 4)(queries)
+    alone = torch.cat([TemplateDistance(support, labels, 4)(q[None]) for q in queries])
+    assert torch.allclose(together, alone, atol=1e-6)
+    monkeypatch.setattr(deformation, "CHUNK", 3)  # pairs fitted three at a time
+    assert torch.allclose(TemplateDistance(support, labels, 4)(queries), together, atol=1e-6)
+
+
+def test_a_class_of_several_drawings_is_as_near_as_its_nearest_and_each_framing_counts():
+    support, _ = _support()
+    two_each = torch.cat([support[:2], _drawn_again(support[:2], 3)])  # classes 0, 1, 0, 1
+    labels = torch.tensor([0, 1, 0, 1])
+    queries = _drawn_again(support[:2], 4)
+    by_class = TemplateDistance(two_each, labels, 2)(queries)
+    by_drawing = TemplateDistance(two_each, torch.arange(4), 4)(queries)
+    assert torch.allclose(by_class, torch.stack([by_drawing[:, [0, 2]].amin(1), by_drawing[:, [1, 3]].amin(1)], 1))
+    # a drawing read two ways (two channels) is fitted in each and the two distances averaged
+    both = TemplateDistance(torch.cat([support, support.flip(-1)], 1), torch.arange(4), 4)(
+        torch.cat([queries, queries.flip(-1)], 1))
+    mirrored = TemplateDistance(support.flip(-1), torch.arange(4), 4)(queries.flip(-1))
+    assert torch.allclose(both, (TemplateDistance(support, torch.arange(4), 4)(queries) + mirrored) / 2, atol=1e-6)
+
+
+def test_a_query_seen_again_is_not_fitted_again(monkeypatch):
+    support, labels = _support()
+    fits = []
+    monkeypatch.setattr(deformation, "distance_left", lambda a, b, *rest: fits.append(len(a)) or torch.rand(len(a)))
+    templates = TemplateDistance(support, labels, 4)
+    query = _drawn_again(support[:1], 5)
+    first = templates(query)
+    assert torch.equal(templates(query.clone()), first) and fits == [4]
+    templates(_drawn_again(support[:1], 6))
+    assert len(fits) == 2
+
+
+def _protohead(**settings):
+    config = TrainConfig(algo="protohead", inner_steps=3, inner_lr=0.01, device="cpu", **settings)
+    return build_model_and_algorithm(config, torch.device("cpu"))
+
+
+def test_the_join_lowers_each_class_by_its_standardised_distance_and_every_step_shares_one_fit(monkeypatch):
+    plain, joined = _protohead(), _protohead(template_weight=3.0)
+    joined.model.load_state_dict(plain.model.state_dict())
+    support, labels = _support()
+    queries = _drawn_again(support, 7)
+    base = plain.adapt(support, labels)
+    learner = joined.adapt(support, labels)
+    assert isinstance(learner, TemplateJoin) and not isinstance(base, TemplateJoin)
+    with torch.no_grad():
+        want = base.logits(queries) - 3.0 * standardised(TemplateDistance(support, labels, 4)(queries))
+        assert torch.allclose(learner.logits(queries), want, atol=1e-5)
+        assert torch.allclose(learner.predict(queries), F.softmax(want, -1), atol=1e-5)
+        assert torch.equal(learner.embed(queries), base.embed(queries))
+    # the steps' learners share one distance: probing each step with the same query fits it once
+    fits = []
+    real = deformation.distance_left
+    monkeypatch.setattr(deformation, "distance_left", lambda *a: fits.append(1) or real(*a))
+    states = []
+    joined.adapt(support, labels, on_step=lambda s: states.append(s.state()))
+    assert len(states) == 4 and all(isinstance(s, TemplateJoin) for s in states)
+    for state in states:
+        state.predict(queries[:1])
+    assert len(fits) == 1
+    # one class: nothing to tell apart, the logits are the base's
+    one = joined.adapt(support[:1], labels[:1], steps=0)
+    with torch.no_grad():
+        assert torch.equal(one.logits(queries), one.base.logits(queries))
+
+
+def test_the_weight_is_set_by_the_cli_kept_in_the_checkpoint_and_the_lake_recipe_joins_it(tmp_path, small_glyph_pool):
+    assert TrainConfig().template_weight == 0 and "template_weight" in RECIPE_EXTRA_KEYS
+    assert recipe("lake")["template_weight"] == 3.0
+    parsed = _config_from_args(build_parser().parse_args(["train", "--algo", "simpleshot", "--template-weight", "2"]))
+    assert parsed.template_weight == 2 and parsed.algo_config().template_weight == 2
+    with pytest.raises(ValueError, match="template"):
+        TrainConfig(template_weight=-1).validate()
+    assert TrainConfig(algo="maml", template_weight=2).algo_config().template_weight == 0  # ignored where unread
+    config = TrainConfig(algo="simpleshot", ways=4, shots=1, queries=1, meta_batch=1, iterations=2, val_every=0,
+                         workers=1, template_weight=1.5, checkpoint=str(tmp_path / "m.pt"))
+    list(run(config, RunControl(), pool=small_glyph_pool))
+    algo, trained, _ = restore(str(tmp_path / "m.pt"))
+    assert trained.template_weight == algo.config.template_weight == 1.5
+    learner = algo.adapt(*_support())
+    assert isinstance(learner, TemplateJoin) and learner.weight == 1.5
+    # scoring commands take the checkpoint's weight unless told otherwise (0: the network alone, faster)
+    for command in (["omniglot-challenge", "--runs", "R"], ["eval"]):
+        args = build_parser().parse_args([*command, "--checkpoint", "m.pt", "--template-weight", "0"])
+        _score_as_asked(algo, args)
+        assert algo.config.template_weight == 0 and not isinstance(algo.adapt(*_support()), TemplateJoin)
+        _score_as_asked(algo, build_parser().parse_args([*command, "--checkpoint", "m.pt", "--template-weight", "2"]))
+        assert algo.adapt(*_support()).weight == 2
+    with pytest.raises(DataError, match="template-weight"):
+        _score_as_asked(algo, build_parser().parse_args(["eval", "--checkpoint", "m.pt", "--template-weight", "-1"]))
+
+
+def test_an_exported_classifier_says_it_leaves_the_fit_out_and_matches_the_network_alone(tmp_path):
+    from engine.adaptation import adapt_with_progress, predict_probabilities
+    from engine.export import META_NAME, export_learner, load_classifier
+
+    algo = _protohead(template_weight=3.0)
+    images = (torch.cat([_support()[0], _drawn_again(_support()[0], 8)])[:, 0] * 255).to(torch.uint8).numpy()
+    learner = adapt_with_progress(algo, images, [0, 1, 2, 3] * 2, steps=2, leave_one_out=False)
+    assert isinstance(learner, TemplateJoin)
+    summary = export_learner(learner, ["ring", "cross", "bar", "corner"], tmp_path / "c.pt2")
+    assert "left out" in summary.leaves_out and "3" in summary.leaves_out
+    loaded = load_classifier(tmp_path / "c.pt2")
+    assert loaded.info["leaves_out"] == summary.leaves_out
+    extra = {META_NAME: ""}
+    torch.export.load(tmp_path / "c.pt2", extra_files=extra)
+    assert json.loads(extra[META_NAME])["leaves_out"] == summary.leaves_out
+    query = images[:1]
+    assert torch.allclose(loaded.probabilities(torch.from_numpy(query)),
+                          torch.from_numpy(predict_probabilities(learner.base, query)), atol=1e-5)
