@@ -1007,7 +1007,8 @@ def train_fold(config, fold, algo) -> tuple[int, float, float]:
     return iterations, loss, time.perf_counter() - began
 
 
-def score(algo, pool, runs_dir: Path, size: int, tta: int, episodes: int, device, inductive_only: bool = False) -> dict:
+def score(algo, pool, runs_dir: Path, size: int, tta: int, episodes: int, device, inductive_only: bool = False,
+          ways: tuple[int, ...] = (5, 20)) -> dict:
     from engine.challenge import load_runs, run_challenge
     from engine.models import scoring_protocol
     from engine.tasks import TaskSampler
@@ -1026,13 +1027,13 @@ def score(algo, pool, runs_dir: Path, size: int, tta: int, episodes: int, device
     for views in others:  # with and without test-time views, whichever the model does not use itself
         algo.config = replace(own, tta=views)
         out[f"error_inductive_tta{views}"] = run_challenge(algo, runs, device)["error_rate"]
-    for ways, queries in ((5, 5), (20, 5)) if episodes else ():
+    for way in ways if episodes else ():
         for views in [own.tta, *others]:
             algo.config = replace(own, tta=views)
-            sampler = TaskSampler(pool, "test", ways, 1, queries, seed=1)
+            sampler = TaskSampler(pool, "test", way, 1, 5, seed=1)
             acc, ci = evaluate(algo, sampler.fixed(episodes), device)
             suffix = "" if views == own.tta else f"_tta{views}"
-            out[f"acc_{ways}way_1shot{suffix}"], out[f"ci95_{ways}way_1shot{suffix}"] = acc, ci
+            out[f"acc_{way}way_1shot{suffix}"], out[f"ci95_{way}way_1shot{suffix}"] = acc, ci
     algo.config = own
     return out
 
@@ -1059,6 +1060,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, help="the training seed (the recipe's own by default): a second seed "
                     "measures how much of a difference is the seed's")
     ap.add_argument("--rescore", action="store_true", help="score the checkpoints --save holds, without training")
+    ap.add_argument("--ways", default="5,20", help="the ways of the --episodes scored (5 queries a class) [5,20]")
+    ap.add_argument("--template-weight", type=float, help="with --rescore: join the deformable template distance "
+                    "at this weight (engine.deformation; the lake recipe's is 3), whatever the checkpoint says")
     ap.add_argument("--read-stretch", type=float, help="with --rescore: read the runs framed with this stretch, "
                     "whatever the checkpoint was trained with (a test-time change alone)")
     ap.add_argument("--read-both", action="store_true", help="with --rescore: read each drawing framed both ways, "
@@ -1150,6 +1154,8 @@ def main() -> None:
                 algo.config = replace(algo.config, local_match=True)
             if args.local_levels:
                 algo.config = replace(algo.config, local_levels=args.local_levels)
+            if args.template_weight is not None:
+                algo.config = replace(algo.config, template_weight=args.template_weight)
             iterations, loss, train_s = int(payload.get("iteration", 0)), float("nan"), float("nan")
         else:
             algo = build_model_and_algorithm(cfg, device)
@@ -1173,7 +1179,7 @@ def main() -> None:
         result = {"alphabet": alphabet, "trained_on": trained_on, "train_minutes": train_s / 60,
                   "iterations": iterations, "last_loss": loss,
                   **score(algo, fold, args.runs / alphabet, cfg.image_size, args.tta, args.episodes, device,
-                         args.inductive_only)}
+                         args.inductive_only, tuple(int(w) for w in args.ways.split(",")))}
         print(json.dumps(result), file=sys.stderr, flush=True)
         folds.append(result)
 
