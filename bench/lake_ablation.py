@@ -1023,7 +1023,7 @@ def score(algo, pool, runs_dir: Path, size: int, tta: int, episodes: int, device
         return out
     with scoring_protocol("transductive"):
         out["error_transductive"] = run_challenge(algo, runs, device)["error_rate"]
-    others = sorted({0, tta} - {own.tta})
+    others = sorted({0, tta} - {own.tta}) if tta >= 0 else []
     for views in others:  # with and without test-time views, whichever the model does not use itself
         algo.config = replace(own, tta=views)
         out[f"error_inductive_tta{views}"] = run_challenge(algo, runs, device)["error_rate"]
@@ -1051,7 +1051,8 @@ def main() -> None:
     ap.add_argument("--train-alphabets", type=int, help="train each fold on only this many of the other alphabets "
                     "(those after the held-out one in sorted order left out): how the error grows with fewer training "
                     "alphabets, for the check's five against a fold's four")
-    ap.add_argument("--tta", type=int, default=8, help="test-time views to score as well (0: none)")
+    ap.add_argument("--tta", type=int, default=8, help="test-time views to score as well (0: none; -1: only the "
+                    "model's own views, and no reading without views either)")
     ap.add_argument("--episodes", type=int, default=300, help="5-way / 20-way episodes per fold (0: none)")
     ap.add_argument("--inductive-only", action="store_true", help="score the runs inductively with the model's own "
                     "views only (no transductive or other-views readings, no episodes): a third of the scoring time, "
