@@ -102,6 +102,8 @@ def distance_left(first: torch.Tensor, second: torch.Tensor, steps: int = STEPS,
     it by the fitted map (:func:`fit_maps`), fitted :data:`CHUNK` pairs at a time."""
     out = []
     for a, b in zip(first.split(CHUNK), second.split(CHUNK)):
+        if not len(a):
+            continue
         theta, field = fit_maps(a, b, steps, penalty)
         with torch.no_grad():
             out.append((warp(a, theta, field) - b).square().mean((1, 2, 3)))
@@ -125,6 +127,8 @@ class TemplateDistance:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """[n, ways] distances (smaller is closer)."""
         x = x.detach()
+        if not len(x):
+            return x.new_zeros(0, self.ways)
         for seen, distances in self._kept:
             if seen.shape == x.shape and seen.device == x.device and torch.equal(seen, x):
                 return distances
@@ -133,13 +137,17 @@ class TemplateDistance:
         return distances
 
     def _measure(self, x: torch.Tensor) -> torch.Tensor:
-        support, n, s = self.support_x, len(x), len(self.support_x)
+        support, s = self.support_x, len(self.support_x)
         ways_read = min(x.shape[1], support.shape[1])
-        # pair (c, i, j): channel c of support drawing j carried onto channel c of image i, all fitted at once
-        first = support[:, :ways_read].float().transpose(0, 1)[:, None].expand(-1, n, -1, -1, -1)
-        second = x[:, :ways_read].float().transpose(0, 1)[:, :, None].expand(-1, -1, s, -1, -1)
         side = x.shape[-2:]
-        left = distance_left(first.reshape(-1, 1, *side), second.reshape(-1, 1, *side), self.steps, self.penalty)
-        to_drawings = left.view(ways_read, n, s).mean(0)  # [n, s]
+        to_drawings = []
+        for part in x.split(max(1, CHUNK // max(1, s * ways_read))):  # (the pairs of a few queries at a time)
+            n = len(part)
+            # pair (c, i, j): channel c of support drawing j carried onto channel c of image i, all fitted at once
+            first = support[:, :ways_read].float().transpose(0, 1)[:, None].expand(-1, n, -1, -1, -1)
+            second = part[:, :ways_read].float().transpose(0, 1)[:, :, None].expand(-1, -1, s, -1, -1)
+            left = distance_left(first.reshape(-1, 1, *side), second.reshape(-1, 1, *side), self.steps,
+                                 self.penalty)
+            to_drawings.append(left.view(ways_read, n, s).mean(0))  # [n, s]
         outside = F.one_hot(self.support_y, self.ways).T.logical_not()  # [ways, s]
-        return to_drawings[:, None].masked_fill(outside, math.inf).amin(2)  # [n, ways]
+        return torch.cat(to_drawings)[:, None].masked_fill(outside, math.inf).amin(2)  # [n, ways]

@@ -87,6 +87,7 @@ def test_scores_are_inductive_and_the_same_in_any_chunking(monkeypatch):
     assert torch.equal(together, alone)  # to the last bit: 100 steps of a fit would amplify any rounding
     monkeypatch.setattr(deformation, "CHUNK", 3)  # pairs fitted three at a time
     assert torch.equal(TemplateDistance(support, labels, 4)(queries), together)
+    assert TemplateDistance(support, labels, 4)(queries[:0]).shape == (0, 4)  # no query: nothing to fit
 
 
 def test_the_blur_is_a_gaussian_with_zero_beyond_the_edges():
