@@ -93,6 +93,44 @@ class Learner(ABC):
         return self
 
 
+class JoinedLearner(Learner):
+    """``base`` whose logits a second opinion joins (:meth:`joined`, for two classes or more); the embedding, head
+    and support embedding are ``base``'s, so the embedding view and the charts see the same network."""
+
+    def __init__(self, base: Learner) -> None:
+        self.base = base
+        self.ways, self.frame_ink = base.ways, base.frame_ink
+
+    @abstractmethod
+    def joined(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``logits`` [n, ways] of images ``x`` with the second opinion joined."""
+
+    @property
+    def support_embedding(self) -> torch.Tensor | None:  # type: ignore[override]
+        return self.base.support_embedding
+
+    @support_embedding.setter
+    def support_embedding(self, value: torch.Tensor | None) -> None:
+        self.base.support_embedding = value
+
+    def _joined(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return logits if self.ways < 2 else self.joined(logits, x)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self._joined(self.base.logits(x), x)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base.embed(x)
+
+    def head_weights(self) -> torch.Tensor | None:
+        return self.base.head_weights()
+
+    @torch.no_grad()
+    def logits_and_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, embedding = self.base.logits_and_embedding(x)
+        return self._joined(logits, x), embedding
+
+
 def mean_gradient(
     task_loss: Callable[[Task], tuple[torch.Tensor, float]],
     tasks: list[Task],

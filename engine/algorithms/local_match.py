@@ -35,7 +35,7 @@ from torch import nn
 
 from ..augment import apply_views, view_maps
 from ..models import Members, with_support
-from .base import Learner
+from .base import JoinedLearner, Learner
 
 
 def unpooled_last_block(features: nn.Sequential) -> tuple[nn.Module, nn.Sequential, nn.Module]:
@@ -182,21 +182,13 @@ def standardised(scores: torch.Tensor) -> torch.Tensor:
     return (scores - scores.mean(1, keepdim=True)) / scores.std(1, keepdim=True).clamp_min(1e-8)
 
 
-class LocalMatchLearner(Learner):
+class LocalMatchLearner(JoinedLearner):
     """``base`` (a nearest-mean or linear-head learner on the pooled embedding) whose logits are joined by the
     local descriptors' image-to-class similarity. Embedding, head and support embedding are ``base``'s."""
 
     def __init__(self, base: Learner, maps: LocalMaps, support_x: torch.Tensor, support_y: torch.Tensor) -> None:
-        self.base, self.maps, self.support_x, self.support_y = base, maps, support_x, support_y
-        self.ways, self.frame_ink = base.ways, base.frame_ink
-
-    @property
-    def support_embedding(self) -> torch.Tensor | None:  # type: ignore[override]
-        return self.base.support_embedding
-
-    @support_embedding.setter
-    def support_embedding(self, value: torch.Tensor | None) -> None:
-        self.base.support_embedding = value
+        super().__init__(base)
+        self.maps, self.support_x, self.support_y = maps, support_x, support_y
 
     def similarity(self, x: torch.Tensor) -> torch.Tensor:
         """[n, ways] local-descriptor similarity of each image to each class (statistics from the support set):
@@ -213,21 +205,5 @@ class LocalMatchLearner(Learner):
         scores = [standardised(local_similarity(m[n:], m[:n], self.support_y, self.ways, r)) for m, r in parts]
         return sum(scores) / len(scores)
 
-    def _joined(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        if self.ways < 2:
-            return logits
+    def joined(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return logits + logits.detach().std(1, keepdim=True) * self.similarity(x)
-
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self._joined(self.base.logits(x), x)
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.base.embed(x)
-
-    def head_weights(self) -> torch.Tensor | None:
-        return self.base.head_weights()
-
-    @torch.no_grad()
-    def logits_and_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits, embedding = self.base.logits_and_embedding(x)
-        return self._joined(logits, x), embedding

@@ -13,43 +13,19 @@ from __future__ import annotations
 import torch
 
 from ..deformation import TemplateDistance
-from .base import Learner
+from .base import JoinedLearner, Learner
 from .local_match import standardised
 
 
-class TemplateJoin(Learner):
+class TemplateJoin(JoinedLearner):
     """``base`` whose logits are lowered by ``weight`` times each query's standardised template distance to each
     class. Embedding, head and support embedding are ``base``'s; the distance object is shared by the learners of
     one adaptation's steps, so a query is fitted once however often the steps are probed."""
 
     def __init__(self, base: Learner, distance: TemplateDistance, weight: float) -> None:
-        self.base, self.distance, self.weight = base, distance, weight
-        self.ways, self.frame_ink = base.ways, base.frame_ink
+        super().__init__(base)
+        self.distance, self.weight = distance, weight
         self.support_x = distance.support_x  # (where its tensors live: engine.adaptation reads it)
 
-    @property
-    def support_embedding(self) -> torch.Tensor | None:  # type: ignore[override]
-        return self.base.support_embedding
-
-    @support_embedding.setter
-    def support_embedding(self, value: torch.Tensor | None) -> None:
-        self.base.support_embedding = value
-
-    def _joined(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        if self.ways < 2:
-            return logits
+    def joined(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return logits - self.weight * standardised(self.distance(x)).to(logits.dtype)
-
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self._joined(self.base.logits(x), x)
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.base.embed(x)
-
-    def head_weights(self) -> torch.Tensor | None:
-        return self.base.head_weights()
-
-    @torch.no_grad()
-    def logits_and_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits, embedding = self.base.logits_and_embedding(x)
-        return self._joined(logits, x), embedding
