@@ -450,6 +450,15 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     shots = args.shots or trained.shots
     sampler = TaskSampler(pool, args.split, ways, shots, args.queries or trained.queries, seed=args.seed + 1000)
     tasks = sampler.fixed(args.episodes)
+    if algo.config.template_weight:
+        from .deformation import FITS_PER_SECOND
+        from .framing import BothFramings
+
+        reads = 2 if isinstance(algo.config.frame_ink, BothFramings) else 1  # (a drawing framed both ways: 2 fits)
+        fits = args.episodes * ways * (args.queries or trained.queries) * ways * shots * reads
+        print(f"note: the template distance fits each query to each support drawing ({fits:,} fits, about "
+              f"{fits / FITS_PER_SECOND / 60:,.0f} minutes on 2 cores); --template-weight 0 scores without it",
+              file=sys.stderr)
     with scoring_protocol(args.protocol):
         acc, ci = evaluate(algo, tasks, device)
     line = (f"{args.split} accuracy {100 * acc:.2f}% +- {100 * ci:.2f} ({ways}-way {shots}-shot, "

@@ -189,6 +189,19 @@ def test_the_weight_is_set_by_the_cli_kept_in_the_checkpoint_and_the_lake_recipe
         _score_as_asked(algo, build_parser().parse_args(["eval", "--checkpoint", "m.pt", "--template-weight", "-1"]))
 
 
+def test_eval_says_what_the_template_fits_will_cost_and_how_to_leave_them_out(tmp_path, small_glyph_pool, capsys):
+    from engine.cli import main
+
+    config = TrainConfig(algo="simpleshot", ways=3, shots=1, queries=1, meta_batch=1, iterations=1, val_every=0,
+                         workers=1, template_weight=3.0, checkpoint=str(tmp_path / "m.pt"))
+    list(run(config, RunControl(), pool=small_glyph_pool))
+    assert main(["eval", "--checkpoint", str(tmp_path / "m.pt"), "--episodes", "2", "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "18 fits" in err and "--template-weight 0" in err  # 2 episodes x 3 queries x 3 drawings
+    assert main(["eval", "--checkpoint", str(tmp_path / "m.pt"), "--episodes", "2", "--template-weight", "0"]) == 0
+    assert "fits" not in capsys.readouterr().err
+
+
 def test_an_exported_classifier_says_it_leaves_the_fit_out_and_matches_the_network_alone(tmp_path):
     from engine.adaptation import adapt_with_progress, predict_probabilities
     from engine.export import META_NAME, export_learner, load_classifier
