@@ -98,15 +98,15 @@ def fit_maps(first: torch.Tensor, second: torch.Tensor, steps: int = STEPS, pena
     return theta.detach(), field.detach()
 
 
-def distance_left(first: torch.Tensor, second: torch.Tensor, steps: int = STEPS,
-                  penalty: float = PENALTY) -> torch.Tensor:
+def distance_left(first: torch.Tensor, second: torch.Tensor, steps: int = STEPS, penalty: float = PENALTY,
+                  lattice: int = LATTICE) -> torch.Tensor:
     """[n]: the mean squared pixel difference between each of ``second`` and the same row of ``first`` carried onto
     it by the fitted map (:func:`fit_maps`), fitted :data:`CHUNK` pairs at a time."""
     out = []
     for a, b in zip(first.split(CHUNK), second.split(CHUNK)):
         if not len(a):
             continue
-        theta, field = fit_maps(a, b, steps, penalty)
+        theta, field = fit_maps(a, b, steps, penalty, lattice)
         with torch.no_grad():
             out.append((warp(a, theta, field) - b).square().mean((1, 2, 3)))
     return torch.cat(out) if out else first.new_zeros(0)
