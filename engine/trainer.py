@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Generator, Iterable, Iterator
 
 import torch
@@ -354,7 +354,9 @@ class _Training:
         self.paused = 0.0
         self.timed_seconds, self.timed_tasks = 0.0, 0  # meta-steps after the warm-up only (no validation, no pauses)
         # helpers start now and join once ready (about 2 s); the run does not wait for them
-        self.workers = TaskWorkers(self.config.to_dict(), self.processes) if self.processes > 1 else None
+        # (the helpers train and validate, and validation leaves the template distance out: see validate)
+        helpers = {**self.config.to_dict(), "template_weight": 0.0}
+        self.workers = TaskWorkers(helpers, self.processes) if self.processes > 1 else None
 
     def step(self, iteration: int) -> Generator[Event, None, bool]:
         """One meta-iteration and its events (and a validation when due); False when the run ends here."""
@@ -465,10 +467,18 @@ class _Training:
         return self.timed_tasks / self.timed_seconds if self.timed_tasks else 0.0
 
     def validate(self, done: int) -> ValidationMetrics:
-        acc, ci = evaluate(self.algo, self.val_tasks, self.device, should_stop=self.stop, workers=self.workers)
-        standard = (None, None)
+        # (without the template distance: its fits are a scoring's second opinion, minutes for a validation's
+        # episodes, and validation follows what the network learns; the helpers are started without it too)
+        own = self.algo.config
+        self.algo.config = replace(own, template_weight=0.0)
+        try:
+            acc, ci = evaluate(self.algo, self.val_tasks, self.device, should_stop=self.stop, workers=self.workers)
+            standard = (None, None)
+            if self.standard_tasks:
+                standard = evaluate(self.algo, self.standard_tasks, self.device, self.stop, self.workers)
+        finally:
+            self.algo.config = own
         if self.standard_tasks:
-            standard = evaluate(self.algo, self.standard_tasks, self.device, self.stop, self.workers)
             self.history.val_standard_accuracy.append(standard[0])
             self.history.val_standard_ci95.append(standard[1])
             self.last_standard = standard

@@ -220,3 +220,18 @@ def test_an_exported_classifier_says_it_leaves_the_fit_out_and_matches_the_netwo
     query = images[:1]
     assert torch.allclose(loaded.probabilities(torch.from_numpy(query)),
                           torch.from_numpy(predict_probabilities(learner.base, query)), atol=1e-5)
+
+
+def test_validation_in_training_leaves_the_fits_out(small_glyph_pool, monkeypatch):
+    from engine.events import Finished, ValidationMetrics
+
+    def no_fits(*args, **kwargs):
+        raise AssertionError("validation fitted a template")
+
+    monkeypatch.setattr(deformation, "distance_left", no_fits)
+    config = TrainConfig(algo="protohead", ways=4, shots=1, queries=1, meta_batch=1, iterations=2, val_every=1,
+                         val_episodes=2, workers=1, template_weight=3.0)
+    events = list(run(config, RunControl(), pool=small_glyph_pool))
+    assert sum(isinstance(e, ValidationMetrics) for e in events) == 2
+    finished = next(e for e in events if isinstance(e, Finished))
+    assert finished.reason == "completed" and finished.val_acc is not None, finished
