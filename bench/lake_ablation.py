@@ -821,12 +821,12 @@ def patch_deep_blocks(block_convs: int = 1) -> None:
 def patch_local_loss(local_scale: float | None = None, local_joined: bool = False) -> None:
     """The local loss's logit scale (finetune.LOCAL_SCALE), or with ``local_joined`` its logits those of the
     recipe's scoring rule: the batch episode's nearest-mean logits plus their spread times the levels' mean
-    standardised place similarity (LocalMatchLearner._joined, on one view)."""
+    standardised place similarity (LocalMatchLearner.joined, on one view)."""
     import torch.nn.functional as F
 
     from engine.algorithms import finetune
     from engine.algorithms.base import ways_of
-    from engine.algorithms.local_match import _standardised, level_similarities, unpooled_last_block
+    from engine.algorithms.local_match import level_similarities, standardised, unpooled_last_block
 
     if local_scale is not None:
         finetune.LOCAL_SCALE = local_scale
@@ -839,7 +839,7 @@ def patch_local_loss(local_scale: float | None = None, local_joined: bool = Fals
         pool = unpooled_last_block(self.model.features)[2]
         pooled = self.model.features[-1](pool(maps[0].unflatten(2, (side, side))))
         logits = self.episode_logits(pooled, task)
-        joined = logits + logits.detach().std(1, keepdim=True) * sum(map(_standardised, sims)) / len(sims)
+        joined = logits + logits.detach().std(1, keepdim=True) * sum(map(standardised, sims)) / len(sims)
         return F.cross_entropy(joined, task.query_y)
 
     finetune.Finetune.local_episode_loss = joined_loss

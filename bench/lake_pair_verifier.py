@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import OMNIGLOT_DIR, machine  # noqa: E402
 
-from engine.algorithms.local_match import _standardised  # noqa: E402
+from engine.algorithms.local_match import standardised  # noqa: E402
 from engine.augment import random_affine  # noqa: E402
 
 ALPHABETS = "Balinese,Early_Aramaic,Greek,Korean,Latin"
@@ -129,8 +129,8 @@ def score(args) -> None:
         for run in runs:
             learner = algo.adapt(run.support_x, torch.arange(len(run.support_x)))
             with torch.no_grad():
-                recipe = _standardised(learner.logits(run.query_x))
-            pairs = _standardised(verifier_scores(net, run.support_x, run.query_x))
+                recipe = standardised(learner.logits(run.query_x))
+            pairs = standardised(verifier_scores(net, run.support_x, run.query_x))
             if args.top:  # the verifier reorders the recipe's first choices only
                 outside = recipe < recipe.topk(args.top, 1).values[:, -1:]
                 pairs = pairs.masked_fill(outside, -1e4)
