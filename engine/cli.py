@@ -177,7 +177,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--template-weight", type=float, default=None, metavar="W",
                    help="SimpleShot / Proto-head: each query's pixel distance to each class's drawing, carried onto "
                    "the query by a fitted smooth map (a deformable template), standardised over the classes and "
-                   "subtracted from the logits at this weight; about 0.5 s a query of a 20-way run on 2 cores "
+                   "subtracted from the logits at this weight; about 0.2 s a query of a 20-way run on 2 cores "
                    "(kept in the checkpoint) [0: off]")
     p.add_argument("--adapt-block", action="store_true", default=None,
                    help="Proto-head: the adaptation steps refine the backbone's last block as well as the head "
@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--inner-steps", type=int, default=None, help="adaptation steps (default: as trained)")
     e.add_argument("--template-weight", type=float, default=None, metavar="W",
                    help="SimpleShot / Proto-head: the deformable template distance's weight (default: as trained; "
-                   "0 leaves it out, about 0.5 s a query faster on a 20-way run)")
+                   "0 leaves it out, about 0.2 s a query faster on a 20-way run)")
     e.add_argument(
         "--all-classes",
         action=argparse.BooleanOptionalAction,
@@ -269,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--inner-steps", type=int, default=None, help="adaptation steps (default: as trained)")
     o.add_argument("--template-weight", type=float, default=None, metavar="W",
                    help="SimpleShot / Proto-head: the deformable template distance's weight (default: as trained; "
-                   "0 leaves it out, about 0.5 s a query faster on a 20-way run)")
+                   "0 leaves it out, about 0.2 s a query faster on a 20-way run)")
     o.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     _add_protocol_arg(o)
     o.add_argument("--json", action="store_true")

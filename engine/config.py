@@ -147,7 +147,7 @@ class TrainConfig:
     local_levels: int = 1  # with local_match: the maps matched, 1 the last block's, 2 the block before's too
     # SimpleShot / Proto-head: a query's pixel distance to each class's drawing carried onto it by a fitted smooth map
     # (a deformable template, engine.deformation) joined to the logits at this weight (0 off); scoring only, about
-    # 0.5 s a query of a 20-way run on 2 cores
+    # 0.2 s a query of a 20-way run on 2 cores (bench/template_fit_speed.py)
     template_weight: float = 0.0
     cosine_head: bool = False  # SimpleShot / Proto-head / fine-tune: train with cosine logits over the classes
     # fine-tune / SimpleShot / Proto-head: each place of the last map classified too, at this weight (measured no

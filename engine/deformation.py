@@ -33,7 +33,7 @@ PENALTY = 0.1
 #: Adam's rate for the affine map and the field
 RATE = 0.01
 #: fits of :data:`STEPS` steps a second on a 2-core CPU, for estimates of a scoring's time (bench/template_fit_speed.py)
-FITS_PER_SECOND = 250
+FITS_PER_SECOND = 225
 #: pairs fitted at once: bounds the memory of a big batch (a pair of 28x28 drawings takes about 40 kB a step)
 CHUNK = 4096
 

@@ -33,7 +33,7 @@ RECIPE_TIPS = {
     "each batch of one alphabet also scored as a few-shot episode, and each drawing's features averaged over 8 "
     "distortions of it when classifying, each query's strokes also matched place by place with each class's, on "
     "the last map and the finer one before it, and each class's drawing bent onto the query by a fitted smooth map "
-    "to see how close it comes (about half a second a query of 20 classes; BENCHMARKS.md)",
+    "to see how close it comes (about a fifth of a second a query of 20 classes; BENCHMARKS.md)",
 }
 #: how the settings without a control of their own read in the note under the recipe
 EXTRA_LABELS = {
