@@ -32,14 +32,14 @@ def carried(support, query, backward: bool = False, lattice: int = 4):
     ``backward``, each query onto each training drawing)."""
     import torch
 
-    from engine.deformation import distance_left
+    from engine.deformation import distance_left, pairs
 
-    q, s, reads = len(query), len(support), min(query.shape[1], support.shape[1])
-    first = support[:, :reads].transpose(0, 1)[:, None].expand(-1, q, -1, -1, -1).reshape(-1, 1, *query.shape[-2:])
-    second = query[:, :reads].transpose(0, 1)[:, :, None].expand(-1, -1, s, -1, -1).reshape(-1, 1, *query.shape[-2:])
+    first, second = pairs(support, query)
     if backward:
         first, second = second, first
-    return distance_left(first.float(), second.float(), lattice=lattice).view(reads, q, s).mean(0).to(torch.float32)
+    reads = min(query.shape[1], support.shape[1])
+    return distance_left(first, second, lattice=lattice).view(reads, len(query), len(support)).mean(0).to(
+        torch.float32)
 
 
 def main() -> None:

@@ -5,13 +5,15 @@ training drawing, :func:`fit_maps` fits the map that carries the drawing onto th
 field on a 4x4 lattice, the training wobble's own, by Adam on the blurred images' squared difference, coarse blur
 first, then fine, the field's size penalised); the mean squared pixel difference left over is small when the query
 is the same character drawn by another hand. :class:`TemplateDistance` gives each query's distance to each class
-(its nearest drawing's), and :class:`DeformationJoin` subtracts it, standardised over the classes and times a weight,
-from a learner's logits: the network's reading and the template's second opinion together.
+(its nearest drawing's), and engine.algorithms.template_join.TemplateJoin subtracts its logarithm, standardised over
+the classes and times a weight, from a learner's logits: the network's reading and the template's second opinion
+together.
 
 On Lake's stand-in runs (20-way 1-shot within one alphabet, inductive) this took the ``lake`` recipe's models from
-12.2% to 11.1% error over two seeds at weight 3 (BENCHMARKS.md, "Deformations fitted between two drawers'
-drawings"). Each pair's fit is its own (the loss is a sum over pairs and Adam's update is elementwise), so a query's
-scores depend on itself and the support set only: scores stay inductive, however many queries are scored at once.
+12.2% to 10.78% error over two seeds at weight 3 (BENCHMARKS.md, "Deformations fitted between two drawers'
+drawings" and "The distance's logarithm"). Each pair's fit is its own (the loss is a sum over pairs and Adam's
+update is elementwise), so a query's scores depend on itself and the support set only: scores stay inductive, however
+many queries are scored at once.
 """
 
 from __future__ import annotations
@@ -112,6 +114,18 @@ def distance_left(first: torch.Tensor, second: torch.Tensor, steps: int = STEPS,
     return torch.cat(out) if out else first.new_zeros(0)
 
 
+def pairs(support: torch.Tensor, queries: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every support drawing beside every query, in each channel both hold (each framing of a drawing framed both
+    ways): ``first`` [C * Q * S, 1, H, W] to carry onto ``second`` (the same shape), pair ``(c, i, j)`` at
+    ``(c * Q + i) * S + j`` holding channel c of support drawing j and of query i, so that a fit's result
+    ``.view(C, Q, S)`` reads by channel, query and drawing."""
+    q, s, reads = len(queries), len(support), min(queries.shape[1], support.shape[1])
+    side = queries.shape[-2:]
+    first = support[:, :reads].float().transpose(0, 1)[:, None].expand(-1, q, -1, -1, -1)
+    second = queries[:, :reads].float().transpose(0, 1)[:, :, None].expand(-1, -1, s, -1, -1)
+    return first.reshape(-1, 1, *side), second.reshape(-1, 1, *side)
+
+
 class TemplateDistance:
     """Each image's distance to each class of a support set: the distance left (:func:`distance_left`) from the
     class's nearest support drawing, averaged over the ways an image is read (its channels: a drawing framed both
@@ -141,15 +155,9 @@ class TemplateDistance:
     def _measure(self, x: torch.Tensor) -> torch.Tensor:
         support, s = self.support_x, len(self.support_x)
         ways_read = min(x.shape[1], support.shape[1])
-        side = x.shape[-2:]
         to_drawings = []
         for part in x.split(max(1, CHUNK // max(1, s * ways_read))):  # (the pairs of a few queries at a time)
-            n = len(part)
-            # pair (c, i, j): channel c of support drawing j carried onto channel c of image i, all fitted at once
-            first = support[:, :ways_read].float().transpose(0, 1)[:, None].expand(-1, n, -1, -1, -1)
-            second = part[:, :ways_read].float().transpose(0, 1)[:, :, None].expand(-1, -1, s, -1, -1)
-            left = distance_left(first.reshape(-1, 1, *side), second.reshape(-1, 1, *side), self.steps,
-                                 self.penalty)
-            to_drawings.append(left.view(ways_read, n, s).mean(0))  # [n, s]
+            left = distance_left(*pairs(support, part), self.steps, self.penalty)  # (all fitted at once)
+            to_drawings.append(left.view(ways_read, len(part), s).mean(0))  # [n, s]
         outside = F.one_hot(self.support_y, self.ways).T.logical_not()  # [ways, s]
         return torch.cat(to_drawings)[:, None].masked_fill(outside, math.inf).amin(2)  # [n, ways]
