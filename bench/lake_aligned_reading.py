@@ -13,7 +13,8 @@ the plain embedding's error (the nearest training drawing by cosine), the same w
 to the query first, the pixel distance left after the fit as a classifier of its own, and the recipe's own error
 (its views, both framings, places matched) alone, with the aligned cosine joined at each ``--weights`` (times
 JOIN_SCALE, added to its log-probabilities), and with the pixel distance left joined (standardised over the run's 20
-classes for each query, subtracted at each weight).
+classes for each query, subtracted at each weight; ``joined_log_residual``: its logarithm standardised, as the engine
+joins it).
 
     python bench/lake_aligned_reading.py --runs /tmp/loao --model '/tmp/s35/fb2/lake+frameboth-{}.pt' --read-both \
         [--framings 2] [--save-scores S.pt]
@@ -42,13 +43,16 @@ JOIN_SCALE = 10.0
 
 def weigh(path: Path, weights: list[float]) -> dict:
     """The errors of the recipe with the distance left joined at each of ``weights`` (from the moments' framing, the
-    box's, or both averaged), from the scores ``--save-scores`` kept."""
+    box's, both averaged, or both averaged and their logarithm taken, as engine.algorithms.template_join joins it),
+    from the scores ``--save-scores`` kept."""
     import torch
 
     from engine.algorithms.local_match import standardised
+    from engine.algorithms.template_join import FLOOR
 
     scores = torch.load(path, weights_only=True)
-    readings = {"moments": lambda r: r[0], "box": lambda r: r[-1], "both": lambda r: r.mean(0)}
+    readings = {"moments": lambda r: r[0], "box": lambda r: r[-1], "both": lambda r: r.mean(0),
+                "both_log": lambda r: r.mean(0).clamp_min(FLOOR).log()}
     folds = []
     for alphabet, runs in scores.items():
         fold, queries = {"alphabet": alphabet}, sum(len(run["truth"]) for run in runs)
@@ -92,6 +96,7 @@ def main() -> None:
     from lake_deformations import fit_pairs, warp
 
     from engine.algorithms.local_match import standardised
+    from engine.algorithms.template_join import lowered
     from engine.challenge import load_runs
     from engine.models import support_statistics
     from engine.trainer import restore
@@ -103,7 +108,8 @@ def main() -> None:
             read_both_ways(algo)
         runs = load_runs(args.runs / alphabet, config.image_size, algo.config.frame_ink)
         misses = {"plain": 0, "aligned": 0, "residual": 0, "recipe": 0, **{f"joined_{w:g}": 0 for w in weights},
-                  **{f"joined_residual_{w:g}": 0 for w in weights}}
+                  **{f"joined_residual_{w:g}": 0 for w in weights},
+                  **{f"joined_log_residual_{w:g}": 0 for w in weights}}
         began, queries, saved = time.perf_counter(), 0, []
         for run in runs:
             ways = len(run.support_x)
@@ -136,10 +142,11 @@ def main() -> None:
             misses["aligned"] += int((aligned.argmax(1) != truth).sum())
             misses["residual"] += int((residual.argmin(1) != truth).sum())
             misses["recipe"] += int((recipe.argmax(1) != truth).sum())
-            standard = standardised(residual)
+            standard, low = standardised(residual), lowered(residual)
             for w in weights:
                 misses[f"joined_{w:g}"] += int(((recipe + w * JOIN_SCALE * aligned).argmax(1) != truth).sum())
                 misses[f"joined_residual_{w:g}"] += int(((recipe - w * standard).argmax(1) != truth).sum())
+                misses[f"joined_log_residual_{w:g}"] += int(((recipe - w * low).argmax(1) != truth).sum())
             queries += q_count
         fold = {"alphabet": alphabet, "queries": queries, "seconds": time.perf_counter() - began,
                 **{f"error_{k}": v / queries for k, v in misses.items()}}

@@ -176,9 +176,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    "well, each place within one row or column of its own (kept in the checkpoint) [1]")
     p.add_argument("--template-weight", type=float, default=None, metavar="W",
                    help="SimpleShot / Proto-head: each query's pixel distance to each class's drawing, carried onto "
-                   "the query by a fitted smooth map (a deformable template), standardised over the classes and "
-                   "subtracted from the logits at this weight; about 0.2 s a query of a 20-way run on 2 cores "
-                   "(kept in the checkpoint) [0: off]")
+                   "the query by a fitted smooth map (a deformable template), its logarithm standardised over the "
+                   "classes and subtracted from the logits at this weight; about 0.2 s a query of a 20-way run on 2 "
+                   "cores (kept in the checkpoint) [0: off]")
     p.add_argument("--adapt-block", action="store_true", default=None,
                    help="Proto-head: the adaptation steps refine the backbone's last block as well as the head "
                    "(kept in the checkpoint)")

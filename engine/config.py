@@ -83,7 +83,7 @@ class AlgoConfig:
     local_match: bool = False  # SimpleShot / Proto-head: also match the last map's places (algorithms.local_match)
     local_levels: int = 1  # with local_match: 2 matches the block before's finer map too (within a place of its own)
     # SimpleShot / Proto-head: each query's distance to each class after a fitted map carries the class's drawing onto
-    # it (engine.deformation), standardised over the classes, subtracted from the logits at this weight; 0 off
+    # it (engine.deformation), its log standardised over the classes, subtracted from the logits at this weight; 0 off
     template_weight: float = 0.0
     dense_loss: float = 0.0  # fine-tune / SimpleShot / Proto-head training: each place of the last map classified too
     episode_loss: float = 0.0  # fine-tune / SimpleShot / Proto-head training: each batch scored as an episode too

@@ -14,12 +14,12 @@ import torch.nn.functional as F
 
 from engine import deformation
 from engine.algorithms.local_match import standardised
-from engine.algorithms.template_join import TemplateJoin
+from engine.algorithms.template_join import TemplateJoin, lowered
 from engine.build import build_model_and_algorithm
 from engine.cli import _config_from_args, _score_as_asked, build_parser
 from engine.config import RECIPE_EXTRA_KEYS, TrainConfig
 from engine.data.base import DataError
-from engine.deformation import TemplateDistance, distance_left, fit_maps, warp
+from engine.deformation import TemplateDistance, distance_left, fit_maps, pairs, warp
 from engine.recipes import recipe
 from engine.trainer import RunControl, restore, run
 
@@ -117,6 +117,19 @@ def test_a_class_of_several_drawings_is_as_near_as_its_nearest_and_each_framing_
     assert torch.allclose(both, (TemplateDistance(support, torch.arange(4), 4)(queries) + mirrored) / 2, atol=1e-6)
 
 
+def test_pairs_hold_every_drawing_beside_every_query_in_each_framing_where_the_docstring_says():
+    support, queries = torch.rand(3, 2, 5, 5), torch.rand(4, 2, 5, 5)
+    first, second = pairs(support, queries)
+    assert first.shape == second.shape == (2 * 4 * 3, 1, 5, 5)
+    for c in range(2):
+        for i in range(4):
+            for j in range(3):
+                at = (c * 4 + i) * 3 + j
+                assert torch.equal(first[at, 0], support[j, c]) and torch.equal(second[at, 0], queries[i, c])
+    # a one-framing query meets only the support's first framing
+    assert pairs(support, queries[:, :1])[0].shape[0] == 4 * 3
+
+
 def test_a_query_seen_again_is_not_fitted_again(monkeypatch):
     support, labels = _support()
     fits = []
@@ -129,12 +142,27 @@ def test_a_query_seen_again_is_not_fitted_again(monkeypatch):
     assert len(fits) == 2
 
 
+def test_the_join_weighs_ratios_of_distances_and_a_copy_of_a_drawing_is_finite():
+    distances = torch.tensor([[0.01, 0.02, 0.5, 0.6], [0.0, 0.03, 0.04, 0.2]])
+    low = lowered(distances)
+    assert torch.isfinite(low).all()
+    assert torch.equal(low.argsort(1), distances.argsort(1))  # nearer is lowered less
+    # only the ratios count: the distances squared (or scaled) give the same join
+    assert torch.allclose(lowered(distances[:1] ** 2), low[:1], atol=1e-5)
+    assert torch.allclose(lowered(distances[:1] * 7), low[:1], atol=1e-5)
+    # the two near classes are told apart as far as the two far ones, which the plain distance squeezes together
+    near, far = low[0, 1] - low[0, 0], low[0, 3] - low[0, 2]
+    assert near > far
+    plain = standardised(distances[:1])[0]
+    assert plain[1] - plain[0] < plain[3] - plain[2]
+
+
 def _protohead(**settings):
     config = TrainConfig(algo="protohead", inner_steps=3, inner_lr=0.01, device="cpu", **settings)
     return build_model_and_algorithm(config, torch.device("cpu"))
 
 
-def test_the_join_lowers_each_class_by_its_standardised_distance_and_every_step_shares_one_fit(monkeypatch):
+def test_the_join_lowers_each_class_by_its_standardised_log_distance_and_every_step_shares_one_fit(monkeypatch):
     plain, joined = _protohead(), _protohead(template_weight=3.0)
     joined.model.load_state_dict(plain.model.state_dict())
     support, labels = _support()
@@ -143,7 +171,7 @@ def test_the_join_lowers_each_class_by_its_standardised_distance_and_every_step_
     learner = joined.adapt(support, labels)
     assert isinstance(learner, TemplateJoin) and not isinstance(base, TemplateJoin)
     with torch.no_grad():
-        want = base.logits(queries) - 3.0 * standardised(TemplateDistance(support, labels, 4)(queries))
+        want = base.logits(queries) - 3.0 * standardised(TemplateDistance(support, labels, 4)(queries).log())
         assert torch.allclose(learner.logits(queries), want, atol=1e-5)
         assert torch.allclose(learner.predict(queries), F.softmax(want, -1), atol=1e-5)
         assert torch.equal(learner.embed(queries), base.embed(queries))
