@@ -33,27 +33,24 @@ from common import emit, machine
 
 def gradients(images, sigma: float = 1.0):
     """[n, 2, H, W]: the images' x and y gradients (central differences) after a blur of ``sigma`` pixels."""
+    import torch
     import torch.nn.functional as F
 
     from engine.deformation import blur
 
     smooth = F.pad(blur(images, sigma), (1, 1, 1, 1), mode="replicate")
-    return torch_cat([(smooth[..., 1:-1, 2:] - smooth[..., 1:-1, :-2]) / 2,
-                      (smooth[..., 2:, 1:-1] - smooth[..., :-2, 1:-1]) / 2])
-
-
-def torch_cat(parts):
-    import torch
-
-    return torch.cat(parts, 1)
+    return torch.cat([(smooth[..., 1:-1, 2:] - smooth[..., 1:-1, :-2]) / 2,
+                      (smooth[..., 2:, 1:-1] - smooth[..., :-2, 1:-1]) / 2], 1)
 
 
 def directions(images, sigma: float = 1.0):
     """[n, 2, H, W]: each pixel's gradient at twice its angle (a stroke's two edges point alike), its length kept."""
+    import torch
+
     g = gradients(images, sigma)
     gx, gy = g[:, :1], g[:, 1:]
     size = (gx**2 + gy**2).sqrt().clamp_min(1e-6)
-    return torch_cat([(gx**2 - gy**2) / size, 2 * gx * gy / size])
+    return torch.cat([(gx**2 - gy**2) / size, 2 * gx * gy / size], 1)
 
 
 def measures(support, query, fine_support=None, fine_query=None) -> dict:
