@@ -3,17 +3,21 @@
 bench/lake_aligned_reading.py ``--save-scores`` keeps, for every stand-in run, the recipe's log-probabilities, the
 distance left in each framing (each training drawing carried onto the query) and the truth. This fits the maps
 again as a variant asks and joins its distance to the same log-probabilities (standardised over the query's 20
-classes, subtracted at each ``--weights``), so a variant costs its fits only:
+classes, or with ``--log`` its logarithm standardised as the engine joins it, subtracted at each ``--weights``), so
+a variant costs its fits only:
 
 - ``saved``: the distances kept (the recipe's own join, for the baseline row);
 - ``backward``: the query carried onto each training drawing instead;
 - ``both``: the two directions' distances averaged (saved and backward);
-- ``lattice6``: the field on a 6x6 lattice rather than 4x4 (finer bends), carried as the recipe does.
+- ``lattice6``: the field on a 6x6 lattice rather than 4x4 (finer bends), carried as the recipe does;
+- ``turns``: each fit started three times, from the training drawing as it is and turned :data:`TURN` degrees each
+  way, the smallest distance kept (``start0``: the first start alone, the engine's own fit, for the baseline).
 
 Each reads both framings and averages them, as the recipe does. Inductive: a query's distances come from itself and
 the run's training drawings.
 
     python bench/lake_template_variants.py --runs /tmp/loao --scores s2.pt --variants backward,both,lattice6
+    python bench/lake_template_variants.py --runs /tmp/loao --scores s2.pt --variants turns --log
 """
 
 from __future__ import annotations
@@ -26,10 +30,27 @@ from pathlib import Path
 
 from common import emit, machine
 
+#: the ``turns`` variant's starts: the drawing turned this many degrees each way
+TURN = 15.0
 
-def carried(support, query, backward: bool = False, lattice: int = 4):
+
+def turned(images, degrees: float):
+    """``images`` [n, 1, H, W] turned about their centre by ``degrees`` (engine.deformation.warp, no field)."""
+    import math
+
+    import torch
+
+    from engine.deformation import warp
+
+    a = math.radians(degrees)
+    theta = torch.tensor([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0]]).repeat(len(images), 1, 1)
+    return warp(images, theta, images.new_zeros(len(images), 2, 4, 4))
+
+
+def carried(support, query, backward: bool = False, lattice: int = 4, turn: float = 0.0):
     """[Q, S] distances left, both framings averaged: each training drawing carried onto each query (or, with
-    ``backward``, each query onto each training drawing)."""
+    ``backward``, each query onto each training drawing), the fit started from the drawing turned ``turn``
+    degrees."""
     import torch
 
     from engine.deformation import distance_left, pairs
@@ -37,6 +58,8 @@ def carried(support, query, backward: bool = False, lattice: int = 4):
     first, second = pairs(support, query)
     if backward:
         first, second = second, first
+    if turn:
+        first = turned(first, turn)
     reads = min(query.shape[1], support.shape[1])
     return distance_left(first, second, lattice=lattice).view(reads, len(query), len(support)).mean(0).to(
         torch.float32)
@@ -51,14 +74,18 @@ def main() -> None:
     ap.add_argument("--folds", help="comma-separated alphabets (default: every fold the scores hold)")
     ap.add_argument("--stretch", type=float, default=2.0, help="the framings' stretch (the recipe's: 2)")
     ap.add_argument("--save", type=Path, help="torch.save the variants' distances here")
+    ap.add_argument("--log", action="store_true", help="join the distances' logarithm, as the engine has since "
+                    "session 39 (engine.algorithms.template_join.lowered), not the distances")
     args = ap.parse_args()
 
     import torch
 
     from engine.algorithms.local_match import standardised
+    from engine.algorithms.template_join import lowered
     from engine.challenge import load_runs
     from engine.framing import BothFramings
 
+    join = lowered if args.log else standardised
     saved = torch.load(args.scores, weights_only=True)
     variants, weights = args.variants.split(","), [float(w) for w in args.weights.split(",")]
     folds, kept = [], {}
@@ -76,11 +103,15 @@ def main() -> None:
                 found["both"] = (found["saved"] + found["backward"]) / 2
             if "lattice6" in variants:
                 found["lattice6"] = carried(run.support_x, run.query_x, lattice=6)
+            if "turns" in variants:
+                starts = [carried(run.support_x, run.query_x, turn=d) for d in (-TURN, 0.0, TURN)]
+                found["start0"] = starts[1]
+                found["turns"] = torch.stack(starts).amin(0)
             kept[alphabet].append(found)
             for name, distances in found.items():
                 for w in [0.0, *weights]:
                     key = f"error_{name}_{w:g}"
-                    wrong = ((old["recipe"] - w * standardised(distances)).argmax(1) != old["truth"]).sum()
+                    wrong = ((old["recipe"] - w * join(distances)).argmax(1) != old["truth"]).sum()
                     misses[key] = misses.get(key, 0) + int(wrong)
                 alone = f"error_{name}_alone"
                 misses[alone] = misses.get(alone, 0) + int((distances.argmin(1) != old["truth"]).sum())
@@ -93,8 +124,9 @@ def main() -> None:
             torch.save(kept, args.save)
     keys = [k for k in folds[0] if k.startswith("error_")]
     emit({"scores": str(args.scores), "runs": str(args.runs), "variants": variants, "protocol": "inductive",
-          "joined": "the recipe's log-probabilities minus the weight times the distance standardised over the query's "
-                    "classes", "mean": {k: statistics.fmean(f[k] for f in folds) for k in keys}, "folds": folds,
+          "joined": "the recipe's log-probabilities minus the weight times the distance (--log: its logarithm) "
+                    "standardised over the query's classes", "log": args.log,
+          "mean": {k: statistics.fmean(f[k] for f in folds) for k in keys}, "folds": folds,
           "machine": machine()})
 
 
