@@ -411,8 +411,7 @@ def _score_as_asked(algo: "Algorithm", args: argparse.Namespace) -> None:
     if args.inner_steps is not None:
         algo.config = replace(algo.config, inner_steps=args.inner_steps)
     if args.template_weight is not None:
-        if not 0 <= args.template_weight <= 100:
-            raise DataError(f"--template-weight must be 0 (off) to 100 (got {args.template_weight:g})")
+        TrainConfig(template_weight=args.template_weight).validate()  # (the config's range; DataError names the flag)
         algo.config = replace(algo.config, template_weight=args.template_weight)
 
 

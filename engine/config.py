@@ -236,7 +236,8 @@ class TrainConfig:
              f"{self.algo}'s"),
             (0 <= self.tta <= 64, f"tta must be 0 to 64 views (got {self.tta})"),
             (0 <= self.template_weight <= 100,
-             f"the template distance's weight must be 0 (off) to 100 (got {self.template_weight})"),
+             f"--template-weight, the template distance's weight, must be 0 (off) to 100 "
+             f"(got {self.template_weight:g})"),
             (self.backbone != "mlp" or self.objective == "regression",
              "the mlp backbone takes numbers, not images; use --backbone conv4 or seed for image data"),
             (self.backbone == "mlp" or self.objective != "regression",
