@@ -14,7 +14,8 @@ to the query first, the pixel distance left after the fit as a classifier of its
 (its views, both framings, places matched) alone, with the aligned cosine joined at each ``--weights`` (times
 JOIN_SCALE, added to its log-probabilities), and with the pixel distance left joined (standardised over the run's 20
 classes for each query, subtracted at each weight; ``joined_log_residual``: its logarithm standardised, as the engine
-joins it).
+joins it). A checkpoint whose config joins the distance (the engine's ``lake`` recipe, ``template_weight``) is read
+without it, so that the recipe's reading is the network's and each join is this script's.
 
     python bench/lake_aligned_reading.py --runs /tmp/loao --model '/tmp/s35/fb2/lake+frameboth-{}.pt' --read-both \
         [--framings 2] [--save-scores S.pt]
@@ -91,6 +92,8 @@ def main() -> None:
     if not (args.runs and args.model):
         ap.error("--runs and --model are required (unless --weigh)")
 
+    from dataclasses import replace
+
     import torch
     import torch.nn.functional as F
     from lake_deformations import fit_pairs, warp
@@ -104,6 +107,7 @@ def main() -> None:
     folds, scores = [], {}
     for alphabet in args.folds.split(","):
         algo, config, _ = restore(args.model.format(alphabet))
+        algo.config = replace(algo.config, template_weight=0.0)  # (the network's reading: the distance joined below)
         if args.read_both:
             read_both_ways(algo)
         runs = load_runs(args.runs / alphabet, config.image_size, algo.config.frame_ink)
