@@ -1064,6 +1064,9 @@ def main() -> None:
     ap.add_argument("--ways", default="5,20", help="the ways of the --episodes scored (5 queries a class) [5,20]")
     ap.add_argument("--template-weight", type=float, help="with --rescore: join the deformable template distance "
                     "at this weight (engine.deformation; the lake recipe's is 3), whatever the checkpoint says")
+    ap.add_argument("--template-turn", type=float, help="with --rescore: start each template fit from the drawing "
+                    "turned this many degrees each way too (engine.deformation.starts; 0 one start), whatever the "
+                    "checkpoint says")
     ap.add_argument("--read-stretch", type=float, help="with --rescore: read the runs framed with this stretch, "
                     "whatever the checkpoint was trained with (a test-time change alone)")
     ap.add_argument("--read-both", action="store_true", help="with --rescore: read each drawing framed both ways, "
@@ -1157,6 +1160,8 @@ def main() -> None:
                 algo.config = replace(algo.config, local_levels=args.local_levels)
             if args.template_weight is not None:
                 algo.config = replace(algo.config, template_weight=args.template_weight)
+            if args.template_turn is not None:
+                algo.config = replace(algo.config, template_turn=args.template_turn)
             iterations, loss, train_s = int(payload.get("iteration", 0)), float("nan"), float("nan")
         else:
             algo = build_model_and_algorithm(cfg, device)

@@ -179,6 +179,10 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    "the query by a fitted smooth map (a deformable template), its logarithm standardised over the "
                    "classes and subtracted from the logits at this weight; about 0.2 s a query of a 20-way run on 2 "
                    "cores (kept in the checkpoint) [0: off]")
+    p.add_argument("--template-turn", type=float, default=None, metavar="DEG",
+                   help="with --template-weight: each fit also started from the class's drawing turned this many "
+                   "degrees each way, the smallest distance kept; three times the fits (kept in the checkpoint) "
+                   "[0: one start]")
     p.add_argument("--adapt-block", action="store_true", default=None,
                    help="Proto-head: the adaptation steps refine the backbone's last block as well as the head "
                    "(kept in the checkpoint)")
@@ -240,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--template-weight", type=float, default=None, metavar="W",
                    help="SimpleShot / Proto-head: the deformable template distance's weight (default: as trained; "
                    "0 leaves it out, about 0.2 s a query faster on a 20-way run)")
+    e.add_argument("--template-turn", type=float, default=None, metavar="DEG",
+                   help="the template fit's other starts, turned this many degrees each way (default: as trained; "
+                   "0: one start, a third of the fits)")
     e.add_argument(
         "--all-classes",
         action=argparse.BooleanOptionalAction,
@@ -270,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--template-weight", type=float, default=None, metavar="W",
                    help="SimpleShot / Proto-head: the deformable template distance's weight (default: as trained; "
                    "0 leaves it out, about 0.2 s a query faster on a 20-way run)")
+    o.add_argument("--template-turn", type=float, default=None, metavar="DEG",
+                   help="the template fit's other starts, turned this many degrees each way (default: as trained; "
+                   "0: one start, a third of the fits)")
     o.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     _add_protocol_arg(o)
     o.add_argument("--json", action="store_true")
@@ -407,12 +417,14 @@ def _train(config: TrainConfig, dist: DistContext, pool: ClassPool | None = None
 
 
 def _score_as_asked(algo: "Algorithm", args: argparse.Namespace) -> None:
-    """The checkpoint's scoring settings, less those ``--inner-steps`` and ``--template-weight`` change."""
+    """The checkpoint's scoring settings, less those ``--inner-steps``, ``--template-weight`` and
+    ``--template-turn`` change."""
     if args.inner_steps is not None:
         algo.config = replace(algo.config, inner_steps=args.inner_steps)
-    if args.template_weight is not None:
-        TrainConfig(template_weight=args.template_weight).validate()  # (the config's range; DataError names the flag)
-        algo.config = replace(algo.config, template_weight=args.template_weight)
+    for name in ("template_weight", "template_turn"):
+        if getattr(args, name) is not None:
+            TrainConfig(**{name: getattr(args, name)}).validate()  # (the config's range; DataError names the flag)
+            algo.config = replace(algo.config, **{name: getattr(args, name)})
 
 
 def cmd_eval(args: argparse.Namespace) -> dict:
@@ -450,10 +462,11 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     sampler = TaskSampler(pool, args.split, ways, shots, args.queries or trained.queries, seed=args.seed + 1000)
     tasks = sampler.fixed(args.episodes)
     if algo.config.template_weight:
-        from .deformation import FITS_PER_SECOND
+        from .deformation import FITS_PER_SECOND, starts
         from .framing import BothFramings
 
         reads = 2 if isinstance(algo.config.frame_ink, BothFramings) else 1  # (a drawing framed both ways: 2 fits)
+        reads *= len(starts(algo.config.template_turn))  # (and each fit started from each turn)
         fits = args.episodes * ways * (args.queries or trained.queries) * ways * shots * reads
         print(f"note: the template distance fits each query to each support drawing ({fits:,} fits, about "
               f"{fits / FITS_PER_SECOND / 60:,.0f} minutes on 2 cores); --template-weight 0 scores without it",

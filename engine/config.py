@@ -85,6 +85,7 @@ class AlgoConfig:
     # SimpleShot / Proto-head: each query's distance to each class after a fitted map carries the class's drawing onto
     # it (engine.deformation), its log standardised over the classes, subtracted from the logits at this weight; 0 off
     template_weight: float = 0.0
+    template_turn: float = 0.0  # with template_weight: each fit also started from the drawing turned this far each way
     dense_loss: float = 0.0  # fine-tune / SimpleShot / Proto-head training: each place of the last map classified too
     episode_loss: float = 0.0  # fine-tune / SimpleShot / Proto-head training: each batch scored as an episode too
     mixup: float = 0.0  # fine-tune / SimpleShot / Proto-head training: a manifold-mixup loss at this weight too
@@ -149,6 +150,9 @@ class TrainConfig:
     # (a deformable template, engine.deformation) joined to the logits at this weight (0 off); scoring only, about
     # 0.2 s a query of a 20-way run on 2 cores (bench/template_fit_speed.py)
     template_weight: float = 0.0
+    # with template_weight: each fit also started from the class's drawing turned this many degrees each way, the
+    # smallest distance left kept (engine.deformation.starts); three times the fits (0 off: one start)
+    template_turn: float = 0.0
     cosine_head: bool = False  # SimpleShot / Proto-head / fine-tune: train with cosine logits over the classes
     # fine-tune / SimpleShot / Proto-head: each place of the last map classified too, at this weight (measured no
     # better on Lake's stand-in runs and 15-20% slower a step: BENCHMARKS.md, "Strokes matched on the finer map")
@@ -238,6 +242,9 @@ class TrainConfig:
             (0 <= self.template_weight <= 100,
              f"--template-weight, the template distance's weight, must be 0 (off) to 100 "
              f"(got {self.template_weight:g})"),
+            (0 <= self.template_turn <= 45,
+             f"--template-turn, the template fit's other starts, must be 0 (one start) to 45 degrees "
+             f"(got {self.template_turn:g})"),
             (self.backbone != "mlp" or self.objective == "regression",
              "the mlp backbone takes numbers, not images; use --backbone conv4 or seed for image data"),
             (self.backbone == "mlp" or self.objective != "regression",
@@ -304,6 +311,7 @@ class TrainConfig:
             local_match=self.local_match and self.algo in ("simpleshot", "protohead") and self.pooled_conv4,
             local_levels=self.local_levels,
             template_weight=self.template_weight if self.algo in ("simpleshot", "protohead") else 0.0,
+            template_turn=self.template_turn,
             dense_loss=self.dense_loss if self.pooled_conv4 and self.members == 1 else 0.0,
             episode_loss=self.episode_loss,
             mixup=self.mixup,
@@ -344,7 +352,7 @@ RECIPE_EXTRA_KEYS = ("augment", "augment_strokes", "augment_strength", "augment_
                      "same_alphabet", "image_size", "frame_ink", "frame_stretch", "frame_moments", "frame_both",
                      "channels", "feature_map", "global_pool", "stem", "members", "train_on", "tta", "adapt_block",
                      "cosine_head", "lr_decay", "weight_decay", "episodic_finish", "local_match", "local_levels",
-                     "template_weight", "dense_loss", "episode_loss", "mixup", "local_loss")
+                     "template_weight", "template_turn", "dense_loss", "episode_loss", "mixup", "local_loss")
 
 
 def algorithm_settings(algo: str) -> dict:

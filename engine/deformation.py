@@ -38,6 +38,9 @@ RATE = 0.01
 FITS_PER_SECOND = 225
 #: pairs fitted at once: bounds the memory of a big batch (a pair of 28x28 drawings takes about 40 kB a step)
 CHUNK = 4096
+#: the turn, in degrees, a fit also starts from each way when a config asks for three starts (``template_turn``):
+#: the ``lake`` recipe's (bench/lake_template_variants.py ``turns``)
+TURN = 15.0
 
 
 @functools.lru_cache(maxsize=16)
@@ -114,6 +117,22 @@ def distance_left(first: torch.Tensor, second: torch.Tensor, steps: int = STEPS,
     return torch.cat(out) if out else first.new_zeros(0)
 
 
+def turned(images: torch.Tensor, degrees: float) -> torch.Tensor:
+    """``images`` [n, C, H, W] turned about their centre by ``degrees`` (read through :func:`warp`, no field): a
+    fit's other starting points."""
+    a = math.radians(degrees)
+    theta = torch.tensor([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0]], dtype=images.dtype,
+                         device=images.device).repeat(len(images), 1, 1)
+    return warp(images, theta, images.new_zeros(len(images), 2, LATTICE, LATTICE))
+
+
+def starts(turn: float) -> tuple[float, ...]:
+    """The turns, in degrees, each fit starts from: the drawing as it is, and with ``turn`` also turned that far
+    each way (a fit by gradient steps finds the nearer of two turned readings, and a drawer's slant can be farther
+    than the first steps reach)."""
+    return (-turn, 0.0, turn) if turn else (0.0,)
+
+
 def pairs(support: torch.Tensor, queries: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Every support drawing beside every query, in each channel both hold (each framing of a drawing framed both
     ways): ``first`` [C * Q * S, 1, H, W] to carry onto ``second`` (the same shape), pair ``(c, i, j)`` at
@@ -129,15 +148,16 @@ def pairs(support: torch.Tensor, queries: torch.Tensor) -> tuple[torch.Tensor, t
 class TemplateDistance:
     """Each image's distance to each class of a support set: the distance left (:func:`distance_left`) from the
     class's nearest support drawing, averaged over the ways an image is read (its channels: a drawing framed both
-    ways is fitted in each framing). One per adaptation: the last few batches' distances are kept, so that the
+    ways is fitted in each framing). With ``turn``, each pair is fitted from three starts (:func:`starts`) and the
+    smallest distance left is kept. One per adaptation: the last few batches' distances are kept, so that the
     learners of an adaptation's steps, which share it, fit a query once."""
 
     KEPT = 4
 
     def __init__(self, support_x: torch.Tensor, support_y: torch.Tensor, ways: int, steps: int = STEPS,
-                 penalty: float = PENALTY) -> None:
+                 penalty: float = PENALTY, turn: float = 0.0) -> None:
         self.support_x, self.support_y, self.ways = support_x.detach(), support_y, ways
-        self.steps, self.penalty = steps, penalty
+        self.steps, self.penalty, self.turn = steps, penalty, turn
         self._kept: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -157,7 +177,9 @@ class TemplateDistance:
         ways_read = min(x.shape[1], support.shape[1])
         to_drawings = []
         for part in x.split(max(1, CHUNK // max(1, s * ways_read))):  # (the pairs of a few queries at a time)
-            left = distance_left(*pairs(support, part), self.steps, self.penalty)  # (all fitted at once)
+            first, second = pairs(support, part)
+            left = torch.stack([distance_left(turned(first, d) if d else first, second, self.steps, self.penalty)
+                                for d in starts(self.turn)]).amin(0)  # (each start's pairs all fitted at once)
             to_drawings.append(left.view(ways_read, len(part), s).mean(0))  # [n, s]
         outside = F.one_hot(self.support_y, self.ways).T.logical_not()  # [ways, s]
         return torch.cat(to_drawings)[:, None].masked_fill(outside, math.inf).amin(2)  # [n, ways]

@@ -19,7 +19,7 @@ from engine.build import build_model_and_algorithm
 from engine.cli import _config_from_args, _score_as_asked, build_parser
 from engine.config import RECIPE_EXTRA_KEYS, TrainConfig
 from engine.data.base import DataError
-from engine.deformation import TemplateDistance, distance_left, fit_maps, pairs, warp
+from engine.deformation import TemplateDistance, distance_left, fit_maps, pairs, starts, turned, warp
 from engine.recipes import recipe
 from engine.trainer import RunControl, restore, run
 
@@ -88,6 +88,27 @@ def test_scores_are_inductive_and_the_same_in_any_chunking(monkeypatch):
     monkeypatch.setattr(deformation, "CHUNK", 3)  # pairs fitted three at a time
     assert torch.equal(TemplateDistance(support, labels, 4)(queries), together)
     assert TemplateDistance(support, labels, 4)(queries[:0]).shape == (0, 4)  # no query: nothing to fit
+
+
+def test_a_turn_is_a_rotation_about_the_centre_and_asks_for_three_starts():
+    bar = _shape(2)[None]  # upright
+    assert torch.allclose(turned(bar, 0.0), bar, atol=1e-6)
+    lying = turned(bar, 90.0)[0, 0]
+    assert lying[14, 5:23].mean() > 0.9 and lying[5:23, 14].mean() < 0.3  # the bar now lies across
+    assert starts(0.0) == (0.0,) and starts(15.0) == (-15.0, 0.0, 15.0)
+
+
+def test_fits_started_from_turns_keep_each_pairs_smallest_distance_and_stay_inductive():
+    support, labels = _support()
+    queries = turned(torch.cat([support, _drawn_again(support, 9)]), 20.0)  # drawn with a slant
+    one = TemplateDistance(support, labels, 4)(queries)
+    three = TemplateDistance(support, labels, 4, turn=15.0)(queries)
+    first, second = pairs(support, queries)
+    by_start = torch.stack([distance_left(turned(first, d) if d else first, second).view(8, 4)
+                            for d in (-15.0, 0.0, 15.0)])
+    assert torch.equal(by_start[1], one) and torch.equal(three, by_start.amin(0))
+    assert (three <= one).all() and three.diagonal().sum() < one.diagonal().sum()  # a turned start fits closer
+    assert torch.equal(torch.cat([TemplateDistance(support, labels, 4, turn=15.0)(q[None]) for q in queries]), three)
 
 
 def test_the_blur_is_a_gaussian_with_zero_beyond_the_edges():
@@ -215,6 +236,31 @@ def test_the_weight_is_set_by_the_cli_kept_in_the_checkpoint_and_the_lake_recipe
         assert algo.adapt(*_support()).weight == 2
     with pytest.raises(DataError, match="template-weight"):
         _score_as_asked(algo, build_parser().parse_args(["eval", "--checkpoint", "m.pt", "--template-weight", "-1"]))
+
+
+def test_the_fits_turned_starts_are_set_by_the_cli_kept_in_the_checkpoint_and_counted_in_evals_note(
+        tmp_path, small_glyph_pool, capsys):
+    from engine.cli import main
+
+    assert TrainConfig().template_turn == 0 and "template_turn" in RECIPE_EXTRA_KEYS
+    parsed = _config_from_args(build_parser().parse_args(["train", "--algo", "protohead", "--template-weight", "2",
+                                                          "--template-turn", "15"]))
+    assert parsed.template_turn == 15 and parsed.algo_config().template_turn == 15
+    with pytest.raises(ValueError, match="template-turn"):
+        TrainConfig(template_turn=60).validate()
+    config = TrainConfig(algo="simpleshot", ways=3, shots=1, queries=1, meta_batch=1, iterations=1, val_every=0,
+                         workers=1, template_weight=3.0, template_turn=10.0, checkpoint=str(tmp_path / "m.pt"))
+    list(run(config, RunControl(), pool=small_glyph_pool))
+    algo, trained, _ = restore(str(tmp_path / "m.pt"))
+    assert trained.template_turn == algo.config.template_turn == 10
+    assert algo.adapt(*_support()).distance.turn == 10
+    _score_as_asked(algo, build_parser().parse_args(["omniglot-challenge", "--runs", "R", "--checkpoint", "m.pt",
+                                                     "--template-turn", "0"]))
+    assert algo.adapt(*_support()).distance.turn == 0
+    with pytest.raises(DataError, match="template-turn"):
+        _score_as_asked(algo, build_parser().parse_args(["eval", "--checkpoint", "m.pt", "--template-turn", "-5"]))
+    assert main(["eval", "--checkpoint", str(tmp_path / "m.pt"), "--episodes", "2", "--json"]) == 0
+    assert "54 fits" in capsys.readouterr().err  # 2 episodes x 3 queries x 3 drawings x 3 starts
 
 
 def test_eval_says_what_the_template_fits_will_cost_and_how_to_leave_them_out(tmp_path, small_glyph_pool, capsys):

@@ -125,11 +125,12 @@ class SimpleShot(Finetune):
         return LocalMaps(self.model.features, self.config.tta, self.config.tta_strokes, self.config.local_levels)
 
     def templates(self, support_x: torch.Tensor, support_y: torch.Tensor) -> TemplateDistance | None:
-        """The support set's deformable templates when the config joins their distance (``template_weight``); one
-        per adaptation, shared by its steps' learners, so that a query is fitted once."""
+        """The support set's deformable templates when the config joins their distance (``template_weight``), each
+        fit started from ``template_turn``'s turns too; one per adaptation, shared by its steps' learners, so that a
+        query is fitted once."""
         if not self.config.template_weight:
             return None
-        return TemplateDistance(support_x, support_y, ways_of(support_y))
+        return TemplateDistance(support_x, support_y, ways_of(support_y), turn=self.config.template_turn)
 
     def matched(self, learner: Learner, support_x: torch.Tensor, support_y: torch.Tensor,
                 maps: LocalMaps | None, templates: TemplateDistance | None = None) -> Learner:
