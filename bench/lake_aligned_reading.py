@@ -49,17 +49,18 @@ def weigh(path: Path, weights: list[float]) -> dict:
     import torch
 
     from engine.algorithms.local_match import standardised
-    from engine.algorithms.template_join import FLOOR
+    from engine.algorithms.template_join import lowered
 
     scores = torch.load(path, weights_only=True)
-    readings = {"moments": lambda r: r[0], "box": lambda r: r[-1], "both": lambda r: r.mean(0),
-                "both_log": lambda r: r.mean(0).clamp_min(FLOOR).log()}
+    # each reading's distances standardised over the query's classes, by which the classes are lowered
+    readings = {"moments": lambda r: standardised(r[0]), "box": lambda r: standardised(r[-1]),
+                "both": lambda r: standardised(r.mean(0)), "both_log": lambda r: lowered(r.mean(0))}
     folds = []
     for alphabet, runs in scores.items():
         fold, queries = {"alphabet": alphabet}, sum(len(run["truth"]) for run in runs)
         for name, pick in readings.items():
             for w in [0.0, *weights]:
-                missed = sum(int(((run["recipe"] - w * standardised(pick(run["residuals"]))).argmax(1)
+                missed = sum(int(((run["recipe"] - w * pick(run["residuals"])).argmax(1)
                                   != run["truth"]).sum()) for run in runs)
                 fold[f"error_{name}_{w:g}"] = missed / queries
         folds.append(fold)
