@@ -30,21 +30,9 @@ from pathlib import Path
 
 from common import emit, machine
 
-#: the ``turns`` variant's starts: the drawing turned this many degrees each way
+#: the ``turns`` variant's starts: the drawing turned this many degrees each way (engine.deformation.turned; the
+#: engine's ``--template-turn``)
 TURN = 15.0
-
-
-def turned(images, degrees: float):
-    """``images`` [n, 1, H, W] turned about their centre by ``degrees`` (engine.deformation.warp, no field)."""
-    import math
-
-    import torch
-
-    from engine.deformation import warp
-
-    a = math.radians(degrees)
-    theta = torch.tensor([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0]]).repeat(len(images), 1, 1)
-    return warp(images, theta, images.new_zeros(len(images), 2, 4, 4))
 
 
 def carried(support, query, backward: bool = False, lattice: int = 4, turn: float = 0.0):
@@ -53,7 +41,7 @@ def carried(support, query, backward: bool = False, lattice: int = 4, turn: floa
     degrees."""
     import torch
 
-    from engine.deformation import distance_left, pairs
+    from engine.deformation import distance_left, pairs, turned
 
     first, second = pairs(support, query)
     if backward:

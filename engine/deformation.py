@@ -38,9 +38,6 @@ RATE = 0.01
 FITS_PER_SECOND = 225
 #: pairs fitted at once: bounds the memory of a big batch (a pair of 28x28 drawings takes about 40 kB a step)
 CHUNK = 4096
-#: the turn, in degrees, a fit also starts from each way when a config asks for three starts (``template_turn``):
-#: the ``lake`` recipe's (bench/lake_template_variants.py ``turns``)
-TURN = 15.0
 
 
 @functools.lru_cache(maxsize=16)
