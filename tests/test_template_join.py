@@ -243,6 +243,7 @@ def test_the_fits_turned_starts_are_set_by_the_cli_kept_in_the_checkpoint_and_co
     from engine.cli import main
 
     assert TrainConfig().template_turn == 0 and "template_turn" in RECIPE_EXTRA_KEYS
+    assert recipe("lake")["template_turn"] == 15.0
     parsed = _config_from_args(build_parser().parse_args(["train", "--algo", "protohead", "--template-weight", "2",
                                                           "--template-turn", "15"]))
     assert parsed.template_turn == 15 and parsed.algo_config().template_turn == 15
