@@ -1008,7 +1008,7 @@ def train_fold(config, fold, algo) -> tuple[int, float, float]:
 
 
 def score(algo, pool, runs_dir: Path, size: int, tta: int, episodes: int, device, inductive_only: bool = False,
-          ways: tuple[int, ...] = (5, 20)) -> dict:
+          ways: tuple[int, ...] = (5, 20), queries: int = 5, runs_too: bool = True) -> dict:
     from engine.challenge import load_runs, run_challenge
     from engine.models import scoring_protocol
     from engine.tasks import TaskSampler
@@ -1017,20 +1017,22 @@ def score(algo, pool, runs_dir: Path, size: int, tta: int, episodes: int, device
     if EVAL_MODE:
         algo.model.eval()
     own = algo.config  # the model's own settings: what omniglot-challenge and eval use
-    runs = load_runs(runs_dir, size, own.frame_ink)  # (drawings framed as the model's were)
-    out = {"error_inductive": run_challenge(algo, runs, device)["error_rate"]}
-    if inductive_only:
-        return out
-    with scoring_protocol("transductive"):
-        out["error_transductive"] = run_challenge(algo, runs, device)["error_rate"]
+    out = {}
     others = sorted({0, tta} - {own.tta}) if tta >= 0 else []
-    for views in others:  # with and without test-time views, whichever the model does not use itself
-        algo.config = replace(own, tta=views)
-        out[f"error_inductive_tta{views}"] = run_challenge(algo, runs, device)["error_rate"]
+    if runs_too:
+        runs = load_runs(runs_dir, size, own.frame_ink)  # (drawings framed as the model's were)
+        out["error_inductive"] = run_challenge(algo, runs, device)["error_rate"]
+        if inductive_only:
+            return out
+        with scoring_protocol("transductive"):
+            out["error_transductive"] = run_challenge(algo, runs, device)["error_rate"]
+        for views in others:  # with and without test-time views, whichever the model does not use itself
+            algo.config = replace(own, tta=views)
+            out[f"error_inductive_tta{views}"] = run_challenge(algo, runs, device)["error_rate"]
     for way in ways if episodes else ():
         for views in [own.tta, *others]:
             algo.config = replace(own, tta=views)
-            sampler = TaskSampler(pool, "test", way, 1, 5, seed=1)
+            sampler = TaskSampler(pool, "test", way, 1, queries, seed=1)
             acc, ci = evaluate(algo, sampler.fixed(episodes), device)
             suffix = "" if views == own.tta else f"_tta{views}"
             out[f"acc_{way}way_1shot{suffix}"], out[f"ci95_{way}way_1shot{suffix}"] = acc, ci
@@ -1061,12 +1063,16 @@ def main() -> None:
     ap.add_argument("--seed", type=int, help="the training seed (the recipe's own by default): a second seed "
                     "measures how much of a difference is the seed's")
     ap.add_argument("--rescore", action="store_true", help="score the checkpoints --save holds, without training")
-    ap.add_argument("--ways", default="5,20", help="the ways of the --episodes scored (5 queries a class) [5,20]")
+    ap.add_argument("--ways", default="5,20", help="the ways of the --episodes scored [5,20]")
+    ap.add_argument("--queries", type=int, default=5, help="queries a class in each of the --episodes [5]")
+    ap.add_argument("--episodes-only", action="store_true", help="score the --episodes alone, not the Lake-format runs")
     ap.add_argument("--template-weight", type=float, help="with --rescore: join the deformable template distance "
                     "at this weight (engine.deformation; the lake recipe's is 3), whatever the checkpoint says")
     ap.add_argument("--template-turn", type=float, help="with --rescore: start each template fit from the drawing "
                     "turned this many degrees each way too (engine.deformation.starts; 0 one start), whatever the "
                     "checkpoint says")
+    ap.add_argument("--template-hubness", type=float, help="with --rescore: set each class's template distances "
+                    "against its drawing's reach at this strength (engine.deformation.TemplateDistance.reach)")
     ap.add_argument("--read-stretch", type=float, help="with --rescore: read the runs framed with this stretch, "
                     "whatever the checkpoint was trained with (a test-time change alone)")
     ap.add_argument("--read-both", action="store_true", help="with --rescore: read each drawing framed both ways, "
@@ -1162,6 +1168,8 @@ def main() -> None:
                 algo.config = replace(algo.config, template_weight=args.template_weight)
             if args.template_turn is not None:
                 algo.config = replace(algo.config, template_turn=args.template_turn)
+            if args.template_hubness is not None:
+                algo.config = replace(algo.config, template_hubness=args.template_hubness)
             iterations, loss, train_s = int(payload.get("iteration", 0)), float("nan"), float("nan")
         else:
             algo = build_model_and_algorithm(cfg, device)
@@ -1185,7 +1193,8 @@ def main() -> None:
         result = {"alphabet": alphabet, "trained_on": trained_on, "train_minutes": train_s / 60,
                   "iterations": iterations, "last_loss": loss,
                   **score(algo, fold, args.runs / alphabet, cfg.image_size, args.tta, args.episodes, device,
-                         args.inductive_only, tuple(int(w) for w in args.ways.split(",")))}
+                         args.inductive_only, tuple(int(w) for w in args.ways.split(",")), args.queries,
+                         not args.episodes_only)}
         print(json.dumps(result), file=sys.stderr, flush=True)
         folds.append(result)
 
@@ -1203,6 +1212,8 @@ def main() -> None:
         "protocol": "inductive unless named",
         "task": "Lake-format runs: 20-way 1-shot within one alphabet, "
                 f"{len(list((args.runs / alphabets[0]).glob('run*/class_labels.txt')))} runs per held-out alphabet",
+        "episodes": f"{args.episodes} a way, {args.ways}-way 1-shot of the held-out alphabet, {args.queries} "
+                    "queries a class" if args.episodes else "none",
         "runs": str(args.runs), "train_alphabets": args.train_alphabets or "all but the held-out one",
         "summary": {k: spread(k) for k in keys}, "folds": folds, "machine": machine()})
 

@@ -183,6 +183,10 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="with --template-weight: each fit also started from the class's drawing turned this many "
                    "degrees each way, the smallest distance kept; three times the fits (kept in the checkpoint) "
                    "[0: one start]")
+    p.add_argument("--template-hubness", type=float, default=None, metavar="A",
+                   help="with --template-weight: each class's distances divided by exp(A times its drawing's reach), "
+                   "how far the drawing is from the other classes' drawings, so that a class drawn unusually is not "
+                   "far from every query; the support set's fits too (kept in the checkpoint) [0: off]")
     p.add_argument("--adapt-block", action="store_true", default=None,
                    help="Proto-head: the adaptation steps refine the backbone's last block as well as the head "
                    "(kept in the checkpoint)")
@@ -247,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--template-turn", type=float, default=None, metavar="DEG",
                    help="the template fit's other starts, turned this many degrees each way (default: as trained; "
                    "0: one start, a third of the fits)")
+    e.add_argument("--template-hubness", type=float, default=None, metavar="A",
+                   help="each class's template distances set against its drawing's reach (default: as trained; 0 "
+                   "off)")
     e.add_argument(
         "--all-classes",
         action=argparse.BooleanOptionalAction,
@@ -280,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--template-turn", type=float, default=None, metavar="DEG",
                    help="the template fit's other starts, turned this many degrees each way (default: as trained; "
                    "0: one start, a third of the fits)")
+    o.add_argument("--template-hubness", type=float, default=None, metavar="A",
+                   help="each class's template distances set against its drawing's reach (default: as trained; 0 "
+                   "off)")
     o.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     _add_protocol_arg(o)
     o.add_argument("--json", action="store_true")
@@ -417,11 +427,11 @@ def _train(config: TrainConfig, dist: DistContext, pool: ClassPool | None = None
 
 
 def _score_as_asked(algo: "Algorithm", args: argparse.Namespace) -> None:
-    """The checkpoint's scoring settings, less those ``--inner-steps``, ``--template-weight`` and
-    ``--template-turn`` change."""
+    """The checkpoint's scoring settings, less those ``--inner-steps`` and ``--template-weight``, ``--template-turn``
+    and ``--template-hubness`` change."""
     if args.inner_steps is not None:
         algo.config = replace(algo.config, inner_steps=args.inner_steps)
-    for name in ("template_weight", "template_turn"):
+    for name in ("template_weight", "template_turn", "template_hubness"):
         if getattr(args, name) is not None:
             TrainConfig(**{name: getattr(args, name)}).validate()  # (the config's range; DataError names the flag)
             algo.config = replace(algo.config, **{name: getattr(args, name)})
@@ -468,6 +478,8 @@ def cmd_eval(args: argparse.Namespace) -> dict:
         reads = 2 if isinstance(algo.config.frame_ink, BothFramings) else 1  # (a drawing framed both ways: 2 fits)
         reads *= len(starts(algo.config.template_turn))  # (and each fit started from each turn)
         fits = args.episodes * ways * (args.queries or trained.queries) * ways * shots * reads
+        if algo.config.template_hubness:  # (and each support drawing to each class's, once an episode)
+            fits += args.episodes * (ways * shots) ** 2 * reads
         print(f"note: the template distance fits each query to each support drawing ({fits:,} fits, about "
               f"{fits / FITS_PER_SECOND / 60:,.0f} minutes on 2 cores); --template-weight 0 scores without it",
               file=sys.stderr)

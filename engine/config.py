@@ -86,6 +86,7 @@ class AlgoConfig:
     # it (engine.deformation), its log standardised over the classes, subtracted from the logits at this weight; 0 off
     template_weight: float = 0.0
     template_turn: float = 0.0  # with template_weight: each fit also started from the drawing turned this far each way
+    template_hubness: float = 0.0  # with template_weight: each class's distances set against its drawing's reach
     dense_loss: float = 0.0  # fine-tune / SimpleShot / Proto-head training: each place of the last map classified too
     episode_loss: float = 0.0  # fine-tune / SimpleShot / Proto-head training: each batch scored as an episode too
     mixup: float = 0.0  # fine-tune / SimpleShot / Proto-head training: a manifold-mixup loss at this weight too
@@ -153,6 +154,10 @@ class TrainConfig:
     # with template_weight: each fit also started from the class's drawing turned this many degrees each way, the
     # smallest distance left kept (engine.deformation.starts); three times the fits (0 off: one start)
     template_turn: float = 0.0
+    # with template_weight: each class's distances divided by exp(this times its drawings' reach), how far they are
+    # from the other classes' drawings (engine.deformation.TemplateDistance.reach), so that a class drawn unusually
+    # is not far from every query; the support set's own fits, a twentieth more in a 20-way 1-shot run (0 off)
+    template_hubness: float = 0.0
     cosine_head: bool = False  # SimpleShot / Proto-head / fine-tune: train with cosine logits over the classes
     # fine-tune / SimpleShot / Proto-head: each place of the last map classified too, at this weight (measured no
     # better on Lake's stand-in runs and 15-20% slower a step: BENCHMARKS.md, "Strokes matched on the finer map")
@@ -245,6 +250,9 @@ class TrainConfig:
             (0 <= self.template_turn <= 45,
              f"--template-turn, the template fit's other starts, must be 0 (one start) to 45 degrees "
              f"(got {self.template_turn:g})"),
+            (0 <= self.template_hubness <= 4,
+             f"--template-hubness, how far a class's distances are set against its drawing's reach, must be 0 (off) "
+             f"to 4 (got {self.template_hubness:g})"),
             (self.backbone != "mlp" or self.objective == "regression",
              "the mlp backbone takes numbers, not images; use --backbone conv4 or seed for image data"),
             (self.backbone == "mlp" or self.objective != "regression",
@@ -312,6 +320,7 @@ class TrainConfig:
             local_levels=self.local_levels,
             template_weight=self.template_weight if self.algo in ("simpleshot", "protohead") else 0.0,
             template_turn=self.template_turn,
+            template_hubness=self.template_hubness,
             dense_loss=self.dense_loss if self.pooled_conv4 and self.members == 1 else 0.0,
             episode_loss=self.episode_loss,
             mixup=self.mixup,
@@ -352,7 +361,8 @@ RECIPE_EXTRA_KEYS = ("augment", "augment_strokes", "augment_strength", "augment_
                      "same_alphabet", "image_size", "frame_ink", "frame_stretch", "frame_moments", "frame_both",
                      "channels", "feature_map", "global_pool", "stem", "members", "train_on", "tta", "adapt_block",
                      "cosine_head", "lr_decay", "weight_decay", "episodic_finish", "local_match", "local_levels",
-                     "template_weight", "template_turn", "dense_loss", "episode_loss", "mixup", "local_loss")
+                     "template_weight", "template_turn",
+                     "template_hubness", "dense_loss", "episode_loss", "mixup", "local_loss")
 
 
 def algorithm_settings(algo: str) -> dict:

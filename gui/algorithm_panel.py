@@ -67,6 +67,7 @@ EXTRA_LABELS = {
     "local_levels": lambda v: "on the finer map too" if v > 1 else "",
     "template_weight": lambda v: "each query also compared with each drawing bent onto it" if v else "",
     "template_turn": lambda v: f"each bend also fitted from \u00b1{v:g}\u00b0 turns" if v else "",
+    "template_hubness": lambda v: "each class's bends weighed by how unusual its drawing is" if v else "",
 }
 
 

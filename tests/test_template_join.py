@@ -310,3 +310,65 @@ def test_validation_in_training_leaves_the_fits_out(small_glyph_pool, monkeypatc
     assert sum(isinstance(e, ValidationMetrics) for e in events) == 2
     finished = next(e for e in events if isinstance(e, Finished))
     assert finished.reason == "completed" and finished.val_acc is not None, finished
+
+
+def test_reach_is_each_class_drawings_mean_log_distance_to_the_other_classes_drawings_and_divides_its_distances():
+    support, labels = _support()
+    queries = _drawn_again(support, 11)
+    plain = TemplateDistance(support, labels, 4)
+    between = plain(support).clamp_min(1e-8).log()  # [drawing, class]
+    by_hand = torch.stack([between[[i for i in range(4) if i != c], c].mean() for c in range(4)])
+    weighed = TemplateDistance(support, labels, 4, hubness=0.5)
+    assert torch.allclose(weighed.reach(), by_hand - by_hand.mean(), atol=1e-6)
+    assert torch.allclose(weighed(queries), plain(queries) * torch.exp(-0.5 * weighed.reach()), rtol=1e-5)
+    # the reach comes from the support set alone: a query's distances are the same scored alone or in a batch
+    assert torch.equal(TemplateDistance(support, labels, 4, hubness=0.5)(queries[2:3]), weighed(queries)[2:3])
+    # with two drawings a class, a class's own drawings do not count towards its reach
+    two = TemplateDistance(torch.cat([support, queries]), torch.cat([labels, labels]), 4, hubness=1.0)
+    both = two._measure(torch.cat([support, queries])).clamp_min(1e-8).log()
+    want = torch.stack([both[(torch.cat([labels, labels]) != c).nonzero().squeeze(1), c].mean() for c in range(4)])
+    assert torch.allclose(two.reach(), want - want.mean(), atol=1e-6)
+    # one class: no other drawings, no reach
+    assert torch.equal(TemplateDistance(support[:1], labels[:1], 1, hubness=1.0).reach(), torch.zeros(1))
+
+
+def test_a_class_drawn_far_from_the_others_is_no_longer_far_from_its_own_query():
+    # the class 0 drawing is a ring drawn much larger than the others: far from every drawing, its own query's
+    # included, so the plain distance gives its query to another class and the reach gives it back
+    support, labels = _support()
+    ring = warp(support[:1], torch.tensor([[[0.55, 0.0, 0.0], [0.0, 0.55, 0.0]]]), torch.zeros(1, 2, 4, 4))
+    support = torch.cat([ring, support[1:]])
+    queries = _drawn_again(_support()[0], 3)
+    plain = TemplateDistance(support, labels, 4)(queries)
+    weighed = TemplateDistance(support, labels, 4, hubness=2.0)
+    assert weighed.reach()[0] == weighed.reach().max()  # the large ring reaches least near the others
+    ratio = weighed(queries) / plain
+    assert torch.allclose(ratio, ratio[:1].expand_as(ratio))  # one factor a class, the same for every query
+    assert plain.argmin(1).tolist() == [2, 1, 2, 3]  # the ring's query nearest the bar
+    assert weighed(queries).argmin(1).tolist() == [0, 1, 2, 3]  # and back to its own class, the others kept
+    assert (lowered(weighed(queries))[0, 0] < lowered(plain)[0, 0])  # (in the join's terms too)
+
+
+def test_the_hubness_is_set_by_the_cli_kept_in_the_checkpoint_and_counted_in_evals_note(
+        tmp_path, small_glyph_pool, capsys):
+    from engine.cli import main
+
+    assert TrainConfig().template_hubness == 0 and "template_hubness" in RECIPE_EXTRA_KEYS
+    parsed = _config_from_args(build_parser().parse_args(["train", "--algo", "protohead", "--template-weight", "2",
+                                                          "--template-hubness", "1"]))
+    assert parsed.template_hubness == 1 and parsed.algo_config().template_hubness == 1
+    with pytest.raises(ValueError, match="template-hubness"):
+        TrainConfig(template_hubness=5).validate()
+    config = TrainConfig(algo="simpleshot", ways=3, shots=1, queries=1, meta_batch=1, iterations=1, val_every=0,
+                         workers=1, template_weight=3.0, template_hubness=0.5, checkpoint=str(tmp_path / "m.pt"))
+    list(run(config, RunControl(), pool=small_glyph_pool))
+    algo, trained, _ = restore(str(tmp_path / "m.pt"))
+    assert trained.template_hubness == algo.config.template_hubness == 0.5
+    assert algo.adapt(*_support()).distance.hubness == 0.5
+    _score_as_asked(algo, build_parser().parse_args(["omniglot-challenge", "--runs", "R", "--checkpoint", "m.pt",
+                                                     "--template-hubness", "0"]))
+    assert algo.adapt(*_support()).distance.hubness == 0
+    with pytest.raises(DataError, match="template-hubness"):
+        _score_as_asked(algo, build_parser().parse_args(["eval", "--checkpoint", "m.pt", "--template-hubness", "-1"]))
+    assert main(["eval", "--checkpoint", str(tmp_path / "m.pt"), "--episodes", "2", "--json"]) == 0
+    assert "36 fits" in capsys.readouterr().err  # 2 episodes x (3 queries x 3 drawings + 3 x 3 drawings)

@@ -130,7 +130,8 @@ class SimpleShot(Finetune):
         query is fitted once."""
         if not self.config.template_weight:
             return None
-        return TemplateDistance(support_x, support_y, ways_of(support_y), turn=self.config.template_turn)
+        return TemplateDistance(support_x, support_y, ways_of(support_y), turn=self.config.template_turn,
+                                hubness=self.config.template_hubness)
 
     def matched(self, learner: Learner, support_x: torch.Tensor, support_y: torch.Tensor,
                 maps: LocalMaps | None, templates: TemplateDistance | None = None) -> Learner:
