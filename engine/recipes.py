@@ -124,7 +124,10 @@ RECIPES: dict[str, dict] = {
     # against 11.1% and 11.67% ("The distance's logarithm"). Taken in session 39. Each fit also started from the
     # drawing turned 15 degrees each way, the smallest distance kept (template_turn): 10.65% against 10.9% over seeds
     # 0, 1 and 2 on the 20 runs, better at each seed, for three times the fits ("Each template fit started from
-    # three turns, through the engine"). Taken in session 41.
+    # three turns, through the engine"). Taken in session 41. A stiffer fitted field (penalty 0.4 or 1.6) measured no
+    # better joined (10.9% / 11.2% against 11.0%, seed 1, one start), and each class's distances set against its
+    # drawing's reach (template_hubness 1) level on the 100 runs (11.46% against 11.49%) after 10.55% against 11.0% on
+    # the 20 where it was chosen: neither taken ("How stiff the template's field should be").
     "lake": {
         **_CLASS_BATCHES, "algo": "protohead", "inner_steps": 10, "inner_lr": 0.01, "augment": True,
         "augment_strength": 2.0, "augment_elastic": 0.08, "mirrors": True, "lr_decay": True, "frame_ink": True,
