@@ -238,31 +238,37 @@ def test_the_weight_is_set_by_the_cli_kept_in_the_checkpoint_and_the_lake_recipe
         _score_as_asked(algo, build_parser().parse_args(["eval", "--checkpoint", "m.pt", "--template-weight", "-1"]))
 
 
-def test_the_fits_turned_starts_are_set_by_the_cli_kept_in_the_checkpoint_and_counted_in_evals_note(
-        tmp_path, small_glyph_pool, capsys):
+@pytest.mark.parametrize("name, attribute, trained, out_of_range, in_lake, fits", [
+    # 2 episodes x 3 queries x 3 drawings x 3 starts
+    ("template_turn", "turn", 10.0, -5, 15.0, "54 fits"),
+    # 2 episodes x (3 queries x 3 drawings + the support set's own 3 x 3)
+    ("template_hubness", "hubness", 0.5, -1, None, "36 fits"),
+])
+def test_a_template_setting_is_set_by_the_cli_kept_in_the_checkpoint_and_counted_in_evals_note(
+        tmp_path, small_glyph_pool, capsys, name, attribute, trained, out_of_range, in_lake, fits):
     from engine.cli import main
 
-    assert TrainConfig().template_turn == 0 and "template_turn" in RECIPE_EXTRA_KEYS
-    assert recipe("lake")["template_turn"] == 15.0
+    flag = "--" + name.replace("_", "-")
+    assert getattr(TrainConfig(), name) == 0 and name in RECIPE_EXTRA_KEYS
+    assert recipe("lake").get(name) == in_lake
     parsed = _config_from_args(build_parser().parse_args(["train", "--algo", "protohead", "--template-weight", "2",
-                                                          "--template-turn", "15"]))
-    assert parsed.template_turn == 15 and parsed.algo_config().template_turn == 15
-    with pytest.raises(ValueError, match="template-turn"):
-        TrainConfig(template_turn=60).validate()
+                                                          flag, "1"]))
+    assert getattr(parsed, name) == 1 and getattr(parsed.algo_config(), name) == 1
+    with pytest.raises(ValueError, match=flag[2:]):
+        TrainConfig(**{name: 60}).validate()
     config = TrainConfig(algo="simpleshot", ways=3, shots=1, queries=1, meta_batch=1, iterations=1, val_every=0,
-                         workers=1, template_weight=3.0, template_turn=10.0, checkpoint=str(tmp_path / "m.pt"))
+                         workers=1, template_weight=3.0, checkpoint=str(tmp_path / "m.pt"), **{name: trained})
     list(run(config, RunControl(), pool=small_glyph_pool))
-    algo, trained, _ = restore(str(tmp_path / "m.pt"))
-    assert trained.template_turn == algo.config.template_turn == 10
-    assert algo.adapt(*_support()).distance.turn == 10
+    algo, saved, _ = restore(str(tmp_path / "m.pt"))
+    assert getattr(saved, name) == getattr(algo.config, name) == trained
+    assert getattr(algo.adapt(*_support()).distance, attribute) == trained
     _score_as_asked(algo, build_parser().parse_args(["omniglot-challenge", "--runs", "R", "--checkpoint", "m.pt",
-                                                     "--template-turn", "0"]))
-    assert algo.adapt(*_support()).distance.turn == 0
-    with pytest.raises(DataError, match="template-turn"):
-        _score_as_asked(algo, build_parser().parse_args(["eval", "--checkpoint", "m.pt", "--template-turn", "-5"]))
+                                                     flag, "0"]))
+    assert getattr(algo.adapt(*_support()).distance, attribute) == 0
+    with pytest.raises(DataError, match=flag[2:]):
+        _score_as_asked(algo, build_parser().parse_args(["eval", "--checkpoint", "m.pt", flag, str(out_of_range)]))
     assert main(["eval", "--checkpoint", str(tmp_path / "m.pt"), "--episodes", "2", "--json"]) == 0
-    assert "54 fits" in capsys.readouterr().err  # 2 episodes x 3 queries x 3 drawings x 3 starts
-
+    assert fits in capsys.readouterr().err
 
 def test_eval_says_what_the_template_fits_will_cost_and_how_to_leave_them_out(tmp_path, small_glyph_pool, capsys):
     from engine.cli import main
@@ -347,28 +353,3 @@ def test_a_class_drawn_far_from_the_others_is_no_longer_far_from_its_own_query()
     assert plain.argmin(1).tolist() == [2, 1, 2, 3]  # the ring's query nearest the bar
     assert weighed(queries).argmin(1).tolist() == [0, 1, 2, 3]  # and back to its own class, the others kept
     assert (lowered(weighed(queries))[0, 0] < lowered(plain)[0, 0])  # (in the join's terms too)
-
-
-def test_the_hubness_is_set_by_the_cli_kept_in_the_checkpoint_and_counted_in_evals_note(
-        tmp_path, small_glyph_pool, capsys):
-    from engine.cli import main
-
-    assert TrainConfig().template_hubness == 0 and "template_hubness" in RECIPE_EXTRA_KEYS
-    parsed = _config_from_args(build_parser().parse_args(["train", "--algo", "protohead", "--template-weight", "2",
-                                                          "--template-hubness", "1"]))
-    assert parsed.template_hubness == 1 and parsed.algo_config().template_hubness == 1
-    with pytest.raises(ValueError, match="template-hubness"):
-        TrainConfig(template_hubness=5).validate()
-    config = TrainConfig(algo="simpleshot", ways=3, shots=1, queries=1, meta_batch=1, iterations=1, val_every=0,
-                         workers=1, template_weight=3.0, template_hubness=0.5, checkpoint=str(tmp_path / "m.pt"))
-    list(run(config, RunControl(), pool=small_glyph_pool))
-    algo, trained, _ = restore(str(tmp_path / "m.pt"))
-    assert trained.template_hubness == algo.config.template_hubness == 0.5
-    assert algo.adapt(*_support()).distance.hubness == 0.5
-    _score_as_asked(algo, build_parser().parse_args(["omniglot-challenge", "--runs", "R", "--checkpoint", "m.pt",
-                                                     "--template-hubness", "0"]))
-    assert algo.adapt(*_support()).distance.hubness == 0
-    with pytest.raises(DataError, match="template-hubness"):
-        _score_as_asked(algo, build_parser().parse_args(["eval", "--checkpoint", "m.pt", "--template-hubness", "-1"]))
-    assert main(["eval", "--checkpoint", str(tmp_path / "m.pt"), "--episodes", "2", "--json"]) == 0
-    assert "36 fits" in capsys.readouterr().err  # 2 episodes x (3 queries x 3 drawings + 3 x 3 drawings)
