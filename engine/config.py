@@ -156,7 +156,8 @@ class TrainConfig:
     template_turn: float = 0.0
     # with template_weight: each class's distances divided by exp(this times its drawings' reach), how far they are
     # from the other classes' drawings (engine.deformation.TemplateDistance.reach), so that a class drawn unusually
-    # is not far from every query; the support set's own fits, a twentieth more in a 20-way 1-shot run (0 off)
+    # is not far from every query; the support set's own fits, a twentieth more in a 20-way 1-shot run (0 off;
+    # level on Lake's stand-in 100 runs: BENCHMARKS.md, "How stiff the template's field should be")
     template_hubness: float = 0.0
     cosine_head: bool = False  # SimpleShot / Proto-head / fine-tune: train with cosine logits over the classes
     # fine-tune / SimpleShot / Proto-head: each place of the last map classified too, at this weight (measured no
@@ -361,8 +362,8 @@ RECIPE_EXTRA_KEYS = ("augment", "augment_strokes", "augment_strength", "augment_
                      "same_alphabet", "image_size", "frame_ink", "frame_stretch", "frame_moments", "frame_both",
                      "channels", "feature_map", "global_pool", "stem", "members", "train_on", "tta", "adapt_block",
                      "cosine_head", "lr_decay", "weight_decay", "episodic_finish", "local_match", "local_levels",
-                     "template_weight", "template_turn",
-                     "template_hubness", "dense_loss", "episode_loss", "mixup", "local_loss")
+                     "template_weight", "template_turn", "template_hubness", "dense_loss", "episode_loss", "mixup",
+                     "local_loss")
 
 
 def algorithm_settings(algo: str) -> dict:
