@@ -105,25 +105,25 @@ def main() -> None:
         scores["turn"] = turn
         algo.config = replace(algo.config, template_weight=0.0)  # (the network alone; each distance joined here)
         runs, saved = load_runs(args.runs / alphabet, config.image_size, algo.config.frame_ink), []
-        began = {"network": 0.0, **{f"{p:g}": 0.0 for p in penalties}}
+        spent = {"network": 0.0, **{f"{p:g}": 0.0 for p in penalties}}
         for run in runs:
             ways = len(run.support_x)
             support_y = torch.arange(ways)
             t = time.perf_counter()
             with torch.no_grad():
                 network = algo.adapt(run.support_x, support_y).logits(run.query_x).log_softmax(-1)
-            began["network"] += time.perf_counter() - t
+            spent["network"] += time.perf_counter() - t
             reading = {"network": network, "truth": run.query_y, "distances": {}, "between": {}}
             for p in penalties:
                 t = time.perf_counter()
                 distance = TemplateDistance(run.support_x, support_y, ways, penalty=p, turn=turn)
                 reading["distances"][f"{p:g}"] = distance(run.query_x)
                 reading["between"][f"{p:g}"] = distance(run.support_x)  # (each drawing to each class, its own 0)
-                began[f"{p:g}"] += time.perf_counter() - t
+                spent[f"{p:g}"] += time.perf_counter() - t
             saved.append(reading)
         scores["folds"][alphabet] = saved
-        seconds[alphabet] = began
-        print(alphabet, {k: round(v, 1) for k, v in began.items()}, file=sys.stderr, flush=True)
+        seconds[alphabet] = spent
+        print(alphabet, {k: round(v, 1) for k, v in spent.items()}, file=sys.stderr, flush=True)
         if args.save:  # (after each fold: a long run's finished folds are kept)
             torch.save(scores, args.save)
     emit({"model": args.model, "penalties": penalties, "turn": scores["turn"],
