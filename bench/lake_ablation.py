@@ -1101,6 +1101,16 @@ def main() -> None:
         args.minutes = 2.0
     if args.train_alphabets is not None and not 1 <= args.train_alphabets <= 4:
         ap.error("--train-alphabets: 1 to 4 (small1 has five alphabets, one held out)")
+    template = {k: v for k in ("template_weight", "template_turn", "template_hubness")
+                if (v := getattr(args, k)) is not None}
+    if template:  # (the engine's own ranges and messages, as the command line checks them)
+        from engine.config import TrainConfig
+        from engine.errors import DataError
+
+        try:
+            TrainConfig(**template).validate()
+        except DataError as exc:
+            ap.error(str(exc))
 
     import torch
 
