@@ -127,7 +127,10 @@ RECIPES: dict[str, dict] = {
     # three turns, through the engine"). Taken in session 41. A stiffer fitted field (penalty 0.4 or 1.6) measured no
     # better joined (10.9% / 11.2% against 11.0%, seed 1, one start), and each class's distances set against its
     # drawing's reach (template_hubness 1) level on the 100 runs (11.46% against 11.49%) after 10.55% against 11.0% on
-    # the 20 where it was chosen: neither taken ("How stiff the template's field should be").
+    # the 20 where it was chosen: neither taken ("How stiff the template's field should be"). Fits also started from
+    # turns of 30 degrees or slants (10.75% / 10.65% against 10.75%), the framings' distances joined otherwise, and
+    # what a fit leaves read by a ConvNet learned on the training alphabets' fitted pairs (10.95% against 11.0%, one
+    # start) measured level: none taken ("Where each template fit starts").
     "lake": {
         **_CLASS_BATCHES, "algo": "protohead", "inner_steps": 10, "inner_lr": 0.01, "augment": True,
         "augment_strength": 2.0, "augment_elastic": 0.08, "mirrors": True, "lr_decay": True, "frame_ink": True,
