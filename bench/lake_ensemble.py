@@ -20,6 +20,22 @@ from pathlib import Path
 from common import emit, machine, other_framing, read_both_ways
 
 ALPHABETS = ("Balinese", "Early_Aramaic", "Greek", "Korean", "Latin")
+#: what every Lake-format figure's scoring is
+INDUCTIVE = "inductive: a query's scores from itself and the run's training drawings"
+
+
+def add_fold_args(ap: argparse.ArgumentParser) -> None:
+    """--runs, --model and --folds: each fold's checkpoint scored on its held-out alphabet's Lake-format runs."""
+    ap.add_argument("--runs", type=Path, help="bench/make_challenge_runs.py --leave-one-out's folder")
+    ap.add_argument("--model", help="checkpoint path, {} for the held-out alphabet")
+    ap.add_argument("--folds", default=",".join(ALPHABETS))
+
+
+def over_folds(folds: list[dict], joined: str, **more) -> dict:
+    """Each fold's figures and their means over the folds, with how the scores were joined (and ``more``)."""
+    keys = [k for k in folds[0] if k != "alphabet"]
+    return {"protocol": INDUCTIVE, "joined": joined, **more,
+            "mean": {k: statistics.fmean(f[k] for f in folds) for k in keys}, "folds": folds}
 
 
 def main() -> None:

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import sys
 import time
 from pathlib import Path
 
 from common import emit, machine
-from lake_ensemble import ALPHABETS
+from lake_ensemble import add_fold_args, over_folds
 
 
 def start_map(name: str) -> list[list[float]]:
@@ -82,18 +81,13 @@ def weigh(scores: dict, sets: list[list[str]], weights: list[float]) -> dict:
                     int(((run["network"] - w * lowered(distances(run, chosen))).argmax(1) != run["truth"]).sum())
                     for run in runs) / queries
         folds.append(fold)
-    keys = [k for k in folds[0] if k.startswith("error_")]
-    return {"protocol": "inductive: a query's scores from itself and the run's training drawings",
-            "joined": "the network's log-probabilities minus the weight times the distance's logarithm standardised "
-            "over the query's classes", "steps": scores["steps"],
-            "mean": {k: statistics.fmean(f[k] for f in folds) for k in keys}, "folds": folds}
+    return over_folds(folds, "the network's log-probabilities minus the weight times the distance's logarithm "
+                      "standardised over the query's classes", steps=scores["steps"])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", type=Path, help="bench/make_challenge_runs.py --leave-one-out's folder")
-    ap.add_argument("--model", help="checkpoint path, {} for the held-out alphabet")
-    ap.add_argument("--folds", default=",".join(ALPHABETS))
+    add_fold_args(ap)
     ap.add_argument("--starts", default="0,t15,t-15,t30,t-30,s0.25,s-0.25",
                     help="comma-separated starts: 0, tD (turn D degrees), sK (slant K), zK (scale K)")
     ap.add_argument("--steps", type=int, help="Adam steps a fit (default: the engine's)")

@@ -20,13 +20,12 @@ joins it. A query's scores come from itself and its run's training drawings only
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
 
 from common import emit, machine
-from lake_ensemble import ALPHABETS
+from lake_ensemble import add_fold_args, over_folds
 
 
 def weigh(scores: dict, weights: list[float], hubness: tuple[float, ...] = (0.0,)) -> dict:
@@ -60,18 +59,13 @@ def weigh(scores: dict, weights: list[float], hubness: tuple[float, ...] = (0.0,
                         int(((run["network"] - w * lowered(read(run, key, a))).argmax(1) != run["truth"]).sum())
                         for run in runs) / queries
         folds.append(fold)
-    keys = [k for k in folds[0] if k.startswith("error_")]
-    return {"protocol": "inductive: a query's scores from itself and the run's training drawings",
-            "joined": "the network's log-probabilities minus the weight times the distance's logarithm standardised "
-            "over the query's classes", "turn": scores["turn"],
-            "mean": {k: statistics.fmean(f[k] for f in folds) for k in keys}, "folds": folds}
+    return over_folds(folds, "the network's log-probabilities minus the weight times the distance's logarithm "
+                      "standardised over the query's classes", turn=scores["turn"])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", type=Path, help="bench/make_challenge_runs.py --leave-one-out's folder")
-    ap.add_argument("--model", help="checkpoint path, {} for the held-out alphabet")
-    ap.add_argument("--folds", default=",".join(ALPHABETS))
+    add_fold_args(ap)
     ap.add_argument("--penalties", default="0.1,0.3,1,3", help="the field penalties to fit at (the engine's: 0.1)")
     ap.add_argument("--turn", type=float, help="start each fit from this turn each way too (default: the model's)")
     ap.add_argument("--weights", default="2,3,4")

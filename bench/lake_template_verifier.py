@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import io
 import random
-import statistics
 import sys
 import time
 import zipfile
@@ -31,7 +30,7 @@ from collections import defaultdict
 from pathlib import Path, PurePosixPath
 
 from common import OMNIGLOT_DIR, emit, machine
-from lake_ensemble import ALPHABETS
+from lake_ensemble import ALPHABETS, add_fold_args, over_folds
 
 SMALL1 = OMNIGLOT_DIR / "images_background_small1.zip"
 
@@ -243,18 +242,14 @@ def weigh(scores: dict, weights: list[float], template: float = 3.0) -> dict:
                 int(((r["network"] + v * standardised(r["verifier"])).argmax(1) != r["truth"]).sum())
                 for r in runs) / queries
         folds.append(fold)
-    keys = [k for k in folds[0] if k != "alphabet"]
-    return {"protocol": "inductive: a query's scores from itself and the run's training drawings",
-            "joined": f"the network's log-probabilities minus {template:g} times the template distance's logarithm "
-            "standardised over the classes (the recipe), plus the weight times the verifier's log-odds standardised",
-            "mean": {k: statistics.fmean(f[k] for f in folds) for k in keys}, "folds": folds}
+    return over_folds(folds, f"the network's log-probabilities minus {template:g} times the template distance's "
+                      "logarithm standardised over the classes (the recipe), plus the weight times the verifier's "
+                      "log-odds standardised")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", type=Path, help="bench/make_challenge_runs.py --leave-one-out's folder")
-    ap.add_argument("--model", help="checkpoint path, {} for the held-out alphabet")
-    ap.add_argument("--folds", default=",".join(ALPHABETS))
+    add_fold_args(ap)
     ap.add_argument("--loss", choices=("pairs", "ranking"), default="ranking",
                     help="pairs: a verifier of pairs by their labels; ranking: the template's ranking corrected, over "
                     "groups shaped as a run's query")
