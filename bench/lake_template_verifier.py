@@ -306,8 +306,6 @@ def main() -> None:
                 scores["pair_accuracy"][alphabet] = float(((net(x[held]).squeeze(1) > 0).float() == label[held])
                                                           .float().mean())
         else:
-            from engine.algorithms.template_join import lowered
-
             rows = held.repeat_interleave(unit)
             net = Ranker(x.shape[1] // 3).fit(x[rows.logical_not()], left[rows.logical_not()], unit, args.steps,
                                               args.seed)
