@@ -31,6 +31,27 @@ def add_fold_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--folds", default=",".join(ALPHABETS))
 
 
+def network_alone(path: str):
+    """A fold's checkpoint restored with its template distance off, (algorithm, config): the network's reading alone,
+    for a bench that fits and joins its own distances."""
+    from dataclasses import replace
+
+    from engine.trainer import restore
+
+    algo, config, _ = restore(path)
+    algo.config = replace(algo.config, template_weight=0.0)
+    return algo, config
+
+
+def network_log_probs(algo, run):
+    """[Q, ways]: the network's log-probabilities for a run's queries, adapted to its training drawings (class k at
+    index k)."""
+    import torch
+
+    with torch.no_grad():
+        return algo.adapt(run.support_x, torch.arange(len(run.support_x))).logits(run.query_x).log_softmax(-1)
+
+
 def over_folds(folds: list[dict], joined: str, **more) -> dict:
     """Each fold's figures and their means over the folds, with how the scores were joined (and ``more``)."""
     keys = [k for k in folds[0] if k != "alphabet"]

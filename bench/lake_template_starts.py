@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from common import emit, machine
-from lake_ensemble import add_fold_args, over_folds
+from lake_ensemble import add_fold_args, network_alone, network_log_probs, over_folds
 
 
 def start_map(name: str) -> list[list[float]]:
@@ -106,11 +106,9 @@ def main() -> None:
     if not (args.runs and args.model):
         ap.error("--runs and --model are required (unless --weigh)")
 
-    from dataclasses import replace
 
     from engine.challenge import load_runs
     from engine.deformation import STEPS, distance_left, pairs
-    from engine.trainer import restore
 
     names = args.starts.split(",")
     for name in names:
@@ -119,15 +117,13 @@ def main() -> None:
     scores: dict = {"starts": names, "steps": steps, "folds": {}}
     seconds = {}
     for alphabet in args.folds.split(","):
-        algo, config, _ = restore(args.model.format(alphabet))
-        algo.config = replace(algo.config, template_weight=0.0)  # (the network alone; each distance joined here)
+        algo, config = network_alone(args.model.format(alphabet))
         runs, saved = load_runs(args.runs / alphabet, config.image_size, algo.config.frame_ink), []
         spent = {"network": 0.0, "fits": 0.0}
         for run in runs:
             ways, q = len(run.support_x), len(run.query_x)
             t = time.perf_counter()
-            with torch.no_grad():
-                network = algo.adapt(run.support_x, torch.arange(ways)).logits(run.query_x).log_softmax(-1)
+            network = network_log_probs(algo, run)
             spent["network"] += time.perf_counter() - t
             t = time.perf_counter()
             first, second = pairs(run.support_x, run.query_x)

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from common import emit, machine
-from lake_ensemble import add_fold_args, over_folds
+from lake_ensemble import add_fold_args, network_alone, network_log_probs, over_folds
 
 
 def weigh(scores: dict, weights: list[float], hubness: tuple[float, ...] = (0.0,)) -> dict:
@@ -84,28 +84,24 @@ def main() -> None:
     if not (args.runs and args.model):
         ap.error("--runs and --model are required (unless --weigh)")
 
-    from dataclasses import replace
 
     from engine.challenge import load_runs
     from engine.deformation import TemplateDistance
-    from engine.trainer import restore
 
     penalties = [float(p) for p in args.penalties.split(",")]
     scores: dict = {"penalties": penalties, "turn": args.turn, "folds": {}}
     seconds = {}
     for alphabet in args.folds.split(","):
-        algo, config, _ = restore(args.model.format(alphabet))
+        algo, config = network_alone(args.model.format(alphabet))
         turn = config.template_turn if args.turn is None else args.turn
         scores["turn"] = turn
-        algo.config = replace(algo.config, template_weight=0.0)  # (the network alone; each distance joined here)
         runs, saved = load_runs(args.runs / alphabet, config.image_size, algo.config.frame_ink), []
         spent = {"network": 0.0, **{f"{p:g}": 0.0 for p in penalties}}
         for run in runs:
             ways = len(run.support_x)
             support_y = torch.arange(ways)
             t = time.perf_counter()
-            with torch.no_grad():
-                network = algo.adapt(run.support_x, support_y).logits(run.query_x).log_softmax(-1)
+            network = network_log_probs(algo, run)
             spent["network"] += time.perf_counter() - t
             reading = {"network": network, "truth": run.query_y, "distances": {}, "between": {}}
             for p in penalties:

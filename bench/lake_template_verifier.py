@@ -30,7 +30,7 @@ from collections import defaultdict
 from pathlib import Path, PurePosixPath
 
 from common import OMNIGLOT_DIR, emit, machine
-from lake_ensemble import ALPHABETS, add_fold_args, over_folds
+from lake_ensemble import ALPHABETS, add_fold_args, network_alone, network_log_probs, over_folds
 
 SMALL1 = OMNIGLOT_DIR / "images_background_small1.zip"
 
@@ -273,18 +273,15 @@ def main() -> None:
     if not (args.runs and args.model):
         ap.error("--runs and --model are required (unless --weigh)")
 
-    from dataclasses import replace
 
     from engine.algorithms.template_join import lowered
     from engine.challenge import load_runs
-    from engine.trainer import restore
 
     scores: dict = {"folds": {}, "pair_accuracy": {}}
     seconds = {}
     for alphabet in args.folds.split(","):
-        algo, config, _ = restore(args.model.format(alphabet))
+        algo, config = network_alone(args.model.format(alphabet))
         turn = config.template_turn if args.turn is None else args.turn
-        algo.config = replace(algo.config, template_weight=0.0)  # (the network alone; the template joined here)
         spent = {}
         t = time.perf_counter()
         chars = load_characters([a for a in ALPHABETS if a != alphabet], algo.config.frame_ink, config.image_size)
@@ -323,8 +320,7 @@ def main() -> None:
         for run in runs:
             ways, q = len(run.support_x), len(run.query_x)
             t = time.perf_counter()
-            with torch.no_grad():
-                network = algo.adapt(run.support_x, torch.arange(ways)).logits(run.query_x).log_softmax(-1)
+            network = network_log_probs(algo, run)
             spent["network"] += time.perf_counter() - t
             t = time.perf_counter()
             sup = run.support_x[None].expand(q, -1, -1, -1, -1).reshape(q * ways, *run.support_x.shape[1:])
