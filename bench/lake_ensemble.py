@@ -22,6 +22,9 @@ from common import emit, machine, other_framing, read_both_ways
 ALPHABETS = ("Balinese", "Early_Aramaic", "Greek", "Korean", "Latin")
 #: what every Lake-format figure's scoring is
 INDUCTIVE = "inductive: a query's scores from itself and the run's training drawings"
+#: how a template bench joins each distance to the network's reading, as engine.algorithms.template_join does
+TEMPLATE_JOINED = ("the network's log-probabilities minus the weight times the distance's logarithm standardised over "
+                   "the query's classes")
 
 
 def add_fold_args(ap: argparse.ArgumentParser) -> None:

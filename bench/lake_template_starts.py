@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from common import emit, machine
-from lake_ensemble import add_fold_args, network_alone, network_log_probs, over_folds
+from lake_ensemble import TEMPLATE_JOINED, add_fold_args, network_alone, network_log_probs, over_folds
 
 
 def start_map(name: str) -> list[list[float]]:
@@ -81,8 +81,7 @@ def weigh(scores: dict, sets: list[list[str]], weights: list[float]) -> dict:
                     int(((run["network"] - w * lowered(distances(run, chosen))).argmax(1) != run["truth"]).sum())
                     for run in runs) / queries
         folds.append(fold)
-    return over_folds(folds, "the network's log-probabilities minus the weight times the distance's logarithm "
-                      "standardised over the query's classes", steps=scores["steps"])
+    return over_folds(folds, TEMPLATE_JOINED, steps=scores["steps"])
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from common import emit, machine
-from lake_ensemble import add_fold_args, network_alone, network_log_probs, over_folds
+from lake_ensemble import TEMPLATE_JOINED, add_fold_args, network_alone, network_log_probs, over_folds
 
 
 def weigh(scores: dict, weights: list[float], hubness: tuple[float, ...] = (0.0,)) -> dict:
@@ -59,8 +59,7 @@ def weigh(scores: dict, weights: list[float], hubness: tuple[float, ...] = (0.0,
                         int(((run["network"] - w * lowered(read(run, key, a))).argmax(1) != run["truth"]).sum())
                         for run in runs) / queries
         folds.append(fold)
-    return over_folds(folds, "the network's log-probabilities minus the weight times the distance's logarithm "
-                      "standardised over the query's classes", turn=scores["turn"])
+    return over_folds(folds, TEMPLATE_JOINED, turn=scores["turn"])
 
 
 def main() -> None:
