@@ -32,6 +32,8 @@ LATTICE = 4
 STEPS = 100
 #: the fitted field's mean square's weight in the fit's loss
 PENALTY = 0.1
+#: the fit's blur in pixels, coarse for its first half, then fine
+BLURS = (2.0, 1.0)
 #: Adam's rate for the affine map and the field
 RATE = 0.01
 #: fits of :data:`STEPS` steps a second on a 2-core CPU, for estimates of a scoring's time (bench/template_fit_speed.py)
@@ -78,20 +80,21 @@ def warp(images: torch.Tensor, theta: torch.Tensor, field: torch.Tensor) -> torc
 
 
 def fit_maps(first: torch.Tensor, second: torch.Tensor, steps: int = STEPS, penalty: float = PENALTY,
-             lattice: int = LATTICE) -> tuple[torch.Tensor, torch.Tensor]:
+             lattice: int = LATTICE, blurs: tuple[float, float] = BLURS) -> tuple[torch.Tensor, torch.Tensor]:
     """The maps carrying each of ``first`` onto the same row of ``second`` ([n, 1, H, W], ink bright), as affine
-    matrices [n, 2, 3] and fields [n, 2, L, L]: ``steps`` Adam steps on the squared difference blurred by 2 pixels
-    for the first half and by 1 after, plus ``penalty`` times the field's mean square."""
+    matrices [n, 2, 3] and fields [n, 2, L, L]: ``steps`` Adam steps on the squared difference blurred by
+    ``blurs[0]`` pixels for the first half and by ``blurs[1]`` after, plus ``penalty`` times the field's mean
+    square."""
     n = first.shape[0]
     identity = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=first.dtype, device=first.device)
     theta = identity.repeat(n, 1, 1).requires_grad_()
     field = torch.zeros(n, 2, lattice, lattice, dtype=first.dtype, device=first.device, requires_grad=True)
     optimizer = torch.optim.Adam([theta, field], lr=RATE)
     with torch.enable_grad():
-        targets = {sigma: blur(second.detach(), sigma) for sigma in (2.0, 1.0)}
+        targets = {sigma: blur(second.detach(), sigma) for sigma in blurs}
         first = first.detach()
         for step in range(steps):
-            sigma = 2.0 if step < steps // 2 else 1.0
+            sigma = blurs[0] if step < steps // 2 else blurs[1]
             apart = ((blur(warp(first, theta, field), sigma) - targets[sigma]) ** 2).mean((1, 2, 3))
             loss = apart.sum() + penalty * (field**2).mean((1, 2, 3)).sum()
             optimizer.zero_grad()
@@ -101,14 +104,14 @@ def fit_maps(first: torch.Tensor, second: torch.Tensor, steps: int = STEPS, pena
 
 
 def distance_left(first: torch.Tensor, second: torch.Tensor, steps: int = STEPS, penalty: float = PENALTY,
-                  lattice: int = LATTICE) -> torch.Tensor:
+                  lattice: int = LATTICE, blurs: tuple[float, float] = BLURS) -> torch.Tensor:
     """[n]: the mean squared pixel difference between each of ``second`` and the same row of ``first`` carried onto
     it by the fitted map (:func:`fit_maps`), fitted :data:`CHUNK` pairs at a time."""
     out = []
     for a, b in zip(first.split(CHUNK), second.split(CHUNK)):
         if not len(a):
             continue
-        theta, field = fit_maps(a, b, steps, penalty, lattice)
+        theta, field = fit_maps(a, b, steps, penalty, lattice, blurs)
         with torch.no_grad():
             out.append((warp(a, theta, field) - b).square().mean((1, 2, 3)))
     return torch.cat(out) if out else first.new_zeros(0)

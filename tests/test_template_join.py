@@ -111,6 +111,21 @@ def test_fits_started_from_turns_keep_each_pairs_smallest_distance_and_stay_indu
     assert torch.equal(torch.cat([TemplateDistance(support, labels, 4, turn=15.0)(q[None]) for q in queries]), three)
 
 
+def test_a_fit_blurs_coarse_for_its_first_half_then_fine_as_asked(monkeypatch):
+    seen: list[float] = []
+    real = deformation.blur
+    monkeypatch.setattr(deformation, "blur", lambda x, sigma: seen.append(sigma) or real(x, sigma))
+    first, _ = _support()
+    second = _drawn_again(first, 3)
+    default = distance_left(first, second, steps=4)
+    assert seen == [2.0, 1.0] + [2.0, 2.0, 1.0, 1.0]  # the targets', then each step's
+    assert deformation.BLURS == (2.0, 1.0) and torch.equal(distance_left(first, second, steps=4, blurs=(2.0, 1.0)),
+                                                           default)
+    seen.clear()
+    other = distance_left(first, second, steps=4, blurs=(4.0, 0.5))
+    assert seen == [4.0, 0.5, 4.0, 4.0, 0.5, 0.5] and not torch.equal(other, default)
+
+
 def test_the_blur_is_a_gaussian_with_zero_beyond_the_edges():
     x = torch.rand(3, 2, 28, 30)
     for sigma in (1.0, 2.0):
