@@ -15,6 +15,9 @@ inductive.
     python bench/lake_template_starts.py --runs /tmp/loao --model '/tmp/s41/s1/lake-{}.pt' \
         --starts 0,t15,t-15,t30,t-30,s0.25,s-0.25 [--steps 100] [--save S.pt]
     python bench/lake_template_starts.py --weigh S.pt --sets '0;0,t15,t-15;0,t15,t-15,t30,t-30'
+
+``--fit-size 56`` fits each pair on the drawings framed at 56x56 (Lake's are 105x105) while the network reads its own
+28x28, and ``--blurs`` sets the fit's coarse and fine blur (session 44: a better template alone, a worse join).
 """
 
 from __future__ import annotations
@@ -90,6 +93,10 @@ def main() -> None:
     ap.add_argument("--starts", default="0,t15,t-15,t30,t-30,s0.25,s-0.25",
                     help="comma-separated starts: 0, tD (turn D degrees), sK (slant K), zK (scale K)")
     ap.add_argument("--steps", type=int, help="Adam steps a fit (default: the engine's)")
+    ap.add_argument("--fit-size", type=int, help="fit each pair on the drawings framed at this side instead of the "
+                    "network's own (Lake's drawings are 105x105; the network reads its own size)")
+    ap.add_argument("--blurs", default=None, help="the fit's coarse and fine blur in pixels, 'A,B' (default: the "
+                    "engine's)")
     ap.add_argument("--sets", default="0;0,t15,t-15", help="';'-separated sets of starts to weigh")
     ap.add_argument("--weights", default="3")
     ap.add_argument("--save", type=Path, help="torch.save the readings here after each fold")
@@ -107,26 +114,31 @@ def main() -> None:
 
 
     from engine.challenge import load_runs
-    from engine.deformation import STEPS, distance_left, pairs
+    from engine.deformation import BLURS, STEPS, distance_left, pairs
 
     names = args.starts.split(",")
     for name in names:
         start_map(name)  # (an unknown start fails before any fit)
     steps = args.steps or STEPS
+    blurs = tuple(float(b) for b in args.blurs.split(",")) if args.blurs else BLURS
+    if len(blurs) != 2:
+        ap.error("--blurs takes two values, 'A,B'")
     scores: dict = {"starts": names, "steps": steps, "folds": {}}
     seconds = {}
     for alphabet in args.folds.split(","):
         algo, config = network_alone(args.model.format(alphabet))
         runs, saved = load_runs(args.runs / alphabet, config.image_size, algo.config.frame_ink), []
+        fitted = runs if not args.fit_size else load_runs(args.runs / alphabet, args.fit_size, algo.config.frame_ink)
         spent = {"network": 0.0, "fits": 0.0}
-        for run in runs:
+        for run, fit in zip(runs, fitted, strict=True):
+            assert torch.equal(run.query_y, fit.query_y), "the runs read at two sizes disagree"
             ways, q = len(run.support_x), len(run.query_x)
             t = time.perf_counter()
             network = network_log_probs(algo, run)
             spent["network"] += time.perf_counter() - t
             t = time.perf_counter()
-            first, second = pairs(run.support_x, run.query_x)
-            left = torch.stack([distance_left(started(first, name), second, steps) for name in names])
+            first, second = pairs(fit.support_x, fit.query_x)
+            left = torch.stack([distance_left(started(first, name), second, steps, blurs=blurs) for name in names])
             spent["fits"] += time.perf_counter() - t
             saved.append({"network": network, "truth": run.query_y,
                           "left": left.view(len(names), -1, q, ways)})  # [starts, framings, Q, S]
@@ -135,7 +147,7 @@ def main() -> None:
         print(alphabet, {k: round(v, 1) for k, v in spent.items()}, file=sys.stderr, flush=True)
         if args.save:  # (after each fold: a long run's finished folds are kept)
             torch.save(scores, args.save)
-    emit({"model": args.model, "starts": names,
+    emit({"model": args.model, "starts": names, "fit_size": args.fit_size or config.image_size, "blurs": blurs,
           "task": f"Lake-format runs: 20-way 1-shot within one alphabet, {len(runs)} runs per held-out alphabet",
           **weigh(scores, sets, weights), "seconds": seconds, "machine": machine()})
 
