@@ -29,7 +29,7 @@ import itertools
 from pathlib import Path
 
 from common import emit, machine
-from lake_ensemble import INDUCTIVE, TEMPLATE_JOINED
+from lake_ensemble import TEMPLATE_JOINED, over_folds
 
 #: the network's parts a reading can leave out (TrainConfig fields)
 PARTS = {"one-map": {"local_levels": 1}, "no-places": {"local_match": False}}
@@ -73,7 +73,7 @@ def where_misses_lie(folds: dict[str, list[tuple]], weight: float) -> dict:
             counts["joined_true_third_or_lower"] += int((above >= 2).sum())
             queries += len(truth)
         out.append({"alphabet": alphabet, **{k: v / queries for k, v in counts.items()}})
-    return _with_mean(out)
+    return over_folds(out, TEMPLATE_JOINED)
 
 
 def join_rules(folds: dict[str, list[tuple]], weights: list[float], alphas: list[float],
@@ -87,8 +87,8 @@ def join_rules(folds: dict[str, list[tuple]], weights: list[float], alphas: list
     for a, b in itertools.product(alphas, betas):
         rules[f"mixture_a{a:g}_b{b:g}"] = (
             lambda n, d, a=a, b=b: torch.log(a * n.exp() + (1 - a) * torch.softmax(-b * lowered(d), 1)))
-    return _with_mean([{"alphabet": alphabet, **{name: _error(runs, rule) for name, rule in rules.items()}}
-                       for alphabet, runs in folds.items()])
+    return over_folds([{"alphabet": alphabet, **{name: _error(runs, rule) for name, rule in rules.items()}}
+                       for alphabet, runs in folds.items()], "each rule as named")
 
 
 def fewer_parts(folds: dict[str, list[tuple]], runs_dir: Path, model: str, parts: list[str],
@@ -117,17 +117,12 @@ def fewer_parts(folds: dict[str, list[tuple]], runs_dir: Path, model: str, parts
                 fold[f"{part}_w{w:g}"] = _error(read, lambda n, d, w=w: n - w * lowered(d) if w else n)
         algo.config = whole
         out.append(fold)
-    return _with_mean(out)
+    return over_folds(out, TEMPLATE_JOINED)
 
 
 def _error(runs: list[tuple], rule) -> float:
     return (sum(int((rule(n, d).argmax(1) != t).sum()) for n, d, t in runs)
             / sum(len(t) for _, _, t in runs))
-
-
-def _with_mean(folds: list[dict]) -> dict:
-    keys = [k for k in folds[0] if k != "alphabet"]
-    return {"mean": {k: sum(f[k] for f in folds) / len(folds) for k in keys}, "folds": folds}
 
 
 def main() -> None:
@@ -153,8 +148,8 @@ def main() -> None:
     if parts and not (args.runs and args.model):
         ap.error("--parts needs --runs and --model")
     folds = readings(args.scores, args.starts.split(","), args.penalty)
-    result = {"scores": [str(p) for p in args.scores], "protocol": INDUCTIVE, "joined": TEMPLATE_JOINED,
-              "task": "Lake-format runs: 20-way 1-shot within one alphabet", "starts": args.starts,
+    result = {"scores": [str(p) for p in args.scores], "task": "Lake-format runs: 20-way 1-shot within one alphabet",
+              "starts": args.starts,
               "where_misses_lie": where_misses_lie(folds, args.weight),
               "join_rules": join_rules(folds, floats(args.weights), floats(args.alphas), floats(args.betas))}
     if parts:
