@@ -55,6 +55,13 @@ def network_log_probs(algo, run):
         return algo.adapt(run.support_x, torch.arange(len(run.support_x))).logits(run.query_x).log_softmax(-1)
 
 
+def fold_error(runs: list, scores) -> float:
+    """The share of a fold's queries whose highest score is not their class: ``scores(run)`` gives a run's [Q, ways]
+    scores and ``run["truth"]`` its classes (a saved reading of a template bench)."""
+    return (sum(int((scores(run).argmax(1) != run["truth"]).sum()) for run in runs)
+            / sum(len(run["truth"]) for run in runs))
+
+
 def over_folds(folds: list[dict], joined: str, **more) -> dict:
     """Each fold's figures and their means over the folds, with how the scores were joined (and ``more``)."""
     keys = [k for k in folds[0] if k != "alphabet"]

@@ -29,29 +29,31 @@ import itertools
 from pathlib import Path
 
 from common import emit, machine
-from lake_ensemble import TEMPLATE_JOINED, over_folds
+from lake_ensemble import TEMPLATE_JOINED, fold_error, over_folds
 
 #: the network's parts a reading can leave out (TrainConfig fields)
 PARTS = {"one-map": {"local_levels": 1}, "no-places": {"local_match": False}}
 
 
-def readings(paths: list[Path], starts: list[str], penalty: str) -> dict[str, list[tuple]]:
-    """Each fold's runs as (network log-probabilities [Q, ways], distances [Q, ways], truth [Q]) from saved fits."""
+def readings(paths: list[Path], starts: list[str], penalty: str) -> dict[str, list[dict]]:
+    """Each fold's runs as {network: log-probabilities [Q, ways], distances: [Q, ways], truth: [Q]} from saved fits."""
     import torch
 
-    folds: dict[str, list[tuple]] = {}
+    folds: dict[str, list[dict]] = {}
     for path in paths:
         saved = torch.load(path, weights_only=True)
         for alphabet, runs in saved["folds"].items():
             if "starts" in saved:  # lake_template_starts: left [starts, framings, Q, S], one drawing a class
                 index = [saved["starts"].index(s) for s in starts]
-                folds[alphabet] = [(r["network"], r["left"][index].amin(0).mean(0), r["truth"]) for r in runs]
+                folds[alphabet] = [{"network": r["network"], "distances": r["left"][index].amin(0).mean(0),
+                                    "truth": r["truth"]} for r in runs]
             else:  # lake_template_stiffness: distances by penalty, [Q, ways]
-                folds[alphabet] = [(r["network"], r["distances"][penalty], r["truth"]) for r in runs]
+                folds[alphabet] = [{"network": r["network"], "distances": r["distances"][penalty],
+                                    "truth": r["truth"]} for r in runs]
     return folds
 
 
-def where_misses_lie(folds: dict[str, list[tuple]], weight: float) -> dict:
+def where_misses_lie(folds: dict[str, list[dict]], weight: float) -> dict:
     """Per fold and on the mean: each reading's error, the queries both experts miss, and the join's misses by where
     the true class stands."""
     from engine.algorithms.template_join import lowered
@@ -61,7 +63,8 @@ def where_misses_lie(folds: dict[str, list[tuple]], weight: float) -> dict:
         counts = dict.fromkeys(("network", "template", "joined", "both_missed", "joined_true_second",
                                 "joined_true_third_or_lower"), 0)
         queries = 0
-        for network, distances, truth in runs:
+        for run in runs:
+            network, distances, truth = run["network"], run["distances"], run["truth"]
             joined = network - weight * lowered(distances)
             net_miss, template_miss = network.argmax(1) != truth, distances.argmin(1) != truth
             above = (joined > joined.gather(1, truth[:, None])).sum(1)  # classes scored above the true one
@@ -76,7 +79,7 @@ def where_misses_lie(folds: dict[str, list[tuple]], weight: float) -> dict:
     return over_folds(out, TEMPLATE_JOINED)
 
 
-def join_rules(folds: dict[str, list[tuple]], weights: list[float], alphas: list[float],
+def join_rules(folds: dict[str, list[dict]], weights: list[float], alphas: list[float],
                betas: list[float]) -> dict:
     """Each rule's error per fold and on the mean: the product at each weight, the mixture at each alpha and beta."""
     import torch
@@ -87,11 +90,12 @@ def join_rules(folds: dict[str, list[tuple]], weights: list[float], alphas: list
     for a, b in itertools.product(alphas, betas):
         rules[f"mixture_a{a:g}_b{b:g}"] = (
             lambda n, d, a=a, b=b: torch.log(a * n.exp() + (1 - a) * torch.softmax(-b * lowered(d), 1)))
-    return over_folds([{"alphabet": alphabet, **{name: _error(runs, rule) for name, rule in rules.items()}}
-                       for alphabet, runs in folds.items()], "each rule as named")
+    return over_folds([{"alphabet": alphabet, **{name: fold_error(runs, lambda run, rule=rule: rule(
+        run["network"], run["distances"])) for name, rule in rules.items()}} for alphabet, runs in folds.items()],
+                      "each rule as named")
 
 
-def fewer_parts(folds: dict[str, list[tuple]], runs_dir: Path, model: str, parts: list[str],
+def fewer_parts(folds: dict[str, list[dict]], runs_dir: Path, model: str, parts: list[str],
                 weights: list[float]) -> dict:
     """The network read as it is and without each of ``parts``, alone and joined to the saved distances."""
     from dataclasses import replace
@@ -111,18 +115,13 @@ def fewer_parts(folds: dict[str, list[tuple]], runs_dir: Path, model: str, parts
         for part in ["whole", *parts]:
             algo.config = replace(whole, **PARTS.get(part, {}))
             torch.manual_seed(0)
-            read = [(network_log_probs(algo, run), distances, truth)
-                    for run, (_, distances, truth) in zip(runs, saved, strict=True)]
+            read = [{**kept, "network": network_log_probs(algo, run)} for run, kept in zip(runs, saved, strict=True)]
             for w in [0.0, *weights]:
-                fold[f"{part}_w{w:g}"] = _error(read, lambda n, d, w=w: n - w * lowered(d) if w else n)
+                fold[f"{part}_w{w:g}"] = fold_error(
+                    read, lambda run, w=w: run["network"] - w * lowered(run["distances"]) if w else run["network"])
         algo.config = whole
         out.append(fold)
     return over_folds(out, TEMPLATE_JOINED)
-
-
-def _error(runs: list[tuple], rule) -> float:
-    return (sum(int((rule(n, d).argmax(1) != t).sum()) for n, d, t in runs)
-            / sum(len(t) for _, _, t in runs))
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from common import emit, machine
-from lake_ensemble import TEMPLATE_JOINED, add_fold_args, network_alone, network_log_probs, over_folds
+from lake_ensemble import TEMPLATE_JOINED, add_fold_args, fold_error, network_alone, network_log_probs, over_folds
 
 
 def start_map(name: str) -> list[list[float]]:
@@ -72,17 +72,13 @@ def weigh(scores: dict, sets: list[list[str]], weights: list[float]) -> dict:
 
     folds = []
     for alphabet, runs in scores["folds"].items():
-        queries = sum(len(run["truth"]) for run in runs)
-        fold = {"alphabet": alphabet, "error_network": sum(int((run["network"].argmax(1) != run["truth"]).sum())
-                                                           for run in runs) / queries}
+        fold = {"alphabet": alphabet, "error_network": fold_error(runs, lambda run: run["network"])}
         for chosen in sets:
             key = "+".join(chosen)
-            fold[f"error_alone_{key}"] = sum(int((distances(run, chosen).argmin(1) != run["truth"]).sum())
-                                             for run in runs) / queries
+            fold[f"error_alone_{key}"] = fold_error(runs, lambda run, chosen=chosen: -distances(run, chosen))
             for w in weights:
-                fold[f"error_{key}_w{w:g}"] = sum(
-                    int(((run["network"] - w * lowered(distances(run, chosen))).argmax(1) != run["truth"]).sum())
-                    for run in runs) / queries
+                fold[f"error_{key}_w{w:g}"] = fold_error(
+                    runs, lambda run, chosen=chosen, w=w: run["network"] - w * lowered(distances(run, chosen)))
         folds.append(fold)
     return over_folds(folds, TEMPLATE_JOINED, steps=scores["steps"])
 

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from common import emit, machine
-from lake_ensemble import TEMPLATE_JOINED, add_fold_args, network_alone, network_log_probs, over_folds
+from lake_ensemble import TEMPLATE_JOINED, add_fold_args, fold_error, network_alone, network_log_probs, over_folds
 
 
 def weigh(scores: dict, weights: list[float], hubness: tuple[float, ...] = (0.0,)) -> dict:
@@ -45,19 +45,15 @@ def weigh(scores: dict, weights: list[float], hubness: tuple[float, ...] = (0.0,
 
     folds = []
     for alphabet, runs in scores["folds"].items():
-        queries = sum(len(run["truth"]) for run in runs)
-        fold = {"alphabet": alphabet, "error_network": sum(int((run["network"].argmax(1) != run["truth"]).sum())
-                                                           for run in runs) / queries}
+        fold = {"alphabet": alphabet, "error_network": fold_error(runs, lambda run: run["network"])}
         for penalty in scores["penalties"]:
             key = f"{penalty:g}"
-            fold[f"error_alone_{key}"] = sum(int((run["distances"][key].argmin(1) != run["truth"]).sum())
-                                             for run in runs) / queries
+            fold[f"error_alone_{key}"] = fold_error(runs, lambda run, key=key: -run["distances"][key])
             for a in hubness:
                 name = f"{key}_hub{a:g}" if a else key
                 for w in weights:
-                    fold[f"error_{name}_w{w:g}"] = sum(
-                        int(((run["network"] - w * lowered(read(run, key, a))).argmax(1) != run["truth"]).sum())
-                        for run in runs) / queries
+                    fold[f"error_{name}_w{w:g}"] = fold_error(
+                        runs, lambda run, key=key, a=a, w=w: run["network"] - w * lowered(read(run, key, a)))
         folds.append(fold)
     return over_folds(folds, TEMPLATE_JOINED, turn=scores["turn"])
 
