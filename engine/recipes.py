@@ -134,7 +134,10 @@ RECIPES: dict[str, dict] = {
     # Fits made at 56x56 (11.5% against 11.0%, one start), the two readings' probabilities mixed instead of
     # multiplied, the network with fewer parts, and drawings deskewed (Early Aramaic 11.25% against 9.75%) measured
     # no better; 7.9% of seed 1's queries are missed by the network and the template alike ("The template fitted at
-    # 56x56, where the joined misses lie").
+    # 56x56, where the joined misses lie"). A third reader joined to the two, the count of loops a drawing's ink closes,
+    # shape contexts matched by a transport plan, or the network reading each class's drawing carried onto the query
+    # by the fitted map, measured level or worse (10.7% and 10.75% against 10.75%, the last worse on two folds) ("A
+    # third reader beside the network and the template").
     "lake": {
         **_CLASS_BATCHES, "algo": "protohead", "inner_steps": 10, "inner_lr": 0.01, "augment": True,
         "augment_strength": 2.0, "augment_elastic": 0.08, "mirrors": True, "lr_decay": True, "frame_ink": True,
