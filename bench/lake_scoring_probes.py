@@ -65,11 +65,17 @@ def sinkhorn_similarity(query_maps: torch.Tensor, support_maps: torch.Tensor, ra
         cost = cost.masked_fill(_farther_than(int(places**0.5), radius), 3.0)
     kernel = torch.exp(-cost / eps)
     a, b = cos.new_full(cos.shape[:-1], 1 / places), cos.new_full(cos.shape[:-2] + (others,), 1 / others)
+    return (transport_plan(kernel, a, b, iterations) * cos).sum((-1, -2)).mean(2)
+
+
+def transport_plan(kernel: torch.Tensor, a: torch.Tensor, b: torch.Tensor, iterations: int) -> torch.Tensor:
+    """[..., n, m]: the entropic transport plan between masses ``a`` [..., n] and ``b`` [..., m] for ``kernel``
+    (``exp(-cost / eps)``), by ``iterations`` of Sinkhorn's scalings."""
     u, v = torch.ones_like(a), torch.ones_like(b)
     for _ in range(iterations):
         u = a / (kernel @ v.unsqueeze(-1)).squeeze(-1).clamp_min(1e-30)
         v = b / (kernel.transpose(-1, -2) @ u.unsqueeze(-1)).squeeze(-1).clamp_min(1e-30)
-    return (u.unsqueeze(-1) * kernel * v.unsqueeze(-2) * cos).sum((-1, -2)).mean(2)
+    return u.unsqueeze(-1) * kernel * v.unsqueeze(-2)
 
 
 def main() -> None:

@@ -12,8 +12,8 @@ logarithm, on saved fits (bench/lake_template_starts.py or lake_template_stiffne
   misses and farther in 39);
 - ``shape-context``: Belongie, Malik and Puzicha's shape contexts (2002): 96 ink points spread over each drawing,
   each described by where the others lie (5 log-distance by 12 direction bins), two drawings' points matched by an
-  entropic transport plan (Sinkhorn) on the descriptors' chi-squared distance plus ``--sc-place`` times the points'
-  distance after centring and scaling, the plan's cost the distance;
+  entropic transport plan (Sinkhorn, lake_scoring_probes.transport_plan) on the descriptors' chi-squared distance
+  plus ``--sc-place`` times the points' distance after centring and scaling, the plan's cost the distance;
 - ``aligned``: the network reading each class's drawing carried onto the query by the template's own fitted map
   (one start, both framings): for each query the network adapts to the 20 warped drawings and scores the query,
   so the places it matches are the fitted map's; its log-probabilities join as a third product term.
@@ -119,15 +119,12 @@ def shape_contexts(points):
 
 def transport_cost(cost, eps: float = 0.05, iterations: int = 50):
     """[B]: the cost of the entropic transport plan between two uniform point sets, for each of ``cost`` [B, n, m]."""
-    import torch
+    from lake_scoring_probes import transport_plan
 
     b, n, m = cost.shape
-    kernel = -cost / eps
-    u, v = cost.new_zeros(b, n), cost.new_zeros(b, m)
-    for _ in range(iterations):
-        u = -math.log(n) - torch.logsumexp(kernel + v[:, None, :], 2)
-        v = -math.log(m) - torch.logsumexp(kernel + u[:, :, None], 1)
-    return (torch.exp(kernel + u[:, :, None] + v[:, None, :]) * cost).sum((1, 2))
+    uniform = cost.new_full((b, n), 1 / n), cost.new_full((b, m), 1 / m)
+    plan = transport_plan((-cost / eps).exp(), *uniform, iterations)
+    return (plan * cost).sum((1, 2))
 
 
 def shape_context_distances(run, place: float):
