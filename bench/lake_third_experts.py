@@ -149,16 +149,11 @@ def aligned_log_probs(algo, run):
     that query by the template's fitted map (one start, each framing fitted on its own)."""
     import torch
 
-    from engine.deformation import CHUNK, fit_maps, pairs, warp
+    from engine.deformation import carried, pairs
 
     s, q = len(run.support_x), len(run.query_x)
     first, second = pairs(run.support_x, run.query_x)
-    warped = []
-    for a, b in zip(first.split(CHUNK), second.split(CHUNK)):
-        theta, field = fit_maps(a, b)
-        with torch.no_grad():
-            warped.append(warp(a, theta, field))
-    warped = torch.cat(warped).view(-1, q, s, *first.shape[-2:])  # [framings, Q, S, H, W]
+    warped = carried(first, second).view(-1, q, s, *first.shape[-2:])  # [framings, Q, S, H, W]
     with torch.no_grad():
         return torch.cat([algo.adapt(warped[:, i].transpose(0, 1).contiguous(), torch.arange(s))
                           .logits(run.query_x[i:i + 1]).log_softmax(-1) for i in range(q)])

@@ -103,18 +103,25 @@ def fit_maps(first: torch.Tensor, second: torch.Tensor, steps: int = STEPS, pena
     return theta.detach(), field.detach()
 
 
-def distance_left(first: torch.Tensor, second: torch.Tensor, steps: int = STEPS, penalty: float = PENALTY,
-                  lattice: int = LATTICE, blurs: tuple[float, float] = BLURS) -> torch.Tensor:
-    """[n]: the mean squared pixel difference between each of ``second`` and the same row of ``first`` carried onto
-    it by the fitted map (:func:`fit_maps`), fitted :data:`CHUNK` pairs at a time."""
+def carried(first: torch.Tensor, second: torch.Tensor, steps: int = STEPS, penalty: float = PENALTY,
+            lattice: int = LATTICE, blurs: tuple[float, float] = BLURS) -> torch.Tensor:
+    """``first`` [n, 1, H, W], each row carried onto the same row of ``second`` by its fitted map (:func:`fit_maps`),
+    fitted :data:`CHUNK` pairs at a time."""
     out = []
     for a, b in zip(first.split(CHUNK), second.split(CHUNK)):
         if not len(a):
             continue
         theta, field = fit_maps(a, b, steps, penalty, lattice, blurs)
         with torch.no_grad():
-            out.append((warp(a, theta, field) - b).square().mean((1, 2, 3)))
-    return torch.cat(out) if out else first.new_zeros(0)
+            out.append(warp(a, theta, field))
+    return torch.cat(out) if out else first.new_zeros(first.shape)
+
+
+def distance_left(first: torch.Tensor, second: torch.Tensor, steps: int = STEPS, penalty: float = PENALTY,
+                  lattice: int = LATTICE, blurs: tuple[float, float] = BLURS) -> torch.Tensor:
+    """[n]: the mean squared pixel difference between each of ``second`` and the same row of ``first`` carried onto
+    it (:func:`carried`)."""
+    return (carried(first, second, steps, penalty, lattice, blurs) - second).square().mean((1, 2, 3))
 
 
 def turned(images: torch.Tensor, degrees: float) -> torch.Tensor:
